@@ -1,0 +1,288 @@
+// POSIX shared-memory segments: shm_open / memfd_create / mmap and the optional prefault,
+// mlock and huge-page requests.
+#include "ringpool/ipc/segment.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "ringpool/ipc/errors.hpp"
+
+namespace ringpool::ipc {
+
+namespace {
+
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
+
+[[noreturn]] void throw_os(const char* call, int err, const std::string& name) {
+  IpcErrc code = IpcErrc::system_error;
+  std::string advice;
+  switch (err) {
+    case EEXIST:
+      code = IpcErrc::already_exists;
+      advice = "the name is taken: open() it, unlink() it, or choose another name";
+      break;
+    case ENOENT:
+      code = IpcErrc::not_found;
+      advice = "no segment has this name: create() it first or check the name";
+      break;
+    case EACCES:
+    case EPERM:
+      code = IpcErrc::permission_denied;
+      advice = "the segment belongs to another user or its mode forbids access";
+      break;
+    case ENAMETOOLONG:
+    case EINVAL:
+      code = IpcErrc::invalid_name;
+      advice = "the OS refused the name or size";
+      break;
+    case ENOSPC:
+    case ENOMEM:
+      advice = "shared memory is exhausted: free segments in /dev/shm or ask for less";
+      break;
+    case EMFILE:
+    case ENFILE:
+      advice = "too many open files: close segments or raise the fd limit";
+      break;
+    default:
+      advice = "see the errno";
+      break;
+  }
+  throw IpcError(code, std::string(call) + " failed: " + errno_text(err) + "; " + advice, name,
+                 err);
+}
+
+void apply_options(std::byte* data, std::size_t size, const SegmentOptions& options, bool populated,
+                   SegmentGrants& grants) {
+  if (options.prefault) {
+    if (populated) {
+      grants.prefaulted = true;
+      grants.prefault_note = "MAP_POPULATE";
+    } else {
+      grants.prefault_note = "MAP_POPULATE refused";
+    }
+  } else {
+    grants.prefault_note = "not requested";
+  }
+  if (options.huge_pages) {
+#ifdef MADV_HUGEPAGE
+    if (::madvise(data, size, MADV_HUGEPAGE) == 0) {
+      grants.huge_pages = true;
+      grants.huge_pages_note =
+          "MADV_HUGEPAGE accepted (shared memory uses huge pages only if "
+          "/sys/kernel/mm/transparent_hugepage/shmem_enabled allows)";
+    } else {
+      grants.huge_pages_note = "MADV_HUGEPAGE refused: " + errno_text(errno);
+    }
+#else
+    grants.huge_pages_note = "MADV_HUGEPAGE not available on this platform";
+#endif
+  } else {
+    grants.huge_pages_note = "not requested";
+  }
+  if (options.lock) {
+    if (::mlock(data, size) == 0) {
+      grants.locked = true;
+      grants.lock_note = "mlock";
+    } else {
+      grants.lock_note =
+          "mlock refused: " + errno_text(errno) + " (raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK)";
+    }
+  } else {
+    grants.lock_note = "not requested";
+  }
+}
+
+// Maps `size` bytes of fd (or anonymous memory when fd < 0). Returns MAP_FAILED on error.
+void* map(int fd, std::size_t size, bool prefault, bool& populated) {
+  int flags = MAP_SHARED | (fd < 0 ? MAP_ANONYMOUS : 0);
+  populated = false;
+  if (prefault) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, flags | MAP_POPULATE, fd, 0);
+    if (p != MAP_FAILED) {
+      populated = true;
+      return p;
+    }
+  }
+  return ::mmap(nullptr, size, PROT_READ | PROT_WRITE, flags, fd, 0);
+}
+
+}  // namespace
+
+std::string Segment::normalize_name(std::string_view name) {
+  if (name.empty()) {
+    throw IpcError(IpcErrc::invalid_name,
+                   "segment name is empty; pass a name such as \"/ringpool-jobs\"");
+  }
+  std::string normalized = name.front() == '/' ? std::string(name) : "/" + std::string(name);
+  if (normalized.size() == 1) {
+    throw IpcError(IpcErrc::invalid_name,
+                   "segment name \"/\" has nothing after the slash; pass "
+                   "a name such as \"/ringpool-jobs\"",
+                   normalized);
+  }
+  if (normalized.find('/', 1) != std::string::npos) {
+    throw IpcError(IpcErrc::invalid_name,
+                   "segment name contains '/' after the first character; POSIX shm names are "
+                   "one path component: remove the inner slashes",
+                   normalized);
+  }
+  if (normalized.find('\0') != std::string::npos) {
+    throw IpcError(IpcErrc::invalid_name, "segment name contains a NUL character; remove it");
+  }
+  if (normalized.size() > kMaxNameLength) {
+    throw IpcError(IpcErrc::invalid_name,
+                   "segment name is " + std::to_string(normalized.size()) +
+                       " characters long; the limit is " + std::to_string(kMaxNameLength) +
+                       " including the leading '/': shorten it",
+                   normalized.substr(0, 32) + "...");
+  }
+  return normalized;
+}
+
+Segment Segment::create(std::string_view name, std::size_t bytes, SegmentOptions options) {
+  std::string normalized = normalize_name(name);
+  if (bytes == 0) {
+    throw IpcError(IpcErrc::invalid_argument, "segment size 0 requested; pass at least 1 byte",
+                   normalized);
+  }
+  const int fd =
+      ::shm_open(normalized.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, options.mode);
+  if (fd < 0) throw_os("shm_open(O_CREAT|O_EXCL)", errno, normalized);
+  auto fail = [&](const char* call) {
+    const int err = errno;
+    ::close(fd);
+    ::shm_unlink(normalized.c_str());
+    throw_os(call, err, normalized);
+  };
+  // The umask may have cleared bits of options.mode; set exactly what was asked.
+  if (::fchmod(fd, options.mode) != 0) fail("fchmod");
+  if (::ftruncate(fd, static_cast<off_t>(bytes)) != 0) fail("ftruncate");
+  bool populated = false;
+  void* p = map(fd, bytes, options.prefault, populated);
+  if (p == MAP_FAILED) fail("mmap");
+  Segment segment;
+  segment.data_ = static_cast<std::byte*>(p);
+  segment.size_ = bytes;
+  segment.fd_ = fd;
+  segment.name_ = std::move(normalized);
+  segment.unlink_on_destroy_ = options.unlink_on_destroy;
+  apply_options(segment.data_, bytes, options, populated, segment.grants_);
+  return segment;
+}
+
+Segment Segment::open(std::string_view name, SegmentOptions options) {
+  std::string normalized = normalize_name(name);
+  const int fd = ::shm_open(normalized.c_str(), O_RDWR | O_CLOEXEC, 0);
+  if (fd < 0) throw_os("shm_open", errno, normalized);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw_os("fstat", err, normalized);
+  }
+  if (st.st_size <= 0) {
+    ::close(fd);
+    throw IpcError(IpcErrc::truncated,
+                   "segment is empty (0 bytes): its creator has not sized it yet or it was "
+                   "truncated; retry later or recreate it",
+                   normalized);
+  }
+  const auto bytes = static_cast<std::size_t>(st.st_size);
+  bool populated = false;
+  void* p = map(fd, bytes, options.prefault, populated);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    ::close(fd);
+    throw_os("mmap", err, normalized);
+  }
+  Segment segment;
+  segment.data_ = static_cast<std::byte*>(p);
+  segment.size_ = bytes;
+  segment.fd_ = fd;
+  segment.name_ = std::move(normalized);
+  apply_options(segment.data_, bytes, options, populated, segment.grants_);
+  return segment;
+}
+
+Segment Segment::anonymous(std::size_t bytes, SegmentOptions options) {
+  if (bytes == 0) {
+    throw IpcError(IpcErrc::invalid_argument,
+                   "anonymous segment size 0 requested; pass at least 1 byte");
+  }
+  int fd = ::memfd_create("ringpool", MFD_CLOEXEC);
+  if (fd >= 0 && ::ftruncate(fd, static_cast<off_t>(bytes)) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw_os("ftruncate(memfd)", err, {});
+  }
+  bool populated = false;
+  void* p = map(fd, bytes, options.prefault, populated);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw_os("mmap", err, {});
+  }
+  Segment segment;
+  segment.data_ = static_cast<std::byte*>(p);
+  segment.size_ = bytes;
+  segment.fd_ = fd;
+  apply_options(segment.data_, bytes, options, populated, segment.grants_);
+  return segment;
+}
+
+bool Segment::unlink(std::string_view name) {
+  const std::string normalized = normalize_name(name);
+  if (::shm_unlink(normalized.c_str()) == 0) return true;
+  if (errno == ENOENT) return false;
+  throw_os("shm_unlink", errno, normalized);
+}
+
+Segment::Segment(Segment&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      fd_(std::exchange(other.fd_, -1)),
+      unlink_on_destroy_(std::exchange(other.unlink_on_destroy_, false)),
+      name_(std::move(other.name_)),
+      grants_(std::move(other.grants_)) {
+  other.name_.clear();
+}
+
+Segment& Segment::operator=(Segment&& other) noexcept {
+  if (this != &other) {
+    reset();
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    fd_ = std::exchange(other.fd_, -1);
+    unlink_on_destroy_ = std::exchange(other.unlink_on_destroy_, false);
+    name_ = std::move(other.name_);
+    other.name_.clear();
+    grants_ = std::move(other.grants_);
+  }
+  return *this;
+}
+
+Segment::~Segment() {
+  reset();
+}
+
+void Segment::reset() noexcept {
+  if (data_ != nullptr) ::munmap(data_, size_);
+  if (fd_ >= 0) ::close(fd_);
+  if (unlink_on_destroy_ && !name_.empty()) ::shm_unlink(name_.c_str());
+  data_ = nullptr;
+  size_ = 0;
+  fd_ = -1;
+  unlink_on_destroy_ = false;
+  name_.clear();
+}
+
+}  // namespace ringpool::ipc

@@ -1,0 +1,168 @@
+// Crash-recovery hooks: SPSC reclaim/reset after the peer is gone, and tracked MPMC pops
+// recovered after a consumer died at each point of the pop (simulated with the test hook;
+// the real SIGKILL case is in ring_fork_test.cpp).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "ring_test_support.hpp"
+
+namespace ringpool::ipc::test {
+namespace {
+
+std::vector<std::byte> bytes_of(std::string_view s) {
+  const auto* p = reinterpret_cast<const std::byte*>(s.data());
+  return {p, p + s.size()};
+}
+
+TEST(SpscRecovery, ProducerReclaimsWhatADeadConsumerLeftIncludingItsInFlightItem) {
+  auto producer = SpscRing<std::uint64_t>::create_anonymous(8);
+  auto consumer = producer;
+  for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(producer.try_push(i));
+  EXPECT_EQ(consumer.try_pop(), std::optional<std::uint64_t>(0));
+  ASSERT_NE(consumer.front(), nullptr);  // reading item 1 when it "dies": no release()
+  std::vector<std::uint64_t> reclaimed;
+  EXPECT_EQ(producer.reclaim_unconsumed([&](const std::uint64_t& v) { reclaimed.push_back(v); }),
+            4u);
+  EXPECT_EQ(reclaimed, (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(producer.size_approx(), 0u);
+  // A replacement consumer attaches and the ring keeps working.
+  auto replacement = SpscRing<std::uint64_t>::attach(producer.segment());
+  for (std::uint64_t i = 10; i < 18; ++i) ASSERT_TRUE(producer.try_push(i));
+  EXPECT_FALSE(producer.try_push(99));
+  EXPECT_EQ(replacement.try_pop(), std::optional<std::uint64_t>(10));
+}
+
+TEST(SpscRecovery, ByteRingReclaimAndReset) {
+  auto producer = SpscByteRing::create_anonymous(4, 32);
+  ASSERT_TRUE(producer.try_push(bytes_of("a")));
+  ASSERT_TRUE(producer.try_push(bytes_of("bc")));
+  std::vector<std::size_t> sizes;
+  EXPECT_EQ(
+      producer.reclaim_unconsumed([&](std::span<const std::byte> m) { sizes.push_back(m.size()); }),
+      2u);
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{1, 2}));
+  ASSERT_TRUE(producer.try_push(bytes_of("d")));
+  producer.close();
+  producer.reset();
+  EXPECT_FALSE(producer.is_closed());
+  EXPECT_EQ(producer.size_approx(), 0u);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(producer.try_push(bytes_of("x")));
+  EXPECT_FALSE(producer.try_push(bytes_of("x")));
+}
+
+TEST(SpscRecovery, ConsumerDrainsWhatADeadProducerPublished) {
+  auto producer = SpscRing<std::uint64_t>::create_anonymous(8);
+  auto consumer = producer;
+  ASSERT_TRUE(producer.try_push(1));
+  std::uint64_t* half = producer.claim();  // "dies" between claim and commit
+  ASSERT_NE(half, nullptr);
+  *half = 2;
+  std::vector<std::uint64_t> got;
+  EXPECT_EQ(consumer.drain([&](const std::uint64_t& v) { got.push_back(v); }), 1u);
+  EXPECT_EQ(got, (std::vector<std::uint64_t>{1}));  // the uncommitted slot is invisible
+}
+
+class TrackedRecovery : public ::testing::Test {
+ protected:
+  MpmcByteRing ring_ = MpmcByteRing::create_anonymous(4, 32);
+  Segment words_ = Segment::anonymous(4096);  // claim words live in shared memory
+  ClaimWord& word(int i) { return *::new (words_.data() + 64 * i) ClaimWord(0); }
+  std::vector<std::string> recovered_;
+  ClaimRecovery recover(const ClaimWord& dead, std::vector<const ClaimWord*> live) {
+    return ring_.recover_claim(dead, live, [&](std::span<const std::byte> m) {
+      recovered_.emplace_back(reinterpret_cast<const char*>(m.data()), m.size());
+    });
+  }
+  void fill_and_check_not_wedged() {
+    std::vector<std::byte> out;
+    while (ring_.try_pop(out)) {
+    }
+    for (std::size_t i = 0; i < ring_.capacity(); ++i) ASSERT_TRUE(ring_.try_push(bytes_of("f")));
+    EXPECT_FALSE(ring_.try_push(bytes_of("f")));
+  }
+};
+
+TEST_F(TrackedRecovery, DeathAfterIntentHoldsNothingAndLosesNothing) {
+  ClaimWord& dead = word(0);
+  ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
+  ASSERT_TRUE(ring_.debug_pop_tracked_until(
+      dead, [](auto) {}, TrackedPopStop::after_intent));
+  EXPECT_NE(dead.load(), 0u);
+  EXPECT_EQ(recover(dead, {}), ClaimRecovery::none);
+  std::vector<std::byte> out;
+  ASSERT_TRUE(ring_.try_pop(out));  // still there for the living
+  EXPECT_EQ(out, bytes_of("task-1"));
+}
+
+TEST_F(TrackedRecovery, DeathAfterClaimIsRecoveredAndUnwedged) {
+  ClaimWord& dead = word(0);
+  ClaimWord& alive = word(1);
+  ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
+  ASSERT_TRUE(ring_.try_push(bytes_of("task-2")));
+  ASSERT_TRUE(ring_.debug_pop_tracked_until(
+      dead, [](auto) {}, TrackedPopStop::after_claim));
+  EXPECT_EQ(recover(dead, {&alive}), ClaimRecovery::recovered);
+  EXPECT_EQ(recovered_, (std::vector<std::string>{"task-1"}));
+  EXPECT_EQ(recover(dead, {&alive}), ClaimRecovery::none);  // idempotent
+  std::string second;
+  EXPECT_TRUE(ring_.try_pop_tracked(alive, [&](std::span<const std::byte> m) {
+    second.assign(reinterpret_cast<const char*>(m.data()), m.size());
+  }));
+  EXPECT_EQ(second, "task-2");
+  EXPECT_EQ(alive.load(), 0u);
+  fill_and_check_not_wedged();
+}
+
+TEST_F(TrackedRecovery, DeathAfterVisitIsRecoveredAtLeastOnce) {
+  ClaimWord& dead = word(0);
+  ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
+  int visits = 0;
+  ASSERT_TRUE(ring_.debug_pop_tracked_until(
+      dead, [&](auto) { ++visits; }, TrackedPopStop::after_visit));
+  EXPECT_EQ(visits, 1);
+  EXPECT_EQ(recover(dead, {}), ClaimRecovery::recovered);
+  EXPECT_EQ(recovered_, (std::vector<std::string>{"task-1"}));
+  fill_and_check_not_wedged();
+}
+
+TEST_F(TrackedRecovery, DeathAfterReleaseHoldsNothing) {
+  ClaimWord& dead = word(0);
+  ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
+  ASSERT_TRUE(ring_.debug_pop_tracked_until(
+      dead, [](auto) {}, TrackedPopStop::after_release));
+  EXPECT_NE(dead.load(), 0u);
+  EXPECT_EQ(recover(dead, {}), ClaimRecovery::none);
+  EXPECT_TRUE(recovered_.empty());
+  fill_and_check_not_wedged();
+}
+
+TEST_F(TrackedRecovery, LiveConsumerOnTheSameTicketMakesItUndecidedUntilItMovesOn) {
+  ClaimWord& dead = word(0);
+  ClaimWord& alive = word(1);
+  ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
+  // The live consumer won ticket 0 and is still copying it; the dead one had recorded the
+  // same ticket as its intent (it lost the CAS and died before clearing its word).
+  ASSERT_TRUE(ring_.debug_pop_tracked_until(
+      alive, [](auto) {}, TrackedPopStop::after_claim));
+  dead.store(alive.load());
+  EXPECT_EQ(recover(dead, {&alive}), ClaimRecovery::undecided);
+  // The live consumer then dies too and is recovered; the dead one held nothing.
+  EXPECT_EQ(recover(alive, {&dead}), ClaimRecovery::undecided);  // symmetric while both name it
+  EXPECT_EQ(recover(alive, {}), ClaimRecovery::recovered);
+  EXPECT_EQ(recover(dead, {}), ClaimRecovery::none);
+  EXPECT_EQ(recovered_, (std::vector<std::string>{"task-1"}));
+}
+
+TEST_F(TrackedRecovery, IdleWordRecoversNothing) {
+  ClaimWord& dead = word(0);
+  ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
+  EXPECT_EQ(recover(dead, {}), ClaimRecovery::none);
+  std::vector<std::byte> out;
+  EXPECT_TRUE(ring_.try_pop(out));
+  EXPECT_FALSE(ring_.try_pop_tracked(dead, [](auto) {}));  // empty: word cleared again
+  EXPECT_EQ(dead.load(), 0u);
+}
+
+}  // namespace
+}  // namespace ringpool::ipc::test
