@@ -1,0 +1,18 @@
+# Runs PROGRAM with ARGS (separated by "@@"), requires exit code EXIT_CODE (default 0)
+# and that every regex in EXPECT (separated by "@@") matches its output.
+string(REPLACE "@@" ";" args "${ARGS}")
+string(REPLACE "@@" ";" expectations "${EXPECT}")
+execute_process(COMMAND ${PROGRAM} ${args}
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 60)
+if(NOT DEFINED EXIT_CODE)
+  set(EXIT_CODE 0)
+endif()
+message("${out}${err}")
+if(NOT "${rc}" STREQUAL "${EXIT_CODE}")
+  message(FATAL_ERROR "${PROGRAM} exited with '${rc}', expected ${EXIT_CODE}")
+endif()
+foreach(regex IN LISTS expectations)
+  if(NOT "${out}" MATCHES "${regex}")
+    message(FATAL_ERROR "output of ${PROGRAM} does not match: ${regex}")
+  endif()
+endforeach()

@@ -1,0 +1,383 @@
+#pragma once
+// How values travel between processes: Codec<T> turns a value into bytes in a ring
+// slot (or an inherited fd) and back. One customisation point, specialised by users
+// for their own types:
+//
+//   template <> struct ringpool::pool::Codec<Point> {
+//     static std::size_t size(const Point&) noexcept { return 2 * sizeof(double); }
+//     static void encode(const Point& p, std::span<std::byte> out) noexcept { ... }
+//     static Point decode(std::span<const std::byte> in);  // validate; throw DecodeError
+//   };
+//
+// Provided: trivially copyable types (raw bytes, no heap allocation), std::string,
+// std::vector<T>, std::optional<T>, std::pair and std::tuple of supported types,
+// recursively. Raw pointers, std::string_view and std::span are refused: the bytes they
+// point to would not travel. A trivially copyable struct holding pointers is the
+// user's responsibility (specialise Codec for it).
+//
+// Decoding treats its input as hostile: every length is checked against the bytes
+// present before use and a mismatch throws DecodeError; nothing reads out of bounds.
+//
+// Wire format (same machine, same binary layout, native byte order):
+//   raw T                    sizeof(T) bytes
+//   std::string              the characters, no prefix (the slot knows its length)
+//   std::vector<raw T>       n * sizeof(T) bytes
+//   std::vector<other T>     u64 count, then each element framed
+//   std::optional<T>         u8 engaged (0/1), then T if engaged
+//   pair / tuple             each element framed, in order
+//   framed element           a fixed-size codec's bytes, or u64 length + the bytes
+#include <array>
+#include <bit>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "ringpool/pool/errors.hpp"
+
+namespace ringpool::pool {
+
+// The customisation point. Specialisations provide
+//   static std::size_t size(const T&);                          // exact encoded size
+//   static void encode(const T&, std::span<std::byte> out);     // out.size() == size(v)
+//   static T decode(std::span<const std::byte> in);             // throws DecodeError
+// and may provide `static constexpr std::size_t fixed_size` when every value encodes
+// to that many bytes (saves a length prefix inside pairs, tuples and vectors).
+template <class T, class Enable = void>
+struct Codec;
+
+template <class T>
+concept Encodable = requires(const T& v, std::span<std::byte> out, std::span<const std::byte> in) {
+  { Codec<T>::size(v) } -> std::convertible_to<std::size_t>;
+  Codec<T>::encode(v, out);
+  { Codec<T>::decode(in) } -> std::same_as<T>;
+};
+
+namespace detail {
+
+// Throws DecodeError naming the type and what was wrong (out of line: cold path).
+[[noreturn]] void throw_decode_error(const std::type_info& type, std::string_view problem,
+                                     std::size_t got, std::size_t expected);
+
+template <class T, template <class...> class Template>
+inline constexpr bool kIsSpecialization = false;
+template <template <class...> class Template, class... Args>
+inline constexpr bool kIsSpecialization<Template<Args...>, Template> = true;
+
+template <class T>
+inline constexpr bool kIsSpan = false;
+template <class E, std::size_t N>
+inline constexpr bool kIsSpan<std::span<E, N>> = true;
+
+// Types sent as their object representation.
+template <class T>
+inline constexpr bool kIsRaw =
+    std::is_trivially_copyable_v<T>&& std::is_object_v<T> && !std::is_array_v<T> &&
+    !std::is_pointer_v<T> && !std::is_member_pointer_v<T> && !std::is_same_v<T, std::nullptr_t> &&
+    !kIsSpecialization<T, std::basic_string_view> && !kIsSpan<T> &&
+    !kIsSpecialization<T, std::optional> && !kIsSpecialization<T, std::pair> &&
+    !kIsSpecialization<T, std::tuple> && !std::is_empty_v<T>;
+
+template <class T>
+concept FixedSize = requires {
+  { Codec<T>::fixed_size } -> std::convertible_to<std::size_t>;
+};
+
+inline constexpr std::size_t kLengthPrefix = sizeof(std::uint64_t);
+
+inline void store_u64(std::byte* out, std::uint64_t v) noexcept {
+  std::memcpy(out, &v, sizeof v);
+}
+inline std::uint64_t load_u64(const std::byte* in) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, in, sizeof v);
+  return v;
+}
+
+// Size of v as an element inside a pair, tuple or vector.
+template <Encodable T>
+std::size_t framed_size(const T& v) {
+  if constexpr (FixedSize<T>) {
+    return Codec<T>::fixed_size;
+  } else {
+    return kLengthPrefix + Codec<T>::size(v);
+  }
+}
+
+// Writes v framed at out; returns the first byte after it.
+template <Encodable T>
+std::byte* encode_framed(const T& v, std::byte* out) {
+  if constexpr (FixedSize<T>) {
+    Codec<T>::encode(v, std::span<std::byte>(out, Codec<T>::fixed_size));
+    return out + Codec<T>::fixed_size;
+  } else {
+    const std::size_t n = Codec<T>::size(v);
+    store_u64(out, n);
+    Codec<T>::encode(v, std::span<std::byte>(out + kLengthPrefix, n));
+    return out + kLengthPrefix + n;
+  }
+}
+
+// Reads one framed T from the front of `in` and advances `in` past it.
+template <Encodable T>
+T decode_framed(std::span<const std::byte>& in, const std::type_info& outer) {
+  std::size_t n = 0;
+  if constexpr (FixedSize<T>) {
+    n = Codec<T>::fixed_size;
+  } else {
+    if (in.size() < kLengthPrefix) {
+      throw_decode_error(outer, "truncated length prefix", in.size(), kLengthPrefix);
+    }
+    const std::uint64_t declared = load_u64(in.data());
+    in = in.subspan(kLengthPrefix);
+    if (declared > in.size()) {
+      throw_decode_error(outer, "element length larger than the bytes left", in.size(),
+                         static_cast<std::size_t>(declared));
+    }
+    n = static_cast<std::size_t>(declared);
+  }
+  if (n > in.size()) throw_decode_error(outer, "truncated element", in.size(), n);
+  T value = Codec<T>::decode(in.first(n));
+  in = in.subspan(n);
+  return value;
+}
+
+}  // namespace detail
+
+// Trivially copyable values: their bytes. No allocation, noexcept encode.
+template <class T>
+requires detail::kIsRaw<T>
+struct Codec<T> {
+  static constexpr std::size_t fixed_size = sizeof(T);
+
+  static constexpr std::size_t size(const T&) noexcept { return sizeof(T); }
+  static void encode(const T& v, std::span<std::byte> out) noexcept {
+    std::memcpy(out.data(), &v, sizeof(T));
+  }
+  static T decode(std::span<const std::byte> in) {
+    if (in.size() != sizeof(T)) {
+      detail::throw_decode_error(typeid(T), "wrong size", in.size(), sizeof(T));
+    }
+    std::array<std::byte, sizeof(T)> bytes;
+    std::memcpy(bytes.data(), in.data(), sizeof(T));
+    if constexpr (std::is_same_v<T, bool>) {
+      // A bool holding anything but 0 or 1 is undefined behaviour to read.
+      if (std::to_integer<unsigned>(bytes[0]) > 1U) {
+        detail::throw_decode_error(typeid(T), "bool byte is neither 0 nor 1",
+                                   std::to_integer<unsigned>(bytes[0]), 1);
+      }
+    }
+    return std::bit_cast<T>(bytes);
+  }
+};
+
+// std::string: its characters; the slot length is the string length.
+template <>
+struct Codec<std::string> {
+  static std::size_t size(const std::string& s) noexcept { return s.size(); }
+  static void encode(const std::string& s, std::span<std::byte> out) noexcept {
+    if (!s.empty()) std::memcpy(out.data(), s.data(), s.size());
+  }
+  static std::string decode(std::span<const std::byte> in) {
+    return std::string(reinterpret_cast<const char*>(in.data()), in.size());
+  }
+};
+
+// std::vector<T>: packed elements for raw T, otherwise a count and framed elements.
+template <Encodable T, class Alloc>
+struct Codec<std::vector<T, Alloc>> {
+  using Vector = std::vector<T, Alloc>;
+  static constexpr bool kPacked = detail::kIsRaw<T> && !std::is_same_v<T, bool>;
+
+  static std::size_t size(const Vector& v) {
+    if constexpr (kPacked) {
+      return v.size() * sizeof(T);
+    } else {
+      std::size_t n = detail::kLengthPrefix;
+      for (const auto& e : v) n += detail::framed_size<T>(e);
+      return n;
+    }
+  }
+  static void encode(const Vector& v, std::span<std::byte> out) {
+    if constexpr (kPacked) {
+      if (!v.empty()) std::memcpy(out.data(), v.data(), v.size() * sizeof(T));
+    } else {
+      std::byte* p = out.data();
+      detail::store_u64(p, v.size());
+      p += detail::kLengthPrefix;
+      for (const auto& e : v) p = detail::encode_framed<T>(e, p);
+    }
+  }
+  static Vector decode(std::span<const std::byte> in) {
+    Vector v;
+    if constexpr (kPacked) {
+      if (in.size() % sizeof(T) != 0) {
+        detail::throw_decode_error(typeid(Vector), "size is not a multiple of the element size",
+                                   in.size(), sizeof(T));
+      }
+      v.resize(in.size() / sizeof(T));
+      if (!v.empty()) std::memcpy(v.data(), in.data(), in.size());
+    } else {
+      if (in.size() < detail::kLengthPrefix) {
+        detail::throw_decode_error(typeid(Vector), "truncated element count", in.size(),
+                                   detail::kLengthPrefix);
+      }
+      const std::uint64_t count = detail::load_u64(in.data());
+      in = in.subspan(detail::kLengthPrefix);
+      // Every framed element takes at least one byte: a larger count is a lie.
+      if (count > in.size()) {
+        detail::throw_decode_error(typeid(Vector), "element count larger than the bytes left",
+                                   in.size(), static_cast<std::size_t>(count));
+      }
+      v.reserve(static_cast<std::size_t>(count));
+      for (std::uint64_t i = 0; i < count; ++i) {
+        v.push_back(detail::decode_framed<T>(in, typeid(Vector)));
+      }
+      if (!in.empty()) {
+        detail::throw_decode_error(typeid(Vector), "trailing bytes after the last element",
+                                   in.size(), 0);
+      }
+    }
+    return v;
+  }
+};
+
+// std::optional<T>: one engaged byte, then the value.
+template <Encodable T>
+struct Codec<std::optional<T>> {
+  static std::size_t size(const std::optional<T>& v) { return 1 + (v ? Codec<T>::size(*v) : 0); }
+  static void encode(const std::optional<T>& v, std::span<std::byte> out) {
+    out[0] = std::byte{v ? std::uint8_t{1} : std::uint8_t{0}};
+    if (v) Codec<T>::encode(*v, out.subspan(1));
+  }
+  static std::optional<T> decode(std::span<const std::byte> in) {
+    if (in.empty()) {
+      detail::throw_decode_error(typeid(std::optional<T>), "missing engaged byte", 0, 1);
+    }
+    const auto engaged = std::to_integer<unsigned>(in[0]);
+    if (engaged > 1U) {
+      detail::throw_decode_error(typeid(std::optional<T>), "engaged byte is neither 0 nor 1",
+                                 engaged, 1);
+    }
+    if (engaged == 0U) {
+      if (in.size() != 1) {
+        detail::throw_decode_error(typeid(std::optional<T>), "bytes after an empty optional",
+                                   in.size(), 1);
+      }
+      return std::nullopt;
+    }
+    return std::optional<T>(Codec<T>::decode(in.subspan(1)));
+  }
+};
+
+namespace detail {
+
+// Shared by pair and tuple: framed elements in order, nothing after the last.
+template <class Tuple, class... Ts>
+struct ProductCodec {
+  static std::size_t size_of(const Ts&... vs) {
+    return (std::size_t{0} + ... + framed_size<Ts>(vs));
+  }
+  static void encode_all([[maybe_unused]] std::byte* p, const Ts&... vs) {
+    ((p = encode_framed<Ts>(vs, p)), ...);
+  }
+  static Tuple decode_all(std::span<const std::byte> in) {
+    // Braced initialisation evaluates the elements left to right.
+    Tuple t{decode_framed<Ts>(in, typeid(Tuple))...};
+    if (!in.empty()) {
+      throw_decode_error(typeid(Tuple), "trailing bytes after the last element", in.size(), 0);
+    }
+    return t;
+  }
+};
+
+template <class... Ts>
+inline constexpr bool kAllFixed = (FixedSize<Ts> && ...);
+
+}  // namespace detail
+
+template <Encodable... Ts>
+struct Codec<std::tuple<Ts...>> {
+  using Tuple = std::tuple<Ts...>;
+  using Impl = detail::ProductCodec<Tuple, Ts...>;
+
+  static std::size_t size(const Tuple& t) {
+    return std::apply([](const Ts&... vs) { return Impl::size_of(vs...); }, t);
+  }
+  static void encode(const Tuple& t, std::span<std::byte> out) {
+    std::apply([&](const Ts&... vs) { Impl::encode_all(out.data(), vs...); }, t);
+  }
+  static Tuple decode(std::span<const std::byte> in) { return Impl::decode_all(in); }
+};
+
+template <Encodable A, Encodable B>
+struct Codec<std::pair<A, B>> {
+  using Pair = std::pair<A, B>;
+  using Impl = detail::ProductCodec<Pair, A, B>;
+
+  static std::size_t size(const Pair& p) { return Impl::size_of(p.first, p.second); }
+  static void encode(const Pair& p, std::span<std::byte> out) {
+    Impl::encode_all(out.data(), p.first, p.second);
+  }
+  static Pair decode(std::span<const std::byte> in) { return Impl::decode_all(in); }
+};
+
+// ---- whole-value helpers -------------------------------------------------------
+
+// Encodes v into a new byte vector (allocates; hot paths encode into ring slots).
+template <Encodable T>
+std::vector<std::byte> to_bytes(const T& v) {
+  std::vector<std::byte> out(Codec<T>::size(v));
+  Codec<T>::encode(v, out);
+  return out;
+}
+
+// Decodes a T from exactly these bytes; throws DecodeError.
+template <Encodable T>
+T from_bytes(std::span<const std::byte> in) {
+  return Codec<T>::decode(in);
+}
+
+// ---- type tags -------------------------------------------------------------------
+
+namespace detail {
+
+template <class T>
+constexpr std::string_view raw_type_signature() noexcept {
+  return __PRETTY_FUNCTION__;
+}
+
+constexpr std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 14695981039346656037ULL) {
+  for (const char c : s) {
+    h ^= static_cast<std::uint8_t>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+// Bump when the wire format above changes.
+inline constexpr std::uint64_t kCodecVersion = 1;
+
+}  // namespace detail
+
+// A stable 64-bit fingerprint of T (its spelled type, size, alignment and the codec
+// version). Equal in every process built by the same compiler from the same
+// definitions; used to refuse opening a named queue as the wrong type.
+template <class T>
+constexpr std::uint64_t type_tag() noexcept {
+  std::uint64_t h = detail::fnv1a(detail::raw_type_signature<std::remove_cv_t<T>>());
+  h = detail::fnv1a(std::string_view("|"), h ^ sizeof(T));
+  h = detail::fnv1a(std::string_view("|"), h ^ alignof(T));
+  return detail::fnv1a(std::string_view("|"), h ^ detail::kCodecVersion);
+}
+
+}  // namespace ringpool::pool

@@ -1,0 +1,161 @@
+#pragma once
+// The one error header of the pool module. Every error the Python-like pool API
+// reports is a PoolError, so `catch (const ringpool::pool::PoolError&)` catches
+// them all; each concrete class can be caught on its own, as Python's
+// queue.Full / queue.Empty / TimeoutError can.
+#include <sys/types.h>
+
+#include <cstddef>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace ringpool::pool {
+
+// Base of every error thrown by the pool module.
+class PoolError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A blocking call with a timeout ran out of time (e.g. Future::get(timeout)).
+class Timeout : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
+// Queue::put(v, timeout) found the queue full for the whole timeout (Python's queue.Full).
+class Full : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
+// Queue::get(timeout) found the queue empty for the whole timeout (Python's queue.Empty).
+class Empty : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
+// The queue or pool was closed: producers are refused at once, consumers once drained.
+class Closed : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
+// An encoded value does not fit the slot it must travel in; nothing was sent.
+class PayloadTooLarge : public PoolError {
+ public:
+  PayloadTooLarge(std::size_t size, std::size_t limit, const std::string& what_travels = "value")
+      : PoolError("ringpool: the encoded " + what_travels + " is " + std::to_string(size) +
+                  " bytes but a slot holds at most " + std::to_string(limit) +
+                  " bytes; nothing was sent. Create the queue or pool with a larger slot_size, "
+                  "or send a smaller value"),
+        size_(size),
+        limit_(limit) {}
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
+
+ private:
+  std::size_t size_;
+  std::size_t limit_;
+};
+
+// A task threw in a worker; carries the original exception's (demangled) type name
+// and message across the process boundary.
+class TaskFailed : public PoolError {
+ public:
+  TaskFailed(std::string type_name, std::string original_what)
+      : PoolError("ringpool: the task raised " + type_name + ": " + original_what),
+        type_name_(std::move(type_name)),
+        original_what_(std::move(original_what)) {}
+
+  [[nodiscard]] const std::string& type_name() const noexcept { return type_name_; }
+  [[nodiscard]] const std::string& original_what() const noexcept { return original_what_; }
+
+ private:
+  std::string type_name_;
+  std::string original_what_;
+};
+
+// A worker process died (killed by a signal or exited) while it held work.
+// exitcode follows Process::exitcode(): negative signal number when killed.
+class WorkerLost : public PoolError {
+ public:
+  WorkerLost(pid_t pid, int exitcode, const std::string& context = "while it held a task")
+      : PoolError("ringpool: worker process " + std::to_string(pid) + " " +
+                  (exitcode < 0 ? "was killed by signal " + std::to_string(-exitcode)
+                                : "exited with code " + std::to_string(exitcode)) +
+                  " " + context),
+        pid_(pid),
+        exitcode_(exitcode) {}
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  // Negative signal number when killed, exit status otherwise.
+  [[nodiscard]] int exitcode() const noexcept { return exitcode_; }
+  // The signal that killed the worker, 0 if it exited.
+  [[nodiscard]] int signal() const noexcept { return exitcode_ < 0 ? -exitcode_ : 0; }
+
+ private:
+  pid_t pid_;
+  int exitcode_;
+};
+
+// The call is not allowed in the object's current state (join before close,
+// start twice, a daemon starting children, ...).
+class InvalidState : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
+// An argument is out of range or malformed (zero workers, unregistered task, ...).
+class InvalidArgument : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
+// Queue<T>::open found a queue made for another element type or slot size.
+class QueueMismatch : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
+// A process created by the spawn start method is running `main` again and tried to
+// create processes: `main` did not begin with ringpool::serve_if_worker(argc, argv).
+class GuardViolation : public PoolError {
+ public:
+  explicit GuardViolation(const std::string& attempted)
+      : PoolError(
+            "ringpool: " + attempted +
+            " refused: this process was started by the spawn start method to run a "
+            "task, but main() did not call ringpool::serve_if_worker(argc, argv) first, so it "
+            "is running the program's start-up code again. Without this guard every child "
+            "would start children of its own without end (a fork bomb). Make "
+            "`ringpool::serve_if_worker(argc, argv);` the first line of main(): it is "
+            "ringpool's `if __name__ == '__main__':`.") {}
+};
+
+// Bytes read from shared memory (or an inherited fd) do not decode as the expected
+// type: wrong length, bad tag, truncated. Shared memory is treated as hostile.
+class DecodeError : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
+namespace detail {
+
+// Demangled name of a type as reported by typeid(...).name(); the input on failure.
+[[nodiscard]] std::string demangle(const char* mangled_name);
+
+// The demangled dynamic type name and what() of an in-flight exception; for
+// non-std::exception objects, the thrown type and "unknown exception".
+struct ExceptionDescription {
+  std::string type_name;
+  std::string what;
+};
+[[nodiscard]] ExceptionDescription describe_exception(const std::exception_ptr& error);
+
+}  // namespace detail
+
+}  // namespace ringpool::pool

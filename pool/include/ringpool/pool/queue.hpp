@@ -1,0 +1,302 @@
+#pragma once
+// Queue<T>: Python's multiprocessing.Queue(maxsize) over a bounded lock-free MPMC byte
+// ring in shared memory.
+//
+//   ringpool::pool::Queue<std::string> q(1);       // maxsize = 1, as the baozi example
+//   Process producer([q]() mutable { q.put("pork"); });
+//   producer.start();
+//   std::string baozi = q.get();                   // blocks until an item arrives
+//
+// Create the queue before the processes that use it: the anonymous mapping is inherited
+// across fork, and copies of the handle (captured by a Process's callable) all refer to
+// the same queue. Unrelated processes (or spawned ones) use the named form:
+// Queue<T>::create("name", maxsize) in one, Queue<T>::open("name") in the others.
+//
+// Semantics, as Python's Queue where it has them:
+//  - maxsize is exact: at most maxsize items are in the queue, whatever capacity the
+//    ring rounds up to. maxsize 0 (Python's "infinite") is refused: the queue is bounded.
+//  - put blocks while full (Full after the timeout), get blocks while empty (Empty after
+//    the timeout). try_put / try_get never block.
+//  - close(): every blocked put/get wakes; puts fail with Closed at once; gets drain what
+//    is left, then fail with Closed.
+//  - A value whose encoding exceeds the slot size throws PayloadTooLarge before anything
+//    is enqueued.
+// Thread-safe: any thread of any process holding a handle may put and get.
+// Not crash-safe: a process killed inside put or get may cost the queue one unit of
+// capacity or one item (Pool tracks its workers' pops to recover from exactly that).
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "ringpool/ipc/byte_ring.hpp"
+#include "ringpool/ipc/ring_options.hpp"
+#include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/errors.hpp"
+
+namespace ringpool::pool {
+
+// Slot size used for types without a fixed encoded size when none is given.
+inline constexpr std::size_t kDefaultQueueSlotSize = 1024;
+
+// Every member has an initialiser, so designated initialisers may name any subset.
+struct QueueOptions {
+  // Largest encoded item in bytes. 0: Codec<T>::fixed_size for fixed-size T, else
+  // kDefaultQueueSlotSize. On open: 0 accepts the creator's, anything else must match.
+  std::size_t slot_size = 0;
+  // How blocked puts and gets wait: futex (default: sleep, cores stay idle), spin, yield.
+  ipc::WaitStrategy wait = ipc::WaitStrategy::futex;
+  // Named queues: the creating handle (and its copies) remove the name from /dev/shm
+  // when the last of them goes away; processes that opened it keep their mapping.
+  bool unlink_on_destroy = true;
+  // Named queues: permission bits of the segment.
+  mode_t mode = 0600;
+};
+
+namespace detail {
+
+// The type-independent part of a queue, in queue.cpp: the segment with its header
+// and ring, the exact-maxsize counter and the wait for space.
+class QueueCore {
+ public:
+  struct Spec {
+    std::size_t maxsize = 0;
+    std::size_t slot_size = 0;      // resolved (never 0)
+    std::size_t min_slot_size = 0;  // fixed size of T, 0 when variable
+    std::uint64_t type_tag = 0;
+    std::string type_name;  // for error messages
+  };
+
+  static std::shared_ptr<QueueCore> create_anonymous(const Spec& spec, const QueueOptions& opts);
+  static std::shared_ptr<QueueCore> create_named(std::string_view name, const Spec& spec,
+                                                 const QueueOptions& opts);
+  // spec.maxsize is ignored; spec.slot_size 0 accepts the stored one.
+  static std::shared_ptr<QueueCore> open_named(std::string_view name, const Spec& spec,
+                                               const QueueOptions& opts);
+
+  // Takes one unit of maxsize for a put; ok, timeout (still full) or closed.
+  ipc::OpStatus reserve(std::optional<std::chrono::nanoseconds> timeout);
+  // Non-blocking reserve: true when a unit was taken; false when full. Throws Closed.
+  bool try_reserve();
+  // Returns a unit taken by reserve() whose item was never enqueued.
+  void cancel_reservation() noexcept;
+  // After a get removed an item (its slot released): frees its unit, wakes producers.
+  void item_taken() noexcept;
+
+  // The ring. Consumers may share this handle across threads; producers must copy it
+  // (claim/commit keep per-handle state).
+  [[nodiscard]] ipc::MpmcByteRing& ring() noexcept { return ring_; }
+  [[nodiscard]] std::size_t maxsize() const noexcept { return maxsize_; }
+  [[nodiscard]] std::size_t slot_size() const noexcept { return slot_size_; }
+  [[nodiscard]] std::size_t items_approx() const noexcept;
+  [[nodiscard]] const std::string& name() const noexcept;
+  void close() noexcept;
+  [[nodiscard]] bool is_closed() const noexcept { return ring_.is_closed(); }
+  // Waits a moment when a reserved slot is transiently unavailable; throws if the
+  // ring is corrupted.
+  void backoff_after_failed_claim() const;
+
+  struct Shared;  // the header at the start of the segment (queue.cpp)
+
+ private:
+  QueueCore() = default;
+  static std::shared_ptr<QueueCore> init(std::shared_ptr<ipc::Segment> segment, const Spec& spec,
+                                         const QueueOptions& opts);
+
+  std::shared_ptr<ipc::Segment> segment_;
+  Shared* shared_ = nullptr;
+  ipc::MpmcByteRing ring_;
+  std::size_t maxsize_ = 0;
+  std::size_t slot_size_ = 0;
+  ipc::WaitStrategy wait_ = ipc::WaitStrategy::futex;
+};
+
+template <class T>
+QueueCore::Spec queue_spec(std::size_t maxsize, const QueueOptions& opts, bool opening) {
+  QueueCore::Spec spec;
+  spec.maxsize = maxsize;
+  if constexpr (FixedSize<T>) spec.min_slot_size = Codec<T>::fixed_size;
+  spec.slot_size = opts.slot_size;
+  if (spec.slot_size == 0 && !opening) {
+    spec.slot_size = spec.min_slot_size != 0 ? spec.min_slot_size : kDefaultQueueSlotSize;
+  }
+  spec.type_tag = type_tag<T>();
+  spec.type_name = demangle(typeid(T).name());
+  return spec;
+}
+
+}  // namespace detail
+
+template <class T>
+class Queue {
+  static_assert(Encodable<T>, "Queue<T> needs a Codec<T> (see ringpool/pool/codec.hpp)");
+
+ public:
+  using value_type = T;
+
+  // An anonymous queue holding at most `maxsize` items. Throws InvalidArgument for
+  // maxsize 0 or a slot size smaller than T's fixed size.
+  explicit Queue(std::size_t maxsize, QueueOptions options = {})
+      : core_(detail::QueueCore::create_anonymous(detail::queue_spec<T>(maxsize, options, false),
+                                                  options)) {}
+
+  // Named queue for unrelated processes; O_EXCL (ipc::IpcError already_exists when the
+  // name is taken).
+  [[nodiscard]] static Queue create(std::string_view name, std::size_t maxsize,
+                                    QueueOptions options = {}) {
+    return Queue(detail::QueueCore::create_named(
+        name, detail::queue_spec<T>(maxsize, options, false), options));
+  }
+  // Opens a named queue; QueueMismatch when it holds another type or slot size,
+  // InvalidArgument when the segment is not a ringpool queue, ipc::IpcError not_found.
+  [[nodiscard]] static Queue open(std::string_view name, QueueOptions options = {}) {
+    return Queue(
+        detail::QueueCore::open_named(name, detail::queue_spec<T>(0, options, true), options));
+  }
+  // Removes a queue's name (its users keep their mappings); false if it did not exist.
+  static bool unlink(std::string_view name) { return ipc::Segment::unlink(name); }
+
+  // Blocks while full. Throws PayloadTooLarge (nothing enqueued), Closed.
+  void put(const T& value) { put_impl(value, std::nullopt); }
+  // Waits at most `timeout` for room; Full when the queue stayed full.
+  void put(const T& value, std::chrono::nanoseconds timeout) { put_impl(value, timeout); }
+  // False when full. Throws PayloadTooLarge, Closed.
+  [[nodiscard]] bool try_put(const T& value) {
+    const std::size_t n = checked_size(value);
+    if (!core_->try_reserve()) return false;
+    enqueue_reserved(value, n);
+    return true;
+  }
+
+  // Blocks while empty. Throws Closed once the queue is closed and drained,
+  // DecodeError when the item's bytes do not decode as T (the item is dropped).
+  [[nodiscard]] T get() { return get_impl(std::nullopt); }
+  // Waits at most `timeout`; Empty when nothing arrived.
+  [[nodiscard]] T get(std::chrono::nanoseconds timeout) { return get_impl(timeout); }
+  // nullopt when empty (closed or not: see is_closed()). Throws DecodeError.
+  [[nodiscard]] std::optional<T> try_get() {
+    std::optional<T> out;
+    bool taken = false;
+    try {
+      static_cast<void>(core_->ring().try_pop_with([&](std::span<const std::byte> bytes) {
+        taken = true;
+        out.emplace(Codec<T>::decode(bytes));
+      }));
+    } catch (...) {
+      if (taken) core_->item_taken();
+      throw;
+    }
+    if (taken) core_->item_taken();
+    return out;
+  }
+
+  // Items in the queue, counting puts in progress; racy by nature (Python's qsize()).
+  [[nodiscard]] std::size_t size_approx() const noexcept { return core_->items_approx(); }
+  [[nodiscard]] bool empty() const noexcept { return size_approx() == 0; }
+  [[nodiscard]] bool full() const noexcept { return size_approx() >= core_->maxsize(); }
+  [[nodiscard]] std::size_t maxsize() const noexcept { return core_->maxsize(); }
+  [[nodiscard]] std::size_t slot_size() const noexcept { return core_->slot_size(); }
+
+  // Wakes every blocked put and get; see the header comment. Idempotent.
+  void close() noexcept { core_->close(); }
+  [[nodiscard]] bool is_closed() const noexcept { return core_->is_closed(); }
+
+ private:
+  explicit Queue(std::shared_ptr<detail::QueueCore> core) : core_(std::move(core)) {}
+
+  std::size_t checked_size(const T& value) const {
+    const std::size_t n = Codec<T>::size(value);
+    if (n > core_->slot_size()) throw PayloadTooLarge(n, core_->slot_size(), "queue item");
+    if (core_->is_closed()) throw_closed("put");
+    return n;
+  }
+
+  [[noreturn]] void throw_closed(const char* operation) const {
+    throw Closed(std::string("ringpool: Queue::") + operation +
+                 (std::string_view(operation) == "put"
+                      ? ": the queue is closed; nothing more can be put"
+                      : ": the queue is closed and drained; no more items will arrive"));
+  }
+
+  void put_impl(const T& value, std::optional<std::chrono::nanoseconds> timeout) {
+    const std::size_t n = checked_size(value);
+    switch (core_->reserve(timeout)) {
+      case ipc::OpStatus::ok:
+        break;
+      case ipc::OpStatus::timeout:
+        throw Full("ringpool: Queue::put: the queue stayed full (maxsize " +
+                   std::to_string(core_->maxsize()) + ") for the whole timeout of " +
+                   std::to_string(timeout ? timeout->count() : 0) +
+                   " ns; get items, wait longer or use try_put");
+      case ipc::OpStatus::closed:
+        throw_closed("put");
+    }
+    enqueue_reserved(value, n);
+  }
+
+  // A unit is reserved, so the ring has room for this item (maxsize <= capacity).
+  void enqueue_reserved(const T& value, std::size_t n) {
+    ipc::MpmcByteRing producer = core_->ring();  // per-call handle: claim/commit state
+    if constexpr (noexcept(Codec<T>::encode(value, std::span<std::byte>()))) {
+      std::span<std::byte> room;
+      while ((room = producer.claim(n)).data() == nullptr) core_->backoff_after_failed_claim();
+      Codec<T>::encode(value, room);
+      producer.commit(n);
+    } else {
+      // An encoder that may throw writes into a buffer first: a claimed ring slot
+      // must always be committed.
+      std::vector<std::byte> bytes(n);
+      try {
+        Codec<T>::encode(value, bytes);
+      } catch (...) {
+        core_->cancel_reservation();
+        throw;
+      }
+      while (!producer.try_push(bytes)) core_->backoff_after_failed_claim();
+    }
+  }
+
+  T get_impl(std::optional<std::chrono::nanoseconds> timeout) {
+    std::optional<T> out;
+    bool taken = false;
+    ipc::OpStatus status = ipc::OpStatus::ok;
+    try {
+      status = core_->ring().pop_with(
+          [&](std::span<const std::byte> bytes) {
+            taken = true;
+            out.emplace(Codec<T>::decode(bytes));
+          },
+          timeout);
+    } catch (...) {
+      if (taken) core_->item_taken();
+      throw;
+    }
+    if (taken) core_->item_taken();
+    switch (status) {
+      case ipc::OpStatus::ok:
+        break;
+      case ipc::OpStatus::timeout:
+        throw Empty("ringpool: Queue::get: nothing arrived within the timeout of " +
+                    std::to_string(timeout ? timeout->count() : 0) +
+                    " ns; wait longer or use try_get");
+      case ipc::OpStatus::closed:
+        throw_closed("get");
+    }
+    return std::move(*out);
+  }
+
+  std::shared_ptr<detail::QueueCore> core_;
+};
+
+}  // namespace ringpool::pool

@@ -1,0 +1,135 @@
+#pragma once
+// The spawn start method and its guard: ringpool's `if __name__ == '__main__':`.
+//
+// A spawned child is a fresh copy of the program: ringpool re-executes /proc/self/exe
+// with a marker and hands it the task name and encoded arguments through an inherited
+// fd. Such a child must not run the program's start-up code, so every program that
+// uses spawn begins `main` with
+//
+//   int main(int argc, char** argv) {
+//     ringpool::serve_if_worker(argc, argv);   // in a spawned child: runs the task, exits
+//     ...                                       // only the main process gets here
+//   }
+//
+// Tasks are plain functions registered by name at load time:
+//
+//   void get_web(std::string site) { ... }
+//   RINGPOOL_TASK(get_web);                     // at namespace scope
+//
+// If main forgets serve_if_worker, a spawned child runs main again and the first
+// attempt to create a Process or Pool there throws GuardViolation instead of
+// recursing into a fork bomb.
+#include <sys/types.h>
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/errors.hpp"
+#include "ringpool/topology/cpu_set.hpp"
+
+namespace ringpool {
+
+namespace detail {
+
+// Type-erased task: decodes its arguments from `args` and calls the function.
+using TaskThunk = void (*)(void (*fn)(), std::span<const std::byte> args);
+
+// Registers a task; throws pool::InvalidArgument when `name` is empty or already
+// taken by a different function. Thread-safe; normally called during static init.
+void register_task_erased(std::string_view name, void (*fn)(), TaskThunk thunk);
+
+// The registered name of a function, or nullopt.
+[[nodiscard]] std::optional<std::string> registered_task_name(void (*fn)());
+
+template <class... Params>
+using TaskArgs = std::tuple<std::remove_cvref_t<Params>...>;
+
+template <class R, class... Params>
+void task_thunk(void (*fn)(), std::span<const std::byte> args) {
+  auto typed = reinterpret_cast<R (*)(Params...)>(fn);
+  auto decoded = pool::from_bytes<TaskArgs<Params...>>(args);
+  std::apply([typed](auto&... a) { static_cast<void>(typed(std::move(a)...)); }, decoded);
+}
+
+}  // namespace detail
+
+// Registers `fn` under `name` for the spawn start method. Every parameter type must
+// be Encodable (by value or const reference); the return value is ignored, as
+// Python ignores a target's return value. Returns true so it can initialise a
+// static; RINGPOOL_TASK(fn) does exactly that.
+template <class R, class... Params>
+requires(pool::Encodable<std::remove_cvref_t<Params>>&&...) bool register_task(
+    std::string_view name, R (*fn)(Params...)) {
+  detail::register_task_erased(name, reinterpret_cast<void (*)()>(fn),
+                               &detail::task_thunk<R, Params...>);
+  return true;
+}
+
+// First line of main(). In a process started by the spawn start method it runs the
+// requested task (or pool worker) and exits the process with its exit code; it does
+// not return there. In any other process it returns 0 at once. Calling it also tells
+// the spawn guard that main() is guarded.
+int serve_if_worker(int argc, char** argv);
+
+namespace detail {
+
+// Entry of a worker kind started through spawn_worker(); its return value is the
+// child's exit code. `payload` is what the parent passed.
+using WorkerEntry = int (*)(std::span<const std::byte> payload);
+
+// Registers a worker kind (e.g. the pool's worker loop). Kinds starting with
+// "ringpool." are reserved for ringpool itself. Call during static init or before
+// the first spawn; the child looks the kind up after re-exec.
+void register_worker_entry(std::string_view kind, WorkerEntry entry);
+
+// What a spawned child should be.
+struct SpawnRequest {
+  std::string kind;                      // a registered worker kind
+  std::vector<std::byte> payload;        // handed to the entry unchanged
+  std::vector<int> inherit_fds;          // open fds the child keeps, same numbers
+  std::string name;                      // this_process::name() in the child
+  std::string identity;                  // Python's _identity ("1", "1:2"); children count from it
+  bool daemon = false;                   // dies with the parent (PR_SET_PDEATHSIG)
+  std::optional<topology::CpuSet> cpus;  // pinned before it executes anything
+};
+
+// Forks and re-executes /proc/self/exe as a spawned child running `request.kind`,
+// and returns its pid once the exec succeeded. Only async-signal-safe calls run
+// between fork and exec, so this is safe from a multithreaded parent. With `cpus`
+// the child waits before exec until the parent has pinned it. The caller owns the
+// child: reap it (waitpid) or wrap it. Pool workers are started this way; Process
+// with StartMethod::spawn uses it too. Throws pool::GuardViolation (see
+// check_spawn_guard), topology::TopologyError when pinning fails (the child is
+// killed and reaped), pool::PoolError when fork or exec fails.
+[[nodiscard]] pid_t spawn_worker(const SpawnRequest& request);
+
+// Throws pool::GuardViolation when this process was spawned by ringpool but main()
+// never reached serve_if_worker. Process::start() and Pool's constructor call it;
+// `attempted` names the operation for the message ("Process::start()").
+void check_spawn_guard(std::string_view attempted);
+
+// True in a process started by the spawn start method (before or after it reached
+// serve_if_worker).
+[[nodiscard]] bool is_spawned_child() noexcept;
+
+}  // namespace detail
+
+}  // namespace ringpool
+
+#define RINGPOOL_DETAIL_CONCAT2(a, b) a##b
+#define RINGPOOL_DETAIL_CONCAT(a, b) RINGPOOL_DETAIL_CONCAT2(a, b)
+
+// Registers a plain function for the spawn start method under its spelled name.
+// Use at namespace scope, once per function.
+#define RINGPOOL_TASK(fn)                                    \
+  [[maybe_unused]] static const bool RINGPOOL_DETAIL_CONCAT( \
+      ringpool_task_registered_, __COUNTER__) = ::ringpool::register_task(#fn, &fn)

@@ -1,0 +1,142 @@
+#pragma once
+// Helpers for the pool tests: pipes, stderr capture, bounded polling.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+namespace ringpool::test {
+
+// A pipe closed on destruction. Without O_CLOEXEC when `inheritable` so a spawned
+// (re-executed) child keeps it.
+class Pipe {
+ public:
+  explicit Pipe(bool inheritable = false) {
+    if (::pipe2(fds_, inheritable ? 0 : O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+  }
+  Pipe(const Pipe&) = delete;
+  Pipe& operator=(const Pipe&) = delete;
+  ~Pipe() {
+    close_read();
+    close_write();
+  }
+  [[nodiscard]] int read_fd() const noexcept { return fds_[0]; }
+  [[nodiscard]] int write_fd() const noexcept { return fds_[1]; }
+  void close_read() noexcept {
+    if (fds_[0] >= 0) ::close(fds_[0]);
+    fds_[0] = -1;
+  }
+  void close_write() noexcept {
+    if (fds_[1] >= 0) ::close(fds_[1]);
+    fds_[1] = -1;
+  }
+  // Reads up to and without the first '\n' (or EOF). For writers that may keep the pipe
+  // open (a daemon that inherited it).
+  [[nodiscard]] std::string read_line() const {
+    std::string out;
+    char c = 0;
+    for (;;) {
+      const ssize_t n = ::read(fds_[0], &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || c == '\n') break;
+      out.push_back(c);
+    }
+    return out;
+  }
+  // Reads until EOF (every writer closed).
+  [[nodiscard]] std::string read_all() const {
+    std::string out;
+    char buf[256];
+    for (;;) {
+      const ssize_t n = ::read(fds_[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+inline void write_text(int fd, const std::string& text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+// Redirects this process's fd 2 into a memfd until text() or destruction.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    std::fflush(stderr);
+    file_ = ::memfd_create("ringpool-test-stderr", MFD_CLOEXEC);
+    saved_ = ::dup(2);
+    ::dup2(file_, 2);
+  }
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
+  ~StderrCapture() {
+    restore();
+    ::close(file_);
+  }
+  // Restores stderr and returns everything written to it meanwhile (also by children
+  // that inherited the redirected fd 2).
+  std::string text() {
+    restore();
+    std::string out;
+    char buf[512];
+    off_t offset = 0;
+    for (;;) {
+      const ssize_t n = ::pread(file_, buf, sizeof buf, offset);
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+      offset += n;
+    }
+    return out;
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  int file_ = -1;
+  int saved_ = -1;
+};
+
+inline std::size_t count_occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Polls `done` until it returns true or `limit` passes; a generous bound that turns a
+// hang into a failure, not a timing assertion.
+template <class Done>
+bool eventually(Done&& done, std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+}  // namespace ringpool::test
