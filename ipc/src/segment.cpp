@@ -122,7 +122,10 @@ std::string Segment::normalize_name(std::string_view name) {
     throw IpcError(IpcErrc::invalid_name,
                    "segment name is empty; pass a name such as \"/ringpool-jobs\"");
   }
-  std::string normalized = name.front() == '/' ? std::string(name) : "/" + std::string(name);
+  std::string normalized;
+  normalized.reserve(name.size() + 1);
+  if (name.front() != '/') normalized.push_back('/');
+  normalized.append(name);
   if (normalized.size() == 1) {
     throw IpcError(IpcErrc::invalid_name,
                    "segment name \"/\" has nothing after the slash; pass "

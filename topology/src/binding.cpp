@@ -142,7 +142,10 @@ MemBind bind_memory(void* addr, std::size_t len, unsigned numa_node) {
   std::string nodes;
   for (const Domain& node : machine.numa_nodes()) {
     if (node.os_index == numa_node) found = true;
-    if (node.os_index) nodes += (nodes.empty() ? "" : ",") + std::to_string(*node.os_index);
+    if (node.os_index) {
+      if (!nodes.empty()) nodes.push_back(',');
+      nodes.append(std::to_string(*node.os_index));
+    }
   }
   if (!found) {
     throw TopologyError(TopologyErrc::invalid_argument,
