@@ -1,0 +1,229 @@
+#pragma once
+// Wire format of the Pool's rings and the per-signature code that runs a task in a
+// worker. Internal to ringpool::pool.
+//
+// Task message (parent -> worker; SPSC task ring of one worker or the shared MPMC ring):
+//   TaskHeader, then `count` items. Item = the call's arguments, each framed as in
+//   Codec<std::tuple<P...>>. When every parameter has a fixed-size codec the items are
+//   packed back to back (TaskHeader::item_size bytes each); otherwise each item is a u32
+//   length followed by the bytes.
+// Result message (worker -> parent; the worker's SPSC result ring):
+//   ResultHeader, then `count` results for items first .. first + count - 1 of the task.
+//   Result = u8 status, u32 length, then the bytes: status 0 = Codec<R> bytes of the
+//   value (empty for void), status 1 = u32 type-name length, type name, message.
+// Both sides come from the same binary (fork), so layouts and function addresses agree;
+// every length is still checked before use (shared memory is treated as hostile).
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/errors.hpp"
+
+namespace ringpool::pool::detail {
+
+enum class MessageKind : std::uint32_t { task = 0x7a5c, stop = 0x5709 };
+
+struct TaskHeader {
+  std::uint64_t task_id;    // parent's record id; never 0
+  std::uint64_t invoker;    // address of an Invoker instantiation in this binary
+  std::uint64_t fn;         // address of the user's function
+  std::uint32_t kind;       // MessageKind
+  std::uint32_t count;      // items in this message
+  std::uint32_t skip;       // items already delivered before a retry: not run again
+  std::uint32_t item_size;  // bytes per packed item, or kVariableItems
+};
+// TaskHeader::item_size when each item carries a u32 length prefix.
+inline constexpr std::uint32_t kVariableItems = 0xffffffffU;
+static_assert(std::is_standard_layout_v<TaskHeader> && std::is_trivially_copyable_v<TaskHeader>);
+static_assert(sizeof(TaskHeader) == 40);
+
+struct ResultHeader {
+  std::uint64_t task_id;
+  std::uint32_t first;  // index (within the task) of the first result
+  std::uint32_t count;  // results in this message
+};
+static_assert(std::is_standard_layout_v<ResultHeader> &&
+              std::is_trivially_copyable_v<ResultHeader>);
+static_assert(sizeof(ResultHeader) == 16);
+
+inline constexpr std::size_t kResultItemHeader = 5;  // u8 status + u32 length
+inline constexpr std::uint8_t kResultOk = 0;
+inline constexpr std::uint8_t kResultError = 1;
+
+inline void put_u32(std::byte* p, std::uint32_t v) noexcept {
+  std::memcpy(p, &v, sizeof v);
+}
+inline std::uint32_t get_u32(const std::byte* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Worker side: accumulates one task's results into result messages and pushes each full
+// message to the worker's result ring (flush). Not thread-safe; one per worker process.
+class ResultWriter {
+ public:
+  // `buffer` holds one message (the result ring's slot size). `push` sends a message and
+  // blocks while the ring is full.
+  using PushFn = void (*)(void* context, std::span<const std::byte> message);
+  ResultWriter(std::span<std::byte> buffer, PushFn push, void* context) noexcept
+      : buf_(buffer), push_(push), context_(context) {}
+
+  // Starts the results of task `task_id`, beginning at item `first`.
+  void begin(std::uint64_t task_id, std::uint32_t first) noexcept {
+    task_id_ = task_id;
+    first_ = first;
+    count_ = 0;
+    used_ = sizeof(ResultHeader);
+  }
+  // Room for a successful result of n bytes (empty span and no effect when n can never
+  // fit a result message: the caller reports PayloadTooLarge instead).
+  [[nodiscard]] std::span<std::byte> begin_value(std::size_t n) {
+    if (n > max_value_size()) return {};
+    if (used_ + kResultItemHeader + n > buf_.size()) flush();
+    std::byte* p = buf_.data() + used_;
+    p[0] = std::byte{kResultOk};
+    put_u32(p + 1, static_cast<std::uint32_t>(n));
+    pending_ = kResultItemHeader + n;
+    return {p + kResultItemHeader, n};
+  }
+  void end_value() noexcept {
+    used_ += pending_;
+    ++count_;
+  }
+  // Records a failed item: the exception's type name and message (truncated to fit).
+  void error(std::string_view type_name, std::string_view what);
+  // Records the exception being handled (call inside a catch block).
+  void current_exception_as_error();
+  // Sends what has been accumulated (nothing when empty).
+  void flush();
+
+  [[nodiscard]] std::size_t max_value_size() const noexcept {
+    return buf_.size() - sizeof(ResultHeader) - kResultItemHeader;
+  }
+
+ private:
+  std::span<std::byte> buf_;
+  PushFn push_;
+  void* context_;
+  std::uint64_t task_id_ = 0;
+  std::uint32_t first_ = 0;
+  std::uint32_t count_ = 0;
+  std::size_t used_ = sizeof(ResultHeader);
+  std::size_t pending_ = 0;
+};
+
+// Runs the items of one task message in a worker.
+using Invoker = void (*)(std::uint64_t fn, const TaskHeader& header,
+                         std::span<const std::byte> items, ResultWriter& out);
+
+template <class Q>
+constexpr std::size_t fixed_size_or_zero() {
+  if constexpr (FixedSize<Q>) {
+    return Codec<Q>::fixed_size;
+  } else {
+    return 0;
+  }
+}
+
+// Encoded arguments of one call: framed elements in order (Codec<tuple<P...>> layout).
+template <class... P>
+struct ArgsCodec {
+  static constexpr bool kPacked = kAllFixed<P...>;
+  static constexpr std::size_t kPackedSize = (std::size_t{0} + ... + fixed_size_or_zero<P>());
+  static std::size_t size(const P&... args) {
+    return (std::size_t{0} + ... + framed_size<P>(args));
+  }
+  static void encode(std::byte* out, const P&... args) {
+    ((out = encode_framed<P>(args, out)), ...);
+  }
+  static std::tuple<P...> decode(std::span<const std::byte> in) {
+    return ProductCodec<std::tuple<P...>, P...>::decode_all(in);
+  }
+};
+
+template <class R, class... P>
+void run_item(R (*fn)(P...), std::span<const std::byte> item, ResultWriter& out) {
+  try {
+    auto args = ArgsCodec<std::decay_t<P>...>::decode(item);
+    if constexpr (std::is_void_v<R>) {
+      std::apply(fn, std::move(args));
+      (void)out.begin_value(0);
+      out.end_value();
+    } else {
+      const R result = std::apply(fn, std::move(args));
+      const std::size_t n = Codec<R>::size(result);
+      const std::span<std::byte> room = out.begin_value(n);
+      if (room.size() != n || (n > 0 && room.data() == nullptr)) {
+        throw PayloadTooLarge(n, out.max_value_size(), "task result");
+      }
+      Codec<R>::encode(result, room);
+      out.end_value();
+    }
+  } catch (...) {
+    out.current_exception_as_error();
+  }
+}
+
+// The Invoker for functions of type R(P...).
+template <class R, class... P>
+void invoke_items(std::uint64_t fn_bits, const TaskHeader& h, std::span<const std::byte> items,
+                  ResultWriter& out) {
+  auto* fn = reinterpret_cast<R (*)(P...)>(static_cast<std::uintptr_t>(fn_bits));
+  using Args = ArgsCodec<std::decay_t<P>...>;
+  std::size_t offset = 0;
+  for (std::uint32_t i = 0; i < h.count; ++i) {
+    std::span<const std::byte> item;
+    if (h.item_size != kVariableItems) {
+      if (h.item_size != Args::kPackedSize || items.size() - offset < h.item_size) {
+        out.error("ringpool::pool::DecodeError", "task message item is truncated or mis-sized");
+        continue;
+      }
+      item = items.subspan(offset, h.item_size);
+      offset += h.item_size;
+    } else {
+      if (items.size() - offset < sizeof(std::uint32_t) ||
+          items.size() - offset - sizeof(std::uint32_t) < get_u32(items.data() + offset)) {
+        // Framing is lost: every remaining item fails.
+        out.error("ringpool::pool::DecodeError", "task message item length is out of bounds");
+        offset = items.size();
+        continue;
+      }
+      const std::uint32_t len = get_u32(items.data() + offset);
+      item = items.subspan(offset + sizeof(std::uint32_t), len);
+      offset += sizeof(std::uint32_t) + len;
+    }
+    if (i < h.skip) continue;
+    run_item(fn, item, out);
+  }
+}
+
+// Parent side: bytes one item takes in a task message.
+template <class... P>
+std::size_t item_bytes(const P&... args) {
+  if constexpr (ArgsCodec<P...>::kPacked) {
+    return ArgsCodec<P...>::kPackedSize;
+  } else {
+    return sizeof(std::uint32_t) + ArgsCodec<P...>::size(args...);
+  }
+}
+// Writes one item at out (exactly item_bytes(args...) bytes).
+template <class... P>
+void write_item(std::byte* out, const P&... args) {
+  if constexpr (ArgsCodec<P...>::kPacked) {
+    ArgsCodec<P...>::encode(out, args...);
+  } else {
+    put_u32(out, static_cast<std::uint32_t>(ArgsCodec<P...>::size(args...)));
+    ArgsCodec<P...>::encode(out + sizeof(std::uint32_t), args...);
+  }
+}
+
+}  // namespace ringpool::pool::detail

@@ -1,0 +1,422 @@
+#pragma once
+// Future<R>: the result of a task submitted to a Pool (Python's AsyncResult and
+// concurrent.futures.Future in one type).
+//
+//   auto f = pool.submit(square, 7);
+//   f.get();                         // 49, or rethrows: TaskFailed, WorkerLost, Closed
+//   f.get(10ms);                     // throws Timeout when not ready; f stays usable
+//   f.add_done_callback([](const Future<int>& g) { ... });
+//   auto g = f.then([](int v) { return v + 1; });
+//
+// A Future is a cheap, copyable handle on a shared state (copies see the same result).
+// Any thread may wait on it; a waiting thread also collects results from the pool's
+// workers, so no background thread sits between the worker and the waiter. The state
+// comes from a process-wide recycled slab: no heap allocation per task in the steady
+// state (a failure, a callback or a continuation may allocate).
+//
+// Callbacks and continuations run in the thread that completes the future (the one that
+// collected the result), or at once in the registering thread when already complete.
+// They must not block on other futures of the same pool for long.
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/errors.hpp"
+
+namespace ringpool::pool {
+
+template <class R>
+class Future;
+
+namespace detail {
+
+using Clock = std::chrono::steady_clock;
+
+// Sleeps on a process-local 32-bit word while it equals `expected` (FUTEX_PRIVATE),
+// at most until `deadline` (nullopt: forever). Spurious returns are allowed.
+void local_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                      std::optional<Clock::time_point> deadline) noexcept;
+void local_futex_wake_all(std::atomic<std::uint32_t>& word) noexcept;
+
+// Fixed-size blocks recycled through per-size free lists (never returned to the OS).
+// Thread-safe. Blocks up to kMaxPooledState bytes are pooled; larger ones use new.
+inline constexpr std::size_t kMaxPooledState = 512;
+[[nodiscard]] void* state_allocate(std::size_t bytes);
+void state_deallocate(void* block, std::size_t bytes) noexcept;
+
+// Receives results decoded in place from a worker's result ring. Lives in the parent
+// only; called with the pool's lock held, from whichever thread collects.
+class ResultSink {
+ public:
+  // Item `index` of this sink succeeded with encoded `value` (decode may throw
+  // DecodeError: the caller turns it into fail()).
+  virtual void deliver(std::uint64_t index, std::span<const std::byte> value) = 0;
+  // Item `index` failed.
+  virtual void fail(std::uint64_t index, std::exception_ptr error) noexcept = 0;
+
+ protected:
+  ~ResultSink() = default;
+};
+
+// Implemented by the pool: makes progress (collects results) while a thread waits.
+class Progress {
+ public:
+  // Blocks until `ready()` returns true or `deadline` passes; returns ready().
+  // `ready` is evaluated with no pool lock held.
+  virtual bool wait_until(bool (*ready)(const void*), const void* context,
+                          std::optional<Clock::time_point> deadline) = 0;
+
+ protected:
+  ~Progress() = default;
+};
+
+// While set (by the pool's collector, which holds the pool's lock), completed futures
+// queue their callbacks here instead of running them; the collector runs them after
+// unlocking so that a callback may submit more work.
+inline thread_local std::vector<std::function<void()>>* t_deferred_callbacks = nullptr;
+
+// The part of a future's shared state that does not depend on R.
+class StateBase : public ResultSink {
+ public:
+  enum Status : std::uint32_t { kPending = 0, kValue = 1, kError = 2 };
+
+  [[nodiscard]] bool ready() const noexcept {
+    // acquire: pairs with the release store in finish(); the value or error written
+    // before it is visible.
+    return status_.load(std::memory_order_acquire) != kPending;
+  }
+  [[nodiscard]] bool has_error() const noexcept {
+    // acquire: pairs with the release store in finish().
+    return status_.load(std::memory_order_acquire) == kError;
+  }
+  [[nodiscard]] const std::exception_ptr& error() const noexcept { return error_; }
+
+  // Waits until ready or the deadline; true when ready.
+  bool wait_until(std::optional<Clock::time_point> deadline) {
+    if (ready()) return true;
+    if (Progress* p = progress_.load(std::memory_order_acquire)) {
+      return p->wait_until(&StateBase::ready_thunk, this, deadline);
+    }
+    while (!ready()) {
+      if (deadline && Clock::now() >= *deadline) return ready();
+      // seq_cst: pairs with the seq_cst load of sleepers_ in finish() (Dekker: either
+      // finish() sees a sleeper and wakes, or the ready() re-check below sees the status).
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      if (!ready()) local_futex_wait(status_, kPending, deadline);
+      // relaxed: a counter; a stale non-zero value costs one spurious wake.
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    return true;
+  }
+
+  void fail(std::uint64_t, std::exception_ptr error) noexcept override {
+    error_ = std::move(error);
+    finish(kError);
+  }
+
+  // Registers `cb` to run once complete (at once if complete already).
+  void on_done(std::function<void()> cb) {
+    {
+      std::lock_guard lock(callbacks_mu_);
+      if (!ready()) {
+        callbacks_.push_back(std::move(cb));
+        return;
+      }
+    }
+    cb();
+  }
+
+  // Detaches the state from a pool that is going away: later waits do not call it.
+  void detach_progress() noexcept {
+    // release: pairs with the acquire load in wait_until().
+    progress_.store(nullptr, std::memory_order_release);
+  }
+  [[nodiscard]] Progress* progress() const noexcept {
+    // acquire: pairs with the release store in detach_progress().
+    return progress_.load(std::memory_order_acquire);
+  }
+  void set_progress(Progress* p) noexcept {
+    // relaxed: set before the state is shared with any other thread.
+    progress_.store(p, std::memory_order_relaxed);
+  }
+
+  void add_ref() noexcept {
+    // relaxed: the caller already holds a reference, so the count cannot reach zero.
+    refs_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void release_ref() noexcept {
+    // acq_rel: the last owner must see every other owner's writes before destroying.
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_(this);
+  }
+
+ protected:
+  using Destroy = void (*)(StateBase*) noexcept;
+  explicit StateBase(Destroy destroy) noexcept : destroy_(destroy) {}
+  ~StateBase() = default;
+
+  // Publishes the outcome, wakes sleepers and runs callbacks. Called once.
+  void finish(Status s) noexcept {
+    std::vector<std::function<void()>> callbacks;
+    {
+      std::lock_guard lock(callbacks_mu_);
+      // release: pairs with the acquire loads in ready(); the value/error is visible.
+      status_.store(s, std::memory_order_release);
+      callbacks.swap(callbacks_);
+    }
+    // seq_cst: pairs with the seq_cst fetch_add of a sleeper in wait_until().
+    if (sleepers_.load(std::memory_order_seq_cst) != 0) local_futex_wake_all(status_);
+    if (callbacks.empty()) return;
+    if (t_deferred_callbacks != nullptr) {
+      try {
+        for (auto& cb : callbacks) t_deferred_callbacks->push_back(std::move(cb));
+        return;
+      } catch (...) {
+        // Out of memory: run them here instead.
+      }
+    }
+    for (auto& cb : callbacks) {
+      if (!cb) continue;
+      try {
+        cb();
+      } catch (...) {
+        // A throwing callback must not take the collector down (Python logs and goes on).
+      }
+    }
+  }
+
+ private:
+  static bool ready_thunk(const void* self) noexcept {
+    return static_cast<const StateBase*>(self)->ready();
+  }
+
+  std::atomic<std::uint32_t> status_{kPending};
+  std::atomic<std::uint32_t> sleepers_{0};
+  std::atomic<std::uint32_t> refs_{1};
+  std::atomic<Progress*> progress_{nullptr};
+  Destroy destroy_;
+  std::exception_ptr error_;
+  std::mutex callbacks_mu_;
+  std::vector<std::function<void()>> callbacks_;
+};
+
+template <class R>
+class State final : public StateBase {
+ public:
+  static State* make() {
+    static_assert(alignof(State) <= 64, "over-aligned future results are not supported");
+    void* block = state_allocate(sizeof(State));
+    return ::new (block) State();
+  }
+
+  void deliver(std::uint64_t, std::span<const std::byte> value) override {
+    if constexpr (std::is_void_v<R>) {
+      if (!value.empty()) throw DecodeError("ringpool: a void task returned bytes");
+    } else {
+      ::new (static_cast<void*>(storage_)) R(Codec<R>::decode(value));
+      has_value_ = true;
+    }
+    finish(kValue);
+  }
+  // Completes with a value computed in this process (continuations).
+  template <class... A>
+  void set_value(A&&... a) {
+    if constexpr (!std::is_void_v<R>) {
+      ::new (static_cast<void*>(storage_)) R(std::forward<A>(a)...);
+      has_value_ = true;
+    }
+    finish(kValue);
+  }
+
+  // Precondition: ready() && !has_error().
+  const auto& value() const noexcept {
+    if constexpr (std::is_void_v<R>) {
+      return has_value_;
+    } else {
+      return *std::launder(reinterpret_cast<const R*>(storage_));
+    }
+  }
+
+ private:
+  State() noexcept : StateBase(&State::destroy) {}
+  ~State() {
+    if constexpr (!std::is_void_v<R>) {
+      if (has_value_) std::launder(reinterpret_cast<R*>(storage_))->~R();
+    }
+  }
+  static void destroy(StateBase* base) noexcept {
+    auto* self = static_cast<State*>(base);
+    self->~State();
+    state_deallocate(self, sizeof(State));
+  }
+
+  struct Empty {};
+  using Storage = std::conditional_t<std::is_void_v<R>, Empty, R>;
+  alignas(Storage) unsigned char storage_[sizeof(Storage)];
+  bool has_value_ = false;
+};
+
+// The result type of a continuation f applied to a Future<R>'s value.
+template <class F, class R>
+struct ThenResult : std::invoke_result<F&, const R&> {};
+template <class F>
+struct ThenResult<F, void> : std::invoke_result<F&> {};
+
+template <class T>
+struct IsFuture : std::false_type {};
+template <class T>
+struct IsFuture<Future<T>> : std::true_type {};
+
+}  // namespace detail
+
+template <class R>
+class Future {
+ public:
+  using value_type = R;
+
+  // An empty future (valid() == false): every other call throws InvalidState.
+  Future() noexcept = default;
+  Future(const Future& other) noexcept : state_(other.state_) {
+    if (state_) state_->add_ref();
+  }
+  Future(Future&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  Future& operator=(Future other) noexcept {
+    std::swap(state_, other.state_);
+    return *this;
+  }
+  ~Future() {
+    if (state_) state_->release_ref();
+  }
+
+  [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
+
+  // The task's result; blocks until it is ready. Rethrows what the task failed with:
+  // TaskFailed (the task threw: original type name and message), WorkerLost (its worker
+  // died and retries were exhausted), Closed (the pool was terminated first).
+  // May be called many times (returns a copy each time).
+  R get() const {
+    wait();
+    return take();
+  }
+  // As get(), but throws Timeout when not ready within `timeout`; the future stays
+  // usable and a later get() can still succeed.
+  template <class Rep, class Period>
+  R get(std::chrono::duration<Rep, Period> timeout) const {
+    if (!wait_for(timeout)) {
+      throw Timeout(
+          "ringpool: Future::get timed out after " +
+          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()) +
+          " us; the task is still running and the future stays usable: call get() "
+          "again or wait longer");
+    }
+    return take();
+  }
+
+  void wait() const { (void)checked().wait_until(std::nullopt); }
+  // True when ready within `timeout`.
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
+    return checked().wait_until(detail::Clock::now() +
+                                std::chrono::duration_cast<detail::Clock::duration>(timeout));
+  }
+  bool wait_until(detail::Clock::time_point deadline) const {
+    return checked().wait_until(deadline);
+  }
+
+  // Python's AsyncResult.ready(): the task finished (either way). Never blocks.
+  [[nodiscard]] bool ready() const { return checked().ready(); }
+  // Python's AsyncResult.successful(): finished without error. Throws InvalidState when
+  // not ready yet (Python raises ValueError).
+  [[nodiscard]] bool successful() const {
+    const auto& s = checked();
+    if (!s.ready()) {
+      throw InvalidState(
+          "ringpool: Future::successful() called before the task finished; wait() first or "
+          "check ready()");
+    }
+    return !s.has_error();
+  }
+  // The error the task failed with (nullptr when it succeeded). Blocks until ready.
+  [[nodiscard]] std::exception_ptr exception() const {
+    wait();
+    return state_->has_error() ? state_->error() : nullptr;
+  }
+
+  // Runs cb(*this) once the future is complete (at once if it is already).
+  template <class F>
+  requires std::is_invocable_v<F&, const Future&>
+  void add_done_callback(F cb) const {
+    Future self = *this;
+    checked().on_done([self, cb = std::move(cb)]() mutable { cb(self); });
+  }
+
+  // A future of f(value): runs f in the completing thread. If this future fails, or
+  // f throws, the returned future fails with that error.
+  template <class F>
+  auto then(F f) const {
+    using Out = std::decay_t<typename detail::ThenResult<F, R>::type>;
+    auto* next = detail::State<Out>::make();
+    next->set_progress(checked().progress());
+    Future<Out> result = Future<Out>::adopt(next);
+    next->add_ref();  // held by the callback below
+    Future self = *this;
+    checked().on_done([self, next, f = std::move(f)]() mutable {
+      try {
+        if (self.state_->has_error()) {
+          next->fail(0, self.state_->error());
+        } else if constexpr (std::is_void_v<R> && std::is_void_v<Out>) {
+          f();
+          next->set_value();
+        } else if constexpr (std::is_void_v<R>) {
+          next->set_value(f());
+        } else if constexpr (std::is_void_v<Out>) {
+          f(self.state_->value());
+          next->set_value();
+        } else {
+          next->set_value(f(self.state_->value()));
+        }
+      } catch (...) {
+        next->fail(0, std::current_exception());
+      }
+      next->release_ref();
+    });
+    return result;
+  }
+
+  // ---- for the pool ----
+  // Takes ownership of one reference to `state`.
+  static Future adopt(detail::State<R>* state) noexcept {
+    Future f;
+    f.state_ = state;
+    return f;
+  }
+
+ private:
+  template <class>
+  friend class Future;
+
+  detail::State<R>& checked() const {
+    if (!state_) {
+      throw InvalidState("ringpool: this Future is empty (default-constructed or moved from)");
+    }
+    return *state_;
+  }
+  R take() const {
+    if (state_->has_error()) std::rethrow_exception(state_->error());
+    if constexpr (!std::is_void_v<R>) return state_->value();
+  }
+
+  detail::State<R>* state_ = nullptr;
+};
+
+}  // namespace ringpool::pool

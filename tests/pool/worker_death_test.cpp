@@ -1,0 +1,325 @@
+// Worker death: a worker SIGKILLed at any moment never hangs the pool; the task it held
+// fails with WorkerLost (or is rerun when retries allow); the worker is respawned; the
+// parent's death takes the workers with it.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <numeric>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ringpool/pool/pool.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ringpool::pool::Outcome;
+using ringpool::pool::Pool;
+using ringpool::pool::PoolOptions;
+using ringpool::pool::WaitMode;
+using ringpool::pool::WorkerLost;
+
+// Shared with the workers (MAP_SHARED, created before any pool forks).
+struct Shared {
+  std::atomic<int> running_pid;
+  std::atomic<int> attempts;
+};
+Shared* shared() {
+  static Shared* s = [] {
+    void* p =
+        mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    return new (p) Shared{};
+  }();
+  return s;
+}
+
+[[maybe_unused]] int stress_scale() {
+  const char* s = std::getenv("RINGPOOL_STRESS_SCALE");
+  const int v = s != nullptr ? std::atoi(s) : 1;
+  return v > 0 ? v : 1;
+}
+
+[[maybe_unused]] int hang_when_first(int x) {
+  // The first attempt announces itself and waits to be killed; a rerun returns at once.
+  if (shared()->attempts.fetch_add(1) == 0) {
+    shared()->running_pid.store(static_cast<int>(getpid()));
+    std::this_thread::sleep_for(30s);
+  }
+  return x * 2;
+}
+
+[[maybe_unused]] int spin_work(int x) {
+  // A few microseconds of work, so kills land mid-task, mid-pop and mid-push.
+  volatile std::uint64_t acc = static_cast<std::uint64_t>(x);
+  for (int i = 0; i < 2000; ++i) acc = acc * 6364136223846793005ULL + 1442695040888963407ULL;
+  (void)acc;
+  return x + 1;
+}
+
+int square(int x) {
+  return x * x;
+}
+
+[[maybe_unused]] void wait_for_running(std::chrono::milliseconds limit = 10s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (shared()->running_pid.load() == 0 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_NE(shared()->running_pid.load(), 0) << "the task never started";
+}
+
+[[maybe_unused]] void reset_shared() {
+  shared()->running_pid.store(0);
+  shared()->attempts.store(0);
+}
+
+PoolOptions opts(std::size_t workers, std::uint32_t retries = 0, WaitMode mode = WaitMode::block) {
+  PoolOptions o;
+  o.workers = workers;
+  o.retries = retries;
+  o.wait = mode;
+  return o;
+}
+
+#ifndef RINGPOOL_DEATH_STRESS
+
+TEST(WorkerDeath, TaskHeldByAKilledWorkerFailsWithWorkerLost) {
+  reset_shared();
+  Pool pool(opts(1));
+  auto f = pool.submit(hang_when_first, 21);
+  wait_for_running();
+  const pid_t victim = shared()->running_pid.load();
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
+  try {
+    (void)f.get(20s);
+    FAIL() << "expected WorkerLost";
+  } catch (const WorkerLost& e) {
+    EXPECT_EQ(e.pid(), victim);
+    EXPECT_EQ(e.signal(), SIGKILL);
+    EXPECT_NE(std::string(e.what()).find("signal 9"), std::string::npos);
+  }
+  // The pool keeps serving with a new worker.
+  EXPECT_EQ(pool.apply(square, 12), 144);
+  EXPECT_NE(pool.worker_pids()[0], victim);
+  EXPECT_EQ(pool.stats().workers_lost, 1u);
+  EXPECT_EQ(pool.stats().respawns, 1u);
+}
+
+TEST(WorkerDeath, RetriesRerunTheTaskOnTheReplacement) {
+  reset_shared();
+  Pool pool(opts(1, 1));
+  auto f = pool.submit(hang_when_first, 21);
+  wait_for_running();
+  ASSERT_EQ(kill(shared()->running_pid.load(), SIGKILL), 0);
+  EXPECT_EQ(f.get(20s), 42);
+  EXPECT_EQ(pool.stats().retried, 1u);
+}
+
+TEST(WorkerDeath, QueuedTasksBehindTheKilledOneStillRun) {
+  reset_shared();
+  Pool pool(opts(1));
+  auto held = pool.submit(hang_when_first, 1);
+  std::vector<ringpool::pool::Future<int>> queued;
+  for (int i = 0; i < 20; ++i) queued.push_back(pool.submit(square, i));
+  wait_for_running();
+  ASSERT_EQ(kill(shared()->running_pid.load(), SIGKILL), 0);
+  EXPECT_THROW((void)held.get(20s), WorkerLost);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(queued[i].get(20s), i * i);
+}
+
+TEST(WorkerDeath, IdleWorkerKilledIsRespawnedOnTheSameCpus) {
+  Pool pool(opts(2));
+  (void)pool.apply(square, 1);
+  const auto before = pool.worker_pids();
+  ASSERT_EQ(kill(before[0], SIGKILL), 0);
+  // Noticed by the supervisor even with nothing in flight.
+  std::vector<pid_t> after;
+  for (int i = 0; i < 5000; ++i) {
+    after = pool.worker_pids();
+    if (after[0] > 0 && after[0] != before[0]) break;
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_NE(after[0], before[0]);
+  ASSERT_GT(after[0], 0);
+  EXPECT_EQ(after[1], before[1]);
+  EXPECT_EQ(pool.worker_cpus()[0], pool.worker_cpus()[0]);
+  const auto out = pool.map(square, std::vector<int>{1, 2, 3, 4, 5});
+  EXPECT_EQ(out, (std::vector<int>{1, 4, 9, 16, 25}));
+}
+
+#else  // RINGPOOL_DEATH_STRESS
+
+// The kill -9 test: a large map while another thread SIGKILLs random workers at random
+// moments. Every result is correct or WorkerLost (without retries) / correct (with).
+void kill_storm(std::uint32_t retries, WaitMode mode, std::optional<std::size_t> chunksize) {
+  Pool pool(opts(2, retries, mode));
+  const int n = 20000 * stress_scale();
+  std::vector<int> in(static_cast<std::size_t>(n));
+  std::iota(in.begin(), in.end(), 0);
+  std::atomic<bool> done{false};
+  std::atomic<int> kills{0};
+  std::thread killer([&] {
+    std::mt19937 rng(12345);
+    std::uniform_int_distribution<int> pause_us(500, 8000);
+    std::uniform_int_distribution<std::size_t> which(0, 1);
+    while (!done.load() && kills.load() < 6 * stress_scale()) {
+      std::this_thread::sleep_for(std::chrono::microseconds(pause_us(rng)));
+      const pid_t pid = pool.worker_pids()[which(rng)];
+      if (pid > 0 && kill(pid, SIGKILL) == 0) ++kills;
+    }
+  });
+  auto run =
+      std::async(std::launch::async, [&] { return pool.map_outcomes(spin_work, in, chunksize); });
+  if (run.wait_for(120s) != std::future_status::ready) {
+    ADD_FAILURE() << "map did not finish within 120 s after " << kills.load() << " kills";
+    std::fflush(nullptr);
+    std::_Exit(1);  // a hang is the failure; do not wait for it
+  }
+  done = true;
+  killer.join();
+  const std::vector<Outcome<int>> out = run.get();
+  ASSERT_EQ(out.size(), in.size());
+  std::size_t lost = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i].ok()) {
+      ASSERT_EQ(out[i].value(), in[i] + 1) << i;
+      continue;
+    }
+    ++lost;
+    try {
+      std::rethrow_exception(out[i].error());
+    } catch (const WorkerLost& e) {
+      EXPECT_EQ(e.signal(), SIGKILL);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "item " << i << " failed with something else: " << e.what();
+    }
+  }
+  if (retries > 0) {
+    EXPECT_EQ(lost, 0u);
+  }
+  const auto stats = pool.stats();
+  ::testing::Test::RecordProperty("kills", kills.load());
+  ::testing::Test::RecordProperty("lost_items", static_cast<int>(lost));
+  EXPECT_EQ(stats.failed_lost, lost);
+  std::printf("kills=%d noticed=%llu lost_items=%zu retried=%llu\n", kills.load(),
+              static_cast<unsigned long long>(stats.workers_lost), lost,
+              static_cast<unsigned long long>(stats.retried));
+  // The pool still works afterwards.
+  EXPECT_EQ(pool.apply(square, 9), 81);
+}
+
+TEST(WorkerDeathStress, MapSurvivesRandomKillsItemsCorrectOrWorkerLost) {
+  kill_storm(0, WaitMode::block, 8);
+}
+
+TEST(WorkerDeathStress, MapSurvivesRandomKillsWithRetriesEveryItemCorrect) {
+  kill_storm(50, WaitMode::block, 8);
+}
+
+TEST(WorkerDeathStress, SpinModeDefaultChunksWithRetries) {
+  kill_storm(50, WaitMode::spin, std::nullopt);
+}
+
+TEST(WorkerDeathStress, SingleSubmitsSurviveRandomKills) {
+  Pool pool(opts(2, 50));
+  std::atomic<bool> done{false};
+  std::thread killer([&] {
+    std::mt19937 rng(777);
+    for (int k = 0; k < 5 && !done.load(); ++k) {
+      std::this_thread::sleep_for(std::chrono::microseconds(1000 + rng() % 5000));
+      const pid_t pid = pool.worker_pids()[rng() % 2];
+      if (pid > 0) kill(pid, SIGKILL);
+    }
+  });
+  std::vector<ringpool::pool::Future<int>> fs;
+  for (int i = 0; i < 3000; ++i) fs.push_back(pool.submit(spin_work, i));
+  for (int i = 0; i < 3000; ++i) ASSERT_EQ(fs[i].get(60s), i + 1);
+  done = true;
+  killer.join();
+}
+
+#endif  // RINGPOOL_DEATH_STRESS
+
+#ifndef RINGPOOL_DEATH_STRESS
+
+std::size_t dev_shm_entries() {
+  std::size_t count = 0;
+  if (DIR* d = opendir("/dev/shm")) {
+    while (readdir(d) != nullptr) ++count;
+    closedir(d);
+  }
+  return count;
+}
+
+bool gone(pid_t pid) {
+  if (kill(pid, 0) != 0) return true;
+  // A zombie waiting for init to reap it is gone too.
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const auto close = stat.rfind(')');
+  return close == std::string::npos || (close + 2 < stat.size() && stat[close + 2] == 'Z');
+}
+
+TEST(WorkerDeath, ParentKilledTakesTheWorkersWithIt) {
+  const std::size_t shm_before = dev_shm_entries();
+  ringpool::test::Pipe pipe;
+  const pid_t parent = fork();
+  ASSERT_GE(parent, 0);
+  if (parent == 0) {
+    pipe.close_read();
+    Pool pool(opts(2));
+    (void)pool.apply(square, 2);
+    std::string pids;
+    for (pid_t p : pool.worker_pids()) pids += std::to_string(p) + "\n";
+    ringpool::test::write_text(pipe.write_fd(), pids);
+    pipe.close_write();
+    for (;;) pause();
+  }
+  pipe.close_write();
+  // Not read_all(): the workers inherited the write end, so EOF comes only when they die.
+  std::string text;
+  while (std::count(text.begin(), text.end(), '\n') < 2) {
+    char c = 0;
+    if (read(pipe.read_fd(), &c, 1) != 1) break;
+    text.push_back(c);
+  }
+  std::vector<pid_t> workers;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const auto nl = text.find('\n', pos);
+    workers.push_back(static_cast<pid_t>(std::stol(text.substr(pos, nl - pos))));
+    pos = nl + 1;
+  }
+  ASSERT_EQ(workers.size(), 2u);
+  ASSERT_EQ(kill(parent, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(parent, &status, 0), parent);
+  for (pid_t w : workers) {
+    bool ok = false;
+    for (int i = 0; i < 5000 && !ok; ++i) {
+      ok = gone(w);
+      if (!ok) std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_TRUE(ok) << "worker " << w << " outlived its SIGKILLed parent";
+  }
+  EXPECT_EQ(dev_shm_entries(), shm_before);
+}
+
+#endif  // RINGPOOL_DEATH_STRESS
+
+}  // namespace
