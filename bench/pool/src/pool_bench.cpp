@@ -1,0 +1,343 @@
+// `ringpool bench pool`: Pool round trips (spin / block), map and imap_unordered
+// throughput, Process start + join, a pipe round trip as the block-mode yardstick, and
+// Python's multiprocessing on the same machine, interleaved over rounds.
+#include "ringpool/bench/pool_bench.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <numeric>
+#include <ranges>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ringpool/bench/child.hpp"
+#include "ringpool/bench/clock.hpp"
+#include "ringpool/bench/errors.hpp"
+#include "ringpool/bench/pin.hpp"
+#include "ringpool/bench/rounds.hpp"
+#include "ringpool/bench/spin.hpp"
+#include "ringpool/bench/stats.hpp"
+#include "ringpool/pool/pool.hpp"
+#include "ringpool/pool/process.hpp"
+#include "ringpool/topology/topology.hpp"
+
+#ifndef RINGPOOL_POOL_BENCH_SCRIPT
+#define RINGPOOL_POOL_BENCH_SCRIPT "python_mp_bench.py"
+#endif
+
+namespace ringpool::bench {
+
+namespace {
+
+int noop(int x) {
+  return x;
+}
+void noop_process() {}
+
+using Figures = std::vector<std::pair<std::string, double>>;
+
+struct Sizes {
+  std::size_t rtt = 20000;
+  std::size_t map = 1000000;
+  std::size_t imap = 200000;
+  std::size_t processes = 20;
+};
+
+// Pins the caller to `cpu` when allowed (restored on scope exit).
+class MaybePinned {
+ public:
+  explicit MaybePinned(int cpu) {
+    try {
+      pin_to_cpu(cpu);
+    } catch (const BenchError&) {
+      // Not allowed here (e.g. under taskset): measure unpinned.
+    }
+  }
+
+ private:
+  AffinityGuard guard_;
+};
+
+Figures round_trip(pool::WaitMode mode, const PoolBenchOptions& o, const Sizes& s) {
+  pool::PoolOptions po;
+  po.workers = 1;
+  po.wait = mode;
+  po.placement = topology::Placement{topology::Policy::list,
+                                     topology::CpuSet{static_cast<unsigned>(o.worker_cpu)}};
+  pool::Pool p(po);
+  // Pinned after the pool exists: the pool reads the usable CPUs from the caller's mask.
+  MaybePinned pin(o.parent_cpu);
+  const Clock clock = Clock::best();
+  for (std::size_t i = 0; i < s.rtt / 10 + 100; ++i) (void)p.submit(noop, 1).get();
+  std::vector<double> ns;
+  ns.reserve(s.rtt);
+  for (std::size_t i = 0; i < s.rtt; ++i) {
+    const std::uint64_t t0 = clock.start();
+    const int r = p.submit(noop, static_cast<int>(i)).get();
+    const std::uint64_t t1 = clock.stop();
+    do_not_optimize(r);
+    ns.push_back(clock.to_ns(t1 - t0));
+  }
+  const Summary sum = summarize(ns);
+  const std::string name = mode == pool::WaitMode::spin ? "spin" : "block";
+  return {{"submit_get_rtt_" + name + "_p50", sum.p50},
+          {"submit_get_rtt_" + name + "_p99", sum.p99}};
+}
+
+Figures pipe_round_trip(const PoolBenchOptions& o, const Sizes& s) {
+  MaybePinned pin(o.parent_cpu);
+  int ping[2];
+  int pong[2];
+  if (pipe(ping) != 0 || pipe(pong) != 0) {
+    throw BenchError(BenchErrc::system_error, "pipe() failed for the pipe round trip");
+  }
+  const std::size_t total = s.rtt / 10 + 100 + s.rtt;
+  auto child = ChildProcess::spawn(o.worker_cpu, [&] {
+    char c = 0;
+    for (std::size_t i = 0; i < total; ++i) {
+      if (read(ping[0], &c, 1) != 1 || write(pong[1], &c, 1) != 1) break;
+    }
+  });
+  const Clock clock = Clock::best();
+  std::vector<double> ns;
+  ns.reserve(s.rtt);
+  char c = 'x';
+  for (std::size_t i = 0; i < total; ++i) {
+    const std::uint64_t t0 = clock.start();
+    if (write(ping[1], &c, 1) != 1 || read(pong[0], &c, 1) != 1) break;
+    const std::uint64_t t1 = clock.stop();
+    if (i >= total - s.rtt) ns.push_back(clock.to_ns(t1 - t0));
+  }
+  child.join();
+  for (int fd : {ping[0], ping[1], pong[0], pong[1]}) close(fd);
+  if (ns.empty()) throw BenchError(BenchErrc::child_failed, "the pipe round trip did not run");
+  return {{"pipe_rtt_p50", median(ns)}};
+}
+
+Figures map_throughput(const std::vector<int>& input) {
+  pool::Pool p;  // defaults, as Python's Pool(): one worker per usable core
+  (void)p.map(noop, std::vector<int>(1000, 1));
+  Stopwatch sw;
+  const std::vector<int> out = p.map(noop, input);
+  const double secs = sw.seconds();
+  if (out.size() != input.size() || out.back() != input.back()) {
+    throw BenchError(BenchErrc::child_failed, "map returned wrong results");
+  }
+  return {{"map_default_chunksize", static_cast<double>(input.size()) / secs}};
+}
+
+Figures imap_unordered_throughput(std::size_t n) {
+  pool::Pool p;
+  (void)p.map(noop, std::vector<int>(1000, 1));
+  Stopwatch sw;
+  std::size_t count = 0;
+  for (int v : p.imap_unordered(noop, std::views::iota(0, static_cast<int>(n)), 1)) {
+    do_not_optimize(v);
+    ++count;
+  }
+  const double secs = sw.seconds();
+  if (count != n) throw BenchError(BenchErrc::child_failed, "imap_unordered lost results");
+  return {{"imap_unordered_chunksize_1", static_cast<double>(n) / secs}};
+}
+
+Figures process_start_join(const Sizes& s) {
+  std::vector<double> ms;
+  for (std::size_t i = 0; i < s.processes; ++i) {
+    Stopwatch sw;
+    pool::Process proc(noop_process);
+    proc.start();
+    proc.join();
+    ms.push_back(sw.seconds() * 1e3);
+  }
+  return {{"process_start_join", median(ms)}};
+}
+
+std::string python_script(const PoolBenchOptions& o) {
+  if (!o.python_script.empty()) return o.python_script;
+  return RINGPOOL_POOL_BENCH_SCRIPT;
+}
+
+bool python_available(const PoolBenchOptions& o) {
+  if (!o.python) return false;
+  const std::string cmd = o.python_exe + " -c 'import multiprocessing' >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0 && std::filesystem::exists(python_script(o));
+}
+
+Figures python_trial(const PoolBenchOptions& o) {
+  const std::string cmd = o.python_exe + " '" + python_script(o) + "'" +
+                          (o.quick ? " --quick" : "") + " --workers " +
+                          std::to_string(topology::usable_cores());
+  std::FILE* f = popen(cmd.c_str(), "r");
+  if (f == nullptr) throw BenchError(BenchErrc::system_error, "cannot run " + cmd);
+  std::string text;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, f)) text.append(buf, n);
+  const int status = pclose(f);
+  if (status != 0) {
+    throw BenchError(BenchErrc::child_failed, "the Python peer failed (" + cmd + ")");
+  }
+  Figures out;
+  for (const auto& row : nlohmann::json::parse(text)) {
+    out.emplace_back("py:" + row.at("case").get<std::string>(), row.at("value").get<double>());
+  }
+  return out;
+}
+
+const std::map<std::string, std::string>& units() {
+  static const std::map<std::string, std::string> u{{"submit_get_rtt_spin_p50", "ns"},
+                                                    {"submit_get_rtt_spin_p99", "ns"},
+                                                    {"submit_get_rtt_block_p50", "ns"},
+                                                    {"submit_get_rtt_block_p99", "ns"},
+                                                    {"pipe_rtt_p50", "ns"},
+                                                    {"map_default_chunksize", "tasks/s"},
+                                                    {"imap_unordered_chunksize_1", "tasks/s"},
+                                                    {"process_start_join", "ms"},
+                                                    {"map_chunksize_1", "tasks/s"},
+                                                    {"apply_async_get_rtt_p50", "ns"},
+                                                    {"apply_async_get_rtt_p99", "ns"},
+                                                    {"process_start_join_fork", "ms"}};
+  return u;
+}
+
+const PoolResult* find(const std::vector<PoolResult>& rs, std::string_view system,
+                       std::string_view name) {
+  for (const auto& r : rs) {
+    if (r.system == system && r.case_name == name) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::vector<PoolResult> run_pool_bench(const PoolBenchOptions& options) {
+  if (options.rounds == 0) {
+    throw BenchError(BenchErrc::invalid_argument, "bench pool: --rounds must be at least 1");
+  }
+  Sizes s;
+  if (options.quick) s = Sizes{500, 20000, 2000, 3};
+  const std::size_t rounds = options.quick ? 1 : options.rounds;
+  std::vector<int> input(s.map);
+  std::iota(input.begin(), input.end(), 0);
+
+  std::vector<std::function<Figures()>> contenders{
+      [&] { return round_trip(pool::WaitMode::spin, options, s); },
+      [&] { return round_trip(pool::WaitMode::block, options, s); },
+      [&] { return pipe_round_trip(options, s); },
+      [&] { return map_throughput(input); },
+      [&] { return imap_unordered_throughput(s.imap); },
+      [&] { return process_start_join(s); },
+  };
+  if (python_available(options)) contenders.emplace_back([&] { return python_trial(options); });
+
+  std::map<std::string, std::vector<double>> samples;
+  std::vector<std::string> order;
+  for (std::size_t r = 0; r < rounds; ++r) {
+    for (std::size_t i : round_order(contenders.size(), r)) {
+      for (auto& [name, value] : contenders[i]()) {
+        if (!samples.count(name)) order.push_back(name);
+        samples[name].push_back(value);
+      }
+    }
+  }
+  std::vector<PoolResult> out;
+  for (const auto& name : order) {
+    PoolResult res;
+    const bool py = name.rfind("py:", 0) == 0;
+    res.system = py ? "python-multiprocessing" : "ringpool";
+    res.case_name = py ? name.substr(3) : name;
+    res.value = median(samples[name]);
+    const auto u = units().find(res.case_name);
+    res.unit = u != units().end() ? u->second : "";
+    out.push_back(std::move(res));
+  }
+  return out;
+}
+
+nlohmann::json pool_results_json(const std::vector<PoolResult>& results) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& r : results) {
+    a.push_back(
+        {{"system", r.system}, {"case", r.case_name}, {"value", r.value}, {"unit", r.unit}});
+  }
+  return a;
+}
+
+std::string format_pool_report(const std::vector<PoolResult>& results,
+                               const PoolBenchOptions& options) {
+  std::ostringstream os;
+  os << fmt::format(
+      "ringpool bench pool: medians over {} round(s); round trips: caller on CPU {}, "
+      "one worker on CPU {}; map/imap: {} workers (Pool defaults)\n\n",
+      options.quick ? 1 : options.rounds, options.parent_cpu, options.worker_cpu,
+      topology::usable_cores());
+  os << fmt::format("{:<24} {:<30} {:>16} {}\n", "system", "case", "value", "unit");
+  for (const auto& r : results) {
+    os << fmt::format("{:<24} {:<30} {:>16.6g} {}\n", r.system, r.case_name, r.value, r.unit);
+  }
+  const auto ratio_line = [&](const char* ours, const char* theirs, const char* label) {
+    const PoolResult* a = find(results, "ringpool", ours);
+    const PoolResult* b = find(results, "python-multiprocessing", theirs);
+    if (a == nullptr || b == nullptr || b->value == 0) return std::string();
+    const bool time = a->unit == "ns" || a->unit == "ms";
+    const double x = time ? b->value / a->value : a->value / b->value;
+    return fmt::format("  {:<44} {:>10.1f} x {}\n", label, x, time ? "faster" : "the throughput");
+  };
+  os << "\nringpool vs Python multiprocessing (same machine, same run):\n";
+  os << ratio_line("map_default_chunksize", "map_default_chunksize", "map, default chunksize");
+  os << ratio_line("imap_unordered_chunksize_1", "imap_unordered_chunksize_1",
+                   "imap_unordered, chunksize 1");
+  os << ratio_line("submit_get_rtt_spin_p50", "apply_async_get_rtt_p50",
+                   "submit().get() spin vs apply_async().get()");
+  os << ratio_line("submit_get_rtt_block_p50", "apply_async_get_rtt_p50",
+                   "submit().get() block vs apply_async().get()");
+  os << ratio_line("process_start_join", "process_start_join_fork", "Process start + join (fork)");
+
+  os << "\ntargets:\n";
+  const auto target = [&](bool known, bool met, const std::string& text) {
+    os << "  " << (known ? (met ? "met    " : "MISSED ") : "n/a    ") << text << '\n';
+  };
+  {
+    const PoolResult* a = find(results, "ringpool", "map_default_chunksize");
+    const PoolResult* b = find(results, "python-multiprocessing", "map_default_chunksize");
+    const bool k = a && b && b->value > 0;
+    target(k, k && a->value >= 10 * b->value,
+           k ? fmt::format("map >= 10 x Python's map (default chunksize): {:.1f} x",
+                           a->value / b->value)
+             : "map >= 10 x Python's map (Python not run)");
+  }
+  {
+    const PoolResult* a = find(results, "ringpool", "imap_unordered_chunksize_1");
+    const PoolResult* b = find(results, "python-multiprocessing", "imap_unordered_chunksize_1");
+    const bool k = a && b && b->value > 0;
+    target(k, k && a->value >= 100 * b->value,
+           k ? fmt::format("imap_unordered chunksize 1 >= 100 x Python's: {:.1f} x",
+                           a->value / b->value)
+             : "imap_unordered chunksize 1 >= 100 x Python's (Python not run)");
+  }
+  if (const PoolResult* a = find(results, "ringpool", "submit_get_rtt_spin_p50")) {
+    target(true, a->value <= 1000,
+           fmt::format("spin-mode submit().get() p50 <= 1 us: {:.0f} ns", a->value));
+  }
+  {
+    const PoolResult* a = find(results, "ringpool", "submit_get_rtt_block_p50");
+    const PoolResult* b = find(results, "ringpool", "pipe_rtt_p50");
+    const bool k = a && b && b->value > 0;
+    target(k, k && a->value <= 1.5 * b->value,
+           k ? fmt::format("block-mode p50 <= 1.5 x pipe round trip: {:.0f} ns vs {:.0f} ns = "
+                           "{:.2f} x",
+                           a->value, b->value, a->value / b->value)
+             : "block-mode p50 <= 1.5 x pipe round trip");
+  }
+  return os.str();
+}
+
+}  // namespace ringpool::bench
