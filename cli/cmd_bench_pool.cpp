@@ -1,0 +1,80 @@
+// ringpool bench pool: the Pool's round trips (spin / block), map and imap_unordered
+// throughput and Process start + join, side by side with Python's multiprocessing on the
+// same machine. A thin CLI11 layer over ringpool::bench::run_pool_bench (bench/pool).
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "ringpool/bench/errors.hpp"
+#include "ringpool/bench/pin.hpp"
+#include "ringpool/bench/pool_bench.hpp"
+
+namespace ringpool::cli {
+namespace {
+
+struct BenchPoolArgs {
+  bool json = false;
+  bool quick = false;
+  bool no_python = false;
+  std::size_t rounds = 5;
+  std::string cpus;
+  bool cpus_given = false;
+};
+
+void run_bench_pool(const BenchPoolArgs& args) {
+  bench::PoolBenchOptions options;
+  options.rounds = args.rounds;
+  options.quick = args.quick;
+  options.python = !args.no_python;
+  std::vector<int> cpus;
+  if (args.cpus_given) {
+    cpus = bench::parse_cpu_list(args.cpus);
+  } else {
+    cpus = bench::thread_affinity();
+    if (cpus.size() < 2) {
+      throw bench::BenchError(bench::BenchErrc::cpu_not_allowed,
+                              "ringpool bench pool needs two CPUs for its round trips, but this "
+                              "process may only use CPU " +
+                                  bench::format_cpu_list(cpus));
+    }
+    cpus.resize(2);
+  }
+  bench::check_cpu_pair(cpus);
+  options.parent_cpu = cpus[0];
+  options.worker_cpu = cpus[1];
+  const auto results = bench::run_pool_bench(options);
+  if (args.json) {
+    std::cout << bench::pool_results_json(results).dump(2) << '\n';
+  } else {
+    std::cout << bench::format_pool_report(results, options);
+  }
+  std::cout << std::flush;
+}
+
+}  // namespace
+
+void add_bench_pool_command(CLI::App& bench) {
+  auto args = std::make_shared<BenchPoolArgs>();
+  auto* cmd = bench.add_subcommand(
+      "pool",
+      "Pool round trips (spin and block), map of 1,000,000 no-op tasks, imap_unordered with "
+      "chunksize 1 and Process start + join, against Python's multiprocessing on this machine");
+  cmd->add_flag("--json", args->json,
+                "Print one JSON array of {system, case, value, unit} instead of the table");
+  cmd->add_option("--rounds", args->rounds, "Interleaved rounds; medians are reported")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_flag("--quick", args->quick, "Tiny sizes and one round (seconds; for tests)");
+  cmd->add_flag("--no-python", args->no_python, "Skip the Python multiprocessing peer");
+  auto* cpus = cmd->add_option("--cpus", args->cpus,
+                               "Caller,worker CPUs for the round trips, e.g. 0,1 (default: the "
+                               "first two CPUs this process may use)");
+  cmd->callback([args, cpus] {
+    args->cpus_given = cpus->count() > 0;
+    run_bench_pool(*args);
+  });
+}
+
+}  // namespace ringpool::cli

@@ -1,0 +1,22 @@
+#pragma once
+// Sub-commands of the `ringpool` program. Each add_* function registers its
+// sub-command on the given CLI11 app and is defined in its own cmd_*.cpp.
+#include <CLI/CLI.hpp>
+
+namespace ringpool::cli {
+
+// ringpool topo, ringpool plan (cmd_topo.cpp)
+void add_topology_commands(CLI::App& app);
+// ringpool bench rings (cmd_bench_rings.cpp); `bench` is the parent command.
+void add_bench_rings_command(CLI::App& bench);
+// ringpool bench with no sub-command: the full report (cmd_report.cpp). Sets
+// bench.require_subcommand(0, 1) and registers the report as bench's callback.
+void add_report_command(CLI::App& bench);
+// ringpool c2c: core-to-core latency matrix (cmd_c2c.cpp)
+void add_c2c_command(CLI::App& app);
+// ringpool tune: measure placements, recommend and save one (cmd_tune.cpp)
+void add_tune_command(CLI::App& app);
+// ringpool bench pool (cmd_bench_pool.cpp); `bench` is the parent command.
+void add_bench_pool_command(CLI::App& bench);
+
+}  // namespace ringpool::cli

@@ -1,0 +1,214 @@
+// `ringpool bench --quick`: the report's JSON has every section with sane values (positive,
+// finite, ratios equal to the quotient of the two figures from the same run), and the HTML
+// page renders in headless Chromium with tables, SVG charts and the measured values.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "run_cli.hpp"
+
+namespace rt = ringpool::report::testing;
+
+namespace {
+
+bool positive_finite(const nlohmann::json& v) {
+  return v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() > 0.0;
+}
+
+// Runs the quick report once per test process, writing JSON and HTML into `dir`.
+nlohmann::json run_quick_report(const rt::ScratchDir& dir) {
+  const auto r = rt::run_ringpool(
+      "bench --quick --json " + dir.file("report.json") + " --html " + dir.file("report.html"),
+      dir);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("plan for"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("headline"), std::string::npos) << r.out;
+  return nlohmann::json::parse(rt::slurp(dir.file("report.json")));
+}
+
+std::string chromium_flags(const rt::ScratchDir& dir) {
+  return std::string(
+             "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+             "--disable-background-networking --disable-component-update --disable-sync "
+             "--user-data-dir=") +
+         dir.file("chromium-profile") + " --window-size=1200,2000";
+}
+
+// The JSON: every section, sane values, ratios that are the quotient of their figures.
+void check_report_json(const nlohmann::json& j) {
+  EXPECT_EQ(j.at("format"), "ringpool-report-1");
+  EXPECT_EQ(j.at("ringpool_version"), RINGPOOL_VERSION);
+  EXPECT_TRUE(j.at("quick").get<bool>());
+  const auto& m = j.at("machine");
+  for (const char* key : {"cpu_model", "kernel", "compiler", "build_type", "date_utc"}) {
+    EXPECT_FALSE(m.at(key).get<std::string>().empty()) << key;
+  }
+  EXPECT_GE(m.at("online_cpus").get<int>(), 1);
+
+  // Topology: usable CPUs and the plans for N and 4 x N tasks.
+  const auto& t = j.at("topology");
+  const auto n = t.at("usable_cores").get<std::size_t>();
+  ASSERT_GE(n, 2U) << "the report needs two usable cores";
+  ASSERT_EQ(t.at("plans").size(), 2U);
+  EXPECT_EQ(t.at("plans")[0].at("tasks"), n);
+  EXPECT_EQ(t.at("plans")[0].at("mode"), "parallel");
+  EXPECT_EQ(t.at("plans")[1].at("tasks"), 4 * n);
+  EXPECT_EQ(t.at("plans")[1].at("mode"), "concurrent");
+
+  // Every section measured; nothing omitted on this machine.
+  for (const char* section : {"rings", "mpmc", "pool", "c2c"}) {
+    EXPECT_TRUE(j.contains(section)) << section << " missing; omitted: " << j.at("omitted").dump();
+  }
+  EXPECT_TRUE(j.at("omitted").empty()) << j.at("omitted").dump();
+
+  // Rings on the recommended pair: every row has a positive throughput; round trips where
+  // they apply.
+  std::set<std::string> transports;
+  for (const auto& row : j.at("rings").at("rows")) {
+    transports.insert(row.at("transport").get<std::string>());
+    EXPECT_TRUE(positive_finite(row.at("items_per_s"))) << row.dump();
+    if (row.at("batch") == 1) {
+      EXPECT_TRUE(positive_finite(row.at("rtt_ns_p50"))) << row.dump();
+      EXPECT_GE(row.at("rtt_ns_p99").get<double>(), row.at("rtt_ns_p50").get<double>())
+          << row.dump();
+    }
+  }
+  for (const char* tr : {"ringpool-spsc", "ringpool-mpmc", "boost-spsc_queue", "boost-queue",
+                         "pipe", "cacheline-pingpong"}) {
+    EXPECT_TRUE(transports.count(tr)) << tr;
+  }
+  const auto& pair = j.at("rings").at("pair").at("cpus");
+  EXPECT_NE(pair[0], pair[1]);
+
+  // MPMC: one row per core count 2..n (balanced split), per-core = total / cores.
+  const auto& mpmc = j.at("mpmc").at("rows");
+  ASSERT_FALSE(mpmc.empty());
+  for (const auto& row : mpmc) {
+    const auto cores = row.at("producers").get<unsigned>() + row.at("consumers").get<unsigned>();
+    EXPECT_EQ(row.at("cores").get<unsigned>(), cores);
+    EXPECT_LE(cores, n);
+    EXPECT_TRUE(positive_finite(row.at("ringpool_items_per_s"))) << row.dump();
+    EXPECT_TRUE(positive_finite(row.at("boost_items_per_s"))) << row.dump();
+    EXPECT_DOUBLE_EQ(row.at("ringpool_items_per_s_per_core").get<double>(),
+                     row.at("ringpool_items_per_s").get<double>() / cores);
+  }
+
+  // Pool: ringpool's dispatch figures, positive.
+  std::set<std::string> pool_cases;
+  for (const auto& row : j.at("pool").at("rows")) {
+    EXPECT_TRUE(positive_finite(row.at("value"))) << row.dump();
+    if (row.at("system") == "ringpool") pool_cases.insert(row.at("case").get<std::string>());
+  }
+  for (const char* c : {"submit_get_rtt_spin_p50", "map_default_chunksize"}) {
+    EXPECT_TRUE(pool_cases.count(c)) << c;
+  }
+
+  // c2c over the usable CPUs: square matrix.
+  const auto& c2c = j.at("c2c");
+  EXPECT_EQ(c2c.at("matrix_ns_p50").size(), c2c.at("cpus").size());
+
+  // The headline: each ratio is exactly ours / peer, speedup turns latencies around.
+  const auto& comparisons = j.at("comparisons");
+  ASSERT_GE(comparisons.size(), 5U);
+  std::set<std::string> sections;
+  for (const auto& c : comparisons) {
+    sections.insert(c.at("section").get<std::string>());
+    const double ours = c.at("ours").at("value").get<double>();
+    const double peer = c.at("peer").at("value").get<double>();
+    ASSERT_TRUE(positive_finite(c.at("ours").at("value"))) << c.dump();
+    ASSERT_TRUE(positive_finite(c.at("peer").at("value"))) << c.dump();
+    EXPECT_NEAR(c.at("ratio").get<double>(), ours / peer, 1e-12 * (ours / peer)) << c.dump();
+    const double expected_speedup =
+        c.at("higher_is_better").get<bool>() ? ours / peer : peer / ours;
+    EXPECT_NEAR(c.at("speedup").get<double>(), expected_speedup, 1e-9 * expected_speedup);
+    EXPECT_EQ(c.at("ours").at("unit"), c.at("peer").at("unit")) << c.dump();
+  }
+  EXPECT_TRUE(sections.count("rings"));
+  EXPECT_TRUE(sections.count("mpmc"));
+  EXPECT_TRUE(sections.count("pool"));
+  // The same comparison figures appear in the ring rows they come from.
+  const auto& rows = j.at("rings").at("rows");
+  for (const auto& c : comparisons) {
+    if (c.at("section") != "rings" || c.at("ours").at("unit") != "items/s") continue;
+    bool found = false;
+    for (const auto& row : rows) {
+      found = found || (row.at("transport") == c.at("ours").at("system") &&
+                        row.at("items_per_s") == c.at("ours").at("value"));
+    }
+    EXPECT_TRUE(found) << c.dump();
+  }
+}
+
+// The page, rendered by headless Chromium: tables, SVG charts and every headline value.
+void check_report_html(const nlohmann::json& j, const rt::ScratchDir& dir) {
+  const std::string chromium = RINGPOOL_CHROMIUM;
+  if (chromium.empty()) {
+    ADD_FAILURE() << "chromium not found at configure time (scripts/setup.sh installs it)";
+    return;
+  }
+  const std::string url = "file://" + dir.file("report.html");
+
+  const auto dom =
+      rt::run_shell("'" + chromium + "' " + chromium_flags(dir) + " --dump-dom '" + url + "'", dir);
+  ASSERT_EQ(dom.exit_code, 0) << dom.err;
+  ASSERT_NE(dom.out.find("ringpool bench report"), std::string::npos) << dom.out.substr(0, 500);
+  const std::string& html = dom.out;
+  for (const char* table :
+       {"class=\"machine\"", "class=\"topology\"", "class=\"plans\"", "class=\"comparisons\"",
+        "class=\"rings\"", "class=\"mpmc\"", "class=\"pool\"", "class=\"c2c\""}) {
+    EXPECT_NE(html.find("<table " + std::string(table)), std::string::npos) << table;
+  }
+  std::size_t svgs = 0;
+  for (auto pos = html.find("<svg"); pos != std::string::npos; pos = html.find("<svg", pos + 1))
+    ++svgs;
+  EXPECT_GE(svgs, 3U) << "latency bars, MPMC line chart, c2c heatmap";
+  EXPECT_NE(html.find("Core-to-core one-way latency"), std::string::npos);
+  EXPECT_NE(html.find("MPMC throughput per core against core count"), std::string::npos);
+  EXPECT_NE(html.find("Round-trip latency per transport"), std::string::npos);
+
+  // Every headline figure of the JSON is in the rendered page (raw, in data-value).
+  std::vector<double> values;
+  const std::regex attr("data-value=\"([^\"]+)\"");
+  for (std::sregex_iterator it(html.begin(), html.end(), attr), end; it != end; ++it) {
+    values.push_back(std::stod((*it)[1].str()));
+  }
+  ASSERT_FALSE(values.empty());
+  auto present = [&](double v) {
+    return std::any_of(values.begin(), values.end(),
+                       [v](double x) { return std::fabs(x - v) <= 1e-9 * std::fabs(v); });
+  };
+  for (const auto& c : j.at("comparisons")) {
+    EXPECT_TRUE(present(c.at("ours").at("value").get<double>())) << c.dump();
+    EXPECT_TRUE(present(c.at("peer").at("value").get<double>())) << c.dump();
+    EXPECT_TRUE(present(c.at("ratio").get<double>())) << c.dump();
+  }
+
+  // And it paints: a PNG screenshot of the page.
+  const std::string png = dir.file("report.png");
+  const auto shot = rt::run_shell(
+      "'" + chromium + "' " + chromium_flags(dir) + " --screenshot=" + png + " '" + url + "'", dir);
+  ASSERT_EQ(shot.exit_code, 0) << shot.err;
+  const std::string bytes = rt::slurp(png);
+  ASSERT_GT(bytes.size(), 8U);
+  EXPECT_EQ(bytes.substr(1, 3), "PNG");
+  EXPECT_GT(bytes.size(), 20'000U) << "a blank page compresses to a few kB";
+}
+
+}  // namespace
+
+// One quick run (the report takes seconds to minutes on a loaded machine), two checks.
+TEST(BenchReport, QuickRunJsonHasEverySectionAndHtmlRendersInChromium) {
+  rt::ScratchDir dir;
+  const nlohmann::json j = run_quick_report(dir);
+  {
+    SCOPED_TRACE("report JSON");
+    check_report_json(j);
+  }
+  {
+    SCOPED_TRACE("report HTML in headless Chromium");
+    check_report_html(j, dir);
+  }
+}
