@@ -261,8 +261,11 @@ struct PoolCore::Impl {
 
   void spawn(std::size_t i) {
     WorkerConfig config;
+    // mu is held across fork: the new worker may answer a task before this thread runs
+    // again, and whoever sees that answer must also see its pid, state and respawn count.
+    // The child never touches mu.
+    std::unique_lock lock(mu);
     {
-      std::lock_guard lock(mu);
       // relaxed: written under mu, which we hold.
       if (terminated.load(std::memory_order_relaxed)) return;
       config.index = i;
@@ -283,7 +286,6 @@ struct PoolCore::Impl {
     std::fflush(stderr);
     const pid_t pid = fork();
     if (pid == 0) worker_main(config);
-    std::lock_guard lock(mu);
     Worker& w = workers[i];
     if (pid < 0) {
       const std::string error =
