@@ -53,6 +53,8 @@ int exitcode_of(int status) {
 
 constexpr auto kDeathCheckPeriod = std::chrono::milliseconds(2);
 constexpr auto kSleepSlice = std::chrono::milliseconds(2);
+// How long a spawn-started Pool waits for its workers to reach the worker loop.
+constexpr auto kSpawnStartLimit = std::chrono::seconds(30);
 
 }  // namespace
 
@@ -92,7 +94,10 @@ struct PoolCore::Impl {
   std::uint32_t retries = 0;
   std::size_t max_tasks = 0;
   bool pin = true;
+  bool spawn_start = false;  // StartMethod::spawn: workers are re-executed copies
   std::function<void()> initializer;
+  std::uint64_t initializer_key = 0;  // spawn: registry key of initialize_with()'s function
+  std::vector<std::byte> initializer_args;
   topology::Placement placement;
   std::vector<topology::CpuSet> cpus;
   topology::Plan single_plan;
@@ -115,6 +120,8 @@ struct PoolCore::Impl {
   Clock::time_point last_death_check{};
   std::uint64_t collects = 0;
   PoolStats stats{};
+  std::size_t died_unstarted = 0;  // workers that died before entering the worker loop
+  std::string unstarted_death;     // how the first of them ended
   std::vector<std::function<void()>> deferred;
 
   std::atomic<std::size_t> live_records{0};
@@ -147,11 +154,35 @@ struct PoolCore::Impl {
           "ringpool: a Pool needs at least one worker; leave PoolOptions::workers unset to "
           "get one per usable core");
     }
-    if (o.start_method != StartMethod::fork) {
+    spawn_start = o.start_method == StartMethod::spawn;
+    if (o.initializer && o.initializer_call) {
       throw InvalidArgument(
-          "ringpool: Pool supports the fork start method only; spawn-started pool workers are "
-          "not implemented (use ringpool::pool::Process with StartMethod::spawn for a "
-          "re-executed child, or leave PoolOptions::start_method at fork)");
+          "ringpool: PoolOptions has both `initializer` and initialize_with(); set one of "
+          "them");
+    }
+    if (o.initializer_call) {
+      const auto& call = *o.initializer_call;
+      if (spawn_start) {
+        const auto task = ringpool::detail::find_registered_task(call.fn);
+        if (!task) {
+          throw InvalidArgument(
+              "ringpool: a Pool with StartMethod::spawn runs its initializer in re-executed "
+              "workers, which find functions by name: register the function passed to "
+              "initialize_with() with RINGPOOL_TASK(name) at namespace scope");
+        }
+        initializer_key = task->key;
+        initializer_args = call.args;
+      } else {
+        initializer = [call] { call.thunk(call.fn, call.args); };
+      }
+    } else if (o.initializer) {
+      if (spawn_start) {
+        throw InvalidArgument(
+            "ringpool: PoolOptions::initializer (a std::function) cannot reach a re-executed "
+            "worker; with StartMethod::spawn use initialize_with(fn, args...) with a function "
+            "registered by RINGPOOL_TASK");
+      }
+      initializer = o.initializer;
     }
     if (o.slot_size < sizeof(TaskHeader) + 64 || o.slot_size > (std::size_t{1} << 30)) {
       throw InvalidArgument("ringpool: PoolOptions::slot_size must be between " +
@@ -169,7 +200,6 @@ struct PoolCore::Impl {
     retries = o.retries;
     max_tasks = o.max_tasks_per_child;
     pin = o.pin;
-    initializer = o.initializer;
     self_pid = getpid();
     if (o.placement) {
       placement = *o.placement;
@@ -195,6 +225,43 @@ struct PoolCore::Impl {
         throw PoolError(error);
       }
     }
+    if (spawn_start) await_spawned_workers();
+  }
+
+  // A re-executed worker serves only if main() hands it to serve_if_worker; otherwise it
+  // runs the program again. Fail here, with the reason, rather than leave tasks waiting
+  // for workers that never come (Python's Pool hangs in this case).
+  void await_spawned_workers() {
+    const auto deadline = Clock::now() + kSpawnStartLimit;
+    std::string error;
+    for (;;) {
+      {
+        std::lock_guard lock(mu);
+        (void)check_deaths();
+        if (died_unstarted > 0) {
+          error = "ringpool: a spawned pool worker stopped before it started serving: " +
+                  unstarted_death;
+          break;
+        }
+        // relaxed: a flag; nothing is read through it.
+        if (std::all_of(ws, ws + n, [](const WorkerShared& w) {
+              return w.started.load(std::memory_order_relaxed) != 0;
+            })) {
+          return;
+        }
+      }
+      if (Clock::now() >= deadline) {
+        error = "ringpool: spawned pool workers did not start serving within " +
+                std::to_string(kSpawnStartLimit.count()) + " s";
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    kill_all_and_stop();
+    throw PoolError(error +
+                    ". A spawn-started worker re-executes this program: main() must begin with "
+                    "ringpool::serve_if_worker(argc, argv), and every task and initializer must "
+                    "be registered with RINGPOOL_TASK (see the worker's stderr above)");
   }
 
   ~Impl() {
@@ -212,6 +279,11 @@ struct PoolCore::Impl {
     const std::size_t total =
         header + per_worker * n + shared_bytes + n * (task_bytes + result_bytes);
     segment = ipc::Segment::anonymous(total);
+    if (spawn_start && segment.fd() < 0) {
+      throw PoolError(
+          "ringpool: a Pool with StartMethod::spawn hands its rings to the workers as a memfd, "
+          "and memfd_create is not available here; use StartMethod::fork");
+    }
     std::byte* base = segment.data();
     shared = ::new (base) PoolShared{};
     shared->magic = kPoolMagic;
@@ -282,14 +354,26 @@ struct PoolCore::Impl {
       config.result_region = workers[i].result_region;
       config.shared_region = shared_region;
     }
-    std::fflush(stdout);
-    std::fflush(stderr);
-    const pid_t pid = fork();
-    if (pid == 0) worker_main(config);
+    pid_t pid = -1;
+    std::string error;
+    if (spawn_start) {
+      try {
+        pid = ringpool::detail::spawn_worker(spawn_request(config));
+      } catch (const std::exception& e) {
+        error = std::string("ringpool: cannot start a spawned worker process: ") + e.what();
+      }
+    } else {
+      std::fflush(stdout);
+      std::fflush(stderr);
+      pid = fork();
+      if (pid == 0) worker_main(config);
+      if (pid < 0) {
+        error =
+            std::string("ringpool: cannot start a worker process: fork: ") + std::strerror(errno);
+      }
+    }
     Worker& w = workers[i];
     if (pid < 0) {
-      const std::string error =
-          std::string("ringpool: cannot start a worker process: fork: ") + std::strerror(errno);
       std::lock_guard sl(sup_mu);
       if (spawned < n) {
         spawn_error = error;
@@ -310,6 +394,40 @@ struct PoolCore::Impl {
       ++spawned;
       spawned_cv.notify_all();
     }
+  }
+
+  // What a spawn-started worker needs: the layout of the mapping it inherits as a memfd
+  // (offsets, not the parent's addresses) and the initializer's registry key and args.
+  ringpool::detail::SpawnRequest spawn_request(const WorkerConfig& c) const {
+    const std::byte* base = segment.data();
+    auto offset = [base](const void* p) {
+      return static_cast<std::uint64_t>(static_cast<const std::byte*>(p) - base);
+    };
+    SpawnLayout layout{};
+    layout.magic = kSpawnLayoutMagic;
+    layout.index = c.index;
+    layout.parent = c.parent;
+    layout.wait = static_cast<std::uint32_t>(c.wait);
+    layout.fd = segment.fd();
+    layout.slot_size = c.slot_size;
+    layout.max_tasks = c.max_tasks;
+    layout.bytes = segment.size();
+    layout.self_offset = offset(c.self);
+    layout.task_offset = offset(c.task_region.data());
+    layout.task_bytes = c.task_region.size();
+    layout.result_offset = offset(c.result_region.data());
+    layout.result_bytes = c.result_region.size();
+    layout.shared_offset = offset(c.shared_region.data());
+    layout.shared_bytes = c.shared_region.size();
+    layout.init_key = initializer_key;
+    ringpool::detail::SpawnRequest request;
+    request.kind = std::string(kSpawnWorkerKind);
+    request.payload = to_bytes(SpawnPayload{layout, initializer_args});
+    request.inherit_fds = {segment.fd()};
+    request.name = "SpawnPoolWorker-" + std::to_string(c.index + 1);
+    request.daemon = true;  // pool workers die with the pool's process, as Python's
+    if (c.pin && c.cpus.count() > 0) request.cpus = c.cpus;
+    return request;
   }
 
   void kill_all_and_stop() {
@@ -442,6 +560,21 @@ struct PoolCore::Impl {
       throw PayloadTooLarge(req.payload_bytes, limit, "task arguments");
     }
     const std::size_t total = sizeof(TaskHeader) + req.payload_bytes;
+    auto invoker_bits = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(req.invoker));
+    std::uint64_t fn_bits = req.fn;
+    if (spawn_start) {
+      // A re-executed worker has other addresses: name the task by its registry key.
+      const auto task = ringpool::detail::find_registered_task(
+          reinterpret_cast<void (*)()>(static_cast<std::uintptr_t>(req.fn)));
+      if (!task || task->pool_invoker == nullptr) {
+        throw InvalidArgument(
+            "ringpool: a Pool with StartMethod::spawn runs registered functions only (its "
+            "workers are re-executed copies of the program and find tasks by name): register "
+            "the task with RINGPOOL_TASK(name) at namespace scope, or use StartMethod::fork");
+      }
+      invoker_bits = kRegisteredInvoker;
+      fn_bits = task->key;
+    }
     for (unsigned attempt = 0;; ++attempt) {
       {
         std::unique_lock lock(mu);
@@ -471,8 +604,8 @@ struct PoolCore::Impl {
           Record& r = records[index];
           TaskHeader h{};
           h.task_id = id_of(index, r.generation);
-          h.invoker = reinterpret_cast<std::uintptr_t>(req.invoker);
-          h.fn = req.fn;
+          h.invoker = invoker_bits;
+          h.fn = fn_bits;
           h.kind = static_cast<std::uint32_t>(MessageKind::task);
           h.count = req.count;
           h.skip = 0;
@@ -709,6 +842,12 @@ struct PoolCore::Impl {
     ws[i].claim.store(0, std::memory_order_relaxed);
     ws[i].sleeping.store(0, std::memory_order_relaxed);
     ws[i].initialized.store(0, std::memory_order_relaxed);
+    // relaxed: as above.
+    if (ws[i].started.exchange(0, std::memory_order_relaxed) == 0 && ++died_unstarted == 1) {
+      unstarted_death = "worker " + std::to_string(i) + " (pid " + std::to_string(pid) + ") " +
+                        (exitcode < 0 ? "was killed by signal " + std::to_string(-exitcode)
+                                      : "exited with code " + std::to_string(exitcode));
+    }
 
     // (4) Fail or rerun the task it held; requeue the ones it never started.
     const auto requeue = [&](std::vector<std::byte>&& m, bool to_shared) {

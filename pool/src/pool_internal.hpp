@@ -10,7 +10,10 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <string_view>
+#include <tuple>
 #include <type_traits>
+#include <vector>
 
 #include "ringpool/ipc/byte_ring.hpp"
 #include "ringpool/pool/pool.hpp"
@@ -47,6 +50,9 @@ struct alignas(kLine) WorkerShared {
   // Set once the initializer has returned (a worker that dies before is not retried
   // forever: see PoolCore).
   std::atomic<std::uint32_t> initialized;
+  // Set when the worker loop is entered, before the initializer (a spawn-started Pool
+  // waits for it: a re-executed program that never reaches serve_if_worker never sets it).
+  std::atomic<std::uint32_t> started;
   // Written by the parent ----------------------------------------------------------
   alignas(kLine) std::atomic<std::uint32_t> wake;
 };
@@ -75,6 +81,36 @@ struct WorkerConfig {
   std::span<std::byte> result_region;
   std::span<std::byte> shared_region;
 };
+
+// ---- spawn start method ------------------------------------------------------------
+// A spawn-started worker is a re-executed copy of the program: it gets the pool's
+// mapping as an inherited memfd and finds its records and rings by offset. The parent
+// writes a SpawnLayout (plus the initializer's encoded arguments) as the payload of the
+// worker kind kSpawnWorkerKind; the worker validates every field before it maps or
+// follows anything.
+inline constexpr std::string_view kSpawnWorkerKind = "ringpool.pool_worker";
+inline constexpr std::uint64_t kSpawnLayoutMagic = 0x5250535041574e31ULL;  // "RPSPAWN1"
+
+struct SpawnLayout {
+  std::uint64_t magic;
+  std::uint64_t index;        // this worker's index
+  std::int64_t parent;        // the pool's pid
+  std::uint32_t wait;         // WaitMode
+  std::int32_t fd;            // the inherited memfd of the pool's mapping
+  std::uint64_t slot_size;    // ring slot size
+  std::uint64_t max_tasks;    // max_tasks_per_child
+  std::uint64_t bytes;        // size of the mapping
+  std::uint64_t self_offset;  // this worker's WorkerShared
+  std::uint64_t task_offset;
+  std::uint64_t task_bytes;
+  std::uint64_t result_offset;
+  std::uint64_t result_bytes;
+  std::uint64_t shared_offset;
+  std::uint64_t shared_bytes;
+  std::uint64_t init_key;  // registry key of the initializer; 0 = none
+};
+static_assert(std::is_trivially_copyable_v<SpawnLayout>);
+using SpawnPayload = std::tuple<SpawnLayout, std::vector<std::byte>>;
 
 // Exit code of a worker whose initializer threw.
 inline constexpr int kInitializerFailed = 121;

@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "ringpool/pool/detail/process_state.hpp"
 #include "ringpool/topology/binding.hpp"
@@ -42,14 +43,13 @@ using StartData =
 // Payload of the built-in "ringpool.task" kind: task name and encoded arguments.
 using TaskPayload = std::tuple<std::string, std::vector<std::byte>>;
 
-struct TaskEntry {
-  void (*fn)();
-  TaskThunk thunk;
-};
+using TaskEntry = RegisteredTask;
 
 struct Registries {
   std::mutex mutex;
   std::map<std::string, TaskEntry, std::less<>> tasks;
+  std::unordered_map<std::uint64_t, TaskEntry> by_key;
+  std::unordered_map<void (*)(), TaskEntry> by_fn;  // the first name of a function
   std::map<std::string, WorkerEntry, std::less<>> workers;
 };
 
@@ -137,7 +137,8 @@ int run_task_entry(std::span<const std::byte> payload) {
 
 }  // namespace
 
-void register_task_erased(std::string_view name, void (*fn)(), TaskThunk thunk) {
+void register_task_erased(std::string_view name, void (*fn)(), TaskThunk thunk,
+                          ErasedInvoker pool_invoker) {
   if (name.empty()) {
     throw pool::InvalidArgument(
         "ringpool: register_task: the task name is empty; use the "
@@ -152,7 +153,31 @@ void register_task_erased(std::string_view name, void (*fn)(), TaskThunk thunk) 
                                 "' is already registered for another function; task names "
                                 "must be unique in a program");
   }
-  reg.tasks.emplace(std::string(name), TaskEntry{fn, thunk});
+  const TaskEntry entry{task_key(name), fn, thunk, pool_invoker};
+  if (reg.by_key.find(entry.key) != reg.by_key.end()) {
+    throw pool::InvalidArgument("ringpool: register_task: the name '" + std::string(name) +
+                                "' hashes to the same key as another registered task; "
+                                "choose another name");
+  }
+  reg.tasks.emplace(std::string(name), entry);
+  reg.by_key.emplace(entry.key, entry);
+  reg.by_fn.emplace(fn, entry);
+}
+
+std::optional<RegisteredTask> find_registered_task(void (*fn)()) noexcept {
+  auto& reg = registries();
+  std::lock_guard lock(reg.mutex);
+  const auto it = reg.by_fn.find(fn);
+  if (it == reg.by_fn.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<RegisteredTask> find_registered_task(std::uint64_t key) noexcept {
+  auto& reg = registries();
+  std::lock_guard lock(reg.mutex);
+  const auto it = reg.by_key.find(key);
+  if (it == reg.by_key.end()) return std::nullopt;
+  return it->second;
 }
 
 std::optional<std::string> registered_task_name(void (*fn)()) {

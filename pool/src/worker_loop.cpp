@@ -4,7 +4,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio_ext.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,9 +17,11 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pool_internal.hpp"
+#include "ringpool/pool/spawn.hpp"
 #include "ringpool/topology/binding.hpp"
 
 namespace ringpool::pool::detail {
@@ -93,7 +97,25 @@ struct WorkerState {
   ipc::SpscByteRing results;
   ipc::MpmcByteRing shared;
   bool stop = false;
+  // Spawn-started workers: the last registry key resolved, and its function.
+  std::uint64_t last_key = 0;
+  std::uint64_t last_fn = 0;
+  Invoker last_invoker = nullptr;
 };
+
+// Finds the function and invoker of a task named by registry key (spawn start method).
+bool resolve_registered(WorkerState& st, std::uint64_t key, std::uint64_t& fn, Invoker& invoker) {
+  if (key != st.last_key || st.last_invoker == nullptr) {
+    const auto task = ringpool::detail::find_registered_task(key);
+    if (!task || task->pool_invoker == nullptr) return false;
+    st.last_key = key;
+    st.last_fn = reinterpret_cast<std::uintptr_t>(task->fn);
+    st.last_invoker = reinterpret_cast<Invoker>(task->pool_invoker);
+  }
+  fn = st.last_fn;
+  invoker = st.last_invoker;
+  return true;
+}
 
 [[noreturn]] void die_with_parent() noexcept {
   _exit(0);
@@ -151,8 +173,18 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
   // relaxed: the parent reads it only after reaping this process.
   self.current_task.store(h.task_id, std::memory_order_relaxed);
   writer.begin(h.task_id, h.skip);
+  std::uint64_t fn = h.fn;
   auto invoker = reinterpret_cast<Invoker>(static_cast<std::uintptr_t>(h.invoker));
-  invoker(h.fn, h, msg.subspan(sizeof h), writer);
+  if (h.invoker == kRegisteredInvoker && !resolve_registered(st, h.fn, fn, invoker)) {
+    // The parent checked the registration; a worker built differently does not have it.
+    for (std::uint32_t i = h.skip; i < h.count; ++i) {
+      writer.error("ringpool::pool::InvalidArgument",
+                   "ringpool: this spawned worker has no registered task with the key the "
+                   "pool sent (is it running the same program?)");
+    }
+  } else {
+    invoker(fn, h, msg.subspan(sizeof h), writer);
+  }
   writer.flush();
   // relaxed: as above; the results are already committed.
   self.current_task.store(0, std::memory_order_relaxed);
@@ -185,6 +217,8 @@ void worker_main(const WorkerConfig& c) noexcept {
     std::fprintf(stderr, "ringpool: worker %zu cannot attach its rings: %s\n", c.index, e.what());
     _exit(120);
   }
+  // relaxed: a flag only; the parent polls it while it waits for spawned workers.
+  c.self->started.store(1, std::memory_order_relaxed);
   if (c.initializer != nullptr && *c.initializer) {
     try {
       (*c.initializer)();
@@ -256,5 +290,87 @@ void worker_main(const WorkerConfig& c) noexcept {
   std::fflush(stderr);
   _exit(0);
 }
+
+namespace {
+
+[[noreturn]] void bad_start(const std::string& what) {
+  throw DecodeError("ringpool: spawned pool worker: " + what +
+                    "; the start data was not written by this program's Pool");
+}
+
+// A region of the mapping: aligned, non-empty, inside it.
+bool region_ok(std::uint64_t offset, std::uint64_t size, std::uint64_t total) noexcept {
+  return offset % kLine == 0 && offset <= total && size > 0 && size <= total - offset;
+}
+
+// Entry of a spawn-started worker (kind kSpawnWorkerKind), run by serve_if_worker in
+// the re-executed program. Everything in the payload and the mapping is checked before
+// it is used; then the same worker loop as a forked worker runs.
+int spawned_worker_entry(std::span<const std::byte> payload) {
+  auto [layout, init_args] = from_bytes<SpawnPayload>(payload);
+  const SpawnLayout& l = layout;
+  if (l.magic != kSpawnLayoutMagic) bad_start("the layout magic is wrong");
+  if (l.fd < 0) bad_start("the mapping's fd " + std::to_string(l.fd) + " is invalid");
+  if (l.wait > static_cast<std::uint32_t>(WaitMode::block)) bad_start("unknown wait mode");
+  if (l.slot_size < sizeof(TaskHeader) + 64 || l.slot_size > (std::uint64_t{1} << 30)) {
+    bad_start("slot size " + std::to_string(l.slot_size) + " is out of range");
+  }
+  if (l.bytes < sizeof(PoolShared) || l.bytes > (std::uint64_t{1} << 46)) {
+    bad_start("mapping size " + std::to_string(l.bytes) + " is out of range");
+  }
+  if (!region_ok(l.self_offset, sizeof(WorkerShared), l.bytes) ||
+      !region_ok(l.task_offset, l.task_bytes, l.bytes) ||
+      !region_ok(l.result_offset, l.result_bytes, l.bytes) ||
+      !region_ok(l.shared_offset, l.shared_bytes, l.bytes) || l.self_offset < sizeof(PoolShared)) {
+    bad_start("a region lies outside the mapping or is misaligned");
+  }
+  struct stat st {};
+  if (::fstat(l.fd, &st) != 0 || st.st_size < 0 ||
+      static_cast<std::uint64_t>(st.st_size) < l.bytes) {
+    bad_start("the inherited fd " + std::to_string(l.fd) + " is not the pool's mapping (" +
+              std::strerror(errno) + ")");
+  }
+  void* base = ::mmap(nullptr, l.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, l.fd, 0);
+  if (base == MAP_FAILED) {
+    bad_start(std::string("cannot map the pool's memfd: ") + std::strerror(errno));
+  }
+  ::close(l.fd);
+  auto* bytes = static_cast<std::byte*>(base);
+  auto* shared = reinterpret_cast<PoolShared*>(bytes);
+  if (shared->magic != kPoolMagic || l.index >= shared->workers) {
+    bad_start("the mapping is not a pool's, or worker index " + std::to_string(l.index) +
+              " is out of range");
+  }
+
+  static std::function<void()> initializer;  // worker_main never returns
+  if (l.init_key != 0) {
+    const auto task = ringpool::detail::find_registered_task(l.init_key);
+    if (!task) {
+      throw InvalidArgument(
+          "ringpool: spawned pool worker: the pool's initializer is not registered in this "
+          "program (RINGPOOL_TASK)");
+    }
+    initializer = [task = *task, args = std::move(init_args)] { task.thunk(task.fn, args); };
+  }
+  static WorkerConfig config;
+  config.index = static_cast<std::size_t>(l.index);
+  config.parent = static_cast<pid_t>(l.parent);
+  config.pin = false;  // spawn_worker pinned this process before it executed anything
+  config.wait = static_cast<WaitMode>(l.wait);
+  config.slot_size = static_cast<std::size_t>(l.slot_size);
+  config.max_tasks = static_cast<std::size_t>(l.max_tasks);
+  config.initializer = &initializer;
+  config.shared = shared;
+  config.self = reinterpret_cast<WorkerShared*>(bytes + l.self_offset);
+  config.task_region = {bytes + l.task_offset, static_cast<std::size_t>(l.task_bytes)};
+  config.result_region = {bytes + l.result_offset, static_cast<std::size_t>(l.result_bytes)};
+  config.shared_region = {bytes + l.shared_offset, static_cast<std::size_t>(l.shared_bytes)};
+  worker_main(config);
+}
+
+[[maybe_unused]] const bool kSpawnedWorkerRegistered =
+    (ringpool::detail::register_worker_entry(kSpawnWorkerKind, &spawned_worker_entry), true);
+
+}  // namespace
 
 }  // namespace ringpool::pool::detail

@@ -263,17 +263,6 @@ TEST(Pool, BadSlotSizeOrDepthIsInvalidArgument) {
   EXPECT_THROW(Pool{o}, InvalidArgument);
 }
 
-TEST(Pool, SpawnStartMethodIsRefusedWithAClearError) {
-  PoolOptions o = opts(1);
-  o.start_method = ringpool::pool::StartMethod::spawn;
-  try {
-    Pool pool(o);
-    FAIL() << "expected InvalidArgument";
-  } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("fork"), std::string::npos);
-  }
-}
-
 TEST(Pool, SubmitAfterCloseIsClosed) {
   Pool pool(opts(1));
   pool.close();

@@ -12,9 +12,11 @@
 //   pool.close(); pool.join();                        // or let the destructor do it
 //
 // Tasks are plain functions or captureless lambdas (function pointers: with the fork
-// start method they are valid in the workers). Arguments and results travel through
-// Codec<T> (trivially copyable types, std::string, vectors, optionals, pairs, tuples; see
-// codec.hpp). Per-worker state comes from PoolOptions::initializer, as in Python.
+// start method they are valid in the workers; with spawn, tasks are registered with
+// RINGPOOL_TASK and found by name in the re-executed workers). Arguments and results
+// travel through Codec<T> (trivially copyable types, std::string, vectors, optionals,
+// pairs, tuples; see codec.hpp). Per-worker state comes from PoolOptions::initializer or
+// initialize_with(fn, args...), as Python's initializer and initargs.
 //
 // Parallel or concurrent: a batch of no more tasks than workers goes one task per pinned
 // worker through that worker's own SPSC ring (parallel); a larger batch goes through one
@@ -51,6 +53,7 @@
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/future.hpp"
 #include "ringpool/pool/process.hpp"
+#include "ringpool/pool/spawn.hpp"
 #include "ringpool/topology/placement.hpp"
 
 namespace ringpool::pool {
@@ -72,13 +75,41 @@ struct PoolOptions {
   bool pin = true;
   WaitMode wait = WaitMode::block;
   // Runs once in every worker process before its first task (also in respawned ones).
-  // With fork, any callable works: it is copied into the worker with the process.
+  // Fork start method only: any callable works, it is copied into the worker with the
+  // process. For arguments that must also reach spawn-started workers, use
+  // initialize_with().
   std::function<void()> initializer;
+
+  // Python's initializer + initargs: fn(args...) runs once in every worker before its
+  // first task (also in respawned ones). The arguments are encoded now (Codec), so the
+  // same options work with both start methods; with spawn, fn must be registered
+  // (RINGPOOL_TASK). Do not combine with `initializer` (the Pool refuses both).
+  template <class R, class... P, class... A>
+  requires(std::is_constructible_v<ringpool::detail::TaskArgs<P...>, A&&...> &&
+           (Encodable<std::remove_cvref_t<P>> && ...)) PoolOptions& initialize_with(R (*fn)(P...),
+                                                                                    A&&... args) {
+    initializer_call =
+        InitializerCall{reinterpret_cast<void (*)()>(fn), &ringpool::detail::task_thunk<R, P...>,
+                        to_bytes(ringpool::detail::TaskArgs<P...>(std::forward<A>(args)...))};
+    return *this;
+  }
+  // What initialize_with() stored: the function, its thunk and the encoded arguments.
+  struct InitializerCall {
+    void (*fn)() = nullptr;
+    ringpool::detail::TaskThunk thunk = nullptr;
+    std::vector<std::byte> args;
+  };
+  std::optional<InitializerCall> initializer_call;
+
   // A worker exits after this many task messages and is replaced (0 = never), as
   // Python's maxtasksperchild.
   std::size_t max_tasks_per_child = 0;
-  // How workers start. Only fork is implemented for pools: spawn is refused with
-  // InvalidArgument (use Process with StartMethod::spawn for re-executed children).
+  // How workers start. fork: workers are copies of this process; any plain function or
+  // captureless lambda can be a task. spawn: workers re-execute this program
+  // (/proc/self/exe), so main() must begin with ringpool::serve_if_worker(argc, argv);
+  // they start from a clean state (no inherited locks, threads or globals) and run only
+  // functions registered with RINGPOOL_TASK (anything else is refused at submit with
+  // InvalidArgument). The rings reach them through an inherited memfd.
   StartMethod start_method = StartMethod::fork;
   // How many times a task whose worker died is run again before its future fails with
   // WorkerLost (0 = never rerun: the task may have had side effects).

@@ -19,9 +19,14 @@
 // If main forgets serve_if_worker, a spawned child runs main again and the first
 // attempt to create a Process or Pool there throws GuardViolation instead of
 // recursing into a fork bomb.
+//
+// Pools with StartMethod::spawn start their workers the same way (worker kind
+// "ringpool.pool_worker"): tasks sent to them must be registered too, and travel by
+// registry key (task_key of the name) rather than by address.
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
@@ -33,6 +38,7 @@
 #include <vector>
 
 #include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/detail/task_wire.hpp"
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/topology/cpu_set.hpp"
 
@@ -42,13 +48,43 @@ namespace detail {
 
 // Type-erased task: decodes its arguments from `args` and calls the function.
 using TaskThunk = void (*)(void (*fn)(), std::span<const std::byte> args);
+// A pool::detail::Invoker with its type erased (nullptr when the function's result
+// cannot be encoded, so it cannot run in a spawn-started Pool).
+using ErasedInvoker = void (*)();
+
+// What the registry knows about one task. `key` is a 64-bit hash of its name: the same
+// in every process running this program, so a spawn-started Pool worker (a re-executed
+// copy, where the function's address differs) finds the function from the key.
+struct RegisteredTask {
+  std::uint64_t key = 0;
+  void (*fn)() = nullptr;
+  TaskThunk thunk = nullptr;
+  ErasedInvoker pool_invoker = nullptr;
+};
 
 // Registers a task; throws pool::InvalidArgument when `name` is empty or already
-// taken by a different function. Thread-safe; normally called during static init.
-void register_task_erased(std::string_view name, void (*fn)(), TaskThunk thunk);
+// taken by a different function (or its key by a different name). Thread-safe;
+// normally called during static init.
+void register_task_erased(std::string_view name, void (*fn)(), TaskThunk thunk,
+                          ErasedInvoker pool_invoker = nullptr);
 
 // The registered name of a function, or nullopt.
 [[nodiscard]] std::optional<std::string> registered_task_name(void (*fn)());
+
+// Lookups by function address (parent side) and by key (spawned worker side).
+// Thread-safe; no allocation.
+[[nodiscard]] std::optional<RegisteredTask> find_registered_task(void (*fn)()) noexcept;
+[[nodiscard]] std::optional<RegisteredTask> find_registered_task(std::uint64_t key) noexcept;
+
+// The registry key of a task name (FNV-1a, 64 bits).
+[[nodiscard]] constexpr std::uint64_t task_key(std::string_view name) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char c : name) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
 
 template <class... Params>
 using TaskArgs = std::tuple<std::remove_cvref_t<Params>...>;
@@ -66,11 +102,18 @@ void task_thunk(void (*fn)(), std::span<const std::byte> args) {
 // be Encodable (by value or const reference); the return value is ignored, as
 // Python ignores a target's return value. Returns true so it can initialise a
 // static; RINGPOOL_TASK(fn) does exactly that.
+//
+// A registered function can also run in a Pool whose workers are spawn-started, when
+// its result is void or Encodable.
 template <class R, class... Params>
 requires(pool::Encodable<std::remove_cvref_t<Params>>&&...) bool register_task(
     std::string_view name, R (*fn)(Params...)) {
+  detail::ErasedInvoker invoker = nullptr;
+  if constexpr (std::is_void_v<R> || (!std::is_reference_v<R> && pool::Encodable<R>)) {
+    invoker = reinterpret_cast<detail::ErasedInvoker>(&pool::detail::invoke_items<R, Params...>);
+  }
   detail::register_task_erased(name, reinterpret_cast<void (*)()>(fn),
-                               &detail::task_thunk<R, Params...>);
+                               &detail::task_thunk<R, Params...>, invoker);
   return true;
 }
 

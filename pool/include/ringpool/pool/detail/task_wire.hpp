@@ -11,8 +11,11 @@
 //   ResultHeader, then `count` results for items first .. first + count - 1 of the task.
 //   Result = u8 status, u32 length, then the bytes: status 0 = Codec<R> bytes of the
 //   value (empty for void), status 1 = u32 type-name length, type name, message.
-// Both sides come from the same binary (fork), so layouts and function addresses agree;
-// every length is still checked before use (shared memory is treated as hostile).
+// Both sides come from the same binary, so layouts agree. With fork, function addresses
+// agree too and travel as they are; spawn-started workers are re-executed copies where
+// addresses differ, so there the header carries kRegisteredInvoker and the task's
+// registry key (see spawn.hpp) instead. Every length is still checked before use
+// (shared memory is treated as hostile).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -40,6 +43,9 @@ struct TaskHeader {
   std::uint32_t skip;       // items already delivered before a retry: not run again
   std::uint32_t item_size;  // bytes per packed item, or kVariableItems
 };
+// TaskHeader::invoker for spawn-started workers: TaskHeader::fn is then the task's
+// registry key. (1 is never the address of a function.)
+inline constexpr std::uint64_t kRegisteredInvoker = 1;
 // TaskHeader::item_size when each item carries a u32 length prefix.
 inline constexpr std::uint32_t kVariableItems = 0xffffffffU;
 static_assert(std::is_standard_layout_v<TaskHeader> && std::is_trivially_copyable_v<TaskHeader>);
