@@ -4,7 +4,8 @@
 // ringpool::serve_if_worker(argc, argv): in the child it runs the task and exits; in
 // the main process it returns at once.
 //
-//   ringpool_example_spawn_guard                  # correct: the child runs task(4)
+//   ringpool_example_spawn_guard                  # correct: the child runs task(4),
+//                                                 # then a spawn-started Pool squares 1..5
 //   ringpool_example_spawn_guard --forget-guard   # main() skips serve_if_worker: the
 //       spawned child runs main() again and tries to start a process itself; ringpool
 //       refuses with GuardViolation instead of recursing without end (Python on
@@ -14,8 +15,10 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "ringpool/pool/errors.hpp"
+#include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/process.hpp"
 #include "ringpool/pool/spawn.hpp"
 #include "ringpool/pool/this_process.hpp"
@@ -33,6 +36,11 @@ void task(int count) {
   }
 }
 RINGPOOL_TASK(task);  // spawned children find tasks by name
+
+int square(int x) {
+  return x * x;
+}
+RINGPOOL_TASK(square);  // so do the workers of a spawn-started Pool
 
 bool has_flag(int argc, char** argv, const char* flag) {
   for (int i = 1; i < argc; ++i) {
@@ -56,6 +64,15 @@ int main(int argc, char** argv) {
     if (forget_guard) {
       std::cout << "without the guard that child would have started another child, and that "
                    "one another, without end\n";
+    } else {
+      // A Pool whose workers are spawned the same way (Python: get_context('spawn').Pool()).
+      ringpool::pool::PoolOptions options;
+      options.workers = 2;
+      options.start_method = StartMethod::spawn;
+      ringpool::pool::Pool pool(options);
+      std::cout << "spawn pool squares:";
+      for (const int v : pool.map(square, std::vector<int>{1, 2, 3, 4, 5})) std::cout << ' ' << v;
+      std::cout << '\n';
     }
   } catch (const ringpool::pool::GuardViolation& e) {
     // Only reached in the spawned child of --forget-guard mode.
