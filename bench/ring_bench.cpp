@@ -55,13 +55,17 @@ ipc::RingOptions spin_ring() {
 
 template <class T>
 struct RingpoolSpsc {
+  // One handle per side, as the SPSC handle contract asks (each keeps its own index).
   ipc::SpscRing<T> ring = ipc::SpscRing<T>::create_anonymous(kCapacity, spin_ring());
+  alignas(128) ipc::SpscRing<T> consumer = ring;
   bool push(const T& v) noexcept { return ring.try_push(v); }
-  bool pop(T& v) noexcept { return ring.try_pop(v); }
+  bool pop(T& v) noexcept { return consumer.try_pop(v); }
   std::size_t push_n(const T* p, std::size_t n) noexcept {
     return ring.try_push_n(std::span<const T>(p, n));
   }
-  std::size_t pop_n(T* p, std::size_t n) noexcept { return ring.try_pop_n(std::span<T>(p, n)); }
+  std::size_t pop_n(T* p, std::size_t n) noexcept {
+    return consumer.try_pop_n(std::span<T>(p, n));
+  }
 };
 
 template <class T>

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ring_test_support.hpp"
+#include "ringpool/ipc/detail/ring_header.hpp"
 
 namespace ringpool::ipc::test {
 namespace {
@@ -61,6 +62,60 @@ TEST(SpscRecovery, ConsumerDrainsWhatADeadProducerPublished) {
   std::vector<std::uint64_t> got;
   EXPECT_EQ(consumer.drain([&](const std::uint64_t& v) { got.push_back(v); }), 1u);
   EXPECT_EQ(got, (std::vector<std::uint64_t>{1}));  // the uncommitted slot is invisible
+}
+
+// The sequence pool::Pool runs when a worker dies: drain its results, reclaim its task
+// ring (including the task it was reading), reset both rings, attach fresh parent handles;
+// the replacement attaches its own. Positions live in the handles, so every handle used
+// after the reset is a fresh attach.
+TEST(SpscRecovery, ParentRecoversAndRespawnsWithFreshHandles) {
+  auto tasks = SpscByteRing::create_anonymous(4, 32);    // parent = producer
+  auto results = SpscByteRing::create_anonymous(4, 32);  // parent = consumer
+  auto worker_tasks = SpscByteRing::attach(tasks.segment());
+  auto worker_results = SpscByteRing::attach(results.segment());
+  for (const char* t : {"t1", "t2", "t3", "t4"}) ASSERT_TRUE(tasks.try_push(bytes_of(t)));
+  ASSERT_TRUE(worker_tasks.try_pop_with([](std::span<const std::byte>) {}));
+  ASSERT_TRUE(worker_results.try_push(bytes_of("r1")));
+  // The worker dies while visiting t2 in place: its visitor never returns.
+  struct Killed {};
+  EXPECT_THROW((void)worker_tasks.try_pop_with([](std::span<const std::byte>) { throw Killed{}; }),
+               Killed);
+  // (A thrown visitor releases the slot; a SIGKILL would not. Rewind the head to model it.)
+  auto& task_control = *reinterpret_cast<detail::RingControl*>(tasks.segment()->data());
+  task_control.consumer.pos.store(1);
+
+  std::vector<std::vector<std::byte>> got;
+  while (results.try_pop(got.emplace_back())) {
+  }
+  got.pop_back();
+  EXPECT_EQ(got, (std::vector<std::vector<std::byte>>{bytes_of("r1")}));
+  std::vector<std::vector<std::byte>> reclaimed;
+  EXPECT_EQ(tasks.reclaim_unconsumed(
+                [&](std::span<const std::byte> m) { reclaimed.emplace_back(m.begin(), m.end()); }),
+            3u);
+  EXPECT_EQ(reclaimed,
+            (std::vector<std::vector<std::byte>>{bytes_of("t2"), bytes_of("t3"), bytes_of("t4")}));
+  tasks.reset();
+  results.reset();
+  tasks = SpscByteRing::attach(tasks.segment());
+  results = SpscByteRing::attach(results.segment());
+
+  auto new_worker_tasks = SpscByteRing::attach(tasks.segment());
+  auto new_worker_results = SpscByteRing::attach(results.segment());
+  for (const auto& m : reclaimed) ASSERT_TRUE(tasks.try_push(m));
+  std::vector<std::byte> out;
+  for (const auto& m : reclaimed) {
+    ASSERT_TRUE(new_worker_tasks.try_pop(out));
+    EXPECT_EQ(out, m);
+    ASSERT_TRUE(new_worker_results.try_push(out));
+  }
+  for (const auto& m : reclaimed) {
+    ASSERT_TRUE(results.try_pop(out));
+    EXPECT_EQ(out, m);
+  }
+  EXPECT_FALSE(results.try_pop(out));
+  EXPECT_FALSE(tasks.corrupted());
+  EXPECT_FALSE(results.corrupted());
 }
 
 class TrackedRecovery : public ::testing::Test {

@@ -90,9 +90,13 @@ TYPED_TEST(RingBackends, ProducerConsumerThreadsKeepOrder) {
         std::array<Item, 8> batch{};
         const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(8, total - i));
         for (std::size_t k = 0; k < n; ++k) batch[k] = make_item(i + k);
-        i += producer.try_push_n(std::span<const Item>(batch).first(n));
+        const std::size_t pushed = producer.try_push_n(std::span<const Item>(batch).first(n));
+        i += pushed;
+        if (pushed == 0) std::this_thread::yield();  // full: the consumer may share our CPU
       } else if (producer.try_push(make_item(i))) {
         ++i;
+      } else {
+        std::this_thread::yield();
       }
     }
   });
@@ -105,6 +109,7 @@ TYPED_TEST(RingBackends, ProducerConsumerThreadsKeepOrder) {
       if (buf[k].seq != expected || !valid_item(buf[k])) ++bad;
       ++expected;
     }
+    if (n == 0) std::this_thread::yield();  // empty: the producer may share our CPU
   }
   t.join();
   EXPECT_EQ(bad, 0u);

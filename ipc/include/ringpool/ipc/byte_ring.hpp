@@ -9,7 +9,9 @@
 // A length read from shared memory is checked against slot_size before use: a larger
 // one marks the handle corrupted() and is never followed.
 //
-// SpscByteRing: one producer handle, one consumer handle (wait-free).
+// SpscByteRing: one producer handle, one consumer handle (wait-free). Like SpscRing, each
+// handle holds its own side's position: once a copy has pushed (popped), older copies are
+// stale for that side (see spsc_ring.hpp).
 // MpmcByteRing: any number of producers and consumers (lock-free), plus tracked pops for
 // consumers that may die (pop_tracked / recover_claim, see docs/ipc.md).
 #include <algorithm>
@@ -109,34 +111,48 @@ class SpscByteRing {
   // Wait-free. False when full. Throws IpcError(payload_too_large) when
   // message.size() > max_message_size(); the ring is untouched.
   [[nodiscard]] bool try_push(std::span<const std::byte> message) {
-    std::span<std::byte> room = claim(message.size());
-    if (room.data() == nullptr) return false;
-    if (!message.empty()) std::memcpy(room.data(), message.data(), message.size());
-    commit(message.size());
+    if (message.size() > slot_size_) [[unlikely]] {
+      detail::throw_payload_too_large(message.size(), max_message_size());
+    }
+    if (!core_.has_room()) [[unlikely]] {
+      return false;
+    }
+    const std::uint64_t tail = core_.tail();
+    std::byte* s = slot(tail);
+    if (!message.empty()) {
+      std::memcpy(s + detail::kBytePayloadOffset, message.data(), message.size());
+    }
+    detail::write_len(s, message.size());
+    core_.publish_to(tail + 1);
     return true;
   }
   // Zero-copy: room for `n` bytes in the next slot; data() == nullptr when full. Write at
   // most n bytes, then commit(written). Throws IpcError(payload_too_large).
   [[nodiscard]] std::span<std::byte> claim(std::size_t n) {
-    if (n > slot_size_) detail::throw_payload_too_large(n, slot_size_);
-    const std::uint64_t tail = core_.tail();
-    if (core_.free_slots(tail, 1) == 0) return {};
+    if (n > slot_size_) [[unlikely]] {
+      detail::throw_payload_too_large(n, max_message_size());
+    }
+    if (!core_.has_room()) [[unlikely]] {
+      return {};
+    }
     claimed_ = n;
-    return {slot(tail) + detail::kBytePayloadOffset, n};
+    return {slot(core_.tail()) + detail::kBytePayloadOffset, n};
   }
   // Publishes the claimed slot with an n-byte message. Throws IpcError(invalid_argument)
   // when nothing is claimed or n exceeds what claim() reserved.
   void commit(std::size_t n) {
-    if (claimed_ == detail::kNoClaim || n > claimed_) detail::throw_bad_commit(n, claimed_);
+    if (claimed_ == detail::kNoClaim || n > claimed_) [[unlikely]] {
+      detail::throw_bad_commit(n, claimed_);
+    }
     const std::uint64_t tail = core_.tail();
     detail::write_len(slot(tail), n);
     claimed_ = detail::kNoClaim;
-    core_.publish(tail + 1);
+    core_.publish_to(tail + 1);
   }
   // Blocking claim: ok with `out` set, timeout, or closed.
   OpStatus claim(std::size_t n, std::span<std::byte>& out,
                  std::optional<std::chrono::nanoseconds> timeout) {
-    if (n > slot_size_) detail::throw_payload_too_large(n, slot_size_);
+    if (n > slot_size_) detail::throw_payload_too_large(n, max_message_size());
     return detail::block_until(*core_.control(), detail::Side::producer, wait_, spins_, timeout,
                                [&] {
                                  out = claim(n);
@@ -145,7 +161,9 @@ class SpscByteRing {
   }
   OpStatus push(std::span<const std::byte> message,
                 std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-    if (message.size() > slot_size_) detail::throw_payload_too_large(message.size(), slot_size_);
+    if (message.size() > slot_size_) {
+      detail::throw_payload_too_large(message.size(), max_message_size());
+    }
     return detail::block_until(*core_.control(), detail::Side::producer, wait_, spins_, timeout,
                                [&] { return try_push(message) || check_corrupt(); });
   }
@@ -155,11 +173,11 @@ class SpscByteRing {
   // place, then frees the slot (also if f throws). False when empty or corrupted().
   template <class F>
   bool try_pop_with(F&& f) {
+    if (!core_.has_data(stride_)) return false;
     const std::uint64_t head = core_.head();
-    if (core_.available(head, 1) == 0) return false;
     const std::byte* s = slot(head);
     const std::uint32_t len = detail::read_len(s);
-    if (len > slot_size_) {
+    if (len > slot_size_) [[unlikely]] {
       core_.mark_corrupted();
       return false;
     }
@@ -188,26 +206,32 @@ class SpscByteRing {
 
   // ---- recovery (the peer is known to be gone) ------------------------------------------
   // Producer side after the consumer died: visits every unconsumed message (at-least-once:
-  // one the consumer was reading when it died is included), then empties the ring.
+  // one the consumer was reading when it died is included), then empties the ring. Call it
+  // on the producer's own handle (see SpscRing::reclaim_unconsumed). A length above the
+  // slot size stops the visit and marks the handle corrupted().
   template <class F>
   std::size_t reclaim_unconsumed(F&& f) {
     std::uint64_t head = 0;
     std::uint64_t tail = 0;
     if (!core_.unconsumed(head, tail)) return 0;
     std::size_t count = 0;
+    bool bad_length = false;
     for (std::uint64_t pos = head; pos != tail; ++pos) {
       const std::byte* s = slot(pos);
       const std::uint32_t len = detail::read_len(s);
       if (len > slot_size_) {
-        core_.mark_corrupted();
+        bad_length = true;
         break;
       }
       f(std::span<const std::byte>(s + detail::kBytePayloadOffset, len));
       ++count;
     }
-    core_.release_to(tail);
+    core_.consume_all();
+    if (bad_length) core_.mark_corrupted();
     return count;
   }
+  // Both positions to 0, closed and waiter counters cleared. Precondition: no other handle
+  // uses the ring now; every other handle (and copy) must attach() anew afterwards.
   void reset() noexcept { core_.reset(); }
 
   // ---- both sides -----------------------------------------------------------------------
@@ -217,7 +241,7 @@ class SpscByteRing {
     return static_cast<std::size_t>(core_.size_approx());
   }
   [[nodiscard]] std::size_t capacity() const noexcept {
-    return static_cast<std::size_t>(core_.capacity());
+    return valid() ? static_cast<std::size_t>(core_.capacity()) : 0;
   }
   [[nodiscard]] std::size_t max_message_size() const noexcept {
     return static_cast<std::size_t>(slot_size_);
@@ -240,14 +264,14 @@ class SpscByteRing {
   }
   SpscByteRing(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
       : core_(control, geometry),
-        slots_(detail::slots_of(control)),
         stride_(geometry.slot_stride),
         slot_size_(geometry.slot_size),
         wait_(geometry.wait),
         ring_wait_(geometry.wait),
         spins_(geometry.spin_iterations) {}
+  // Stride and slot size come from the validated header, never from a later read.
   std::byte* slot(std::uint64_t pos) const noexcept {
-    return slots_ + (pos & core_.mask()) * stride_;
+    return core_.slots() + (pos & core_.mask()) * stride_;
   }
   bool check_corrupt() const {
     if (core_.corrupted()) {
@@ -256,8 +280,7 @@ class SpscByteRing {
     return false;
   }
 
-  detail::SpscCore core_;
-  std::byte* slots_ = nullptr;
+  detail::SpscCore core_;  // first: one cache line with both sides' positions and caches
   std::uint64_t stride_ = 0;
   std::uint64_t slot_size_ = 0;
   std::size_t claimed_ = detail::kNoClaim;

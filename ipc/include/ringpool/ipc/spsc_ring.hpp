@@ -2,11 +2,14 @@
 // SpscRing<T>: bounded wait-free single-producer single-consumer ring of trivially copyable
 // T over plain-data shared memory (see docs/ipc.md for the layout and the memory orders).
 //
-// A handle is process-local and cheap to copy; it caches the peer's position. One handle
-// (or copy) is used by the producer and another by the consumer; each is used by one
-// thread at a time. Producer calls: try_push*, claim/commit, push, close. Consumer calls:
-// try_pop*, front/release, pop, drain. Capacity: 0 is refused, other values round up to a
-// power of two; capacity() reports the real one.
+// A handle is process-local and cheap to copy. It holds its own side's position (the
+// producer's tail, the consumer's head: only that side writes it) and a cache of the
+// peer's. One handle (or copy) is used by the producer and another by the consumer; each is
+// used by one thread at a time. Because the position lives in the handle, once a copy has
+// pushed (popped), older copies are stale for that side: keep using the newest copy, or
+// attach() again. Producer calls: try_push*, claim/commit, push, close,
+// reclaim_unconsumed. Consumer calls: try_pop*, front/release, pop, drain. Capacity: 0 is
+// refused, other values round up to a power of two; capacity() reports the real one.
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -81,32 +84,32 @@ class SpscRing {
   // ---- producer ------------------------------------------------------------------------
   // Wait-free. False when full (or corrupted()).
   [[nodiscard]] bool try_push(const T& value) noexcept {
-    const std::uint64_t tail = core_.tail();
-    if (core_.free_slots(tail, 1) == 0) return false;
-    std::memcpy(slot(tail), &value, sizeof(T));
-    core_.publish(tail + 1);
-    return true;
+    return core_.push_one(
+        [&](std::uint64_t index) { std::memcpy(slots() + index, &value, sizeof(T)); });
   }
   // Wait-free. Pushes a prefix of `values`; returns how many. One publish for the batch.
   [[nodiscard]] std::size_t try_push_n(std::span<const T> values) noexcept {
     if (values.empty()) return 0;
-    const std::uint64_t tail = core_.tail();
-    const std::uint64_t free = core_.free_slots(tail, values.size());
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(free, values.size()));
+    const std::uint64_t room = core_.room(values.size());
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(room, values.size()));
     if (n == 0) return 0;
+    const std::uint64_t tail = core_.tail();
     copy_in(tail, values.data(), n);
-    core_.publish(tail + n);
+    core_.publish_to(tail + n);
     return n;
   }
   // Zero-copy: the next free slot, or nullptr when full. Fill it, then commit().
   [[nodiscard]] T* claim() noexcept {
-    const std::uint64_t tail = core_.tail();
-    if (core_.free_slots(tail, 1) == 0) return nullptr;
-    return slot(tail);
+    if (!core_.has_room()) return nullptr;
+    return slot(core_.tail());
   }
   // Publishes the slot returned by the last successful claim(). Precondition: claim()
-  // returned non-null and nothing was pushed since.
-  void commit() noexcept { core_.publish(core_.tail() + 1); }
+  // returned non-null and nothing was pushed since. On a full ring it does nothing.
+  void commit() noexcept {
+    if (core_.room(0) != 0) [[likely]] {
+      core_.publish_to(core_.tail() + 1);
+    }
+  }
 
   // Blocking push with the ring's (or this handle's) wait strategy. ok / timeout /
   // closed (at once, even if there is room). Throws IpcError(corrupt_indices).
@@ -118,39 +121,41 @@ class SpscRing {
   // ---- consumer ------------------------------------------------------------------------
   // Wait-free. nullopt when empty (or corrupted()).
   [[nodiscard]] std::optional<T> try_pop() noexcept {
-    const std::uint64_t head = core_.head();
-    if (core_.available(head, 1) == 0) return std::nullopt;
     T value;
-    std::memcpy(&value, slot(head), sizeof(T));
-    core_.release_to(head + 1);
+    if (!core_.pop_one(sizeof(T), [&](std::uint64_t index) {
+          std::memcpy(&value, slots() + index, sizeof(T));
+        })) {
+      return std::nullopt;
+    }
     return value;
   }
   [[nodiscard]] bool try_pop(T& out) noexcept {
-    const std::uint64_t head = core_.head();
-    if (core_.available(head, 1) == 0) return false;
-    std::memcpy(&out, slot(head), sizeof(T));
-    core_.release_to(head + 1);
-    return true;
+    return core_.pop_one(
+        sizeof(T), [&](std::uint64_t index) { std::memcpy(&out, slots() + index, sizeof(T)); });
   }
   // Wait-free. Pops up to out.size() items; returns how many. One release for the batch.
   [[nodiscard]] std::size_t try_pop_n(std::span<T> out) noexcept {
     if (out.empty()) return 0;
-    const std::uint64_t head = core_.head();
-    const std::uint64_t avail = core_.available(head, out.size());
+    const std::uint64_t avail = core_.available(out.size());
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(avail, out.size()));
     if (n == 0) return 0;
+    const std::uint64_t head = core_.head();
     copy_out(head, out.data(), n);
     core_.release_to(head + n);
     return n;
   }
   // Zero-copy: the oldest item in place, or nullptr when empty. Read it, then release().
   [[nodiscard]] const T* front() noexcept {
-    const std::uint64_t head = core_.head();
-    if (core_.available(head, 1) == 0) return nullptr;
-    return slot(head);
+    if (!core_.has_data(sizeof(T))) return nullptr;
+    return slot(core_.head());
   }
-  // Frees the slot returned by the last successful front().
-  void release() noexcept { core_.release_to(core_.head() + 1); }
+  // Frees the slot returned by the last successful front(). On an empty ring (as this
+  // handle last saw it) it does nothing.
+  void release() noexcept {
+    if (core_.available(0) != 0) [[likely]] {
+      core_.release_to(core_.head() + 1);
+    }
+  }
 
   // Blocking pop. ok / timeout / closed (only once closed and empty). Throws
   // IpcError(corrupt_indices).
@@ -174,18 +179,21 @@ class SpscRing {
   // ---- recovery (the peer is known to be gone) ------------------------------------------
   // Producer side, after the consumer died: visits every unconsumed item (including one
   // the consumer was reading when it died: delivery is at-least-once), then empties the
-  // ring. Returns the count; 0 and corrupted() if the indices are impossible.
+  // ring. Call it on the producer's own handle (its tail is the truth; the dead consumer's
+  // head is read from the mapping and validated). Returns the count; 0 and corrupted() if
+  // the head is impossible.
   template <class F>
   std::size_t reclaim_unconsumed(F&& f) {
     std::uint64_t head = 0;
     std::uint64_t tail = 0;
     if (!core_.unconsumed(head, tail)) return 0;
     for (std::uint64_t pos = head; pos != tail; ++pos) f(std::as_const(*slot(pos)));
-    core_.release_to(tail);
+    core_.consume_all();
     return static_cast<std::size_t>(tail - head);
   }
   // Both positions to 0, closed cleared, waiter counters cleared. Precondition: no other
-  // handle uses the ring now (e.g. the peer died and has not been respawned yet).
+  // handle uses the ring now (e.g. the peer died and has not been respawned yet); every
+  // other handle (and copy) must attach() anew afterwards.
   void reset() noexcept { core_.reset(); }
 
   // ---- both sides -----------------------------------------------------------------------
@@ -196,7 +204,7 @@ class SpscRing {
     return static_cast<std::size_t>(core_.size_approx());
   }
   [[nodiscard]] std::size_t capacity() const noexcept {
-    return static_cast<std::size_t>(core_.capacity());
+    return valid() ? static_cast<std::size_t>(core_.capacity()) : 0;
   }
   // Sticky: shared indices were found impossible; every try_* fails from then on.
   [[nodiscard]] bool corrupted() const noexcept { return core_.corrupted(); }
@@ -218,31 +226,30 @@ class SpscRing {
   }
   SpscRing(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
       : core_(control, geometry),
-        slots_(reinterpret_cast<T*>(detail::slots_of(control))),
         wait_(geometry.wait),
         ring_wait_(geometry.wait),
         spins_(geometry.spin_iterations) {}
 
-  T* slot(std::uint64_t pos) const noexcept { return slots_ + (pos & core_.mask()); }
+  T* slot(std::uint64_t pos) const noexcept { return slots() + (pos & core_.mask()); }
+  T* slots() const noexcept { return reinterpret_cast<T*>(core_.slots()); }
   void copy_in(std::uint64_t pos, const T* src, std::size_t n) noexcept {
     const std::size_t first = static_cast<std::size_t>(
         std::min<std::uint64_t>(n, core_.capacity() - (pos & core_.mask())));
     std::memcpy(slot(pos), src, first * sizeof(T));
-    if (first < n) std::memcpy(slots_, src + first, (n - first) * sizeof(T));
+    if (first < n) std::memcpy(slots(), src + first, (n - first) * sizeof(T));
   }
   void copy_out(std::uint64_t pos, T* dst, std::size_t n) const noexcept {
     const std::size_t first = static_cast<std::size_t>(
         std::min<std::uint64_t>(n, core_.capacity() - (pos & core_.mask())));
     std::memcpy(dst, slot(pos), first * sizeof(T));
-    if (first < n) std::memcpy(dst + first, slots_, (n - first) * sizeof(T));
+    if (first < n) std::memcpy(dst + first, slots(), (n - first) * sizeof(T));
   }
   bool check_corrupt() const {
     if (core_.corrupted()) detail::throw_corrupt("SpscRing: tail - head exceeds the capacity");
     return false;
   }
 
-  detail::SpscCore core_;
-  T* slots_ = nullptr;
+  detail::SpscCore core_;  // first: its cache line holds every hot field
   WaitStrategy wait_ = WaitStrategy::futex;
   WaitStrategy ring_wait_ = WaitStrategy::futex;
   std::uint32_t spins_ = 0;

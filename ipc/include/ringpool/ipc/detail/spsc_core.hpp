@@ -1,8 +1,29 @@
 #pragma once
-// Index logic of the single-producer single-consumer rings (typed and byte). Positions are
-// free-running 64-bit counters; a slot is `pos & mask`. Each side caches the peer's
-// position in the handle and reloads it only when the cache says "full" / "empty".
+// Index logic of the single-producer single-consumer rings (typed and byte), held in the
+// process-local handle.
+//
+// Positions are free-running 64-bit counters; a slot is `pos & mask`. Each side keeps its
+// own position in the handle (it is that position's only writer, so it never reads it back
+// from shared memory) and caches how far the peer lets it go: the producer's `limit_` is the
+// last head it saw plus the capacity, the consumer's `tail_cache_` the last tail it saw.
+// The shared words are read only when the cache says "full" / "empty". Every value read
+// from shared memory is checked against the capacity before use; values the handle wrote
+// itself are not re-checked.
+//
+// Invariants, kept whatever a peer writes into the mapping:
+//   0 <= limit_ - tail_ <= capacity        (room the producer may fill)
+//   0 <= tail_cache_ - head_ <= capacity   (items the consumer may read)
+// A reloaded position passes one unsigned compare against `bound_` (the capacity) that
+// both validates it and answers full / empty. mark_corrupted() sets both spans and
+// `bound_` to 0: the fast paths fail, and no value read afterwards passes the compare, so
+// corrupted() is sticky without a flag test on any path.
+//
+// Handle contract: the producer's handle holds the current tail and the consumer's handle
+// the current head. A copy of a handle carries them; once one copy has pushed (popped), an
+// older copy is stale for that side and must not push (pop) again: attach() anew instead.
+// All hot fields sit on the handle's one cache line.
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 #include "ringpool/ipc/detail/ring_header.hpp"
@@ -10,83 +31,118 @@
 
 namespace ringpool::ipc::detail {
 
-class SpscCore {
+class alignas(kCacheLine) SpscCore {
  public:
   SpscCore() noexcept = default;
+  // Starts from the positions in the mapping as they are now. Impossible ones (possible
+  // only if a peer rewrote them after validate_region()) make the handle corrupted().
   SpscCore(RingControl* control, const RingGeometry& geometry) noexcept
       : control_(control),
-        capacity_(geometry.capacity),
         mask_(geometry.capacity - 1),
-        notify_(geometry.wait == WaitStrategy::futex) {}
+        bound_(geometry.capacity),
+        notify_(geometry.wait == WaitStrategy::futex) {
+    // acquire (both): pair with the release / seq_cst stores in store_head() / store_tail().
+    // Head first: only the consumer moves it and never past the tail, so the tail read
+    // after it is not behind it.
+    head_ = control_->consumer.pos.load(std::memory_order_acquire);
+    tail_ = control_->producer.pos.load(std::memory_order_acquire);
+    if (tail_ - head_ > capacity()) {
+      mark_corrupted();
+      return;
+    }
+    tail_cache_ = tail_;
+    limit_ = head_ + bound_;
+  }
 
   [[nodiscard]] RingControl* control() const noexcept { return control_; }
-  [[nodiscard]] std::uint64_t capacity() const noexcept { return capacity_; }
+  // Slot 0 (the slots start right after the control block, see ring_header.hpp).
+  [[nodiscard]] std::byte* slots() const noexcept {
+    return reinterpret_cast<std::byte*>(control_) + sizeof(RingControl);
+  }
+  [[nodiscard]] std::uint64_t capacity() const noexcept { return mask_ + 1; }
   [[nodiscard]] std::uint64_t mask() const noexcept { return mask_; }
   [[nodiscard]] bool notifies() const noexcept { return notify_; }
   [[nodiscard]] bool corrupted() const noexcept { return corrupted_; }
-  void mark_corrupted() noexcept { corrupted_ = true; }
+  void mark_corrupted() noexcept {
+    corrupted_ = true;
+    bound_ = 0;
+    limit_ = tail_;
+    tail_cache_ = head_;
+  }
 
   // --- producer side -------------------------------------------------------------------
-  [[nodiscard]] std::uint64_t tail() const noexcept {
-    // relaxed: only the producer writes tail, and this handle is the producer.
-    return control_->producer.pos.load(std::memory_order_relaxed);
-  }
-  // Free slots seen from `tail`; reloads the consumer's head only when the cache shows
-  // fewer than `want`. Impossible indices set corrupted() and report 0.
-  [[nodiscard]] std::uint64_t free_slots(std::uint64_t tail, std::uint64_t want) noexcept {
-    std::uint64_t used = tail - head_cache_;
-    if (used <= capacity_ && capacity_ - used >= want) return capacity_ - used;
-    // acquire: pairs with the release (or seq_cst) store of head in release_to(); the
-    // consumer's reads of the slots we are about to overwrite happened before it.
-    head_cache_ = control_->consumer.pos.load(std::memory_order_acquire);
-    used = tail - head_cache_;
-    if (used > capacity_) {
-      corrupted_ = true;
-      return 0;
+  [[nodiscard]] std::uint64_t tail() const noexcept { return tail_; }
+  // Is there room for one more item? Reads the consumer's head only when the cache says
+  // full.
+  [[nodiscard]] bool has_room() noexcept {
+    if (tail_ != limit_) [[likely]] {
+      return true;
     }
-    return capacity_ - used;
+    return refill_room(tail_);
   }
-  void publish(std::uint64_t new_tail) noexcept {
-    if (notify_) {
-      // seq_cst: pairs with the acquire load of tail in available() (slot contents), and
-      // with the seq_cst fetch_add + fence of a sleeping consumer (see wait.hpp).
-      control_->producer.pos.store(new_tail, std::memory_order_seq_cst);
-      notify(control_->wait.data_event, control_->wait.data_waiters);
-    } else {
-      // release: pairs with the acquire load of tail in available(); the slot writes
-      // before it become visible to the consumer.
-      control_->producer.pos.store(new_tail, std::memory_order_release);
+  // One item: when there is room, write(index) fills slot `index` (< capacity), then it is
+  // published. False when full (or corrupted). Everything the publish needs is read before
+  // write() runs: a slot write may alias this handle as far as the compiler knows.
+  template <class Write>
+  bool push_one(Write&& write) noexcept {
+    const std::uint64_t tail = tail_;
+    if (tail == limit_ && !refill_room(tail)) [[unlikely]] {
+      return false;
     }
+    RingControl* const control = control_;
+    const bool notify = notify_;
+    write(tail & mask_);
+    tail_ = tail + 1;
+    store_tail(*control, notify, tail + 1);
+    return true;
+  }
+  // Free slots (at least `want` unless the ring is fuller than that; 0 when corrupted).
+  [[nodiscard]] std::uint64_t room(std::uint64_t want) noexcept {
+    if (limit_ - tail_ < want) (void)refill_room(tail_);
+    return limit_ - tail_;
+  }
+  // Publishes the slots up to `new_tail` (passed in, not re-read: a slot write may alias
+  // this handle as far as the compiler knows). Precondition: new_tail - tail() <= room().
+  void publish_to(std::uint64_t new_tail) noexcept {
+    tail_ = new_tail;
+    store_tail(*control_, notify_, new_tail);
   }
 
   // --- consumer side -------------------------------------------------------------------
-  [[nodiscard]] std::uint64_t head() const noexcept {
-    // relaxed: only the consumer writes head, and this handle is the consumer.
-    return control_->consumer.pos.load(std::memory_order_relaxed);
+  [[nodiscard]] std::uint64_t head() const noexcept { return head_; }
+  // Is there an item to read? Reads the producer's tail only when the cache says empty
+  // (always, in a ping-pong: that path is kept short too). `stride`: bytes per slot.
+  [[nodiscard]] bool has_data(std::uint64_t stride) noexcept {
+    const std::uint64_t head = head_;
+    if (head != tail_cache_) return true;
+    prefetch_slot(head, stride);
+    return refill_data(head);
   }
-  [[nodiscard]] std::uint64_t available(std::uint64_t head, std::uint64_t want) noexcept {
-    std::uint64_t avail = tail_cache_ - head;
-    if (avail <= capacity_ && avail >= want) return avail;
-    // acquire: pairs with the release / seq_cst store of tail in publish().
-    tail_cache_ = control_->producer.pos.load(std::memory_order_acquire);
-    avail = tail_cache_ - head;
-    if (avail > capacity_) {
-      corrupted_ = true;
-      return 0;
+  // One item: when there is one, read(index) copies out slot `index` (< capacity), then
+  // the slot is freed. False when empty (or corrupted).
+  template <class Read>
+  bool pop_one(std::uint64_t stride, Read&& read) noexcept {
+    const std::uint64_t head = head_;
+    if (head == tail_cache_) {
+      prefetch_slot(head, stride);
+      if (!refill_data(head)) return false;
     }
-    return avail;
+    RingControl* const control = control_;
+    const bool notify = notify_;
+    read(head & mask_);
+    head_ = head + 1;
+    store_head(*control, notify, head + 1);
+    return true;
   }
+  // Items readable now (at least `want` unless fewer were published; 0 when corrupted).
+  [[nodiscard]] std::uint64_t available(std::uint64_t want) noexcept {
+    if (tail_cache_ - head_ < want) (void)refill_data(head_);
+    return tail_cache_ - head_;
+  }
+  // Frees the slots up to `new_head`. Precondition: new_head - head() <= available().
   void release_to(std::uint64_t new_head) noexcept {
-    if (notify_) {
-      // seq_cst: pairs with the acquire load of head in free_slots() and with the seq_cst
-      // fetch_add + fence of a sleeping producer (see wait.hpp).
-      control_->consumer.pos.store(new_head, std::memory_order_seq_cst);
-      notify(control_->wait.space_event, control_->wait.space_waiters);
-    } else {
-      // release: pairs with the acquire load of head in free_slots(); our slot reads are
-      // done before the producer may overwrite them.
-      control_->consumer.pos.store(new_head, std::memory_order_release);
-    }
+    head_ = new_head;
+    store_head(*control_, notify_, new_head);
   }
 
   // Occupied slots as seen now (racy by nature).
@@ -95,22 +151,32 @@ class SpscCore {
     const std::uint64_t head = control_->consumer.pos.load(std::memory_order_acquire);
     const std::uint64_t tail = control_->producer.pos.load(std::memory_order_acquire);
     const std::uint64_t used = tail - head;
-    return used > capacity_ ? 0 : used;
+    return used > capacity() ? 0 : used;
   }
 
-  // Recovery after the peer is gone: sets head = tail after visiting nothing (the caller
-  // visits [head, tail) first). Returns the (head, tail) pair validated.
+  // --- recovery (producer side, the consumer is gone) -----------------------------------
+  // [head, tail) still unconsumed: head from the mapping (validated against this handle's
+  // tail), tail from this handle. False, and corrupted(), if the head is impossible.
   [[nodiscard]] bool unconsumed(std::uint64_t& head, std::uint64_t& tail) noexcept {
-    // acquire (both): the peer is dead; acquire makes its last published slots visible.
+    // acquire: pairs with the dead consumer's last release of head; its reads are done.
     head = control_->consumer.pos.load(std::memory_order_acquire);
-    tail = control_->producer.pos.load(std::memory_order_acquire);
-    if (tail - head > capacity_) {
-      corrupted_ = true;
+    tail = tail_;
+    if (tail - head > capacity()) {
+      mark_corrupted();
       return false;
     }
     return true;
   }
-  // Both positions back to 0, closed cleared. Only when no other handle is in use.
+  // Marks everything published as consumed (head = tail) after unconsumed() was visited;
+  // this handle's consumer fields follow, so the handle stays usable in both roles.
+  void consume_all() noexcept {
+    head_ = tail_;
+    tail_cache_ = tail_;
+    limit_ = tail_ + capacity();
+    store_head(*control_, notify_, tail_);
+  }
+  // Both positions back to 0, closed and waiter counters cleared. Only when no other
+  // handle is in use; other handles must attach anew afterwards.
   void reset() noexcept {
     // relaxed (all): precondition is that no other process or thread uses the ring; the
     // next hand-off of the ring to a peer (fork, a start signal) publishes these stores.
@@ -119,23 +185,92 @@ class SpscCore {
     control_->wait.closed.store(0, std::memory_order_relaxed);
     control_->wait.data_waiters.store(0, std::memory_order_relaxed);
     control_->wait.space_waiters.store(0, std::memory_order_relaxed);
-    head_cache_ = 0;
+    tail_ = 0;
+    head_ = 0;
     tail_cache_ = 0;
+    limit_ = capacity();
+    bound_ = capacity();
     corrupted_ = false;
-  }
-  void resync_caches() noexcept {
-    head_cache_ = 0;
-    tail_cache_ = 0;
   }
 
  private:
+  // Called before the tail is reloaded: the slot's line (which the producer writes just
+  // before the tail) is then fetched while the tail is, so a consumer that finds a new item
+  // waits for one cache-line transfer instead of two in a row. Only a hint: the slot is
+  // read (and its contents are ordered) after the acquire load of the tail, as always.
+  void prefetch_slot(std::uint64_t head, std::uint64_t stride) const noexcept {
+    __builtin_prefetch(slots() + (head & mask_) * stride);
+  }
+  // Slow paths: reload the peer's position; one unsigned compare against bound_ both
+  // validates it and answers. True when the cache now shows room / data.
+  // `tail` / `head` is this handle's own position, passed in so that it is not re-read
+  // after the acquire load.
+  bool refill_room(std::uint64_t tail) noexcept {
+    const std::uint64_t bound = bound_;
+    // acquire: pairs with the release (or seq_cst) store of head in store_head(); the
+    // consumer's reads of the slots we are about to overwrite happened before it.
+    const std::uint64_t head = control_->consumer.pos.load(std::memory_order_acquire);
+    const std::uint64_t used = tail - head;
+    if (used < bound) [[likely]] {
+      limit_ = head + bound;
+      return true;
+    }
+    // used == capacity: full. Above: head ahead of tail or more than a lap behind it.
+    if (used > bound) mark_corrupted();
+    return false;
+  }
+  bool refill_data(std::uint64_t head) noexcept {
+    const std::uint64_t bound = bound_;
+    // acquire: pairs with the release / seq_cst store of tail in store_tail(); the slot
+    // contents written before it are visible.
+    const std::uint64_t tail = control_->producer.pos.load(std::memory_order_acquire);
+    const std::uint64_t avail = tail - head;
+    if (avail - 1 < bound) [[likely]] {  // 1 <= avail <= capacity
+      tail_cache_ = tail;
+      return true;
+    }
+    // avail == 0: empty. Otherwise the tail is behind the head or more than a lap ahead.
+    if (avail != 0) mark_corrupted();
+    return false;
+  }
+  static void store_tail(RingControl& control, bool notify_sleepers,
+                         std::uint64_t new_tail) noexcept {
+    if (notify_sleepers) {
+      // seq_cst: pairs with the acquire load of tail in refill_data() (slot contents), and
+      // with the seq_cst fetch_add + fence of a sleeping consumer (see wait.hpp).
+      control.producer.pos.store(new_tail, std::memory_order_seq_cst);
+      notify(control.wait.data_event, control.wait.data_waiters);
+    } else {
+      // release: pairs with the acquire load of tail in refill_data(); the slot writes
+      // before it become visible to the consumer.
+      control.producer.pos.store(new_tail, std::memory_order_release);
+    }
+  }
+  static void store_head(RingControl& control, bool notify_sleepers,
+                         std::uint64_t new_head) noexcept {
+    if (notify_sleepers) {
+      // seq_cst: pairs with the acquire load of head in refill_room() and with the seq_cst
+      // fetch_add + fence of a sleeping producer (see wait.hpp).
+      control.consumer.pos.store(new_head, std::memory_order_seq_cst);
+      notify(control.wait.space_event, control.wait.space_waiters);
+    } else {
+      // release: pairs with the acquire load of head in refill_room(); our slot reads are
+      // done before the producer may overwrite them.
+      control.consumer.pos.store(new_head, std::memory_order_release);
+    }
+  }
+
   RingControl* control_ = nullptr;
-  std::uint64_t capacity_ = 0;
-  std::uint64_t mask_ = 0;
-  std::uint64_t head_cache_ = 0;  // producer's view of the consumer's head
-  std::uint64_t tail_cache_ = 0;  // consumer's view of the producer's tail
-  bool notify_ = false;
-  bool corrupted_ = false;
+  std::uint64_t mask_ = 0;        // capacity - 1
+  std::uint64_t bound_ = 0;       // capacity; 0 once corrupted (no reloaded value passes)
+  std::uint64_t tail_ = 0;        // producer: own position, the next slot to write
+  std::uint64_t limit_ = 0;       // producer: last head seen + capacity
+  std::uint64_t head_ = 0;        // consumer: own position, the next slot to read
+  std::uint64_t tail_cache_ = 0;  // consumer: last tail seen
+  bool notify_ = false;           // futex ring: publishes check the waiter counters
+  bool corrupted_ = false;        // what corrupted() reports (the paths test bound_)
 };
+
+static_assert(sizeof(SpscCore) == kCacheLine, "the hot fields share one cache line");
 
 }  // namespace ringpool::ipc::detail

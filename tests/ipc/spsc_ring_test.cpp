@@ -1,0 +1,442 @@
+// SpscRing / SpscByteRing handles: each side's position lives in its handle (the contract
+// and its recovery paths), batch wrap-around, misuse that must not break the ring, and
+// hostile index / length writes that must never lead to an out-of-bounds access. The rings
+// here live in heap buffers of exactly required_bytes(), so that ASan/UBSan builds flag any
+// access past the last slot (a segment mapping would hide it up to the page end).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <random>
+#include <span>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "ring_test_support.hpp"
+#include "ringpool/ipc/detail/ring_header.hpp"
+
+namespace ringpool::ipc::test {
+namespace {
+
+// A 128-byte-aligned heap region of exactly `bytes` bytes.
+class HeapRegion {
+ public:
+  explicit HeapRegion(std::size_t bytes)
+      : bytes_(bytes),
+        data_(static_cast<std::byte*>(::operator new (bytes, std::align_val_t{kRegionAlignment}))) {
+    std::memset(data_, 0, bytes_);
+  }
+  ~HeapRegion() { ::operator delete (data_, std::align_val_t{kRegionAlignment}); }
+  HeapRegion(const HeapRegion&) = delete;
+  HeapRegion& operator=(const HeapRegion&) = delete;
+  std::span<std::byte> bytes() const noexcept { return {data_, bytes_}; }
+  detail::RingControl& control() const noexcept {
+    return *reinterpret_cast<detail::RingControl*>(data_);
+  }
+
+ private:
+  std::size_t bytes_;
+  std::byte* data_;
+};
+
+std::vector<std::byte> bytes_of(std::string_view s) {
+  const auto* p = reinterpret_cast<const std::byte*>(s.data());
+  return {p, p + s.size()};
+}
+
+// ---- the position lives in the handle ------------------------------------------------
+
+TEST(SpscHandle, CopiesUsedOneSidePerCopyMoveItemsInOrder) {
+  auto producer = SpscRing<std::uint64_t>::create_anonymous(4);
+  auto consumer = producer;  // copied before anything moved: both start at 0
+  for (std::uint64_t round = 0; round < 10; ++round) {
+    for (std::uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(producer.try_push(round * 4 + i));
+    EXPECT_FALSE(producer.try_push(99));
+    for (std::uint64_t i = 0; i < 4; ++i) {
+      EXPECT_EQ(consumer.try_pop(), std::optional<std::uint64_t>(round * 4 + i));
+    }
+    EXPECT_FALSE(consumer.try_pop().has_value());
+  }
+}
+
+TEST(SpscHandle, AttachStartsFromThePositionsInTheMapping) {
+  auto first = SpscRing<std::uint64_t>::create_anonymous(8);
+  for (std::uint64_t i = 0; i < 6; ++i) ASSERT_TRUE(first.try_push(i));
+  auto first_consumer = SpscRing<std::uint64_t>::attach(first.segment());
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(first_consumer.try_pop(), std::optional<std::uint64_t>(i));
+  }
+  // Both roles hand over to freshly attached handles (the old ones are not used again).
+  auto producer = SpscRing<std::uint64_t>::attach(first.segment());
+  auto consumer = SpscRing<std::uint64_t>::attach(first.segment());
+  EXPECT_EQ(producer.size_approx(), 3u);
+  for (std::uint64_t i = 6; i < 11; ++i) ASSERT_TRUE(producer.try_push(i));
+  EXPECT_FALSE(producer.try_push(99));  // 3 left + 5 new = capacity 8
+  for (std::uint64_t i = 3; i < 11; ++i) {
+    ASSERT_EQ(consumer.try_pop(), std::optional<std::uint64_t>(i));
+  }
+  EXPECT_FALSE(consumer.try_pop().has_value());
+}
+
+TEST(SpscHandle, ByteRingAttachStartsFromThePositionsInTheMapping) {
+  auto producer = SpscByteRing::create_anonymous(4, 16);
+  ASSERT_TRUE(producer.try_push(bytes_of("one")));
+  ASSERT_TRUE(producer.try_push(bytes_of("two")));
+  auto consumer = SpscByteRing::attach(producer.segment());
+  std::vector<std::byte> out;
+  ASSERT_TRUE(consumer.try_pop(out));
+  EXPECT_EQ(out, bytes_of("one"));
+  auto next_producer = SpscByteRing::attach(producer.segment());
+  ASSERT_TRUE(next_producer.try_push(bytes_of("three")));
+  ASSERT_TRUE(consumer.try_pop(out));
+  EXPECT_EQ(out, bytes_of("two"));
+  ASSERT_TRUE(consumer.try_pop(out));
+  EXPECT_EQ(out, bytes_of("three"));
+  EXPECT_FALSE(consumer.try_pop(out));
+}
+
+TEST(SpscHandle, DefaultHandleIsInvalidWithCapacityZero) {
+  const SpscRing<std::uint64_t> ring;
+  EXPECT_FALSE(ring.valid());
+  EXPECT_EQ(ring.capacity(), 0u);
+  const SpscByteRing bytes;
+  EXPECT_FALSE(bytes.valid());
+  EXPECT_EQ(bytes.capacity(), 0u);
+}
+
+// ---- batches, wrap-around, misuse ------------------------------------------------------
+
+TEST(SpscHandle, BatchesWrapAroundManyLapsOfAnExactlySizedRegion) {
+  constexpr std::size_t kCapacity = 8;
+  HeapRegion region(SpscRing<std::uint64_t>::required_bytes(kCapacity));
+  auto producer = SpscRing<std::uint64_t>::create(region.bytes(), kCapacity);
+  auto consumer = SpscRing<std::uint64_t>::attach(region.bytes());
+  std::uint64_t next_in = 0;
+  std::uint64_t next_out = 0;
+  std::vector<std::uint64_t> buffer(11);
+  for (std::size_t step = 0; step < 2000; ++step) {
+    const std::size_t push_n = 1 + step % 11;
+    for (std::size_t i = 0; i < push_n; ++i) buffer[i] = next_in + i;
+    const std::size_t pushed =
+        producer.try_push_n(std::span<const std::uint64_t>(buffer.data(), push_n));
+    ASSERT_LE(next_in + pushed - next_out, kCapacity);
+    next_in += pushed;
+    const std::size_t pop_n = 1 + (step * 7) % 11;
+    const std::size_t popped = consumer.try_pop_n(std::span<std::uint64_t>(buffer.data(), pop_n));
+    ASSERT_LE(popped, pop_n);
+    for (std::size_t i = 0; i < popped; ++i) ASSERT_EQ(buffer[i], next_out + i);
+    next_out += popped;
+    ASSERT_EQ(consumer.size_approx(), next_in - next_out);
+  }
+  EXPECT_GT(next_out, 100 * kCapacity);  // many laps
+}
+
+TEST(SpscHandle, CommitOnAFullRingAndReleaseOnAnEmptyRingDoNothing) {
+  auto ring = SpscRing<std::uint64_t>::create_anonymous(2);
+  ring.release();  // nothing to release
+  EXPECT_EQ(ring.size_approx(), 0u);
+  ASSERT_TRUE(ring.try_push(1));
+  ASSERT_TRUE(ring.try_push(2));
+  EXPECT_EQ(ring.claim(), nullptr);
+  ring.commit();  // no successful claim: must not publish a third item
+  EXPECT_EQ(ring.size_approx(), 2u);
+  EXPECT_EQ(ring.try_pop(), std::optional<std::uint64_t>(1));
+  EXPECT_EQ(ring.try_pop(), std::optional<std::uint64_t>(2));
+  EXPECT_FALSE(ring.try_pop().has_value());
+  ring.release();
+  EXPECT_EQ(ring.size_approx(), 0u);
+  EXPECT_FALSE(ring.corrupted());
+}
+
+TEST(SpscHandle, ClaimCommitAndFrontReleaseInterleaveWithCopies) {
+  auto ring = SpscRing<std::uint64_t>::create_anonymous(4);
+  for (std::uint64_t i = 0; i < 40; ++i) {
+    std::uint64_t* slot = ring.claim();
+    ASSERT_NE(slot, nullptr);
+    *slot = i;
+    ring.commit();
+    const std::uint64_t* item = ring.front();
+    ASSERT_NE(item, nullptr);
+    EXPECT_EQ(*item, i);
+    ring.release();
+    EXPECT_EQ(ring.front(), nullptr);
+  }
+}
+
+// Two threads over one mapping, a tiny ring (every push and pop crosses the cache refill
+// path), every producer and consumer form mixed: order and contents survive.
+TEST(SpscHandle, MixedOperationsAcrossThreadsKeepOrder) {
+  const std::uint64_t total = 20000 * stress_scale();
+  auto producer = SpscRing<Item>::create_anonymous(2, RingOptions{WaitStrategy::spin, 0});
+  auto consumer = SpscRing<Item>::attach(producer.segment());
+  std::thread thread([&] {
+    std::uint64_t next = 0;
+    Item batch[3];
+    while (next < total) {
+      const std::uint64_t kind = next % 3;
+      const std::uint64_t before = next;
+      if (kind == 0) {
+        if (producer.try_push(make_item(next))) ++next;
+      } else if (kind == 1) {
+        const std::uint64_t n = std::min<std::uint64_t>(3, total - next);
+        for (std::uint64_t i = 0; i < n; ++i) batch[i] = make_item(next + i);
+        next += producer.try_push_n(std::span<const Item>(batch, n));
+      } else if (Item* slot = producer.claim()) {
+        *slot = make_item(next++);
+        producer.commit();
+      }
+      if (next == before) std::this_thread::yield();  // full: let the consumer run
+    }
+  });
+  std::uint64_t expected = 0;
+  Item out[3];
+  while (expected < total) {
+    const std::uint64_t kind = expected % 4;
+    std::size_t got = 0;
+    if (kind == 0) {
+      got = consumer.try_pop(out[0]) ? 1 : 0;
+    } else if (kind == 1) {
+      got = consumer.try_pop_n(std::span<Item>(out, 3));
+    } else if (kind == 2) {
+      if (const Item* item = consumer.front()) {
+        out[0] = *item;
+        consumer.release();
+        got = 1;
+      }
+    } else if (auto item = consumer.try_pop()) {
+      out[0] = *item;
+      got = 1;
+    }
+    for (std::size_t i = 0; i < got; ++i) {
+      ASSERT_TRUE(valid_item(out[i]));
+      ASSERT_EQ(out[i].seq, expected++);
+    }
+    if (got == 0) std::this_thread::yield();  // empty: let the producer run
+  }
+  thread.join();
+  EXPECT_FALSE(consumer.try_pop().has_value());
+}
+
+// ---- hostile peers -----------------------------------------------------------------------
+
+TEST(SpscCorruption, ConsumerStaysCorruptedAfterThePeerRestoresTheTail) {
+  HeapRegion region(SpscRing<std::uint64_t>::required_bytes(16));
+  auto ring = SpscRing<std::uint64_t>::create(region.bytes(), 16);
+  ASSERT_TRUE(ring.try_push(7));
+  ASSERT_EQ(ring.try_pop(), std::optional<std::uint64_t>(7));
+  region.control().producer.pos.store(1000);  // more than a lap ahead of the head
+  EXPECT_FALSE(ring.try_pop().has_value());
+  EXPECT_TRUE(ring.corrupted());
+  region.control().producer.pos.store(2);  // "repaired": one valid item visible again
+  std::uint64_t out = 0;
+  EXPECT_FALSE(ring.try_pop(out));
+  EXPECT_EQ(ring.front(), nullptr);
+  EXPECT_EQ(ring.try_pop_n(std::span<std::uint64_t>(&out, 1)), 0u);
+  EXPECT_FALSE(ring.try_push(8));  // the producer side of this handle stops too
+  EXPECT_TRUE(ring.corrupted());
+}
+
+TEST(SpscCorruption, ProducerStaysCorruptedAfterThePeerRestoresTheHead) {
+  HeapRegion region(SpscRing<std::uint64_t>::required_bytes(4));
+  auto producer = SpscRing<std::uint64_t>::create(region.bytes(), 4);
+  for (std::uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(producer.try_push(i));
+  region.control().consumer.pos.store(9);  // head ahead of the tail
+  EXPECT_FALSE(producer.try_push(4));
+  EXPECT_TRUE(producer.corrupted());
+  region.control().consumer.pos.store(4);  // "repaired": the ring looks empty
+  EXPECT_FALSE(producer.try_push(4));
+  EXPECT_EQ(producer.claim(), nullptr);
+  const std::uint64_t batch[2] = {5, 6};
+  EXPECT_EQ(producer.try_push_n(batch), 0u);
+  EXPECT_EQ(region.control().producer.pos.load(), 4u);  // nothing published
+}
+
+TEST(SpscCorruption, ResetClearsCorruption) {
+  auto ring = SpscByteRing::create_anonymous(4, 16);
+  auto& control = *reinterpret_cast<detail::RingControl*>(ring.segment()->data());
+  control.producer.pos.store(~std::uint64_t{0});
+  std::vector<std::byte> out;
+  EXPECT_FALSE(ring.try_pop(out));
+  EXPECT_TRUE(ring.corrupted());
+  ring.reset();
+  EXPECT_FALSE(ring.corrupted());
+  ASSERT_TRUE(ring.try_push(bytes_of("ok")));
+  ASSERT_TRUE(ring.try_pop(out));
+  EXPECT_EQ(out, bytes_of("ok"));
+}
+
+TEST(SpscCorruption, ReclaimRefusesAnImpossibleHeadWithoutVisitingAnything) {
+  HeapRegion region(SpscByteRing::required_bytes(4, 16));
+  auto producer = SpscByteRing::create(region.bytes(), 4, 16);
+  ASSERT_TRUE(producer.try_push(bytes_of("a")));
+  region.control().consumer.pos.store(100);  // a dead consumer left garbage
+  std::size_t visited = 0;
+  EXPECT_EQ(producer.reclaim_unconsumed([&](std::span<const std::byte>) { ++visited; }), 0u);
+  EXPECT_EQ(visited, 0u);
+  EXPECT_TRUE(producer.corrupted());
+}
+
+TEST(SpscCorruption, ReclaimStopsAtALengthLargerThanTheSlot) {
+  HeapRegion region(SpscByteRing::required_bytes(4, 16));
+  auto producer = SpscByteRing::create(region.bytes(), 4, 16);
+  ASSERT_TRUE(producer.try_push(bytes_of("a")));
+  ASSERT_TRUE(producer.try_push(bytes_of("b")));
+  const std::uint32_t evil = 17;
+  std::byte* slot1 = region.bytes().data() + sizeof(detail::RingControl) +
+                     detail::byte_slot_stride(16) + detail::kByteLenOffset;
+  std::memcpy(slot1, &evil, sizeof evil);
+  std::vector<std::size_t> sizes;
+  EXPECT_EQ(
+      producer.reclaim_unconsumed([&](std::span<const std::byte> m) { sizes.push_back(m.size()); }),
+      1u);
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{1}));
+  EXPECT_TRUE(producer.corrupted());
+}
+
+// Random hostile writes of both positions (and of length prefixes) between random
+// operations: every call stays inside the region (ASan), counts never exceed the capacity,
+// and once a handle reports corrupted() it never moves an item again.
+TEST(SpscCorruption, RandomHostileIndicesNeverLeadOutOfBounds) {
+  constexpr std::size_t kCapacity = 8;
+  HeapRegion region(SpscRing<std::uint64_t>::required_bytes(kCapacity));
+  auto producer = SpscRing<std::uint64_t>::create(region.bytes(), kCapacity);
+  auto consumer = SpscRing<std::uint64_t>::attach(region.bytes());
+  auto& control = region.control();
+  std::mt19937_64 rng(12345);
+  const auto nasty = [&](std::uint64_t near) {
+    switch (rng() % 6) {
+      case 0:
+        return near + kCapacity + 1;
+      case 1:
+        return near - 1;
+      case 2:
+        return near + kCapacity;
+      case 3:
+        return ~std::uint64_t{0} - rng() % 4;
+      case 4:
+        return near + rng() % 3;
+      default:
+        return static_cast<std::uint64_t>(rng());
+    }
+  };
+  std::vector<std::uint64_t> buffer(kCapacity * 2);
+  std::size_t corrupt_seen = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const std::uint64_t r = rng() % 100;
+    if (r < 3) {
+      control.producer.pos.store(nasty(control.consumer.pos.load()));
+    } else if (r < 6) {
+      control.consumer.pos.store(nasty(control.producer.pos.load()));
+    }
+    const bool producer_was_corrupt = producer.corrupted();
+    const bool consumer_was_corrupt = consumer.corrupted();
+    const std::uint64_t op = rng() % 8;
+    std::size_t moved = 0;
+    switch (op) {
+      case 0:
+        moved = producer.try_push(static_cast<std::uint64_t>(step)) ? 1 : 0;
+        break;
+      case 1:
+        moved = producer.try_push_n(std::span<const std::uint64_t>(buffer.data(), rng() % 12));
+        break;
+      case 2:
+        if (std::uint64_t* slot = producer.claim()) {
+          *slot = 1;
+          producer.commit();
+          moved = 1;
+        }
+        break;
+      case 3:
+        moved = consumer.try_pop().has_value() ? 1 : 0;
+        break;
+      case 4:
+        moved = consumer.try_pop_n(std::span<std::uint64_t>(buffer.data(), rng() % 12));
+        break;
+      case 5:
+        if (const std::uint64_t* item = consumer.front()) {
+          buffer[0] = *item;
+          consumer.release();
+          moved = 1;
+        }
+        break;
+      case 6:
+        moved = consumer.drain([&](const std::uint64_t& v) { buffer[0] = v; });
+        break;
+      default:
+        ASSERT_LE(consumer.size_approx(), kCapacity);
+        break;
+    }
+    ASSERT_LE(moved, kCapacity);
+    const bool side_was_corrupt = op < 3 ? producer_was_corrupt : consumer_was_corrupt;
+    if (side_was_corrupt) {
+      ASSERT_EQ(moved, 0u) << "a corrupted handle moved items";
+    }
+    if ((producer.corrupted() || consumer.corrupted()) && rng() % 4 == 0) {
+      ++corrupt_seen;
+      producer.reset();  // repair: both positions to 0, then a fresh consumer handle
+      consumer = SpscRing<std::uint64_t>::attach(region.bytes());
+    }
+  }
+  EXPECT_GT(corrupt_seen, 0u);
+}
+
+TEST(SpscCorruption, RandomHostileLengthsAndIndicesOnAByteRing) {
+  constexpr std::size_t kCapacity = 4;
+  constexpr std::size_t kSlot = 24;
+  HeapRegion region(SpscByteRing::required_bytes(kCapacity, kSlot));
+  auto producer = SpscByteRing::create(region.bytes(), kCapacity, kSlot);
+  auto consumer = SpscByteRing::attach(region.bytes());
+  auto& control = region.control();
+  std::byte* slots = region.bytes().data() + sizeof(detail::RingControl);
+  const std::size_t stride = detail::byte_slot_stride(kSlot);
+  std::mt19937_64 rng(777);
+  std::vector<std::byte> message(kSlot, std::byte{0x5a});
+  volatile std::byte sink{0};  // every visited byte is read (ASan checks each)
+  const auto visit = [&](std::span<const std::byte> m) {
+    ASSERT_LE(m.size(), kSlot);
+    for (std::byte b : m) sink = b;
+  };
+  std::size_t corrupt_seen = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const std::uint64_t r = rng() % 100;
+    if (r < 2) {
+      control.producer.pos.store(control.consumer.pos.load() + rng() % (3 * kCapacity));
+    } else if (r < 4) {
+      control.consumer.pos.store(control.producer.pos.load() - rng() % (3 * kCapacity));
+    } else if (r < 8) {
+      const auto len = static_cast<std::uint32_t>(rng() % (2 * kSlot));
+      std::memcpy(slots + (rng() % kCapacity) * stride + detail::kByteLenOffset, &len, sizeof len);
+    }
+    switch (rng() % 4) {
+      case 0:
+        (void)producer.try_push(std::span<const std::byte>(message.data(), rng() % (kSlot + 1)));
+        break;
+      case 1: {
+        std::span<std::byte> room = producer.claim(kSlot);
+        if (room.data() != nullptr) {
+          std::memset(room.data(), 1, room.size());
+          producer.commit(rng() % (kSlot + 1));
+        }
+        break;
+      }
+      case 2:
+        (void)consumer.try_pop_with(visit);
+        break;
+      default:
+        (void)producer.reclaim_unconsumed(visit);
+        break;
+    }
+    if (producer.corrupted() || consumer.corrupted()) {
+      ++corrupt_seen;
+      producer.reset();
+      consumer = SpscByteRing::attach(region.bytes());
+    }
+  }
+  EXPECT_GT(corrupt_seen, 0u);
+}
+
+}  // namespace
+}  // namespace ringpool::ipc::test
