@@ -63,9 +63,7 @@ struct RingpoolSpsc {
   std::size_t push_n(const T* p, std::size_t n) noexcept {
     return ring.try_push_n(std::span<const T>(p, n));
   }
-  std::size_t pop_n(T* p, std::size_t n) noexcept {
-    return consumer.try_pop_n(std::span<T>(p, n));
-  }
+  std::size_t pop_n(T* p, std::size_t n) noexcept { return consumer.try_pop_n(std::span<T>(p, n)); }
 };
 
 template <class T>
