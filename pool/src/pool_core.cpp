@@ -503,26 +503,37 @@ struct PoolCore::Impl {
   }
 
   // ---- sending --------------------------------------------------------------------------
-  void wake_worker(std::size_t i) {
-    if (wait != WaitMode::block) return;
-    // relaxed: after the caller's seq_cst fence (Dekker pair with the worker's sleeping
-    // store + fence + re-check in worker_main).
-    if (ws[i].sleeping.load(std::memory_order_relaxed) != 0) {
-      // release: pairs with the acquire load of `wake` before the worker sleeps.
-      ws[i].wake.fetch_add(1, std::memory_order_release);
-      shm_futex_wake_all(ws[i].wake);
+  // Wakes worker i if it sleeps; true when this call woke it. One wake per sleep: the
+  // exchange makes later senders (before the worker runs again) skip the syscall.
+  bool wake_worker(std::size_t i) {
+    if (wait != WaitMode::block) return false;
+    // relaxed (both): after the caller's seq_cst fence (Dekker pair with the worker's
+    // sleeping store + fence + re-check in worker_main); the exchange only elects the
+    // one waker.
+    if (ws[i].sleeping.load(std::memory_order_relaxed) == 0 ||
+        ws[i].sleeping.exchange(0, std::memory_order_relaxed) == 0) {
+      return false;
     }
+    // release: pairs with the acquire load of `wake` before the worker sleeps.
+    ws[i].wake.fetch_add(1, std::memory_order_release);
+    shm_futex_wake_all(ws[i].wake);
+    return true;
   }
-  void wake_after_push(int target) {
+  // After a push to worker `target`'s ring (or the shared ring, target < 0): wakes that
+  // worker, or for the shared ring one sleeping worker per message (a burst wakes one
+  // more per message) or every sleeping worker after several messages (`all`).
+  void wake_after_push(int target, bool all = false) {
     if (wait != WaitMode::block) return;
     // seq_cst fence: orders the ring publish before the loads of `sleeping` (see
     // wake_worker and the worker's idle path). ipc's store_load_fence is a real fence
     // except under TSan, which refuses fences (see ipc/detail/wait.hpp).
     ipc::detail::store_load_fence();
     if (target >= 0) {
-      wake_worker(static_cast<std::size_t>(target));
-    } else {
-      for (std::size_t i = 0; i < n; ++i) wake_worker(i);
+      (void)wake_worker(static_cast<std::size_t>(target));
+      return;
+    }
+    for (std::size_t k = 0; k < n; ++k) {
+      if (wake_worker((round_robin + k) % n) && !all) return;
     }
   }
 
@@ -677,7 +688,7 @@ struct PoolCore::Impl {
       shared_backlog.pop_front();
       pushed = true;
     }
-    if (pushed) wake_after_push(-1);
+    if (pushed) wake_after_push(-1, true);
   }
 
   // ---- collecting -----------------------------------------------------------------------
@@ -942,14 +953,19 @@ struct PoolCore::Impl {
         }
         continue;
       }
-      // seq_cst: pairs with the seq_cst load of event_waiters in push_result (worker).
+      // seq_cst + fence: the Dekker pair with push_result in the worker (commit, fence,
+      // load event_waiters): after this, either we see its result in a ring below, or it
+      // sees us waiting and bumps `event` (our futex compare then fails or we are woken).
       shared->event_waiters.fetch_add(1, std::memory_order_seq_cst);
+      ipc::detail::store_load_fence();
       auto slice = std::chrono::duration_cast<std::chrono::nanoseconds>(kSleepSlice);
       if (deadline) {
         const auto left = *deadline - Clock::now();
         slice = std::min(slice, std::chrono::duration_cast<std::chrono::nanoseconds>(left));
       }
-      if (slice.count() > 0 && !ready(context)) shm_futex_wait(shared->event, seen, slice);
+      if (slice.count() > 0 && !ready(context) && !results_pending()) {
+        shm_futex_wait(shared->event, seen, slice);
+      }
       // relaxed: a counter; a stale non-zero costs one spurious wake.
       shared->event_waiters.fetch_sub(1, std::memory_order_relaxed);
       // Nothing arrived for a whole slice: look for dead workers now.
@@ -957,6 +973,14 @@ struct PoolCore::Impl {
       const bool quiet = shared->event.load(std::memory_order_relaxed) == seen;
       if (collect(quiet)) idle = 0;
     }
+  }
+
+  // True when a result ring holds a message nobody has collected yet.
+  bool results_pending() {
+    std::lock_guard lock(mu);
+    return std::any_of(workers.begin(), workers.end(), [](const Worker& w) {
+      return w.state != WorkerState::dead && w.results.size_approx() != 0;
+    });
   }
 
   static bool no_live_records(const void* self) noexcept {

@@ -145,12 +145,15 @@ void push_result(void* context, std::span<const std::byte> message) {
     }
   }
   if (c.wait == WaitMode::block) {
-    // seq_cst: the result's commit (release) is ordered before this bump; a parent that
-    // read the event before bumping event_waiters either sees the result when it
-    // collects or fails its futex compare (see PoolCore::wait_until).
-    c.shared->event.fetch_add(1, std::memory_order_seq_cst);
-    // seq_cst: pairs with the seq_cst fetch_add of event_waiters by a sleeping parent.
-    if (c.shared->event_waiters.load(std::memory_order_seq_cst) != 0) {
+    // Dekker pair with PoolCore::wait_until: it bumps event_waiters, fences, then looks
+    // at the result rings before it sleeps. The fence orders our commit before the load
+    // of event_waiters: either it sees the result, or we see it waiting and wake it.
+    // Nobody waiting (the common case under load) costs no shared write.
+    ipc::detail::store_load_fence();
+    // relaxed: ordered by the fence above.
+    if (c.shared->event_waiters.load(std::memory_order_relaxed) != 0) {
+      // release: pairs with the parent's acquire load of `event` (its futex compare).
+      c.shared->event.fetch_add(1, std::memory_order_release);
       shm_futex_wake_all(c.shared->event);
     }
   }
