@@ -575,8 +575,16 @@ struct PoolCore::Impl {
     std::uint64_t fn_bits = req.fn;
     if (spawn_start) {
       // A re-executed worker has other addresses: name the task by its registry key.
-      const auto task = ringpool::detail::find_registered_task(
-          reinterpret_cast<void (*)()>(static_cast<std::uintptr_t>(req.fn)));
+      // Registrations never change, so the last lookup of this thread stays valid (a
+      // batch sends many messages for one function without taking the registry's lock).
+      thread_local std::uint64_t cached_fn = 0;
+      thread_local std::optional<ringpool::detail::RegisteredTask> cached_task;
+      if (cached_fn != req.fn || !cached_task) {
+        cached_task = ringpool::detail::find_registered_task(
+            reinterpret_cast<void (*)()>(static_cast<std::uintptr_t>(req.fn)));
+        cached_fn = req.fn;
+      }
+      const auto& task = cached_task;
       if (!task || task->pool_invoker == nullptr) {
         throw InvalidArgument(
             "ringpool: a Pool with StartMethod::spawn runs registered functions only (its "
@@ -933,7 +941,8 @@ struct PoolCore::Impl {
     Clock::time_point idle_since{};
     for (;;) {
       if (ready(context)) return true;
-      // acquire: pairs with the seq_cst fetch_add of a worker after it publishes a result.
+      // acquire: pairs with the fetch_add of `event` by a worker (push_result, release) or
+      // by a collecting parent thread (collect, seq_cst).
       const std::uint32_t seen = shared->event.load(std::memory_order_acquire);
       if (collect(false)) {
         idle = 0;

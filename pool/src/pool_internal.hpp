@@ -28,8 +28,9 @@ inline constexpr std::uint64_t kPoolMagic = 0x52504f4f4c534852ULL;  // "RPOOLSHR
 struct alignas(kLine) PoolShared {
   std::uint64_t magic;
   std::uint64_t workers;
-  // Bumped by a worker after each result message it publishes (block mode); parent
-  // threads with nothing to collect sleep on it.
+  // Parent threads with nothing to collect sleep on `event` (block mode) after counting
+  // themselves in `event_waiters`; a worker that publishes a result while the count is
+  // non-zero bumps `event` and wakes them (see push_result and PoolCore::wait_until).
   alignas(kLine) std::atomic<std::uint32_t> event;
   std::atomic<std::uint32_t> event_waiters;
 };

@@ -328,10 +328,14 @@ int spawned_worker_entry(std::span<const std::byte> payload) {
     bad_start("a region lies outside the mapping or is misaligned");
   }
   struct stat st {};
-  if (::fstat(l.fd, &st) != 0 || st.st_size < 0 ||
-      static_cast<std::uint64_t>(st.st_size) < l.bytes) {
+  if (::fstat(l.fd, &st) != 0) {
     bad_start("the inherited fd " + std::to_string(l.fd) + " is not the pool's mapping (" +
               std::strerror(errno) + ")");
+  }
+  if (st.st_size < 0 || static_cast<std::uint64_t>(st.st_size) < l.bytes) {
+    bad_start("the inherited fd " + std::to_string(l.fd) + " is not the pool's mapping (" +
+              std::to_string(st.st_size) + " bytes, the layout needs " + std::to_string(l.bytes) +
+              ")");
   }
   void* base = ::mmap(nullptr, l.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, l.fd, 0);
   if (base == MAP_FAILED) {
