@@ -308,6 +308,7 @@ TEST(Process, DaemonChildrenAreTerminatedAtNormalExit) {
   parent.start();
   pipe.close_write();
   const pid_t daemon_pid = std::stoi(pipe.read_line());
+  ASSERT_GT(daemon_pid, 0);
   parent.join();
   EXPECT_EQ(parent.exitcode(), 0);
   // The parent reaped it before ending, so the pid no longer names our daemon.

@@ -86,7 +86,7 @@ void pin_process(pid_t pid, const CpuSet& cpus) {
   if (rc != 0) {
     int err = errno;
     // hwloc walks /proc/PID/task and reports a vanished process as EINVAL.
-    if (pid != 0 && ::kill(pid, 0) != 0 && errno == ESRCH) err = ESRCH;
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) err = ESRCH;
     bind_failed(err, who(pid), cpus);
   }
   verify(cpus, process_binding(pid), who(pid));
@@ -112,7 +112,7 @@ CpuSet process_binding(pid_t pid) {
                           : hwloc_get_proc_cpubind(topo, pid, set.get(), HWLOC_CPUBIND_PROCESS);
   if (rc != 0) {
     int err = errno;
-    if (pid != 0 && ::kill(pid, 0) != 0 && errno == ESRCH) err = ESRCH;
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) err = ESRCH;
     throw TopologyError(err == ESRCH ? TopologyErrc::invalid_argument : TopologyErrc::unsupported,
                         "cannot read the CPU binding of " + who(pid) + ": " + std::strerror(err),
                         err);

@@ -108,7 +108,7 @@ ChildProcess ChildProcess::spawn(int cpu, std::function<void()> fn) {
 }
 
 void ChildProcess::join(std::chrono::milliseconds timeout) {
-  if (pid_ < 0)
+  if (pid_ <= 0)
     throw BenchError(BenchErrc::invalid_argument, "ChildProcess::join: child already joined");
   const pid_t pid = std::exchange(pid_, -1);
   if (!wait_exit(pid, timeout)) {
@@ -138,7 +138,7 @@ void ChildProcess::join(std::chrono::milliseconds timeout) {
 }
 
 void ChildProcess::kill_and_reap() noexcept {
-  if (pid_ >= 0) {
+  if (pid_ > 0) {  // never kill(0 or -1, ...): those signal a group or everything
     ::kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
     pid_ = -1;
