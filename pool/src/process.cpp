@@ -121,7 +121,9 @@ bool wait_exit(ChildRecord& r, std::optional<std::chrono::nanoseconds> timeout) 
 void signal_child(ChildRecord& r, int signal) {
   std::lock_guard lock(r.mutex);
   // Unreaped, the pid cannot have been reused: the signal reaches our child.
-  if (!r.reaped) static_cast<void>(::kill(r.pid, signal));
+  // r.pid > 0 always holds for a started child; checked anyway: kill(-1, ...) would signal
+  // every process we may signal.
+  if (!r.reaped && r.pid > 0) static_cast<void>(::kill(r.pid, signal));
 }
 
 struct Registry {
@@ -279,6 +281,11 @@ void Process::start() {
         this_process::name() +
         " is a daemon and is killed with its parent, which would orphan them); "
         "start it with ProcessOptions::daemon = false to let it create processes");
+  }
+  if (options_.start_method == StartMethod::thread) {
+    throw InvalidArgument("ringpool: Process::start(): " + options_.name +
+                          " has StartMethod::thread, which only a Pool takes (its workers can be "
+                          "threads); a Process is a process: use fork or spawn");
   }
   if (options_.start_method == StartMethod::spawn) {
     start_spawn();

@@ -1,18 +1,15 @@
-// The worker process of a Pool: pulls task messages from its own SPSC ring and the
-// shared MPMC ring, runs them in place, and pushes results to its SPSC result ring.
-#include <linux/futex.h>
+// The worker loop of a Pool: pulls task messages from the worker's own SPSC ring and the
+// shared MPMC ring, runs them in place, and pushes results to its SPSC result ring. The
+// same loop serves forked, spawn-started and thread workers (see worker_loop.hpp).
+#include "worker_loop.hpp"
+
 #include <sched.h>
 #include <signal.h>
 #include <stdio_ext.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -20,76 +17,13 @@
 #include <utility>
 #include <vector>
 
-#include "pool_internal.hpp"
+#include "ringpool/pool/detail/task_wire.hpp"
 #include "ringpool/pool/spawn.hpp"
 #include "ringpool/topology/binding.hpp"
 
 namespace ringpool::pool::detail {
 
-void shm_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                    std::optional<std::chrono::nanoseconds> timeout) noexcept {
-  timespec ts{};
-  timespec* tsp = nullptr;
-  if (timeout) {
-    const auto ns = std::max<std::int64_t>(timeout->count(), 0);
-    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    tsp = &ts;
-  }
-  (void)syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, expected, tsp,
-                nullptr, 0);
-}
-
-void shm_futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
-  (void)syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr,
-                nullptr, 0);
-}
-
-// ---- ResultWriter (declared in task_wire.hpp) --------------------------------------
-
-void ResultWriter::error(std::string_view type_name, std::string_view what) {
-  // Keep the error within one message: truncate the text if it is huge.
-  const std::size_t room = max_value_size() - sizeof(std::uint32_t);
-  if (type_name.size() > room / 2) type_name = type_name.substr(0, room / 2);
-  if (what.size() > room - type_name.size()) what = what.substr(0, room - type_name.size());
-  const std::size_t n = sizeof(std::uint32_t) + type_name.size() + what.size();
-  if (used_ + kResultItemHeader + n > buf_.size()) flush();
-  std::byte* p = buf_.data() + used_;
-  p[0] = std::byte{kResultError};
-  put_u32(p + 1, static_cast<std::uint32_t>(n));
-  put_u32(p + kResultItemHeader, static_cast<std::uint32_t>(type_name.size()));
-  std::memcpy(p + kResultItemHeader + 4, type_name.data(), type_name.size());
-  std::memcpy(p + kResultItemHeader + 4 + type_name.size(), what.data(), what.size());
-  used_ += kResultItemHeader + n;
-  ++count_;
-}
-
-void ResultWriter::current_exception_as_error() {
-  try {
-    const ExceptionDescription d = describe_exception(std::current_exception());
-    error(d.type_name, d.what);
-  } catch (...) {
-    error("unknown", "ringpool: could not describe the task's exception");
-  }
-}
-
-void ResultWriter::flush() {
-  if (count_ == 0) return;
-  const ResultHeader h{task_id_, first_, count_};
-  std::memcpy(buf_.data(), &h, sizeof h);
-  push_(context_, buf_.first(used_));
-  first_ += count_;
-  count_ = 0;
-  used_ = sizeof(ResultHeader);
-}
-
 namespace {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 struct WorkerState {
   const WorkerConfig* config;
@@ -117,12 +51,15 @@ bool resolve_registered(WorkerState& st, std::uint64_t key, std::uint64_t& fn, I
   return true;
 }
 
-[[noreturn]] void die_with_parent() noexcept {
-  _exit(0);
+// A process worker whose parent is gone has nobody to serve. (Thread workers: parent 0.)
+bool orphaned(const WorkerConfig& c) noexcept {
+  return c.parent != 0 && getppid() != c.parent;
 }
 
-void check_parent(const WorkerConfig& c) noexcept {
-  if (getppid() != c.parent) die_with_parent();
+// True when a thread worker is asked to end.
+bool quit_requested(const WorkerConfig& c) noexcept {
+  // relaxed: a request flag; nothing is read through it.
+  return c.regions.self->quit.load(std::memory_order_relaxed) != 0;
 }
 
 // Pushes one result message, waiting while the result ring is full.
@@ -136,25 +73,27 @@ void push_result(void* context, std::span<const std::byte> message) {
       st.results.commit(message.size());
       break;
     }
+    if (st.results.corrupted()) return;  // the parent will see a lost worker's task
     if (attempt < 256) {
-      cpu_relax();
+      ipc::detail::cpu_relax();
     } else {
-      if ((attempt & 255) == 0) check_parent(c);
+      if ((attempt & 255) == 0 && (orphaned(c) || quit_requested(c))) return;
       timespec ts{0, 50'000};
       nanosleep(&ts, nullptr);
     }
   }
   if (c.wait == WaitMode::block) {
-    // Dekker pair with PoolCore::wait_until: it bumps event_waiters, fences, then looks
-    // at the result rings before it sleeps. The fence orders our commit before the load
-    // of event_waiters: either it sees the result, or we see it waiting and wake it.
+    PoolShared& pool = *c.regions.pool;
+    // Dekker pair with PoolCore::Impl::wait_until: it bumps event_waiters, fences, then
+    // looks at the result rings before it sleeps. The fence orders our commit before the
+    // load of event_waiters: either it sees the result, or we see it waiting and wake it.
     // Nobody waiting (the common case under load) costs no shared write.
     ipc::detail::store_load_fence();
     // relaxed: ordered by the fence above.
-    if (c.shared->event_waiters.load(std::memory_order_relaxed) != 0) {
+    if (pool.event_waiters.load(std::memory_order_relaxed) != 0) {
       // release: pairs with the parent's acquire load of `event` (its futex compare).
-      c.shared->event.fetch_add(1, std::memory_order_release);
-      shm_futex_wake_all(c.shared->event);
+      pool.event.fetch_add(1, std::memory_order_release);
+      ipc::detail::futex_wake_all(pool.event);
     }
   }
 }
@@ -172,8 +111,8 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
       h.fn == 0) {
     return;
   }
-  WorkerShared& self = *st.config->self;
-  // relaxed: the parent reads it only after reaping this process.
+  WorkerShared& self = *st.config->regions.self;
+  // relaxed: the parent reads it only after reaping this worker.
   self.current_task.store(h.task_id, std::memory_order_relaxed);
   writer.begin(h.task_id, h.skip);
   std::uint64_t fn = h.fn;
@@ -193,35 +132,38 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
   self.current_task.store(0, std::memory_order_relaxed);
 }
 
+// Sleeps until the parent pushes (or 100 ms pass). Block mode only.
+void sleep_until_work(WorkerState& st) {
+  WorkerShared& self = *st.config->regions.self;
+  // acquire: pairs with the release fetch_add of `wake` by the parent.
+  const std::uint32_t seen = self.wake.load(std::memory_order_acquire);
+  // relaxed + the fence below: a Dekker pair with the parent's push, seq_cst fence, then
+  // relaxed load of `sleeping` (Dispatcher::wake_worker): either it sees us asleep or we
+  // see its message in the re-check.
+  self.sleeping.store(1, std::memory_order_relaxed);
+  ipc::detail::store_load_fence();
+  if (st.tasks.size_approx() == 0 && st.shared.size_approx() == 0 && !quit_requested(*st.config)) {
+    ipc::detail::futex_wait(self.wake, seen, std::chrono::milliseconds(100));
+  }
+  // relaxed: only a hint for the parent's wake-up.
+  self.sleeping.store(0, std::memory_order_relaxed);
+}
+
 }  // namespace
 
-void worker_main(const WorkerConfig& c) noexcept {
-  // Die with the parent, also when it is SIGKILLed; the getppid check closes the race
-  // of a parent that died before prctl ran.
-  (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-  check_parent(c);
-  // Output the parent buffered before fork is the parent's to write, not ours.
-  __fpurge(stdout);
-  __fpurge(stderr);
-  if (c.pin && c.cpus.count() > 0) {
-    try {
-      topology::pin_process(0, c.cpus);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "ringpool: worker %zu could not be pinned to CPUs %s: %s\n", c.index,
-                   c.cpus.to_list().c_str(), e.what());
-    }
-  }
+int run_worker(const WorkerConfig& c) noexcept {
   WorkerState st{&c, {}, {}, {}};
   try {
-    st.tasks = ipc::SpscByteRing::attach(c.task_region);
-    st.results = ipc::SpscByteRing::attach(c.result_region);
-    st.shared = ipc::MpmcByteRing::attach(c.shared_region);
+    st.tasks = ipc::SpscByteRing::attach(c.regions.tasks);
+    st.results = ipc::SpscByteRing::attach(c.regions.results);
+    st.shared = ipc::MpmcByteRing::attach(c.regions.shared);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ringpool: worker %zu cannot attach its rings: %s\n", c.index, e.what());
-    _exit(120);
+    return kAttachFailed;
   }
+  WorkerShared& self = *c.regions.self;
   // relaxed: a flag only; the parent polls it while it waits for spawned workers.
-  c.self->started.store(1, std::memory_order_relaxed);
+  self.started.store(1, std::memory_order_relaxed);
   if (c.initializer != nullptr && *c.initializer) {
     try {
       (*c.initializer)();
@@ -230,10 +172,9 @@ void worker_main(const WorkerConfig& c) noexcept {
       std::fprintf(stderr, "ringpool: the pool initializer raised %s: %s (worker %zu exits)\n",
                    d.type_name.c_str(), d.what.c_str(), c.index);
       std::fflush(stderr);
-      _exit(kInitializerFailed);
+      return kInitializerFailed;
     }
   }
-  WorkerShared& self = *c.self;
   // relaxed: read by the parent after reaping (see WorkerShared).
   self.initialized.store(1, std::memory_order_relaxed);
 
@@ -259,39 +200,49 @@ void worker_main(const WorkerConfig& c) noexcept {
     // but can cost 300 ns under a hypervisor's pause-loop exiting).
     if (idle++ == 0) idle_since = std::chrono::steady_clock::now();
     if ((idle & 7) != 0 || std::chrono::steady_clock::now() - idle_since < kSpinFor) {
-      cpu_relax();
+      ipc::detail::cpu_relax();
       continue;
     }
+    if (quit_requested(c)) break;
     if (c.wait == WaitMode::spin) {
       // Keep polling, but let another thread that shares this CPU run now and then
       // (an oversubscribed core would otherwise wait for the scheduler tick).
       if ((idle & 15) == 0) {
         sched_yield();
       } else {
-        cpu_relax();
+        ipc::detail::cpu_relax();
       }
-      if ((idle & 0xffff) == 0) check_parent(c);
+      if ((idle & 0xffff) == 0 && orphaned(c)) break;
       continue;
     }
-    // acquire: pairs with the release fetch_add of `wake` by the parent.
-    const std::uint32_t seen = self.wake.load(std::memory_order_acquire);
-    // relaxed + the fence below: a Dekker pair with the parent's push, seq_cst fence,
-    // then relaxed load of `sleeping` in PoolCore (either it sees us asleep or we see its
-    // message in the re-check).
-    self.sleeping.store(1, std::memory_order_relaxed);
-    ipc::detail::store_load_fence();
-    if (st.tasks.size_approx() == 0 && st.shared.size_approx() == 0) {
-      shm_futex_wait(self.wake, seen, std::chrono::milliseconds(100));
-    }
-    // relaxed: only a hint for the parent's wake-up.
-    self.sleeping.store(0, std::memory_order_relaxed);
-    check_parent(c);
+    sleep_until_work(st);
+    if (orphaned(c)) break;
     idle = 1;
     idle_since = std::chrono::steady_clock::now();
   }
+  return 0;
+}
+
+void worker_main(const WorkerConfig& c) noexcept {
+  // Die with the parent, also when it is SIGKILLed; the getppid check closes the race
+  // of a parent that died before prctl ran.
+  (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (orphaned(c)) _exit(0);
+  // Output the parent buffered before fork is the parent's to write, not ours.
+  __fpurge(stdout);
+  __fpurge(stderr);
+  if (c.pin && c.cpus.count() > 0) {
+    try {
+      topology::pin_process(0, c.cpus);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ringpool: worker %zu could not be pinned to CPUs %s: %s\n", c.index,
+                   c.cpus.to_list().c_str(), e.what());
+    }
+  }
+  const int code = run_worker(c);
   std::fflush(stdout);
   std::fflush(stderr);
-  _exit(0);
+  _exit(code);
 }
 
 namespace {
@@ -301,53 +252,18 @@ namespace {
                     "; the start data was not written by this program's Pool");
 }
 
-// A region of the mapping: aligned, non-empty, inside it.
-bool region_ok(std::uint64_t offset, std::uint64_t size, std::uint64_t total) noexcept {
-  return offset % kLine == 0 && offset <= total && size > 0 && size <= total - offset;
-}
-
-// Entry of a spawn-started worker (kind kSpawnWorkerKind), run by serve_if_worker in
-// the re-executed program. Everything in the payload and the mapping is checked before
-// it is used; then the same worker loop as a forked worker runs.
+// Entry of a spawn-started worker (kind kSpawnWorkerKind), run by serve_if_worker in the
+// re-executed program. Everything in the payload and the mapping is checked before it is
+// used (SharedLayout::adopt_spawned); then the same worker loop as a forked worker runs.
 int spawned_worker_entry(std::span<const std::byte> payload) {
   auto [layout, init_args] = from_bytes<SpawnPayload>(payload);
   const SpawnLayout& l = layout;
-  if (l.magic != kSpawnLayoutMagic) bad_start("the layout magic is wrong");
-  if (l.fd < 0) bad_start("the mapping's fd " + std::to_string(l.fd) + " is invalid");
   if (l.wait > static_cast<std::uint32_t>(WaitMode::block)) bad_start("unknown wait mode");
   if (l.slot_size < sizeof(TaskHeader) + 64 || l.slot_size > (std::uint64_t{1} << 30)) {
     bad_start("slot size " + std::to_string(l.slot_size) + " is out of range");
   }
-  if (l.bytes < sizeof(PoolShared) || l.bytes > (std::uint64_t{1} << 46)) {
-    bad_start("mapping size " + std::to_string(l.bytes) + " is out of range");
-  }
-  if (!region_ok(l.self_offset, sizeof(WorkerShared), l.bytes) ||
-      !region_ok(l.task_offset, l.task_bytes, l.bytes) ||
-      !region_ok(l.result_offset, l.result_bytes, l.bytes) ||
-      !region_ok(l.shared_offset, l.shared_bytes, l.bytes) || l.self_offset < sizeof(PoolShared)) {
-    bad_start("a region lies outside the mapping or is misaligned");
-  }
-  struct stat st {};
-  if (::fstat(l.fd, &st) != 0) {
-    bad_start("the inherited fd " + std::to_string(l.fd) + " is not the pool's mapping (" +
-              std::strerror(errno) + ")");
-  }
-  if (st.st_size < 0 || static_cast<std::uint64_t>(st.st_size) < l.bytes) {
-    bad_start("the inherited fd " + std::to_string(l.fd) + " is not the pool's mapping (" +
-              std::to_string(st.st_size) + " bytes, the layout needs " + std::to_string(l.bytes) +
-              ")");
-  }
-  void* base = ::mmap(nullptr, l.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, l.fd, 0);
-  if (base == MAP_FAILED) {
-    bad_start(std::string("cannot map the pool's memfd: ") + std::strerror(errno));
-  }
-  ::close(l.fd);
-  auto* bytes = static_cast<std::byte*>(base);
-  auto* shared = reinterpret_cast<PoolShared*>(bytes);
-  if (shared->magic != kPoolMagic || l.index >= shared->workers) {
-    bad_start("the mapping is not a pool's, or worker index " + std::to_string(l.index) +
-              " is out of range");
-  }
+  if (l.parent <= 0) bad_start("the parent pid " + std::to_string(l.parent) + " is invalid");
+  const WorkerRegions regions = SharedLayout::adopt_spawned(l);
 
   static std::function<void()> initializer;  // worker_main never returns
   if (l.init_key != 0) {
@@ -367,11 +283,7 @@ int spawned_worker_entry(std::span<const std::byte> payload) {
   config.slot_size = static_cast<std::size_t>(l.slot_size);
   config.max_tasks = static_cast<std::size_t>(l.max_tasks);
   config.initializer = &initializer;
-  config.shared = shared;
-  config.self = reinterpret_cast<WorkerShared*>(bytes + l.self_offset);
-  config.task_region = {bytes + l.task_offset, static_cast<std::size_t>(l.task_bytes)};
-  config.result_region = {bytes + l.result_offset, static_cast<std::size_t>(l.result_bytes)};
-  config.shared_region = {bytes + l.shared_offset, static_cast<std::size_t>(l.shared_bytes)};
+  config.regions = regions;
   worker_main(config);
 }
 

@@ -20,13 +20,13 @@
 #include <utility>
 #include <vector>
 
-#include "pool_internal.hpp"
 #include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/spawn.hpp"
 #include "ringpool/pool/this_process.hpp"
 #include "ringpool/topology/machine.hpp"
 #include "ringpool/topology/placement.hpp"
 #include "test_support.hpp"
+#include "worker_loop.hpp"
 
 namespace {
 

@@ -17,6 +17,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -75,12 +76,15 @@ int square(int x) {
   return x * x;
 }
 
-[[maybe_unused]] void wait_for_running(std::chrono::milliseconds limit = 10s) {
+// The pid of the worker running hang_when_first, or 0 when it never started within
+// `limit`. Callers ASSERT_GT(pid, 0) before signalling it: kill(0, ...) would signal the
+// test's own process group.
+[[maybe_unused]] pid_t wait_for_running(std::chrono::milliseconds limit = 10s) {
   const auto end = std::chrono::steady_clock::now() + limit;
   while (shared()->running_pid.load() == 0 && std::chrono::steady_clock::now() < end) {
     std::this_thread::sleep_for(1ms);
   }
-  ASSERT_NE(shared()->running_pid.load(), 0) << "the task never started";
+  return static_cast<pid_t>(shared()->running_pid.load());
 }
 
 [[maybe_unused]] void reset_shared() {
@@ -102,8 +106,8 @@ TEST(WorkerDeath, TaskHeldByAKilledWorkerFailsWithWorkerLost) {
   reset_shared();
   Pool pool(opts(1));
   auto f = pool.submit(hang_when_first, 21);
-  wait_for_running();
-  const pid_t victim = shared()->running_pid.load();
+  const pid_t victim = wait_for_running();
+  ASSERT_GT(victim, 0) << "the task never started";
   ASSERT_EQ(kill(victim, SIGKILL), 0);
   try {
     (void)f.get(20s);
@@ -115,7 +119,8 @@ TEST(WorkerDeath, TaskHeldByAKilledWorkerFailsWithWorkerLost) {
   }
   // The pool keeps serving with a new worker.
   EXPECT_EQ(pool.apply(square, 12), 144);
-  EXPECT_NE(pool.worker_pids()[0], victim);
+  ASSERT_TRUE(pool.worker_pid(0).has_value());
+  EXPECT_NE(*pool.worker_pid(0), victim);
   EXPECT_EQ(pool.stats().workers_lost, 1u);
   EXPECT_EQ(pool.stats().respawns, 1u);
 }
@@ -124,8 +129,9 @@ TEST(WorkerDeath, RetriesRerunTheTaskOnTheReplacement) {
   reset_shared();
   Pool pool(opts(1, 1));
   auto f = pool.submit(hang_when_first, 21);
-  wait_for_running();
-  ASSERT_EQ(kill(shared()->running_pid.load(), SIGKILL), 0);
+  const pid_t victim = wait_for_running();
+  ASSERT_GT(victim, 0) << "the task never started";
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
   EXPECT_EQ(f.get(20s), 42);
   EXPECT_EQ(pool.stats().retried, 1u);
 }
@@ -136,27 +142,51 @@ TEST(WorkerDeath, QueuedTasksBehindTheKilledOneStillRun) {
   auto held = pool.submit(hang_when_first, 1);
   std::vector<ringpool::pool::Future<int>> queued;
   for (int i = 0; i < 20; ++i) queued.push_back(pool.submit(square, i));
-  wait_for_running();
-  ASSERT_EQ(kill(shared()->running_pid.load(), SIGKILL), 0);
+  const pid_t victim = wait_for_running();
+  ASSERT_GT(victim, 0) << "the task never started";
+  ASSERT_EQ(kill(victim, SIGKILL), 0);
   EXPECT_THROW((void)held.get(20s), WorkerLost);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(queued[i].get(20s), i * i);
+}
+
+// Issue #10 item 0: a dead, not yet respawned or retired worker used to show as pid -1,
+// and kill(-1, SIGKILL) as root signals every process on the machine.
+TEST(WorkerDeath, WorkerPidsNeverHandsOutANonPositivePid) {
+  PoolOptions o = opts(1);
+  o.initializer = [] { throw std::runtime_error("this initializer always fails"); };
+  Pool pool(o);
+  // The worker dies three times before its initializer returns, then is retired.
+  for (int i = 0; i < 30000 && pool.stats().workers_lost < 3; ++i) {
+    for (const pid_t pid : pool.worker_pids()) ASSERT_GT(pid, 0);
+    if (const auto pid = pool.worker_pid(0)) {
+      ASSERT_GT(*pid, 0);
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(pool.stats().workers_lost, 3u);
+  EXPECT_TRUE(pool.worker_pids().empty());
+  EXPECT_FALSE(pool.worker_pid(0).has_value());
+  EXPECT_FALSE(pool.worker_pid(7).has_value());
 }
 
 TEST(WorkerDeath, IdleWorkerKilledIsRespawnedOnTheSameCpus) {
   Pool pool(opts(2));
   (void)pool.apply(square, 1);
-  const auto before = pool.worker_pids();
-  ASSERT_EQ(kill(before[0], SIGKILL), 0);
+  const std::optional<pid_t> before0 = pool.worker_pid(0);
+  const std::optional<pid_t> before1 = pool.worker_pid(1);
+  ASSERT_TRUE(before0 && before1);
+  ASSERT_EQ(kill(*before0, SIGKILL), 0);
   // Noticed by the supervisor even with nothing in flight.
-  std::vector<pid_t> after;
+  std::optional<pid_t> after0;
   for (int i = 0; i < 5000; ++i) {
-    after = pool.worker_pids();
-    if (after[0] > 0 && after[0] != before[0]) break;
+    after0 = pool.worker_pid(0);
+    if (after0 && *after0 != *before0) break;
     std::this_thread::sleep_for(1ms);
   }
-  ASSERT_NE(after[0], before[0]);
-  ASSERT_GT(after[0], 0);
-  EXPECT_EQ(after[1], before[1]);
+  ASSERT_TRUE(after0.has_value());
+  ASSERT_NE(*after0, *before0);
+  ASSERT_GT(*after0, 0);
+  EXPECT_EQ(pool.worker_pid(1), before1);
   EXPECT_EQ(pool.worker_cpus()[0], pool.worker_cpus()[0]);
   const auto out = pool.map(square, std::vector<int>{1, 2, 3, 4, 5});
   EXPECT_EQ(out, (std::vector<int>{1, 4, 9, 16, 25}));
@@ -179,8 +209,8 @@ void kill_storm(std::uint32_t retries, WaitMode mode, std::optional<std::size_t>
     std::uniform_int_distribution<std::size_t> which(0, 1);
     while (!done.load() && kills.load() < 6 * stress_scale()) {
       std::this_thread::sleep_for(std::chrono::microseconds(pause_us(rng)));
-      const pid_t pid = pool.worker_pids()[which(rng)];
-      if (pid > 0 && kill(pid, SIGKILL) == 0) ++kills;
+      const std::optional<pid_t> pid = pool.worker_pid(which(rng));
+      if (pid && *pid > 0 && kill(*pid, SIGKILL) == 0) ++kills;
     }
   });
   auto run =
@@ -242,8 +272,8 @@ TEST(WorkerDeathStress, SingleSubmitsSurviveRandomKills) {
     std::mt19937 rng(777);
     for (int k = 0; k < 5 && !done.load(); ++k) {
       std::this_thread::sleep_for(std::chrono::microseconds(1000 + rng() % 5000));
-      const pid_t pid = pool.worker_pids()[rng() % 2];
-      if (pid > 0) kill(pid, SIGKILL);
+      const std::optional<pid_t> pid = pool.worker_pid(rng() % 2);
+      if (pid && *pid > 0) kill(*pid, SIGKILL);
     }
   });
   std::vector<ringpool::pool::Future<int>> fs;

@@ -102,6 +102,15 @@ class WorkerLost : public PoolError {
   int exitcode_;
 };
 
+// No worker of the pool can run any more: each one kept dying before its initializer
+// finished (Python's BrokenProcessPool). Pending tasks fail with it and new submissions
+// throw it at once; close(), join() and terminate() still return. The message says why
+// (the last worker's exit code or signal).
+class PoolBroken : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
 // The call is not allowed in the object's current state (join before close,
 // start twice, a daemon starting children, ...).
 class InvalidState : public PoolError {

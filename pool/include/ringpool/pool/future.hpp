@@ -105,7 +105,7 @@ class StateBase : public ResultSink {
   // Waits until ready or the deadline; true when ready.
   bool wait_until(std::optional<Clock::time_point> deadline) {
     if (ready()) return true;
-    if (Progress* p = progress_.load(std::memory_order_acquire)) {
+    if (Progress* p = progress_) {
       return p->wait_until(&StateBase::ready_thunk, this, deadline);
     }
     while (!ready()) {
@@ -137,19 +137,9 @@ class StateBase : public ResultSink {
     cb();
   }
 
-  // Detaches the state from a pool that is going away: later waits do not call it.
-  void detach_progress() noexcept {
-    // release: pairs with the acquire load in wait_until().
-    progress_.store(nullptr, std::memory_order_release);
-  }
-  [[nodiscard]] Progress* progress() const noexcept {
-    // acquire: pairs with the release store in detach_progress().
-    return progress_.load(std::memory_order_acquire);
-  }
-  void set_progress(Progress* p) noexcept {
-    // relaxed: set before the state is shared with any other thread.
-    progress_.store(p, std::memory_order_relaxed);
-  }
+  [[nodiscard]] Progress* progress() const noexcept { return progress_; }
+  // Set once, before the state is shared with any other thread.
+  void set_progress(Progress* p) noexcept { progress_ = p; }
 
   void add_ref() noexcept {
     // relaxed: the caller already holds a reference, so the count cannot reach zero.
@@ -203,7 +193,10 @@ class StateBase : public ResultSink {
   std::atomic<std::uint32_t> status_{kPending};
   std::atomic<std::uint32_t> sleepers_{0};
   std::atomic<std::uint32_t> refs_{1};
-  std::atomic<Progress*> progress_{nullptr};
+  // The pool that settles this state, or nullptr (a continuation settled in-process). The
+  // pool settles every live task before it is destroyed (join, terminate, ~Pool), and a
+  // settled state never calls it.
+  Progress* progress_ = nullptr;
   Destroy destroy_;
   std::exception_ptr error_;
   std::mutex callbacks_mu_;

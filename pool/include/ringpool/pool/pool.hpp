@@ -134,8 +134,8 @@ enum class Path { parallel_spsc, concurrent_mpmc };
 struct LastPlan {
   topology::Plan plan;  // what topology::plan() said for the batch's task count
   Path path = Path::parallel_spsc;
-  std::size_t tasks = 0;
-  std::string reason;  // one sentence: the numbers behind the path
+  std::size_t tasks = 0;  // the batch's task count; 0 for an input of unknown length
+  std::string reason;     // one sentence: the numbers behind the path
 };
 
 struct PoolStats {
@@ -204,20 +204,6 @@ struct FnTraits<R (*)(P...) noexcept> {
   static constexpr Invoker kInvoker = &invoke_items<R, P...>;
 };
 
-template <class Tuple>
-struct TupleArgs;
-template <class... P>
-struct TupleArgs<std::tuple<P...>> {
-  static std::size_t bytes(const std::tuple<P...>& t) {
-    return std::apply([](const P&... a) { return item_bytes<P...>(a...); }, t);
-  }
-  static void write(std::byte* out, const std::tuple<P...>& t) {
-    std::apply([out](const P&... a) { write_item<P...>(out, a...); }, t);
-  }
-  static constexpr bool kPacked = ArgsCodec<P...>::kPacked;
-  static constexpr std::size_t kPackedSize = ArgsCodec<P...>::kPackedSize;
-};
-
 // Converts one input of map() (a single argument) or starmap() (a tuple) to the
 // function's argument tuple, without copying when the types already match.
 template <class Args, bool Star, class T>
@@ -276,19 +262,19 @@ class MapSink final : public ResultSink {
     }
     settle_one();
   }
-  void expect(std::size_t n) noexcept { expected_ = n; }
   // All expected items settled (read without the pool lock).
   static bool complete(const void* self) noexcept {
-    // acquire: pairs with the release store in settle_one(); the values are visible.
+    // acquire: pairs with the release store in mark_complete(); the values are visible.
     return static_cast<const MapSink*>(self)->complete_.load(std::memory_order_acquire);
   }
-  // Marks the batch complete when nothing was sent (or all already settled).
+  // Every item the batch will send has been sent (`sent` of them). Runs without the pool's
+  // lock, while the collector may settle items under it.
   void finish_sending(std::size_t sent) noexcept {
-    expected_ = sent;
-    if (settled_ == expected_) {
-      // release: pairs with the acquire load in complete().
-      complete_.store(true, std::memory_order_release);
-    }
+    // seq_cst (this store and the load below): the Dekker pair with settle_one(), which
+    // increments settled_ and then loads expected_: at least one of the two sees the
+    // other's write, so the last settlement is never missed.
+    expected_.store(sent, std::memory_order_seq_cst);
+    if (settled_.load(std::memory_order_seq_cst) == sent) mark_complete();
   }
 
   std::vector<Slot>& values() noexcept { return values_; }
@@ -296,16 +282,19 @@ class MapSink final : public ResultSink {
 
  private:
   void settle_one() noexcept {
-    if (++settled_ == expected_) {
-      // release: pairs with the acquire load in complete().
-      complete_.store(true, std::memory_order_release);
-    }
+    // seq_cst (both): see finish_sending().
+    const std::size_t settled = settled_.fetch_add(1, std::memory_order_seq_cst) + 1;
+    if (settled == expected_.load(std::memory_order_seq_cst)) mark_complete();
+  }
+  void mark_complete() noexcept {
+    // release: pairs with the acquire load in complete(); both callers may get here.
+    complete_.store(true, std::memory_order_release);
   }
 
   std::vector<Slot> values_;
-  std::vector<std::pair<std::uint64_t, std::exception_ptr>> errors_;
-  std::size_t settled_ = 0;  // guarded by the pool's lock (deliver/fail run under it)
-  std::size_t expected_ = static_cast<std::size_t>(-1);
+  std::vector<std::pair<std::uint64_t, std::exception_ptr>> errors_;  // under the pool's lock
+  std::atomic<std::size_t> settled_{0};
+  std::atomic<std::size_t> expected_{static_cast<std::size_t>(-1)};
   std::atomic<bool> complete_{false};
 };
 
@@ -501,14 +490,22 @@ class Pool {
   // ---- introspection ---------------------------------------------------------------
   [[nodiscard]] LastPlan last_plan() const;
   [[nodiscard]] std::size_t workers() const noexcept { return core_->workers(); }
+  // The pids of the workers alive now, in worker order; a worker that is dead and not yet
+  // respawned (or stopped) is left out, so every pid here is > 0 and safe to signal.
   [[nodiscard]] std::vector<pid_t> worker_pids() const { return core_->worker_pids(); }
+  // Worker `index`'s pid while it is alive; nullopt while it is dead, being respawned or
+  // stopped, and for an index >= workers().
+  [[nodiscard]] std::optional<pid_t> worker_pid(std::size_t index) const {
+    return core_->worker_pid(index);
+  }
   [[nodiscard]] std::vector<topology::CpuSet> worker_cpus() const { return core_->worker_cpus(); }
   [[nodiscard]] PoolStats stats() const;
 
-  // For Imap and the benchmarks.
+ private:
+  template <class, class, class, bool>
+  friend class Imap;
   [[nodiscard]] detail::PoolCore& core() noexcept { return *core_; }
 
- private:
   template <bool Star, class F, class Range>
   auto map_outcomes_impl(F fn, const Range& inputs, std::optional<std::size_t> chunksize) {
     auto* f = detail::as_function_pointer(fn);
@@ -664,7 +661,7 @@ class Imap {
       const std::size_t n = std::ranges::size(inputs_);
       parallel_ = n > 0 && pool.core().plan_batch(n);
     } else {
-      (void)pool.core().plan_batch(static_cast<std::size_t>(-1) / 2);
+      pool.core().plan_unsized_batch();
     }
     max_in_flight_ = std::max<std::size_t>(pool.core().ring_messages(), 2) * chunk_;
   }

@@ -49,7 +49,14 @@
 
 namespace ringpool::pool {
 
-enum class StartMethod { fork, spawn };
+// How new workers start (Process and Pool):
+//  - fork:   a copy of this process (Python's "fork").
+//  - spawn:  this program re-executed (Python's "spawn"): main() must begin with
+//            ringpool::serve_if_worker(argc, argv); tasks are found by name (RINGPOOL_TASK).
+//  - thread: Pool only: workers are threads of this process over the same rings (Python's
+//            multiprocessing.pool.ThreadPool): no isolation and no pinning, a crash in a task
+//            ends the process. For I/O-bound tasks, debugging, and ThreadSanitizer.
+enum class StartMethod { fork, spawn, thread };
 
 // Every member has an initialiser so designated initialisers may name any subset
 // (GCC's -Wmissing-field-initializers stays quiet).

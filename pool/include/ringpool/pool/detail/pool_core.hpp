@@ -60,6 +60,8 @@ class PoolCore final : public Progress {
   // Decides the path of a batch of `tasks` tasks and records it for last_plan().
   // Returns true for the parallel path (message i goes to worker i's SPSC ring).
   bool plan_batch(std::size_t tasks);
+  // Records a batch of unknown length (imap over an unsized range): the concurrent path.
+  void plan_unsized_batch();
   // Records a single submit() (parallel path, least-loaded worker) for last_plan().
   void note_single_submit() noexcept;
 
@@ -77,6 +79,7 @@ class PoolCore final : public Progress {
   [[nodiscard]] LastPlan last_plan() const;
   [[nodiscard]] PoolStats stats() const;
   [[nodiscard]] std::vector<pid_t> worker_pids() const;
+  [[nodiscard]] std::optional<pid_t> worker_pid(std::size_t index) const;
   [[nodiscard]] std::vector<topology::CpuSet> worker_cpus() const;
 
   struct Impl;

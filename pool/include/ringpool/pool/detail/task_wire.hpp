@@ -1,6 +1,9 @@
 #pragma once
-// Wire format of the Pool's rings and the per-signature code that runs a task in a
-// worker. Internal to ringpool::pool.
+// Wire format of the Pool's rings, in one place: the task message (written by the parent
+// in PoolCore's dispatcher via SendRequest::encode and write_item, read by the worker's
+// invoke_items) and the result message (written by the worker's ResultWriter, read by the
+// parent's ResultReader). Internal to ringpool::pool; the writers and readers of the
+// non-template parts are in pool/src/task_wire.cpp.
 //
 // Task message (parent -> worker; SPSC task ring of one worker or the shared MPMC ring):
 //   TaskHeader, then `count` items. Item = the call's arguments, each framed as in
@@ -22,6 +25,7 @@
 #include <exception>
 #include <functional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <tuple>
 #include <type_traits>
@@ -127,6 +131,38 @@ class ResultWriter {
   std::size_t pending_ = 0;
 };
 
+// Parent side: walks one result message (ResultHeader, then items). The message lies in
+// shared memory written by another process: every length is read once into a local and
+// checked against the bytes left before anything is read through it.
+class ResultReader {
+ public:
+  struct Item {
+    bool ok = false;                   // a value (else an error: see error_of)
+    std::span<const std::byte> bytes;  // Codec bytes of the value, or the error body
+  };
+  enum class Next { item, end, truncated };
+
+  // False when the message is too short for a header.
+  [[nodiscard]] bool open(std::span<const std::byte> message) noexcept;
+  [[nodiscard]] const ResultHeader& header() const noexcept { return header_; }
+  // The next item of the header's `count`: `end` after the last, `truncated` when the
+  // message ends inside an item (the rest cannot be framed).
+  [[nodiscard]] Next next(Item& out) noexcept;
+
+  // The exception type name and message of an error item's body (as ResultWriter::error
+  // wrote them; "unknown" and an empty message when the body is malformed).
+  struct ErrorText {
+    std::string type_name;
+    std::string what;
+  };
+  [[nodiscard]] static ErrorText error_of(std::span<const std::byte> body);
+
+ private:
+  ResultHeader header_{};
+  std::span<const std::byte> rest_;
+  std::uint32_t read_ = 0;
+};
+
 // Runs the items of one task message in a worker.
 using Invoker = void (*)(std::uint64_t fn, const TaskHeader& header,
                          std::span<const std::byte> items, ResultWriter& out);
@@ -196,14 +232,17 @@ void invoke_items(std::uint64_t fn_bits, const TaskHeader& h, std::span<const st
       item = items.subspan(offset, h.item_size);
       offset += h.item_size;
     } else {
+      // The length is read once (the message is shared memory) and checked before use.
+      const std::uint32_t len = items.size() - offset < sizeof(std::uint32_t)
+                                    ? 0xffffffffU
+                                    : get_u32(items.data() + offset);
       if (items.size() - offset < sizeof(std::uint32_t) ||
-          items.size() - offset - sizeof(std::uint32_t) < get_u32(items.data() + offset)) {
+          items.size() - offset - sizeof(std::uint32_t) < len) {
         // Framing is lost: every remaining item fails.
         out.error("ringpool::pool::DecodeError", "task message item length is out of bounds");
         offset = items.size();
         continue;
       }
-      const std::uint32_t len = get_u32(items.data() + offset);
       item = items.subspan(offset + sizeof(std::uint32_t), len);
       offset += sizeof(std::uint32_t) + len;
     }

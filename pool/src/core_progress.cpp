@@ -1,0 +1,277 @@
+// PoolCore::Impl, moving work forward: the send loop, collecting results in whichever
+// thread waits, the wait of a parent thread, and recovering a dead worker's work.
+#include <signal.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "core_impl.hpp"
+#include "ringpool/ipc/detail/wait.hpp"
+#include "ringpool/pool/detail/task_wire.hpp"
+
+namespace ringpool::pool::detail {
+
+namespace {
+
+constexpr auto kDeathCheckPeriod = std::chrono::milliseconds(2);
+constexpr auto kSleepSlice = std::chrono::milliseconds(2);
+// A worker that dies this many times in a row before its initializer returns is retired.
+constexpr int kInitFailureLimit = 3;
+
+void backoff(unsigned attempt, WaitMode wait) {
+  if (attempt < 64 || (wait == WaitMode::spin && (attempt & 15) != 0)) {
+    ipc::detail::cpu_relax();
+  } else if (wait == WaitMode::spin || attempt < 256) {
+    std::this_thread::yield();
+  } else {
+    timespec ts{0, 50'000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+std::string describe_exit(const WorkerSupervisor::Death& d) {
+  const std::string who =
+      d.pid > 0 ? "worker " + std::to_string(d.index) + " (pid " + std::to_string(d.pid) + ")"
+                : "worker thread " + std::to_string(d.index);
+  return who + (d.exitcode < 0 ? " was killed by signal " + std::to_string(-d.exitcode)
+                               : " exited with code " + std::to_string(d.exitcode));
+}
+
+}  // namespace
+
+// ---- sending ---------------------------------------------------------------------------
+
+void PoolCore::Impl::send(const SendRequest& req) {
+  const std::size_t limit = dispatcher.max_payload();
+  if (req.payload_bytes > limit) throw PayloadTooLarge(req.payload_bytes, limit, "task arguments");
+  const Dispatcher::WireFn fn = dispatcher.wire_fn(req);
+  for (unsigned attempt = 0;; ++attempt) {
+    {
+      std::lock_guard lock(mu);
+      if (broken) std::rethrow_exception(broken);
+      // relaxed (both): written under mu by close()/terminate(), and we hold mu.
+      if (closed.load(std::memory_order_relaxed)) {
+        throw Closed(terminated.load(std::memory_order_relaxed)
+                         ? "ringpool: the pool was terminated; no more tasks"
+                         : "ringpool: the pool is closed; submit tasks before close() (or "
+                           "create a new Pool)");
+      }
+      if (dispatcher.try_send(req, fn)) {
+        ++stats.tasks_sent;
+        return;
+      }
+    }
+    // Full: collect results so workers can go on, then try again.
+    if (!collect(false)) backoff(attempt, config.wait);
+  }
+}
+
+// ---- collecting ------------------------------------------------------------------------
+
+bool PoolCore::Impl::collect(bool force_death_check) {
+  std::vector<std::function<void()>> callbacks;
+  bool progressed = false;
+  {
+    std::lock_guard lock(mu);
+    t_deferred_callbacks = &deferred;
+    for (std::size_t i = 0; i < config.workers; ++i) {
+      if (workers.state(i) == WorkerSupervisor::State::dead) continue;
+      progressed |= collector.drain(i, 64) != 0;
+    }
+    if (force_death_check || (++collects & 63) == 0) {
+      const auto now = Clock::now();
+      if (force_death_check || now - last_death_check >= kDeathCheckPeriod) {
+        last_death_check = now;
+        progressed |= workers.reap([this](const WorkerSupervisor::Death& d) { recover(d); }) != 0;
+      }
+    }
+    if (dispatcher.has_backlog()) dispatcher.flush_backlogs();
+    t_deferred_callbacks = nullptr;
+    if (!deferred.empty()) callbacks.swap(deferred);
+  }
+  run_callbacks(callbacks);
+  if (progressed && config.wait == WaitMode::block) {
+    // Other threads may sleep waiting for what we just settled.
+    PoolShared& pool = layout.pool();
+    // seq_cst: pairs with the seq_cst fetch_add of event_waiters in wait_until.
+    pool.event.fetch_add(1, std::memory_order_seq_cst);
+    if (pool.event_waiters.load(std::memory_order_seq_cst) != 0) {
+      ipc::detail::futex_wake_all(pool.event);
+    }
+  }
+  return progressed;
+}
+
+// ---- waiting ---------------------------------------------------------------------------
+
+bool PoolCore::Impl::wait_until(bool (*ready)(const void*), const void* context,
+                                std::optional<Clock::time_point> deadline) {
+  struct Active {
+    std::atomic<int>& count;
+    explicit Active(std::atomic<int>& c) : count(c) {
+      // relaxed: a hint for the supervisor's tick only.
+      count.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~Active() { count.fetch_sub(1, std::memory_order_relaxed); }
+  } active(active_waiters);
+  PoolShared& pool = layout.pool();
+  unsigned idle = 0;
+  Clock::time_point idle_since{};
+  for (;;) {
+    if (ready(context)) return true;
+    // acquire: pairs with the fetch_add of `event` by a worker (push_result, release) or by
+    // a collecting parent thread (collect, seq_cst).
+    const std::uint32_t seen = pool.event.load(std::memory_order_acquire);
+    if (collect(false)) {
+      idle = 0;
+      continue;
+    }
+    if (ready(context)) return true;
+    if (deadline && Clock::now() >= *deadline) return ready(context);
+    // Spin ~50 us first (time-based, see run_worker); spin mode never sleeps.
+    if (idle++ == 0) idle_since = Clock::now();
+    const bool spinning =
+        (idle & 7) != 0 || Clock::now() - idle_since < std::chrono::microseconds(50);
+    if (config.wait == WaitMode::spin || spinning) {
+      if (!spinning && (idle & 15) == 0) {
+        std::this_thread::yield();  // spin mode: let a worker sharing this CPU run
+      } else {
+        ipc::detail::cpu_relax();
+      }
+      continue;
+    }
+    // seq_cst + fence: the Dekker pair with push_result in the worker (commit, fence, load
+    // event_waiters): after this, either we see its result in a ring below, or it sees us
+    // waiting and bumps `event` (our futex compare then fails or we are woken).
+    pool.event_waiters.fetch_add(1, std::memory_order_seq_cst);
+    ipc::detail::store_load_fence();
+    auto slice = std::chrono::duration_cast<std::chrono::nanoseconds>(kSleepSlice);
+    if (deadline) {
+      const auto left = *deadline - Clock::now();
+      slice = std::min(slice, std::chrono::duration_cast<std::chrono::nanoseconds>(left));
+    }
+    bool pending = false;
+    if (slice.count() > 0 && !ready(context)) {
+      std::lock_guard lock(mu);
+      pending = collector.pending();
+    }
+    if (slice.count() > 0 && !pending && !ready(context)) {
+      ipc::detail::futex_wait(pool.event, seen, slice);
+    }
+    // relaxed: a counter; a stale non-zero costs one spurious wake.
+    pool.event_waiters.fetch_sub(1, std::memory_order_relaxed);
+    // Nothing arrived for a whole slice: look for dead workers now.
+    // relaxed: compared with `seen` only to choose whether to check.
+    const bool quiet = pool.event.load(std::memory_order_relaxed) == seen;
+    if (collect(quiet)) idle = 0;
+  }
+}
+
+// ---- worker death ----------------------------------------------------------------------
+
+void PoolCore::Impl::recover(const WorkerSupervisor::Death& d) {
+  const std::size_t i = d.index;
+  WorkerShared& self = layout.worker(i);
+  const bool planned = d.exitcode == 0 && config.max_tasks != 0;
+  if (!planned) ++stats.workers_lost;
+
+  // (1) Results it published before dying still count.
+  (void)collector.drain(i);
+  // relaxed (all reads of `self` here): the worker is reaped; its stores are complete.
+  const std::uint64_t current = self.current_task.load(std::memory_order_relaxed);
+  // (2) A message it claimed from the shared ring mid-pop or mid-task, and (3) the
+  // messages still in its own task ring (including the one it was running).
+  std::vector<std::byte> held_shared;
+  std::vector<std::vector<std::byte>> reclaimed;
+  try {
+    dispatcher.recover_shared_claim(
+        i, [&](std::span<const std::byte> m) { held_shared.assign(m.begin(), m.end()); });
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ringpool: recovering %s's shared-ring claim: %s\n",
+                 describe_exit(d).c_str(), e.what());
+  }
+  dispatcher.reclaim_tasks(
+      i, [&](std::span<const std::byte> m) { reclaimed.emplace_back(m.begin(), m.end()); });
+  collector.reset(i);
+  self.current_task.store(0, std::memory_order_relaxed);
+  self.claim.store(0, std::memory_order_relaxed);
+  self.sleeping.store(0, std::memory_order_relaxed);
+  self.initialized.store(0, std::memory_order_relaxed);
+  self.started.store(0, std::memory_order_relaxed);
+  if (!d.started && ++died_unstarted == 1) unstarted_death = describe_exit(d);
+
+  // (4) Fail or rerun the task it held; requeue the ones it never started.
+  const auto requeue = [&](std::vector<std::byte>&& m, int route) {
+    if (m.size() < sizeof(TaskHeader)) return;
+    TaskHeader h;
+    std::memcpy(&h, m.data(), sizeof h);
+    TaskTable::Record* r = table.lookup(h.task_id);
+    if (r == nullptr) return;  // already settled
+    if (h.task_id == current) {
+      if (++r->attempts > config.retries) {
+        stats.failed_lost += r->count - r->next;
+        table.fail_rest(
+            *r, std::make_exception_ptr(
+                    WorkerLost(d.pid, d.exitcode,
+                               "while it ran this task" +
+                                   std::string(config.retries > 0 ? " (retries exhausted)" : ""))));
+        return;
+      }
+      ++stats.retried;
+      h.skip = r->next;
+      std::memcpy(m.data(), &h, sizeof h);
+    }
+    dispatcher.requeue(std::move(m), route);
+  };
+  if (!held_shared.empty()) requeue(std::move(held_shared), -1);
+  for (auto& m : reclaimed) requeue(std::move(m), static_cast<int>(i));
+
+  // A worker that keeps failing before its initializer returns is not restarted forever:
+  // after kInitFailureLimit such deaths in a row it is retired. A SIGKILL (someone else's
+  // doing: a user, the OOM killer) does not count towards retirement, but it does towards
+  // the restart back-off.
+  int& failures = init_failures[i];
+  int& early = early_deaths[i];
+  early = d.initialized ? 0 : early + 1;
+  failures = d.initialized || d.exitcode == -SIGKILL ? 0 : failures + 1;
+  if (failures >= kInitFailureLimit) {
+    std::fprintf(stderr,
+                 "ringpool: worker %zu died %d times before its initializer finished; it is not "
+                 "restarted (its queued tasks fail with WorkerLost)\n",
+                 i, failures);
+    workers.retire(i);
+    dispatcher.drop_backlog(i, [&](std::span<const std::byte> m) {
+      TaskHeader h;
+      std::memcpy(&h, m.data(), sizeof h);
+      if (TaskTable::Record* r = table.lookup(h.task_id)) {
+        table.fail_rest(*r, std::make_exception_ptr(WorkerLost(
+                                d.pid, d.exitcode, "before its initializer finished (3 times)")));
+      }
+    });
+    break_if_no_workers(d);
+    return;
+  }
+  dispatcher.flush_backlogs();
+  // relaxed: written under mu, which the caller holds.
+  if (!terminated.load(std::memory_order_relaxed)) {
+    // Back-off for a worker that keeps dying early: 0, 10, 20, 40 ms ... up to 1 s.
+    const std::chrono::milliseconds delay{
+        early <= 1 ? 0 : std::min(10L << std::min(early - 2, 7), 1000L)};
+    workers.respawn(i, delay);
+  }
+}
+
+void PoolCore::Impl::break_if_no_workers(const WorkerSupervisor::Death& d) {
+  if (!workers.all_retired() || broken) return;
+  broken = std::make_exception_ptr(PoolBroken(
+      "ringpool: the pool is broken: every worker died " + std::to_string(kInitFailureLimit) +
+      " times before its initializer finished (the last: " + describe_exit(d) +
+      "); pending and new tasks fail, close()/join() return"));
+  table.fail_all(broken);
+  dispatcher.drop_all_backlogs();
+}
+
+}  // namespace ringpool::pool::detail

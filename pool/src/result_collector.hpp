@@ -1,0 +1,36 @@
+#pragma once
+// ResultCollector: the parent's consumer side of the workers' result rings (internal to
+// ringpool::pool). Reads result messages in place (ResultReader, task_wire.hpp) and
+// settles the items in the TaskTable, which completes futures and batch sinks.
+//
+// Not thread-safe: the pool core's mutex guards every call.
+#include <cstddef>
+#include <vector>
+
+#include "ringpool/ipc/byte_ring.hpp"
+#include "shared_layout.hpp"
+#include "task_table.hpp"
+
+namespace ringpool::pool::detail {
+
+class ResultCollector {
+ public:
+  ResultCollector(const SharedLayout& layout, TaskTable& table);
+
+  // Settles up to `budget` messages from worker i's ring (all when budget is 0); returns
+  // how many were read.
+  std::size_t drain(std::size_t i, std::size_t budget = 0);
+  // Some result ring holds a message nobody has collected yet.
+  [[nodiscard]] bool pending() const noexcept;
+  // Worker i is dead and drained: a fresh ring for its replacement.
+  void reset(std::size_t i);
+
+ private:
+  void settle(std::span<const std::byte> message) noexcept;
+
+  const SharedLayout& layout_;
+  TaskTable& table_;
+  std::vector<ipc::SpscByteRing> results_;  // parent = consumer
+};
+
+}  // namespace ringpool::pool::detail

@@ -1,0 +1,134 @@
+#pragma once
+// The Pool's shared mapping and the plain-data records in it (internal to ringpool::pool).
+//
+//   | PoolShared | WorkerShared x n | shared MPMC ring | (task SPSC ring, result SPSC ring) x n |
+//
+// One anonymous mapping (a memfd where the kernel has it, so that spawn-started workers can
+// inherit it); every part starts on a 128-byte line. The parent creates and initialises it
+// before any worker starts. A forked or thread worker gets its parts as WorkerRegions; a
+// spawn-started worker gets a SpawnLayout of offsets and checks every field against the
+// mapping before it follows one (adopt_spawned). Writer and reader of the SpawnLayout are
+// both in shared_layout.cpp.
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <type_traits>
+
+#include "ringpool/ipc/byte_ring.hpp"
+#include "ringpool/ipc/segment.hpp"
+
+namespace ringpool::pool::detail {
+
+inline constexpr std::size_t kLine = 128;
+inline constexpr std::uint64_t kPoolMagic = 0x52504f4f4c534852ULL;  // "RPOOLSHR"
+
+// Start of the pool's shared mapping.
+struct alignas(kLine) PoolShared {
+  std::uint64_t magic;
+  std::uint64_t workers;
+  // Parent threads with nothing to collect sleep on `event` (block mode) after counting
+  // themselves in `event_waiters`; a worker that publishes a result while the count is
+  // non-zero bumps `event` and wakes them (see push_result and PoolCore::Impl::wait_until).
+  alignas(kLine) std::atomic<std::uint32_t> event;
+  std::atomic<std::uint32_t> event_waiters;
+};
+static_assert(std::is_standard_layout_v<PoolShared>);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+// One per worker, after PoolShared.
+struct alignas(kLine) WorkerShared {
+  // Written by the worker --------------------------------------------------------
+  // Task id of the message being run (0: none). Read by the parent once the worker is
+  // reaped, to tell a task the worker held from one it never started.
+  std::atomic<std::uint64_t> current_task;
+  // MPMC claim word for tracked pops of the shared ring (see ipc::MpmcByteRing).
+  ipc::ClaimWord claim;
+  std::atomic<std::uint64_t> messages_done;
+  // 1 while the worker sleeps (block mode) on `wake`.
+  std::atomic<std::uint32_t> sleeping;
+  // Set once the initializer has returned (a worker that keeps dying before is retired:
+  // see WorkerSupervisor).
+  std::atomic<std::uint32_t> initialized;
+  // Set when the worker loop is entered, before the initializer (a spawn-started Pool
+  // waits for it: a re-executed program that never reaches serve_if_worker never sets it).
+  std::atomic<std::uint32_t> started;
+  // Written by the parent ----------------------------------------------------------
+  alignas(kLine) std::atomic<std::uint32_t> wake;
+  // Set by the parent to end a thread worker (StartMethod::thread), which cannot be killed:
+  // it leaves its loop after the message it runs.
+  std::atomic<std::uint32_t> quit;
+};
+static_assert(std::is_standard_layout_v<WorkerShared>);
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+
+// What one worker finds in the mapping.
+struct WorkerRegions {
+  PoolShared* pool = nullptr;
+  WorkerShared* self = nullptr;
+  std::span<std::byte> tasks;    // its SPSC task ring (worker = consumer)
+  std::span<std::byte> results;  // its SPSC result ring (worker = producer)
+  std::span<std::byte> shared;   // the shared MPMC ring (worker = consumer, tracked pops)
+};
+
+// The start record of a spawn-started worker: where its parts lie in the inherited memfd.
+inline constexpr std::uint64_t kSpawnLayoutMagic = 0x5250535041574e32ULL;  // "RPSPAWN2"
+struct SpawnLayout {
+  std::uint64_t magic;
+  std::uint64_t index;        // this worker's index
+  std::int64_t parent;        // the pool's pid
+  std::uint32_t wait;         // WaitMode
+  std::int32_t fd;            // the inherited memfd of the pool's mapping
+  std::uint64_t slot_size;    // ring slot size
+  std::uint64_t max_tasks;    // max_tasks_per_child
+  std::uint64_t bytes;        // size of the mapping
+  std::uint64_t self_offset;  // this worker's WorkerShared
+  std::uint64_t task_offset;
+  std::uint64_t task_bytes;
+  std::uint64_t result_offset;
+  std::uint64_t result_bytes;
+  std::uint64_t shared_offset;
+  std::uint64_t shared_bytes;
+  std::uint64_t init_key;  // registry key of the initializer; 0 = none
+};
+static_assert(std::is_trivially_copyable_v<SpawnLayout>);
+
+class SharedLayout {
+ public:
+  SharedLayout() = default;
+  SharedLayout(SharedLayout&&) noexcept = default;
+  SharedLayout& operator=(SharedLayout&&) noexcept = default;
+
+  // Parent: maps and initialises a layout for `workers` workers whose rings hold `depth`
+  // messages (the shared ring depth * workers) of up to `slot_size` bytes. `need_fd`: the
+  // mapping must be a memfd (spawn start method); throws PoolError when it cannot be.
+  static SharedLayout create(std::size_t workers, std::size_t depth, std::size_t slot_size,
+                             bool need_fd);
+
+  // Spawn-started worker: checks every field of `l` (alignment, each region inside the
+  // mapping, the fd's size, the pool header) and maps the inherited memfd. Throws
+  // DecodeError saying what is wrong. The mapping stays for the life of the process.
+  static WorkerRegions adopt_spawned(const SpawnLayout& l);
+
+  [[nodiscard]] std::size_t workers() const noexcept { return workers_; }
+  [[nodiscard]] PoolShared& pool() const noexcept { return *pool_; }
+  [[nodiscard]] WorkerShared& worker(std::size_t i) const noexcept { return worker_records_[i]; }
+  [[nodiscard]] WorkerRegions regions(std::size_t i) const noexcept;
+  // Worker i's parts as offsets into the memfd (fields other than the layout's are zero).
+  [[nodiscard]] SpawnLayout spawn_layout(std::size_t i) const noexcept;
+  [[nodiscard]] int fd() const noexcept { return segment_.fd(); }
+
+ private:
+  ipc::Segment segment_;
+  std::size_t workers_ = 0;
+  std::size_t shared_offset_ = 0;
+  std::size_t shared_bytes_ = 0;
+  std::size_t rings_offset_ = 0;
+  std::size_t ring_bytes_ = 0;  // one SPSC ring (task and result rings are the same size)
+  PoolShared* pool_ = nullptr;
+  WorkerShared* worker_records_ = nullptr;
+};
+
+}  // namespace ringpool::pool::detail

@@ -1,0 +1,96 @@
+// TaskTable: records of the task messages in flight (see task_table.hpp).
+#include "task_table.hpp"
+
+#include <utility>
+
+namespace ringpool::pool::detail {
+
+TaskTable::TaskTable(std::size_t workers, std::size_t reserve_records) : queued_(workers, 0) {
+  records_.reserve(reserve_records);
+  free_.reserve(reserve_records);
+}
+
+std::uint32_t TaskTable::reserve() {
+  if (!free_.empty()) {
+    const std::uint32_t i = free_.back();
+    free_.pop_back();
+    return i;
+  }
+  records_.emplace_back();
+  // Room for every record in the free list now, so that retiring never allocates.
+  free_.reserve(records_.capacity());
+  return static_cast<std::uint32_t>(records_.size() - 1);
+}
+
+std::uint64_t TaskTable::id_of(std::uint32_t index) const noexcept {
+  return (static_cast<std::uint64_t>(records_[index].generation) << 32) | (index + 1);
+}
+
+void TaskTable::unreserve(std::uint32_t index) noexcept {
+  free_.push_back(index);
+}
+
+void TaskTable::start(std::uint32_t index, ResultSink* sink, StateBase* owned, std::uint64_t base,
+                      std::uint32_t count, int worker) noexcept {
+  Record& r = records_[index];
+  r.live = true;
+  r.sink = sink;
+  r.owned = owned;
+  r.base = base;
+  r.count = count;
+  r.next = 0;
+  r.attempts = 0;
+  r.worker = worker;
+  if (worker >= 0) ++queued_[static_cast<std::size_t>(worker)];
+  // relaxed: waiters read it with acquire only after retire(); the record is under the lock.
+  live_.fetch_add(1, std::memory_order_relaxed);
+}
+
+TaskTable::Record* TaskTable::lookup(std::uint64_t id) noexcept {
+  const std::uint64_t low = id & 0xffffffffULL;
+  if (low == 0 || low > records_.size()) return nullptr;
+  Record& r = records_[low - 1];
+  if (!r.live || r.generation != static_cast<std::uint32_t>(id >> 32)) return nullptr;
+  return &r;
+}
+
+void TaskTable::deliver_next(Record& r, std::span<const std::byte> value) noexcept {
+  const std::uint64_t index = r.base + r.next;
+  try {
+    r.sink->deliver(index, value);
+  } catch (...) {
+    r.sink->fail(index, std::current_exception());  // the value did not decode
+  }
+  if (++r.next == r.count) retire(r);
+}
+
+void TaskTable::fail_next(Record& r, std::exception_ptr error) noexcept {
+  r.sink->fail(r.base + r.next, std::move(error));
+  if (++r.next == r.count) retire(r);
+}
+
+void TaskTable::fail_rest(Record& r, const std::exception_ptr& error) noexcept {
+  for (std::uint32_t k = r.next; k < r.count; ++k) r.sink->fail(r.base + k, error);
+  r.next = r.count;
+  retire(r);
+}
+
+void TaskTable::fail_all(const std::exception_ptr& error) noexcept {
+  for (Record& r : records_) {
+    if (r.live) fail_rest(r, error);
+  }
+}
+
+void TaskTable::retire(Record& r) noexcept {
+  r.live = false;
+  if (++r.generation == 0) r.generation = 1;
+  if (r.worker >= 0) --queued_[static_cast<std::size_t>(r.worker)];
+  StateBase* owned = std::exchange(r.owned, nullptr);
+  r.sink = nullptr;
+  free_.push_back(static_cast<std::uint32_t>(&r - records_.data()));
+  // release: pairs with the acquire load in empty().
+  live_.fetch_sub(1, std::memory_order_release);
+  if (owned != nullptr) owned->release_ref();
+}
+
+}  // namespace ringpool::pool::detail

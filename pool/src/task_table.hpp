@@ -1,0 +1,79 @@
+#pragma once
+// TaskTable: the parent's record of every task message in flight (internal to
+// ringpool::pool): where its results go, how many of its items have settled, how often it
+// was rerun and which worker ring it went to.
+//
+// A record's id is its index plus a generation, so a late, repeated or forged result for a
+// record that was settled and reused is ignored (lookup() returns nullptr). Not
+// thread-safe: the pool core's mutex guards every call except empty().
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <span>
+#include <vector>
+
+#include "ringpool/pool/future.hpp"
+
+namespace ringpool::pool::detail {
+
+class TaskTable {
+ public:
+  struct Record {
+    std::uint32_t generation = 1;
+    bool live = false;
+    ResultSink* sink = nullptr;
+    StateBase* owned = nullptr;  // a future's reference, released once settled
+    std::uint64_t base = 0;      // sink index of the first item
+    std::uint32_t count = 0;
+    std::uint32_t next = 0;  // items settled so far (results arrive in order)
+    std::uint32_t attempts = 0;
+    int worker = -1;  // the worker whose SPSC ring it went to; -1 for the shared ring
+  };
+
+  TaskTable(std::size_t workers, std::size_t reserve);
+
+  // Reserves a record for a message about to be written; its id goes in the header.
+  [[nodiscard]] std::uint32_t reserve();
+  [[nodiscard]] std::uint64_t id_of(std::uint32_t index) const noexcept;
+  // The message was not sent after all: the record goes back unused.
+  void unreserve(std::uint32_t index) noexcept;
+  // The message is in a ring: from now on its results are expected.
+  void start(std::uint32_t index, ResultSink* sink, StateBase* owned, std::uint64_t base,
+             std::uint32_t count, int worker) noexcept;
+
+  // The live record with this id, or nullptr (settled already, or never issued).
+  [[nodiscard]] Record* lookup(std::uint64_t id) noexcept;
+
+  // Item `r.next` succeeded with encoded `value` / failed with `error`. The record retires
+  // once every item has settled.
+  void deliver_next(Record& r, std::span<const std::byte> value) noexcept;
+  void fail_next(Record& r, std::exception_ptr error) noexcept;
+  // Fails every item not yet settled, then retires the record.
+  void fail_rest(Record& r, const std::exception_ptr& error) noexcept;
+  // Fails every live record (terminate, a broken pool).
+  void fail_all(const std::exception_ptr& error) noexcept;
+
+  // Live messages routed to worker i's own ring.
+  [[nodiscard]] std::size_t queued(std::size_t worker) const noexcept { return queued_[worker]; }
+  // No record is live. Callable without the pool's lock.
+  [[nodiscard]] bool empty() const noexcept {
+    // acquire: pairs with the release decrement in retire(); what the settled records
+    // delivered is visible.
+    return live_.load(std::memory_order_acquire) == 0;
+  }
+  [[nodiscard]] std::size_t live_approx() const noexcept {
+    // relaxed: a hint (the supervisor's poll period).
+    return live_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  void retire(Record& r) noexcept;
+
+  std::vector<Record> records_;
+  std::vector<std::uint32_t> free_;
+  std::vector<std::size_t> queued_;
+  std::atomic<std::size_t> live_{0};
+};
+
+}  // namespace ringpool::pool::detail
