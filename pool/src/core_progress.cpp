@@ -203,7 +203,19 @@ void PoolCore::Impl::recover(const WorkerSupervisor::Death& d) {
   self.started.store(0, std::memory_order_relaxed);
   if (!d.started && ++died_unstarted == 1) unstarted_death = describe_exit(d);
 
-  // (4) Fail or rerun the task it held; requeue the ones it never started.
+  // A worker that keeps failing before its initializer returns is not restarted forever:
+  // after kInitFailureLimit such deaths in a row it is retired. A SIGKILL (someone else's
+  // doing: a user, the OOM killer) does not count towards retirement, but it does towards
+  // the restart back-off.
+  int& failures = init_failures[i];
+  int& early = early_deaths[i];
+  early = d.initialized ? 0 : early + 1;
+  failures = d.initialized || d.exitcode == -SIGKILL ? 0 : failures + 1;
+  const bool retire = failures >= kInitFailureLimit;
+
+  // (4) Fail or rerun the task it held; requeue the ones it never started: to its
+  // replacement, or to the shared ring (the other workers) when it is retired.
+  const int own_route = retire ? -1 : static_cast<int>(i);
   const auto requeue = [&](std::vector<std::byte>&& m, int route) {
     if (m.size() < sizeof(TaskHeader)) return;
     TaskHeader h;
@@ -224,32 +236,21 @@ void PoolCore::Impl::recover(const WorkerSupervisor::Death& d) {
       h.skip = r->next;
       std::memcpy(m.data(), &h, sizeof h);
     }
+    table.reroute(*r, route);
     dispatcher.requeue(std::move(m), route);
   };
   if (!held_shared.empty()) requeue(std::move(held_shared), -1);
-  for (auto& m : reclaimed) requeue(std::move(m), static_cast<int>(i));
+  for (auto& m : reclaimed) requeue(std::move(m), own_route);
 
-  // A worker that keeps failing before its initializer returns is not restarted forever:
-  // after kInitFailureLimit such deaths in a row it is retired. A SIGKILL (someone else's
-  // doing: a user, the OOM killer) does not count towards retirement, but it does towards
-  // the restart back-off.
-  int& failures = init_failures[i];
-  int& early = early_deaths[i];
-  early = d.initialized ? 0 : early + 1;
-  failures = d.initialized || d.exitcode == -SIGKILL ? 0 : failures + 1;
-  if (failures >= kInitFailureLimit) {
+  if (retire) {
     std::fprintf(stderr,
-                 "ringpool: worker %zu died %d times before its initializer finished; it is not "
-                 "restarted (its queued tasks fail with WorkerLost)\n",
-                 i, failures);
+                 "ringpool: %s %d times in a row before its initializer finished; it is not "
+                 "restarted (its queued tasks go to the other workers)\n",
+                 describe_exit(d).c_str(), failures);
     workers.retire(i);
     dispatcher.drop_backlog(i, [&](std::span<const std::byte> m) {
-      TaskHeader h;
-      std::memcpy(&h, m.data(), sizeof h);
-      if (TaskTable::Record* r = table.lookup(h.task_id)) {
-        table.fail_rest(*r, std::make_exception_ptr(WorkerLost(
-                                d.pid, d.exitcode, "before its initializer finished (3 times)")));
-      }
+      std::vector<std::byte> copy(m.begin(), m.end());
+      requeue(std::move(copy), -1);
     });
     break_if_no_workers(d);
     return;

@@ -46,6 +46,12 @@ void TaskTable::start(std::uint32_t index, ResultSink* sink, StateBase* owned, s
   live_.fetch_add(1, std::memory_order_relaxed);
 }
 
+void TaskTable::reroute(Record& r, int route) noexcept {
+  if (r.worker >= 0) --queued_[static_cast<std::size_t>(r.worker)];
+  r.worker = route;
+  if (route >= 0) ++queued_[static_cast<std::size_t>(route)];
+}
+
 TaskTable::Record* TaskTable::lookup(std::uint64_t id) noexcept {
   const std::uint64_t low = id & 0xffffffffULL;
   if (low == 0 || low > records_.size()) return nullptr;

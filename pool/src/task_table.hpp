@@ -42,6 +42,9 @@ class TaskTable {
   void start(std::uint32_t index, ResultSink* sink, StateBase* owned, std::uint64_t base,
              std::uint32_t count, int worker) noexcept;
 
+  // A recovered message of `r` now goes to worker `route`'s ring (-1: the shared ring).
+  void reroute(Record& r, int route) noexcept;
+
   // The live record with this id, or nullptr (settled already, or never issued).
   [[nodiscard]] Record* lookup(std::uint64_t id) noexcept;
 

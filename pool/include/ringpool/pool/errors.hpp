@@ -84,7 +84,9 @@ class TaskFailed : public PoolError {
 class WorkerLost : public PoolError {
  public:
   WorkerLost(pid_t pid, int exitcode, const std::string& context = "while it held a task")
-      : PoolError("ringpool: worker process " + std::to_string(pid) + " " +
+      : PoolError((pid > 0 ? "ringpool: worker process " + std::to_string(pid)
+                           : std::string("ringpool: a worker thread")) +
+                  " " +
                   (exitcode < 0 ? "was killed by signal " + std::to_string(-exitcode)
                                 : "exited with code " + std::to_string(exitcode)) +
                   " " + context),

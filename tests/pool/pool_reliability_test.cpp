@@ -1,0 +1,143 @@
+// A pool never hangs without a deadline the user chose (issue #10 items 1 and 2):
+// - when no worker can run (every one keeps failing in its initializer) the pool is broken:
+//   pending and new tasks fail with PoolBroken, close()/join() and the destructor return;
+// - join() lets every worker finish its initializer and exit by message (it used to
+//   SIGKILL them when the supervisor thread, which forked them, stopped first);
+// - a kill every ~2 ms during imap_unordered does not retire the workers for good.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <future>
+#include <new>
+#include <numeric>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "ringpool/pool/pool.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ringpool::pool::Outcome;
+using ringpool::pool::Pool;
+using ringpool::pool::PoolBroken;
+using ringpool::pool::PoolOptions;
+using ringpool::pool::WorkerLost;
+
+int square(int x) {
+  return x * x;
+}
+
+// Counts initializer runs across the forked workers.
+std::atomic<int>* init_runs() {
+  static std::atomic<int>* runs = [] {
+    void* p = mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    return new (p) std::atomic<int>(0);
+  }();
+  return runs;
+}
+
+TEST(PoolBroken, EveryWorkerFailingItsInitializerFailsTasksInsteadOfHanging) {
+  PoolOptions o;
+  o.workers = 3;
+  o.initializer = [] { throw std::runtime_error("cannot open the model file"); };
+  Pool pool(o);
+  auto f = pool.submit(square, 7);
+  try {
+    (void)f.get(60s);  // a deadline only so that a regression fails instead of hanging
+    FAIL() << "expected PoolBroken";
+  } catch (const PoolBroken& e) {
+    EXPECT_NE(std::string(e.what()).find("initializer"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)pool.submit(square, 8), PoolBroken);
+  EXPECT_THROW((void)pool.map(square, std::vector<int>(100, 2)), PoolBroken);
+  EXPECT_TRUE(pool.worker_pids().empty());
+  pool.close();
+  pool.join();
+}
+
+TEST(PoolBroken, TheDestructorOfABrokenPoolReturns) {
+  PoolOptions o;
+  o.workers = 2;
+  o.initializer = [] { std::exit(3); };
+  auto done = std::async(std::launch::async, [&] {
+    Pool pool(o);
+    auto f = pool.submit(square, 2);
+    EXPECT_THROW((void)f.get(), PoolBroken);
+  });
+  ASSERT_EQ(done.wait_for(120s), std::future_status::ready) << "~Pool of a broken pool hangs";
+}
+
+TEST(PoolJoin, WorkersFinishTheirInitializerBeforeJoinReturns) {
+  init_runs()->store(0);
+  PoolOptions o;
+  o.workers = 2;
+  o.initializer = [] {
+    std::this_thread::sleep_for(100ms);
+    init_runs()->fetch_add(1);
+  };
+  for (int round = 0; round < 3; ++round) {
+    init_runs()->store(0);
+    {
+      Pool pool(o);
+      pool.close();
+      pool.join();
+      EXPECT_EQ(pool.stats().workers_lost, 0u) << "join killed a worker";
+    }
+    EXPECT_EQ(init_runs()->load(), 2) << "round " << round;
+  }
+}
+
+TEST(PoolKills, KillsEveryTwoMillisecondsDuringImapUnorderedDoNotStopThePool) {
+  PoolOptions o;
+  o.workers = 2;
+  o.retries = 1000;  // every item must come back
+  Pool pool(o);
+  std::atomic<bool> done{false};
+  std::atomic<int> kills{0};
+  std::thread killer([&] {
+    std::mt19937 rng(2026);
+    while (!done.load()) {
+      std::this_thread::sleep_for(2ms);
+      if (const std::optional<pid_t> pid = pool.worker_pid(rng() % 2)) {
+        if (*pid > 0 && ::kill(*pid, SIGKILL) == 0) ++kills;
+      }
+    }
+  });
+  std::vector<int> in(30000);
+  std::iota(in.begin(), in.end(), 0);
+  auto run = std::async(std::launch::async, [&] {
+    long long sum = 0;
+    std::size_t n = 0;
+    for (int r : pool.imap_unordered(square, in)) {
+      sum += r;
+      ++n;
+    }
+    return std::make_pair(n, sum);
+  });
+  const bool finished = run.wait_for(300s) == std::future_status::ready;
+  done = true;
+  killer.join();
+  ASSERT_TRUE(finished) << "imap_unordered stuck after " << kills.load() << " kills";
+  const auto [n, sum] = run.get();
+  long long want = 0;
+  for (int x : in) want += static_cast<long long>(x) * x;
+  EXPECT_EQ(n, in.size());
+  EXPECT_EQ(sum, want);
+  std::printf(
+      "[ campaign ] imap_unordered 30000 items, kill every 2 ms: %d kills, %zu of %zu "
+      "results, %s\n",
+      kills.load(), n, in.size(), sum == want ? "all correct" : "WRONG");
+}
+
+}  // namespace
