@@ -78,6 +78,7 @@ struct PoolCore::Impl {
   std::atomic<bool> closed{false};
   std::atomic<bool> terminated{false};
   std::atomic<int> active_waiters{0};
+  bool joining = false;  // join() began (under mu): lazy batches may no longer send
   bool joined = false;
 
   // ---- last plan (its own lock: read by last_plan() without touching the pool) ----

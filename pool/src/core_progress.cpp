@@ -52,8 +52,9 @@ void PoolCore::Impl::send(const SendRequest& req) {
     {
       std::lock_guard lock(mu);
       if (broken) std::rethrow_exception(broken);
-      // relaxed (both): written under mu by close()/terminate(), and we hold mu.
-      if (closed.load(std::memory_order_relaxed)) {
+      // relaxed (all): written under mu by close()/join()/terminate(), and we hold mu.
+      if (closed.load(std::memory_order_relaxed) &&
+          (!req.continues_batch || joining || terminated.load(std::memory_order_relaxed))) {
         throw Closed(terminated.load(std::memory_order_relaxed)
                          ? "ringpool: the pool was terminated; no more tasks"
                          : "ringpool: the pool is closed; submit tasks before close() (or "

@@ -120,6 +120,10 @@ void PoolCore::Impl::join() {
     joined = true;
     return;
   }
+  {
+    std::lock_guard lock(mu);
+    joining = true;
+  }
   wait_until(&no_live_tasks, &table, std::nullopt);
   // Let pending restarts finish so that every worker gets its stop message.
   for (;;) {

@@ -125,7 +125,8 @@ class StateBase : public ResultSink {
     finish(kError);
   }
 
-  // Registers `cb` to run once complete (at once if complete already).
+  // Registers `cb` to run once complete (at once if complete already). A callback that
+  // throws is ignored either way, as Python does (it must not take the caller down).
   void on_done(std::function<void()> cb) {
     {
       std::lock_guard lock(callbacks_mu_);
@@ -134,7 +135,10 @@ class StateBase : public ResultSink {
         return;
       }
     }
-    cb();
+    try {
+      cb();
+    } catch (...) {
+    }
   }
 
   [[nodiscard]] Progress* progress() const noexcept { return progress_; }

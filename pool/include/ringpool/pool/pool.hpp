@@ -657,6 +657,11 @@ class Imap {
         chunk_(chunksize),
         sink_(std::make_unique<detail::ImapSink<R>>(ordered)) {
     if (chunk_ == 0) throw InvalidArgument("ringpool: chunksize must be at least 1");
+    if (pool.core().closed()) {
+      throw Closed(
+          "ringpool: the pool is closed; begin imap before close() (or create a new "
+          "Pool)");
+    }
     if constexpr (std::ranges::sized_range<View>) {
       const std::size_t n = std::ranges::size(inputs_);
       parallel_ = n > 0 && pool.core().plan_batch(n);
@@ -710,11 +715,16 @@ class Imap {
         ++taken_;
         return out;
       }
-      if (it_ != std::ranges::end(inputs_) && sent_ - taken_ < max_in_flight_) {
+      if (!input_done_ && it_ != std::ranges::end(inputs_) && sent_ - taken_ < max_in_flight_) {
         send_some();
         continue;
       }
-      if (sent_ == taken_) return std::nullopt;
+      if (sent_ == taken_) {
+        // The input itself failed: its error comes at its position, then the range ends
+        // (Python's imap raises it there).
+        if (input_error_) return Outcome<R>(std::exchange(input_error_, nullptr));
+        return std::nullopt;
+      }
       pool_->core().wait_until(&detail::ImapSink<R>::has_next, sink_.get(), std::nullopt);
     }
   }
@@ -724,21 +734,30 @@ class Imap {
     std::vector<std::byte>& buf = buffer_;
     buf.clear();
     std::size_t count = 0;
-    while (it_ != std::ranges::end(inputs_) && count < chunk_) {
-      const auto& item = *it_;
-      const auto& args = detail::to_args<Args, Star>(item);
-      const std::size_t b = Items::bytes(args);
-      if (b > limit) {
-        if (count > 0) break;  // send what we have; the oversize item throws next time
+    try {
+      while (!input_done_ && it_ != std::ranges::end(inputs_) && count < chunk_) {
+        const auto& item = *it_;
+        const auto& args = detail::to_args<Args, Star>(item);
+        const std::size_t b = Items::bytes(args);
+        if (b > limit) {
+          if (count > 0) break;  // send what we have; the oversize item throws next time
+          ++it_;
+          throw PayloadTooLarge(b, limit, "arguments of one imap item");
+        }
+        if (buf.size() + b > limit) break;
+        const std::size_t at = buf.size();
+        buf.resize(at + b);
+        Items::write(buf.data() + at, args);
+        ++count;
         ++it_;
-        throw PayloadTooLarge(b, limit, "arguments of one imap item");
       }
-      if (buf.size() + b > limit) break;
-      const std::size_t at = buf.size();
-      buf.resize(at + b);
-      Items::write(buf.data() + at, args);
-      ++count;
-      ++it_;
+    } catch (const PayloadTooLarge&) {
+      throw;
+    } catch (...) {
+      // Reading the input threw: results before it still come, then its error.
+      input_error_ = std::current_exception();
+      input_done_ = true;
+      if (count == 0) return;
     }
     for (std::size_t k = 0; k < count; ++k) sink_->expect(sent_ + k);
     detail::SendRequest req;
@@ -755,6 +774,7 @@ class Imap {
     req.sink = sink_.get();
     req.base_index = sent_;
     req.route = parallel_ ? static_cast<int>(messages_ % pool_->workers()) : detail::kRouteShared;
+    req.continues_batch = true;
     pool_->core().send(req);
     sent_ += count;
     ++messages_;
@@ -772,6 +792,8 @@ class Imap {
   std::size_t taken_ = 0;
   std::size_t messages_ = 0;
   std::vector<std::byte> buffer_;
+  bool input_done_ = false;         // the input threw: send nothing more
+  std::exception_ptr input_error_;  // handed out after every result sent before it
 };
 
 }  // namespace ringpool::pool

@@ -40,6 +40,9 @@ struct SendRequest {
   StateBase* owned_state = nullptr;
   std::uint64_t base_index = 0;  // sink index of the message's first item
   int route = kRouteLeastLoaded;
+  // Part of a lazy batch (imap) begun before close(): still accepted after close(), as
+  // Python's imap, whose tasks were all queued when it began; refused after join/terminate.
+  bool continues_batch = false;
 };
 
 class PoolCore final : public Progress {
