@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <new>
@@ -33,6 +35,14 @@ using ringpool::pool::PoolOptions;
 using ringpool::pool::WorkerLost;
 
 int square(int x) {
+  return x * x;
+}
+
+// A few microseconds of work, so that kills land mid-task, mid-pop and mid-push.
+int busy_square(int x) {
+  volatile std::uint64_t acc = static_cast<std::uint64_t>(x);
+  for (int i = 0; i < 3000; ++i) acc = acc * 6364136223846793005ULL + 1442695040888963407ULL;
+  (void)acc;
   return x * x;
 }
 
@@ -96,6 +106,36 @@ TEST(PoolJoin, WorkersFinishTheirInitializerBeforeJoinReturns) {
     }
     EXPECT_EQ(init_runs()->load(), 2) << "round " << round;
   }
+}
+
+TEST(PoolKills, KillsEvery20msDuringMapWithRetriesLoseNothing) {
+  PoolOptions o;
+  o.workers = 2;
+  o.retries = 1000;
+  Pool pool(o);
+  std::atomic<bool> done{false};
+  std::atomic<int> kills{0};
+  std::thread killer([&] {
+    std::mt19937 rng(20);
+    while (!done.load()) {
+      std::this_thread::sleep_for(20ms);
+      if (const std::optional<pid_t> pid = pool.worker_pid(rng() % 2)) {
+        if (*pid > 0 && ::kill(*pid, SIGKILL) == 0) ++kills;
+      }
+    }
+  });
+  std::vector<int> in(200000);
+  std::iota(in.begin(), in.end(), 0);
+  const auto out = pool.map(busy_square, in, 16);
+  done = true;
+  killer.join();
+  std::size_t right = 0;
+  for (std::size_t i = 0; i < in.size(); ++i) right += out[i] == in[i] * in[i] ? 1 : 0;
+  EXPECT_EQ(right, in.size());
+  std::printf(
+      "[ campaign ] fork pool map 200000 items, kill every 20 ms: %d kills, %zu of %zu "
+      "results correct\n",
+      kills.load(), right, in.size());
 }
 
 TEST(PoolKills, KillsEveryTwoMillisecondsDuringImapUnorderedDoNotStopThePool) {

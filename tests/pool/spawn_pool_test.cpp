@@ -9,13 +9,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <numeric>
+#include <optional>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -54,6 +60,15 @@ int square(int x) {
   return x * x;
 }
 RINGPOOL_TASK(square);
+
+// A few microseconds of work, so that kills land mid-task.
+int busy_square(int x) {
+  volatile std::uint64_t acc = static_cast<std::uint64_t>(x);
+  for (int i = 0; i < 3000; ++i) acc = acc * 6364136223846793005ULL + 1442695040888963407ULL;
+  (void)acc;
+  return x * x;
+}
+RINGPOOL_TASK(busy_square);
 
 int add(int a, int b) {
   return a + b;
@@ -300,6 +315,47 @@ TEST(SpawnPool, MainWithoutServeIfWorkerIsAClearErrorNotAHang) {
     EXPECT_NE(what.find("serve_if_worker"), std::string::npos) << what;
   }
   EXPECT_EQ(std::getenv(kSkipServeEnv), nullptr);
+}
+
+// ---- kill storms ------------------------------------------------------------------------
+// Workers SIGKILLed every `period` (at most `max_kills` times) during a map with retries:
+// every item comes back right. Spawn-started replacements re-execute the program, so each
+// kill costs an exec (a few ms): at 2 ms the workers barely run between kills, hence the cap.
+void spawn_kill_storm(std::chrono::milliseconds period, int items, int max_kills) {
+  PoolOptions o = spawn_opts(2);
+  o.retries = 1000;
+  Pool pool(o);
+  std::atomic<bool> done{false};
+  std::atomic<int> kills{0};
+  std::thread killer([&] {
+    std::mt19937 rng(static_cast<unsigned>(period.count()));
+    while (!done.load() && kills.load() < max_kills) {
+      std::this_thread::sleep_for(period);
+      if (const std::optional<pid_t> pid = pool.worker_pid(rng() % 2)) {
+        if (*pid > 0 && ::kill(*pid, SIGKILL) == 0) ++kills;
+      }
+    }
+  });
+  std::vector<int> in(static_cast<std::size_t>(items));
+  std::iota(in.begin(), in.end(), 0);
+  const auto out = pool.map(busy_square, in, 4);
+  done = true;
+  killer.join();
+  std::size_t right = 0;
+  for (std::size_t i = 0; i < in.size(); ++i) right += out[i] == in[i] * in[i] ? 1 : 0;
+  EXPECT_EQ(right, in.size());
+  std::printf(
+      "[ campaign ] spawn pool map %d items, kill every %lld ms: %d kills, %zu of %zu "
+      "results correct\n",
+      items, static_cast<long long>(period.count()), kills.load(), right, in.size());
+}
+
+TEST(SpawnPoolKills, KillEvery20msDuringMap) {
+  spawn_kill_storm(20ms, 100000, 60);
+}
+
+TEST(SpawnPoolKills, KillEvery2msDuringMap) {
+  spawn_kill_storm(2ms, 20000, 60);
 }
 
 // ---- start data checks ------------------------------------------------------------------
