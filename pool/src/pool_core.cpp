@@ -64,8 +64,8 @@ struct PoolCore::Impl {
   struct Worker {
     pid_t pid = -1;
     WorkerState state = WorkerState::starting;
-    ipc::SpscByteRing tasks;    // parent = producer
-    ipc::SpscByteRing results;  // parent = consumer
+    ipc::SpscByteProducer tasks;    // parent = producer
+    ipc::SpscByteConsumer results;  // parent = consumer
     std::span<std::byte> task_region;
     std::span<std::byte> result_region;
     std::size_t queued = 0;  // task messages routed to this worker and not yet settled
@@ -108,7 +108,7 @@ struct PoolCore::Impl {
   PoolShared* shared = nullptr;
   WorkerShared* ws = nullptr;
   std::span<std::byte> shared_region;
-  ipc::MpmcByteRing shared_ring;  // parent = producer (and recoverer)
+  ipc::MpmcByteProducer shared_ring;  // parent = producer (and recoverer)
 
   // ---- guarded by mu ----
   mutable std::mutex mu;
@@ -293,7 +293,8 @@ struct PoolCore::Impl {
     std::byte* p = base + header + per_worker * n;
     const ipc::RingOptions ring_options{ipc::WaitStrategy::spin, 0};
     shared_region = {p, shared_bytes};
-    shared_ring = ipc::MpmcByteRing::create(shared_region, depth * n, slot_size, ring_options);
+    shared_ring =
+        ipc::MpmcByteRing::create(shared_region, depth * n, slot_size, ring_options).producer;
     p += shared_bytes;
     workers.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
@@ -302,8 +303,9 @@ struct PoolCore::Impl {
       p += task_bytes;
       w.result_region = {p, result_bytes};
       p += result_bytes;
-      w.tasks = ipc::SpscByteRing::create(w.task_region, depth, slot_size, ring_options);
-      w.results = ipc::SpscByteRing::create(w.result_region, depth, slot_size, ring_options);
+      w.tasks = ipc::SpscByteRing::create(w.task_region, depth, slot_size, ring_options).producer;
+      w.results =
+          ipc::SpscByteRing::create(w.result_region, depth, slot_size, ring_options).consumer;
     }
   }
 
@@ -854,8 +856,8 @@ struct PoolCore::Impl {
     // Fresh rings for the replacement.
     w.tasks.reset();
     w.results.reset();
-    w.tasks = ipc::SpscByteRing::attach(w.task_region);
-    w.results = ipc::SpscByteRing::attach(w.result_region);
+    w.tasks = ipc::SpscByteProducer::attach(w.task_region);
+    w.results = ipc::SpscByteConsumer::attach(w.result_region);
     // relaxed (all): the worker is dead and the replacement not yet forked.
     ws[i].current_task.store(0, std::memory_order_relaxed);
     ws[i].claim.store(0, std::memory_order_relaxed);

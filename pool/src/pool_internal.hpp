@@ -43,7 +43,7 @@ struct alignas(kLine) WorkerShared {
   // Task id of the message being run (0: none). Read by the parent once the worker is
   // reaped, to tell a task the worker held from one it never started.
   std::atomic<std::uint64_t> current_task;
-  // MPMC claim word for tracked pops of the shared ring (see ipc::MpmcByteRing).
+  // MPMC claim word for tracked pops of the shared ring (see ipc::MpmcByteConsumer).
   ipc::ClaimWord claim;
   std::atomic<std::uint64_t> messages_done;
   // 1 while the worker sleeps (block mode) on `wake`.

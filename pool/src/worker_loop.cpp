@@ -93,9 +93,9 @@ inline void cpu_relax() noexcept {
 
 struct WorkerState {
   const WorkerConfig* config;
-  ipc::SpscByteRing tasks;
-  ipc::SpscByteRing results;
-  ipc::MpmcByteRing shared;
+  ipc::SpscByteConsumer tasks;
+  ipc::SpscByteProducer results;
+  ipc::MpmcByteConsumer shared;
   bool stop = false;
   // Spawn-started workers: the last registry key resolved, and its function.
   std::uint64_t last_key = 0;
@@ -213,9 +213,9 @@ void worker_main(const WorkerConfig& c) noexcept {
   }
   WorkerState st{&c, {}, {}, {}};
   try {
-    st.tasks = ipc::SpscByteRing::attach(c.task_region);
-    st.results = ipc::SpscByteRing::attach(c.result_region);
-    st.shared = ipc::MpmcByteRing::attach(c.shared_region);
+    st.tasks = ipc::SpscByteConsumer::attach(c.task_region);
+    st.results = ipc::SpscByteProducer::attach(c.result_region);
+    st.shared = ipc::MpmcByteConsumer::attach(c.shared_region);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ringpool: worker %zu cannot attach its rings: %s\n", c.index, e.what());
     _exit(120);
