@@ -55,26 +55,29 @@ ipc::RingOptions spin_ring() {
 
 template <class T>
 struct RingpoolSpsc {
-  // One handle per side, as the SPSC handle contract asks (each keeps its own index).
-  ipc::SpscRing<T> ring = ipc::SpscRing<T>::create_anonymous(kCapacity, spin_ring());
-  alignas(128) ipc::SpscRing<T> consumer = ring;
-  bool push(const T& v) noexcept { return ring.try_push(v); }
+  // One end per side (each keeps its own index), on lines of their own.
+  typename ipc::SpscRing<T>::Ends ends = ipc::SpscRing<T>::create_anonymous(kCapacity, spin_ring());
+  alignas(128) ipc::SpscProducer<T> producer = std::move(ends.producer);
+  alignas(128) ipc::SpscConsumer<T> consumer = std::move(ends.consumer);
+  bool push(const T& v) noexcept { return producer.try_push(v); }
   bool pop(T& v) noexcept { return consumer.try_pop(v); }
   std::size_t push_n(const T* p, std::size_t n) noexcept {
-    return ring.try_push_n(std::span<const T>(p, n));
+    return producer.try_push_n(std::span<const T>(p, n));
   }
   std::size_t pop_n(T* p, std::size_t n) noexcept { return consumer.try_pop_n(std::span<T>(p, n)); }
 };
 
 template <class T>
 struct RingpoolMpmc {
-  ipc::MpmcRing<T> ring = ipc::MpmcRing<T>::create_anonymous(kCapacity, spin_ring());
-  bool push(const T& v) noexcept { return ring.try_push(v); }
-  bool pop(T& v) noexcept { return ring.try_pop(v); }
+  typename ipc::MpmcRing<T>::Ends ends = ipc::MpmcRing<T>::create_anonymous(kCapacity, spin_ring());
+  alignas(128) ipc::MpmcProducer<T> producer = std::move(ends.producer);
+  alignas(128) ipc::MpmcConsumer<T> consumer = std::move(ends.consumer);
+  bool push(const T& v) noexcept { return producer.try_push(v); }
+  bool pop(T& v) noexcept { return consumer.try_pop(v); }
   std::size_t push_n(const T* p, std::size_t n) noexcept {
-    return ring.try_push_n(std::span<const T>(p, n));
+    return producer.try_push_n(std::span<const T>(p, n));
   }
-  std::size_t pop_n(T* p, std::size_t n) noexcept { return ring.try_pop_n(std::span<T>(p, n)); }
+  std::size_t pop_n(T* p, std::size_t n) noexcept { return consumer.try_pop_n(std::span<T>(p, n)); }
 };
 
 template <class T>

@@ -8,7 +8,6 @@
 #include <new>
 #include <string>
 
-#include "ringpool/ipc/boost_backends.hpp"
 #include "ringpool/ipc/byte_ring.hpp"
 #include "ringpool/ipc/errors.hpp"
 
@@ -289,39 +288,13 @@ void throw_double_claim() {
                  "first (an uncommitted MPMC ticket holds back every consumer)");
 }
 
-void throw_capacity_mismatch(std::size_t requested, std::size_t fixed) {
-  throw IpcError(IpcErrc::capacity_mismatch, "capacity " + num(requested) +
-                                                 " requested from a Boost backend whose capacity "
-                                                 "is fixed at compile time to " +
-                                                 num(fixed) + "; pass " + num(fixed) +
-                                                 " or change the template argument");
-}
-
-void throw_not_lock_free(const char* what) {
-  throw IpcError(IpcErrc::system_error,
-                 std::string(what) +
-                     " is not lock-free on this platform, so it cannot live in "
-                     "shared memory; use a ringpool ring");
+std::uint64_t checked_byte_stride(std::size_t slot_size) {
+  if (slot_size == 0 || slot_size > kMaxSlotSize) {
+    fail(IpcErrc::invalid_argument, "byte ring slot size " + num(slot_size) +
+                                        " is out of range; pass 1 .. " + num(kMaxSlotSize));
+  }
+  return byte_slot_stride(slot_size);
 }
 
 }  // namespace detail
-
-namespace {
-std::uint64_t byte_stride(std::size_t slot_size) {
-  if (slot_size == 0 || slot_size > detail::kMaxSlotSize) {
-    throw IpcError(IpcErrc::invalid_argument, "byte ring slot size " + std::to_string(slot_size) +
-                                                  " is out of range; pass 1 .. " +
-                                                  std::to_string(detail::kMaxSlotSize));
-  }
-  return detail::byte_slot_stride(slot_size);
-}
-}  // namespace
-
-std::uint64_t SpscByteRing::stride_for(std::size_t slot_size) {
-  return byte_stride(slot_size);
-}
-std::uint64_t MpmcByteRing::stride_for(std::size_t slot_size) {
-  return byte_stride(slot_size);
-}
-
 }  // namespace ringpool::ipc

@@ -9,7 +9,8 @@
 #include <thread>
 
 #include "core_impl.hpp"
-#include "ringpool/ipc/detail/wait.hpp"
+#include "ringpool/ipc/detail/cpu_relax.hpp"
+#include "ringpool/ipc/event_count.hpp"
 #include "ringpool/pool/detail/task_wire.hpp"
 
 namespace ringpool::pool::detail {
@@ -95,13 +96,10 @@ bool PoolCore::Impl::collect(bool force_death_check) {
   }
   run_callbacks(callbacks);
   if (progressed && config.wait == WaitMode::block) {
-    // Other threads may sleep waiting for what we just settled.
-    PoolShared& pool = layout.pool();
-    // seq_cst: pairs with the seq_cst fetch_add of event_waiters in wait_until.
-    pool.event.fetch_add(1, std::memory_order_seq_cst);
-    if (pool.event_waiters.load(std::memory_order_seq_cst) != 0) {
-      ipc::detail::futex_wake_all(pool.event);
-    }
+    // Other parent threads may sleep waiting for what we just settled: the fence makes the
+    // settlements (release stores under mu) the publish of the EventCount argument.
+    ipc::detail::store_load_fence();
+    layout.pool().results.notify_all();
   }
   return progressed;
 }
@@ -123,9 +121,6 @@ bool PoolCore::Impl::wait_until(bool (*ready)(const void*), const void* context,
   Clock::time_point idle_since{};
   for (;;) {
     if (ready(context)) return true;
-    // acquire: pairs with the fetch_add of `event` by a worker (push_result, release) or by
-    // a collecting parent thread (collect, seq_cst).
-    const std::uint32_t seen = pool.event.load(std::memory_order_acquire);
     if (collect(false)) {
       idle = 0;
       continue;
@@ -144,29 +139,26 @@ bool PoolCore::Impl::wait_until(bool (*ready)(const void*), const void* context,
       }
       continue;
     }
-    // seq_cst + fence: the Dekker pair with push_result in the worker (commit, fence, load
-    // event_waiters): after this, either we see its result in a ring below, or it sees us
-    // waiting and bumps `event` (our futex compare then fails or we are woken).
-    pool.event_waiters.fetch_add(1, std::memory_order_seq_cst);
-    ipc::detail::store_load_fence();
+    // Sleep on the pool's event count: register, re-check (our condition and the result
+    // rings), then sleep unless a worker or another parent thread notified meanwhile.
     auto slice = std::chrono::duration_cast<std::chrono::nanoseconds>(kSleepSlice);
     if (deadline) {
       const auto left = *deadline - Clock::now();
       slice = std::min(slice, std::chrono::duration_cast<std::chrono::nanoseconds>(left));
     }
-    bool pending = false;
-    if (slice.count() > 0 && !ready(context)) {
+    const auto key = pool.results.prepare_wait();
+    bool wake_now = slice.count() <= 0 || ready(context);
+    if (!wake_now) {
       std::lock_guard lock(mu);
-      pending = collector.pending();
+      wake_now = collector.pending();
     }
-    if (slice.count() > 0 && !pending && !ready(context)) {
-      ipc::detail::futex_wait(pool.event, seen, slice);
-    }
-    // relaxed: a counter; a stale non-zero costs one spurious wake.
-    pool.event_waiters.fetch_sub(1, std::memory_order_relaxed);
     // Nothing arrived for a whole slice: look for dead workers now.
-    // relaxed: compared with `seen` only to choose whether to check.
-    const bool quiet = pool.event.load(std::memory_order_relaxed) == seen;
+    bool quiet = false;
+    if (wake_now) {
+      pool.results.cancel_wait();
+    } else {
+      quiet = !pool.results.wait(key, slice);
+    }
     if (collect(quiet)) idle = 0;
   }
 }
@@ -200,6 +192,7 @@ void PoolCore::Impl::recover(const WorkerSupervisor::Death& d) {
   self.current_task.store(0, std::memory_order_relaxed);
   self.claim.store(0, std::memory_order_relaxed);
   self.sleeping.store(0, std::memory_order_relaxed);
+  self.wake.reset();  // it may have died registered as a waiter
   self.initialized.store(0, std::memory_order_relaxed);
   self.started.store(0, std::memory_order_relaxed);
   if (!d.started && ++died_unstarted == 1) unstarted_death = describe_exit(d);

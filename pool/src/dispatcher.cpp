@@ -5,7 +5,7 @@
 #include <cstring>
 #include <optional>
 
-#include "ringpool/ipc/detail/wait.hpp"
+#include "ringpool/ipc/event_count.hpp"
 #include "ringpool/pool/detail/task_wire.hpp"
 #include "ringpool/pool/spawn.hpp"
 
@@ -17,11 +17,11 @@ Dispatcher::Dispatcher(const CoreConfig& config, const SharedLayout& layout, Tas
       layout_(layout),
       table_(table),
       workers_(workers),
-      shared_(ipc::MpmcByteRing::attach(layout.regions(0).shared)),
+      shared_(ipc::MpmcByteProducer::attach(layout.regions(0).shared)),
       backlogs_(config.workers) {
   tasks_.reserve(config.workers);
   for (std::size_t i = 0; i < config.workers; ++i) {
-    tasks_.push_back(ipc::SpscByteRing::attach(layout.regions(i).tasks));
+    tasks_.push_back(ipc::SpscByteProducer::attach(layout.regions(i).tasks));
   }
 }
 
@@ -189,9 +189,7 @@ bool Dispatcher::wake_worker(std::size_t i) {
       w.sleeping.exchange(0, std::memory_order_relaxed) == 0) {
     return false;
   }
-  // release: pairs with the acquire load of `wake` before the worker sleeps.
-  w.wake.fetch_add(1, std::memory_order_release);
-  ipc::detail::futex_wake_all(w.wake);
+  w.wake.notify_all();  // the caller's fence made its push the publish (event_count.hpp)
   return true;
 }
 

@@ -63,7 +63,7 @@ class Dispatcher {
   void reclaim_tasks(std::size_t i, F&& f) {
     tasks_[i].reclaim_unconsumed(f);
     tasks_[i].reset();
-    tasks_[i] = ipc::SpscByteRing::attach(layout_.regions(i).tasks);
+    tasks_[i] = ipc::SpscByteProducer::attach(layout_.regions(i).tasks);
   }
 
   // Sends worker i a stop message (join); false when its ring stays full.
@@ -84,8 +84,8 @@ class Dispatcher {
   const SharedLayout& layout_;
   TaskTable& table_;
   const WorkerSupervisor& workers_;
-  std::vector<ipc::SpscByteRing> tasks_;  // parent = producer
-  ipc::MpmcByteRing shared_;              // parent = producer (and recoverer)
+  std::vector<ipc::SpscByteProducer> tasks_;
+  ipc::MpmcByteProducer shared_;  // and recoverer of dead workers' claims
   std::vector<std::deque<std::vector<std::byte>>> backlogs_;
   std::deque<std::vector<std::byte>> shared_backlog_;
   std::size_t round_robin_ = 0;

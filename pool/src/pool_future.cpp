@@ -1,10 +1,5 @@
-// Future support: process-local futex waits and the recycled shared-state slab.
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
+// Future support: the recycled shared-state slab.
 
-#include <climits>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -12,27 +7,6 @@
 #include "ringpool/pool/future.hpp"
 
 namespace ringpool::pool::detail {
-
-void local_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                      std::optional<Clock::time_point> deadline) noexcept {
-  timespec ts{};
-  timespec* tsp = nullptr;
-  if (deadline) {
-    const auto left = *deadline - Clock::now();
-    if (left <= Clock::duration::zero()) return;
-    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-    tsp = &ts;
-  }
-  (void)syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected,
-                tsp, nullptr, 0);
-}
-
-void local_futex_wake_all(std::atomic<std::uint32_t>& word) noexcept {
-  (void)syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX,
-                nullptr, nullptr, 0);
-}
 
 namespace {
 

@@ -1,5 +1,5 @@
 // QueueCore: the shared header of a Queue<T>, the exact-maxsize counter and the wait
-// for space.
+// for space (an ipc::EventCount; its ordering argument is in ipc/event_count.hpp).
 //
 // Segment layout:
 //   [0, kRingOffset)          Shared (header, counters; plain data)
@@ -9,7 +9,12 @@
 // unit before it claims a ring slot, a get returns the unit after its slot is
 // released. Every occupied or claimed slot therefore holds a unit, so the ring (whose
 // capacity is maxsize rounded up to a power of two) always has room for a put that
-// holds a unit, and at most maxsize items are ever in the queue.
+// holds a unit, and at most maxsize items are ever in the queue. (Room, not necessarily
+// the slot of the put's ticket: a consumer still copying out an older lap's item holds it;
+// the put then waits on the ring's own space EventCount, with the put's deadline.)
+//
+// Every wait has an exit on corruption: impossible ring state throws Corrupted, and a
+// counter a peer forced to "full" ends in the caller's timeout.
 #include "ringpool/pool/queue.hpp"
 
 #include <algorithm>
@@ -19,14 +24,16 @@
 #include <thread>
 #include <type_traits>
 
-#include "ringpool/ipc/detail/wait.hpp"
+#include "ringpool/ipc/detail/cpu_relax.hpp"
+#include "ringpool/ipc/errors.hpp"
+#include "ringpool/ipc/event_count.hpp"
 #include "ringpool/ipc/segment.hpp"
 
 namespace ringpool::pool::detail {
 
 namespace {
 constexpr std::uint64_t kQueueMagic = 0x31455545554f5052ULL;  // "RPQUEUE1"
-constexpr std::uint32_t kQueueVersion = 1;
+constexpr std::uint32_t kQueueVersion = 2;  // 2: the space wait is an ipc::EventCount
 constexpr std::size_t kRingOffset = 1024;
 constexpr std::size_t kTypeNameBytes = 128;
 constexpr std::uint32_t kSpinBeforeSleep = 256;
@@ -46,9 +53,8 @@ struct QueueCore::Shared {
 
   // Units of maxsize taken: items in the ring + puts in progress + gets in progress.
   alignas(128) std::atomic<std::uint64_t> items;
-  // Futex word bumped when a unit is returned while producers sleep; and their count.
-  alignas(128) std::atomic<std::uint32_t> space_event;
-  std::atomic<std::uint32_t> space_waiters;
+  // Producers waiting for a unit sleep here; item_taken() and close() notify.
+  alignas(128) ipc::EventCount space;
 };
 
 static_assert(std::is_standard_layout_v<QueueCore::Shared>);
@@ -87,7 +93,8 @@ std::size_t segment_bytes(const QueueCore::Spec& spec) {
 
 std::shared_ptr<QueueCore> QueueCore::init(std::shared_ptr<ipc::Segment> segment, const Spec& spec,
                                            const QueueOptions& opts) {
-  auto* shared = reinterpret_cast<Shared*>(segment->data());
+  // The mapping is fresh and zero-filled, which is also the idle state of every field.
+  auto* shared = ::new (segment->data()) Shared();
   const std::span<std::byte> ring_region = segment->bytes().subspan(kRingOffset);
   ipc::RingOptions ring_options;
   ring_options.wait = opts.wait;
@@ -104,17 +111,14 @@ std::shared_ptr<QueueCore> QueueCore::init(std::shared_ptr<ipc::Segment> segment
   const std::size_t n = std::min(spec.type_name.size(), kTypeNameBytes - 1);
   std::memcpy(shared->type_name, spec.type_name.data(), n);
   shared->type_name[n] = '\0';
-  // relaxed: nobody else can see the counters before the magic below is published.
-  shared->items.store(0, std::memory_order_relaxed);
-  shared->space_event.store(0, std::memory_order_relaxed);
-  shared->space_waiters.store(0, std::memory_order_relaxed);
   // release: pairs with the acquire load of magic in open_named(); publishes the fields.
   shared->magic.store(kQueueMagic, std::memory_order_release);
 
   std::shared_ptr<QueueCore> core(new QueueCore);
   core->segment_ = std::move(segment);
   core->shared_ = shared;
-  core->ring_ = std::move(ring);
+  core->producer_ = std::move(ring.producer);
+  core->consumer_ = std::move(ring.consumer);
   core->maxsize_ = spec.maxsize;
   core->slot_size_ = spec.slot_size;
   core->wait_ = opts.wait;
@@ -177,23 +181,27 @@ std::shared_ptr<QueueCore> QueueCore::open_named(std::string_view name, const Sp
     throw_not_a_queue(name, "its header is inconsistent (maxsize " + std::to_string(maxsize) +
                                 ", slot size " + std::to_string(slot) + ")");
   }
-  auto ring = ipc::MpmcByteRing::attach(
-      segment->bytes().subspan(kRingOffset, static_cast<std::size_t>(shared->ring_bytes)));
-  if (ring.capacity() < maxsize || ring.max_message_size() != slot) {
+  const std::span<std::byte> ring_region =
+      segment->bytes().subspan(kRingOffset, static_cast<std::size_t>(shared->ring_bytes));
+  auto producer = ipc::MpmcByteProducer::attach(ring_region);
+  auto consumer = ipc::MpmcByteConsumer::attach(ring_region);
+  if (producer.capacity() < maxsize || producer.max_message_size() != slot) {
     throw_not_a_queue(name, "its ring does not match its header");
   }
-  if (opts.wait != ring.wait_strategy()) {
+  if (opts.wait != producer.wait_strategy()) {
     // A handle may spin or yield on any ring, but may only sleep on a futex ring.
-    ring.set_wait_strategy(opts.wait);
+    producer.set_wait_strategy(opts.wait);
+    consumer.set_wait_strategy(opts.wait);
   }
 
   std::shared_ptr<QueueCore> core(new QueueCore);
   core->segment_ = std::move(segment);
   core->shared_ = shared;
-  core->ring_ = std::move(ring);
+  core->wait_ = producer.wait_strategy();
+  core->producer_ = std::move(producer);
+  core->consumer_ = std::move(consumer);
   core->maxsize_ = static_cast<std::size_t>(maxsize);
   core->slot_size_ = static_cast<std::size_t>(slot);
-  core->wait_ = core->ring_.wait_strategy();
   return core;
 }
 
@@ -214,43 +222,36 @@ bool take_unit(std::atomic<std::uint64_t>& items, std::uint64_t maxsize) noexcep
 }  // namespace
 
 bool QueueCore::try_reserve() {
-  if (ring_.is_closed()) {
+  if (is_closed()) {
     throw Closed("ringpool: Queue::try_put: the queue is closed; nothing more can be put");
   }
   return take_unit(shared_->items, maxsize_);
 }
 
-ipc::OpStatus QueueCore::reserve(std::optional<std::chrono::nanoseconds> timeout) {
+ipc::OpStatus QueueCore::reserve(Deadline deadline) {
   using Clock = std::chrono::steady_clock;
-  const auto deadline = timeout ? Clock::now() + *timeout : Clock::time_point::max();
   for (std::uint32_t iteration = 0;; ++iteration) {
-    if (ring_.is_closed()) return ipc::OpStatus::closed;
+    if (is_closed()) return ipc::OpStatus::closed;
     if (take_unit(shared_->items, maxsize_)) return ipc::OpStatus::ok;
-    const auto now = Clock::now();
-    if (timeout && now >= deadline) return ipc::OpStatus::timeout;
+    if (deadline && Clock::now() >= *deadline) return ipc::OpStatus::timeout;
     if (wait_ == ipc::WaitStrategy::spin ||
         (iteration < kSpinBeforeSleep && wait_ == ipc::WaitStrategy::futex)) {
       ipc::detail::cpu_relax();
     } else if (wait_ == ipc::WaitStrategy::yield) {
       std::this_thread::yield();
     } else {
-      // Lost-wakeup argument as in ipc/detail/wait.hpp: we count ourselves as a waiter
-      // (seq_cst) and re-check `items` (seq_cst) before sleeping; item_taken() returns a
-      // unit (seq_cst) and then reads the waiter count (seq_cst). Either our re-check
-      // sees the unit, or item_taken() sees us and bumps the event word we read first.
-      // acquire: pairs with the release fetch_add of space_event in item_taken()/close().
-      const std::uint32_t seen = shared_->space_event.load(std::memory_order_acquire);
-      // seq_cst: pairs with the seq_cst load of space_waiters in item_taken().
-      shared_->space_waiters.fetch_add(1, std::memory_order_seq_cst);
-      // seq_cst: pairs with the seq_cst fetch_sub of items in item_taken().
-      const bool still_full = shared_->items.load(std::memory_order_seq_cst) >= maxsize_;
-      if (still_full && !ring_.is_closed()) {
-        std::optional<std::chrono::nanoseconds> left;
-        if (timeout) left = std::max(deadline - Clock::now(), Clock::duration::zero());
-        ipc::detail::futex_wait(shared_->space_event, seen, left);
+      const ipc::EventCount::Key key = shared_->space.prepare_wait();
+      // seq_cst: the re-check of the EventCount argument; pairs with the seq_cst fetch_sub
+      // in item_taken() (the publish). is_closed() pairs with close().
+      if (shared_->items.load(std::memory_order_seq_cst) < maxsize_ || is_closed()) {
+        shared_->space.cancel_wait();
+        continue;
       }
-      // relaxed: only a counter; a stale non-zero value costs one spurious wake.
-      shared_->space_waiters.fetch_sub(1, std::memory_order_relaxed);
+      if (deadline) {
+        (void)shared_->space.wait_until(key, *deadline);
+      } else {
+        (void)shared_->space.wait(key);
+      }
     }
   }
 }
@@ -260,15 +261,47 @@ void QueueCore::cancel_reservation() noexcept {
 }
 
 void QueueCore::item_taken() noexcept {
-  // seq_cst: releases the consumer's slot release to the next take_unit() (acquire) and
-  // takes part in the lost-wakeup argument in reserve().
+  // seq_cst: releases the consumer's slot release to the next take_unit() (acquire), and
+  // is the publish of the EventCount argument for a producer waiting in reserve().
   shared_->items.fetch_sub(1, std::memory_order_seq_cst);
-  // seq_cst: pairs with the seq_cst fetch_add of space_waiters in reserve().
-  if (shared_->space_waiters.load(std::memory_order_seq_cst) != 0) {
-    // release: pairs with the acquire load of space_event in reserve().
-    shared_->space_event.fetch_add(1, std::memory_order_release);
-    ipc::detail::futex_wake_all(shared_->space_event);
+  // One unit freed: one waiting producer can take it (each waiter takes one unit and
+  // tries to take it whenever it wakes, also at its deadline).
+  shared_->space.notify_one();
+}
+
+std::span<std::byte> QueueCore::claim_reserved(ipc::MpmcByteProducer& producer, std::size_t n,
+                                               bool blocking, Deadline deadline,
+                                               ipc::OpStatus& status, const char* operation) {
+  std::span<std::byte> room;
+  try {
+    if (blocking) {
+      std::optional<std::chrono::nanoseconds> left;
+      if (deadline) {
+        left = std::max(std::chrono::nanoseconds(0),
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            *deadline - std::chrono::steady_clock::now()));
+      }
+      status = producer.claim(n, room, left);
+    } else {
+      room = producer.claim(n);
+      status = room.data() != nullptr ? ipc::OpStatus::ok : ipc::OpStatus::timeout;
+    }
+  } catch (const ipc::IpcError& e) {
+    cancel_reservation();
+    if (e.code() == ipc::IpcErrc::corrupt_indices) throw_corrupted(operation);
+    throw;
   }
+  if (status == ipc::OpStatus::ok) return room;
+  cancel_reservation();
+  if (producer.corrupted()) throw_corrupted(operation);
+  return {};
+}
+
+void QueueCore::throw_corrupted(const char* operation) const {
+  throw Corrupted(std::string("ringpool: Queue::") + operation +
+                  ": the queue's ring in shared memory holds impossible indices, slot sequences "
+                  "or lengths (a process wrote garbage into it); it cannot be used any more: "
+                  "recreate the queue");
 }
 
 std::size_t QueueCore::items_approx() const noexcept {
@@ -282,20 +315,8 @@ const std::string& QueueCore::name() const noexcept {
 }
 
 void QueueCore::close() noexcept {
-  ring_.close();
-  // release: pairs with the acquire load of space_event in reserve(); the closed flag
-  // (set seq_cst by ring_.close()) is visible to the woken producers.
-  shared_->space_event.fetch_add(1, std::memory_order_release);
-  ipc::detail::futex_wake_all(shared_->space_event);
-}
-
-void QueueCore::backoff_after_failed_claim() const {
-  if (ring_.corrupted()) {
-    throw DecodeError(
-        "ringpool: Queue::put: the queue's ring in shared memory is corrupted "
-        "(impossible indices); it cannot be used any more");
-  }
-  std::this_thread::yield();
+  producer_.close();  // seq_cst store of the ring's closed flag: the publish for reserve()
+  shared_->space.notify_all();
 }
 
 }  // namespace ringpool::pool::detail

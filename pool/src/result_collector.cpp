@@ -14,7 +14,7 @@ ResultCollector::ResultCollector(const SharedLayout& layout, TaskTable& table)
     : layout_(layout), table_(table) {
   results_.reserve(layout.workers());
   for (std::size_t i = 0; i < layout.workers(); ++i) {
-    results_.push_back(ipc::SpscByteRing::attach(layout.regions(i).results));
+    results_.push_back(ipc::SpscByteConsumer::attach(layout.regions(i).results));
   }
 }
 
@@ -34,7 +34,7 @@ bool ResultCollector::pending() const noexcept {
 
 void ResultCollector::reset(std::size_t i) {
   results_[i].reset();
-  results_[i] = ipc::SpscByteRing::attach(layout_.regions(i).results);
+  results_[i] = ipc::SpscByteConsumer::attach(layout_.regions(i).results);
 }
 
 // One result message, read in place. A message for a settled record (a late result after

@@ -30,7 +30,7 @@ class ResultCollector {
 
   const SharedLayout& layout_;
   TaskTable& table_;
-  std::vector<ipc::SpscByteRing> results_;  // parent = consumer
+  std::vector<ipc::SpscByteConsumer> results_;
 };
 
 }  // namespace ringpool::pool::detail

@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "ringpool/ipc/byte_ring.hpp"
+#include "ringpool/ipc/event_count.hpp"
 #include "ringpool/ipc/segment.hpp"
 
 namespace ringpool::pool::detail {
@@ -29,14 +30,12 @@ inline constexpr std::uint64_t kPoolMagic = 0x52504f4f4c534852ULL;  // "RPOOLSHR
 struct alignas(kLine) PoolShared {
   std::uint64_t magic;
   std::uint64_t workers;
-  // Parent threads with nothing to collect sleep on `event` (block mode) after counting
-  // themselves in `event_waiters`; a worker that publishes a result while the count is
-  // non-zero bumps `event` and wakes them (see push_result and PoolCore::Impl::wait_until).
-  alignas(kLine) std::atomic<std::uint32_t> event;
-  std::atomic<std::uint32_t> event_waiters;
+  // Parent threads with nothing to collect sleep here (block mode); a worker that publishes
+  // a result notifies it, which costs nothing while no parent thread sleeps (push_result in
+  // worker_loop.cpp, PoolCore::Impl::wait_until).
+  alignas(kLine) ipc::EventCount results;
 };
 static_assert(std::is_standard_layout_v<PoolShared>);
-static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
 // One per worker, after PoolShared.
 struct alignas(kLine) WorkerShared {
@@ -47,7 +46,9 @@ struct alignas(kLine) WorkerShared {
   // MPMC claim word for tracked pops of the shared ring (see ipc::MpmcByteRing).
   ipc::ClaimWord claim;
   std::atomic<std::uint64_t> messages_done;
-  // 1 while the worker sleeps (block mode) on `wake`.
+  // 1 while the worker is about to sleep or sleeps on `wake` (block mode): elects one waker
+  // per sleep, so a burst of pushes costs one notify, not one per message (see
+  // Dispatcher::wake_worker for the Dekker pair it forms with the rings).
   std::atomic<std::uint32_t> sleeping;
   // Set once the initializer has returned (a worker that keeps dying before is retired:
   // see WorkerSupervisor).
@@ -56,7 +57,8 @@ struct alignas(kLine) WorkerShared {
   // waits for it: a re-executed program that never reaches serve_if_worker never sets it).
   std::atomic<std::uint32_t> started;
   // Written by the parent ----------------------------------------------------------
-  alignas(kLine) std::atomic<std::uint32_t> wake;
+  // The worker sleeps here when idle (block mode); the parent notifies it after a push.
+  alignas(kLine) ipc::EventCount wake;
   // Set by the parent to end a thread worker (StartMethod::thread), which cannot be killed:
   // it leaves its loop after the message it runs.
   std::atomic<std::uint32_t> quit;

@@ -27,9 +27,9 @@ namespace {
 
 struct WorkerState {
   const WorkerConfig* config;
-  ipc::SpscByteRing tasks;
-  ipc::SpscByteRing results;
-  ipc::MpmcByteRing shared;
+  ipc::SpscByteConsumer tasks;
+  ipc::SpscByteProducer results;
+  ipc::MpmcByteConsumer shared;
   bool stop = false;
   // Spawn-started workers: the last registry key resolved, and its function.
   std::uint64_t last_key = 0;
@@ -83,18 +83,11 @@ void push_result(void* context, std::span<const std::byte> message) {
     }
   }
   if (c.wait == WaitMode::block) {
-    PoolShared& pool = *c.regions.pool;
-    // Dekker pair with PoolCore::Impl::wait_until: it bumps event_waiters, fences, then
-    // looks at the result rings before it sleeps. The fence orders our commit before the
-    // load of event_waiters: either it sees the result, or we see it waiting and wake it.
-    // Nobody waiting (the common case under load) costs no shared write.
+    // The commit was a release store: the fence makes it the publish of the EventCount
+    // argument (event_count.hpp). Nobody waiting, the common case under load, costs one
+    // load and no shared write. notify_all: parent threads wait for different futures.
     ipc::detail::store_load_fence();
-    // relaxed: ordered by the fence above.
-    if (pool.event_waiters.load(std::memory_order_relaxed) != 0) {
-      // release: pairs with the parent's acquire load of `event` (its futex compare).
-      pool.event.fetch_add(1, std::memory_order_release);
-      ipc::detail::futex_wake_all(pool.event);
-    }
+    c.regions.pool->results.notify_all();
   }
 }
 
@@ -135,15 +128,15 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
 // Sleeps until the parent pushes (or 100 ms pass). Block mode only.
 void sleep_until_work(WorkerState& st) {
   WorkerShared& self = *st.config->regions.self;
-  // acquire: pairs with the release fetch_add of `wake` by the parent.
-  const std::uint32_t seen = self.wake.load(std::memory_order_acquire);
-  // relaxed + the fence below: a Dekker pair with the parent's push, seq_cst fence, then
-  // relaxed load of `sleeping` (Dispatcher::wake_worker): either it sees us asleep or we
-  // see its message in the re-check.
+  // relaxed: ordered before the re-check below by prepare_wait()'s fence; with the parent's
+  // push, fence, load of `sleeping` it forms a Dekker pair (Dispatcher::wake_worker): either
+  // the parent sees us about to sleep and notifies, or our re-check sees its message.
   self.sleeping.store(1, std::memory_order_relaxed);
-  ipc::detail::store_load_fence();
+  const auto key = self.wake.prepare_wait();
   if (st.tasks.size_approx() == 0 && st.shared.size_approx() == 0 && !quit_requested(*st.config)) {
-    ipc::detail::futex_wait(self.wake, seen, std::chrono::milliseconds(100));
+    (void)self.wake.wait(key, std::chrono::milliseconds(100));
+  } else {
+    self.wake.cancel_wait();
   }
   // relaxed: only a hint for the parent's wake-up.
   self.sleeping.store(0, std::memory_order_relaxed);
@@ -154,9 +147,9 @@ void sleep_until_work(WorkerState& st) {
 int run_worker(const WorkerConfig& c) noexcept {
   WorkerState st{&c, {}, {}, {}};
   try {
-    st.tasks = ipc::SpscByteRing::attach(c.regions.tasks);
-    st.results = ipc::SpscByteRing::attach(c.regions.results);
-    st.shared = ipc::MpmcByteRing::attach(c.regions.shared);
+    st.tasks = ipc::SpscByteConsumer::attach(c.regions.tasks);
+    st.results = ipc::SpscByteProducer::attach(c.regions.results);
+    st.shared = ipc::MpmcByteConsumer::attach(c.regions.shared);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ringpool: worker %zu cannot attach its rings: %s\n", c.index, e.what());
     return kAttachFailed;

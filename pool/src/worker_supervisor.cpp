@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "ringpool/ipc/detail/wait.hpp"
+#include "ringpool/ipc/event_count.hpp"
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/spawn.hpp"
 
@@ -250,11 +250,11 @@ bool WorkerSupervisor::all_retired() const noexcept {
 
 void WorkerSupervisor::ask_thread_to_quit(std::size_t i) noexcept {
   WorkerShared& w = layout_.worker(i);
-  // relaxed: a request; the futex wake below (a syscall) gets a sleeping worker to look.
+  // relaxed + fence: the publish of the EventCount argument; the worker re-checks `quit`
+  // after prepare_wait() (sleep_until_work).
   w.quit.store(1, std::memory_order_relaxed);
-  // release: pairs with the worker's acquire load of `wake` before it sleeps.
-  w.wake.fetch_add(1, std::memory_order_release);
-  ipc::detail::futex_wake_all(w.wake);
+  ipc::detail::store_load_fence();
+  w.wake.notify_all();
 }
 
 void WorkerSupervisor::begin_drain() noexcept {

@@ -7,12 +7,14 @@
 #include <ringpool/topology/topology.hpp>
 
 namespace {
-int twice(int x) { return 2 * x; }
+int twice(int x) {
+  return 2 * x;
+}
 }  // namespace
 
 int main() {
-  auto ring = ringpool::ipc::SpscRing<std::uint64_t>::create_anonymous(8);
-  if (!ring.try_push(42) || ring.try_pop() != std::uint64_t{42}) return 1;
+  auto [tx, rx] = ringpool::ipc::SpscRing<std::uint64_t>::create_anonymous(8);
+  if (!tx.try_push(42) || rx.try_pop() != std::uint64_t{42}) return 1;
 
   const std::size_t cores = ringpool::topology::usable_cores();
   if (cores == 0) return 2;

@@ -4,6 +4,7 @@
 
 #include <numeric>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "ring_test_support.hpp"
@@ -31,20 +32,21 @@ std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
 }
 
 TYPED_TEST(ByteRings, EverySizeFromZeroToSlotSizeRoundTrips) {
-  auto ring = TypeParam::create_anonymous(8, kSlot);
-  EXPECT_EQ(ring.max_message_size(), kSlot);
+  auto [tx, rx] = TypeParam::create_anonymous(8, kSlot);
+  EXPECT_EQ(tx.max_message_size(), kSlot);
+  EXPECT_EQ(rx.max_message_size(), kSlot);
   std::vector<std::byte> out;
   for (std::size_t n = 0; n <= kSlot; ++n) {
     const auto msg = pattern(n, n);
-    ASSERT_TRUE(ring.try_push(msg)) << n;
-    ASSERT_TRUE(ring.try_pop(out)) << n;
+    ASSERT_TRUE(tx.try_push(msg)) << n;
+    ASSERT_TRUE(rx.try_pop(out)) << n;
     ASSERT_EQ(out, msg) << n;
   }
-  EXPECT_FALSE(ring.try_pop(out));
+  EXPECT_FALSE(rx.try_pop(out));
 }
 
 TYPED_TEST(ByteRings, OversizeMessageIsRefusedAndRingUntouched) {
-  auto ring = TypeParam::create_anonymous(4, kSlot);
+  auto [ring, rx] = TypeParam::create_anonymous(4, kSlot);
   const auto first = pattern(10, 1);
   ASSERT_TRUE(ring.try_push(first));
   const auto big = pattern(kSlot + 1, 2);
@@ -59,24 +61,24 @@ TYPED_TEST(ByteRings, OversizeMessageIsRefusedAndRingUntouched) {
   EXPECT_THROW((void)ring.claim(kSlot + 1), IpcError);
   EXPECT_EQ(ring.size_approx(), 1u);
   std::vector<std::byte> out;
-  ASSERT_TRUE(ring.try_pop(out));
+  ASSERT_TRUE(rx.try_pop(out));
   EXPECT_EQ(out, first);
-  EXPECT_FALSE(ring.try_pop(out));
+  EXPECT_FALSE(rx.try_pop(out));
 }
 
 TYPED_TEST(ByteRings, FullRingRefusesUntilAConsumerFreesASlot) {
-  auto ring = TypeParam::create_anonymous(4, kSlot);
+  auto [ring, rx] = TypeParam::create_anonymous(4, kSlot);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(ring.try_push(pattern(5, static_cast<std::uint64_t>(i))));
   EXPECT_FALSE(ring.try_push(pattern(5, 9)));
   EXPECT_EQ(ring.claim(3).data(), nullptr);
   std::vector<std::byte> out;
-  ASSERT_TRUE(ring.try_pop(out));
+  ASSERT_TRUE(rx.try_pop(out));
   EXPECT_EQ(out, pattern(5, 0));
   EXPECT_TRUE(ring.try_push(pattern(5, 9)));
 }
 
 TYPED_TEST(ByteRings, ZeroCopyClaimCommitAndVisitInPlace) {
-  auto ring = TypeParam::create_anonymous(4, kSlot);
+  auto [ring, rx] = TypeParam::create_anonymous(4, kSlot);
   std::span<std::byte> room = ring.claim(kSlot);
   ASSERT_NE(room.data(), nullptr);
   ASSERT_EQ(room.size(), kSlot);
@@ -97,17 +99,17 @@ TYPED_TEST(ByteRings, ZeroCopyClaimCommitAndVisitInPlace) {
     EXPECT_EQ(e.code(), IpcErrc::invalid_argument);
   }
   std::size_t seen = 0;
-  EXPECT_TRUE(ring.try_pop_with([&](std::span<const std::byte> m) {
+  EXPECT_TRUE(rx.try_pop_with([&](std::span<const std::byte> m) {
     EXPECT_TRUE(std::equal(m.begin(), m.end(), msg.begin(), msg.end()));
     seen = m.size();
   }));
   EXPECT_EQ(seen, 17u);
-  EXPECT_TRUE(ring.try_pop_with([&](std::span<const std::byte> m) { seen = m.size(); }));
+  EXPECT_TRUE(rx.try_pop_with([&](std::span<const std::byte> m) { seen = m.size(); }));
   EXPECT_EQ(seen, 0u);
 }
 
 TEST(MpmcByteRingClaim, SecondClaimBeforeCommitIsRefused) {
-  auto ring = MpmcByteRing::create_anonymous(4, 16);
+  auto ring = MpmcByteRing::create_anonymous(4, 16).producer;
   ASSERT_NE(ring.claim(4).data(), nullptr);
   try {
     (void)ring.claim(4);
@@ -119,22 +121,33 @@ TEST(MpmcByteRingClaim, SecondClaimBeforeCommitIsRefused) {
   EXPECT_NE(ring.claim(4).data(), nullptr);
   ring.commit(0);
   EXPECT_EQ(ring.size_approx(), 2u);
+  // A clone is another producer with no claim of its own.
+  MpmcByteProducer other = ring.clone();
+  ASSERT_NE(other.claim(4).data(), nullptr);
+  ASSERT_NE(ring.claim(4).data(), nullptr);
+  other.commit(1);
+  ring.commit(2);
+  EXPECT_EQ(ring.size_approx(), 4u);
 }
 
+static_assert(!std::is_copy_constructible_v<MpmcByteProducer>);
+static_assert(!std::is_copy_constructible_v<MpmcByteConsumer>);
+static_assert(!std::is_copy_assignable_v<MpmcByteConsumer>);
+
 TYPED_TEST(ByteRings, VisitorThatThrowsStillReleasesTheSlot) {
-  auto ring = TypeParam::create_anonymous(2, kSlot);
+  auto [ring, rx] = TypeParam::create_anonymous(2, kSlot);
   ASSERT_TRUE(ring.try_push(pattern(3, 1)));
-  EXPECT_THROW(ring.try_pop_with([](std::span<const std::byte>) { throw std::runtime_error("x"); }),
+  EXPECT_THROW(rx.try_pop_with([](std::span<const std::byte>) { throw std::runtime_error("x"); }),
                std::runtime_error);
   std::vector<std::byte> out;
-  EXPECT_FALSE(ring.try_pop(out));
+  EXPECT_FALSE(rx.try_pop(out));
   EXPECT_TRUE(ring.try_push(pattern(3, 2)));
   EXPECT_TRUE(ring.try_push(pattern(3, 3)));
 }
 
 TYPED_TEST(ByteRings, ThreadsMoveVariableSizeMessagesInOrder) {
-  auto producer = TypeParam::create_anonymous(16, kSlot, RingOptions{WaitStrategy::futex, 64});
-  auto consumer = producer;
+  auto [producer, consumer] =
+      TypeParam::create_anonymous(16, kSlot, RingOptions{WaitStrategy::futex, 64});
   const std::uint64_t total = 20'000 * stress_scale();
   std::thread t([&] {
     for (std::uint64_t i = 0; i < total; ++i) {
@@ -157,9 +170,9 @@ TYPED_TEST(ByteRings, ThreadsMoveVariableSizeMessagesInOrder) {
 
 TEST(ByteRingAttach, AttachSeesTheCreatorsSlotSizeAndMessages) {
   Segment s = Segment::anonymous(MpmcByteRing::required_bytes(8, 48));
-  auto created = MpmcByteRing::create(s.bytes(), 8, 48);
+  auto created = MpmcByteRing::create(s.bytes(), 8, 48).producer;
   ASSERT_TRUE(created.try_push(pattern(48, 5)));
-  auto attached = MpmcByteRing::attach(s.bytes());
+  auto attached = MpmcByteConsumer::attach(s.bytes());
   EXPECT_EQ(attached.max_message_size(), 48u);
   EXPECT_EQ(attached.capacity(), 8u);
   std::vector<std::byte> out;

@@ -15,21 +15,32 @@ namespace {
 constexpr std::uint64_t kProducers = 3;
 constexpr std::uint64_t kConsumers = 3;
 
+// Another end of the same ring for another thread: clone() for ringpool's move-only ends,
+// a copy for the Boost backends' copyable handles.
+template <class End>
+End another(const End& end) {
+  if constexpr (requires { end.clone(); }) {
+    return end.clone();
+  } else {
+    return end;
+  }
+}
+
 // Item.seq = producer << 40 | index.
-template <class Ring, class Push, class Pop>
-void run_mpmc(Ring ring, std::uint64_t per_producer, Push push, Pop pop) {
+template <class Ends, class Push, class Pop>
+void run_mpmc(const Ends& ring, std::uint64_t per_producer, Push push, Pop pop) {
   std::vector<std::vector<std::uint64_t>> seen(kConsumers);
   std::vector<std::thread> threads;
   std::atomic<std::uint64_t> consumed{0};
   const std::uint64_t total = kProducers * per_producer;
   for (std::uint64_t p = 0; p < kProducers; ++p) {
-    threads.emplace_back([&, p, r = ring]() mutable {
+    threads.emplace_back([&, p, r = another(ring.producer)]() mutable {
       for (std::uint64_t i = 0; i < per_producer; ++i) push(r, make_item((p << 40) | i));
     });
   }
   std::atomic<std::uint64_t> order_errors{0};
   for (std::uint64_t c = 0; c < kConsumers; ++c) {
-    threads.emplace_back([&, c, r = ring]() mutable {
+    threads.emplace_back([&, c, r = another(ring.consumer)]() mutable {
       std::vector<std::uint64_t> last(kProducers, ~std::uint64_t{0});
       Item item{};
       while (consumed.load(std::memory_order_relaxed) < total) {
@@ -67,20 +78,20 @@ TEST(MpmcStress, TypedRingDeliversEveryItemExactlyOnce) {
   run_mpmc(
       MpmcRing<Item>::create_anonymous(64, RingOptions{WaitStrategy::yield, 64}),
       20'000 * stress_scale(),
-      [](MpmcRing<Item>& r, const Item& it) {
+      [](MpmcProducer<Item>& r, const Item& it) {
         while (!r.try_push(it)) std::this_thread::yield();
       },
-      [](MpmcRing<Item>& r, Item& out) { return r.try_pop(out); });
+      [](MpmcConsumer<Item>& r, Item& out) { return r.try_pop(out); });
 }
 
 TEST(MpmcStress, ByteRingDeliversEveryItemExactlyOnce) {
   run_mpmc(
       MpmcByteRing::create_anonymous(32, sizeof(Item) + 8, RingOptions{WaitStrategy::futex, 64}),
       5'000 * stress_scale(),
-      [](MpmcByteRing& r, const Item& it) {
+      [](MpmcByteProducer& r, const Item& it) {
         ASSERT_EQ(r.push(std::as_bytes(std::span(&it, 1))), OpStatus::ok);
       },
-      [](MpmcByteRing& r, Item& out) {
+      [](MpmcByteConsumer& r, Item& out) {
         return r.try_pop_with([&](std::span<const std::byte> m) {
           ASSERT_EQ(m.size(), sizeof(Item));
           std::memcpy(&out, m.data(), sizeof(Item));
@@ -90,12 +101,14 @@ TEST(MpmcStress, ByteRingDeliversEveryItemExactlyOnce) {
 
 TEST(MpmcStress, BoostQueueDeliversEveryItemExactlyOnce) {
   if (kThreadSanitizer) GTEST_SKIP() << kBoostQueueTsanReason;
+  using Queue = bench::BoostMpmcQueue<Item, 64>;
+  const Queue queue = Queue::create_anonymous();
   run_mpmc(
-      BoostMpmcQueue<Item, 64>::create_anonymous(), 5'000 * stress_scale(),
-      [](BoostMpmcQueue<Item, 64>& r, const Item& it) {
+      RingEnds<Queue, Queue>{queue, queue}, 5'000 * stress_scale(),
+      [](Queue& r, const Item& it) {
         while (!r.try_push(it)) std::this_thread::yield();
       },
-      [](BoostMpmcQueue<Item, 64>& r, Item& out) { return r.try_pop(out); });
+      [](Queue& r, Item& out) { return r.try_pop(out); });
 }
 
 }  // namespace

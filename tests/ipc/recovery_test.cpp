@@ -7,6 +7,7 @@
 
 #include "ring_test_support.hpp"
 #include "ringpool/ipc/detail/ring_header.hpp"
+#include "ringpool/ipc/detail/tracked_pop_test_hook.hpp"
 
 namespace ringpool::ipc::test {
 namespace {
@@ -17,8 +18,7 @@ std::vector<std::byte> bytes_of(std::string_view s) {
 }
 
 TEST(SpscRecovery, ProducerReclaimsWhatADeadConsumerLeftIncludingItsInFlightItem) {
-  auto producer = SpscRing<std::uint64_t>::create_anonymous(8);
-  auto consumer = producer;
+  auto [producer, consumer] = SpscRing<std::uint64_t>::create_anonymous(8);
   for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(producer.try_push(i));
   EXPECT_EQ(consumer.try_pop(), std::optional<std::uint64_t>(0));
   ASSERT_NE(consumer.front(), nullptr);  // reading item 1 when it "dies": no release()
@@ -28,14 +28,14 @@ TEST(SpscRecovery, ProducerReclaimsWhatADeadConsumerLeftIncludingItsInFlightItem
   EXPECT_EQ(reclaimed, (std::vector<std::uint64_t>{1, 2, 3, 4}));
   EXPECT_EQ(producer.size_approx(), 0u);
   // A replacement consumer attaches and the ring keeps working.
-  auto replacement = SpscRing<std::uint64_t>::attach(producer.segment());
+  auto replacement = SpscConsumer<std::uint64_t>::attach(producer.segment());
   for (std::uint64_t i = 10; i < 18; ++i) ASSERT_TRUE(producer.try_push(i));
   EXPECT_FALSE(producer.try_push(99));
   EXPECT_EQ(replacement.try_pop(), std::optional<std::uint64_t>(10));
 }
 
 TEST(SpscRecovery, ByteRingReclaimAndReset) {
-  auto producer = SpscByteRing::create_anonymous(4, 32);
+  auto producer = SpscByteRing::create_anonymous(4, 32).producer;
   ASSERT_TRUE(producer.try_push(bytes_of("a")));
   ASSERT_TRUE(producer.try_push(bytes_of("bc")));
   std::vector<std::size_t> sizes;
@@ -53,8 +53,7 @@ TEST(SpscRecovery, ByteRingReclaimAndReset) {
 }
 
 TEST(SpscRecovery, ConsumerDrainsWhatADeadProducerPublished) {
-  auto producer = SpscRing<std::uint64_t>::create_anonymous(8);
-  auto consumer = producer;
+  auto [producer, consumer] = SpscRing<std::uint64_t>::create_anonymous(8);
   ASSERT_TRUE(producer.try_push(1));
   std::uint64_t* half = producer.claim();  // "dies" between claim and commit
   ASSERT_NE(half, nullptr);
@@ -69,10 +68,8 @@ TEST(SpscRecovery, ConsumerDrainsWhatADeadProducerPublished) {
 // the replacement attaches its own. Positions live in the handles, so every handle used
 // after the reset is a fresh attach.
 TEST(SpscRecovery, ParentRecoversAndRespawnsWithFreshHandles) {
-  auto tasks = SpscByteRing::create_anonymous(4, 32);    // parent = producer
-  auto results = SpscByteRing::create_anonymous(4, 32);  // parent = consumer
-  auto worker_tasks = SpscByteRing::attach(tasks.segment());
-  auto worker_results = SpscByteRing::attach(results.segment());
+  auto [tasks, worker_tasks] = SpscByteRing::create_anonymous(4, 32);      // parent produces
+  auto [worker_results, results] = SpscByteRing::create_anonymous(4, 32);  // parent consumes
   for (const char* t : {"t1", "t2", "t3", "t4"}) ASSERT_TRUE(tasks.try_push(bytes_of(t)));
   ASSERT_TRUE(worker_tasks.try_pop_with([](std::span<const std::byte>) {}));
   ASSERT_TRUE(worker_results.try_push(bytes_of("r1")));
@@ -97,11 +94,11 @@ TEST(SpscRecovery, ParentRecoversAndRespawnsWithFreshHandles) {
             (std::vector<std::vector<std::byte>>{bytes_of("t2"), bytes_of("t3"), bytes_of("t4")}));
   tasks.reset();
   results.reset();
-  tasks = SpscByteRing::attach(tasks.segment());
-  results = SpscByteRing::attach(results.segment());
+  tasks = SpscByteProducer::attach(tasks.segment());
+  results = SpscByteConsumer::attach(results.segment());
 
-  auto new_worker_tasks = SpscByteRing::attach(tasks.segment());
-  auto new_worker_results = SpscByteRing::attach(results.segment());
+  auto new_worker_tasks = SpscByteConsumer::attach(tasks.segment());
+  auto new_worker_results = SpscByteProducer::attach(results.segment());
   for (const auto& m : reclaimed) ASSERT_TRUE(tasks.try_push(m));
   std::vector<std::byte> out;
   for (const auto& m : reclaimed) {
@@ -120,7 +117,9 @@ TEST(SpscRecovery, ParentRecoversAndRespawnsWithFreshHandles) {
 
 class TrackedRecovery : public ::testing::Test {
  protected:
-  MpmcByteRing ring_ = MpmcByteRing::create_anonymous(4, 32);
+  MpmcByteRing::Ends ends_ = MpmcByteRing::create_anonymous(4, 32);
+  MpmcByteProducer& ring_ = ends_.producer;  // the supervisor
+  MpmcByteConsumer& consumer_ = ends_.consumer;
   Segment words_ = Segment::anonymous(4096);  // claim words live in shared memory
   ClaimWord& word(int i) { return *::new (words_.data() + 64 * i) ClaimWord(0); }
   std::vector<std::string> recovered_;
@@ -129,9 +128,17 @@ class TrackedRecovery : public ::testing::Test {
       recovered_.emplace_back(reinterpret_cast<const char*>(m.data()), m.size());
     });
   }
+  bool pop_until(ClaimWord& w, detail::TrackedPopStop stop, int* visits = nullptr) {
+    return detail::TrackedPopTestHook::pop_until(
+        consumer_, w,
+        [&](std::span<const std::byte>) {
+          if (visits != nullptr) ++*visits;
+        },
+        stop);
+  }
   void fill_and_check_not_wedged() {
     std::vector<std::byte> out;
-    while (ring_.try_pop(out)) {
+    while (consumer_.try_pop(out)) {
     }
     for (std::size_t i = 0; i < ring_.capacity(); ++i) ASSERT_TRUE(ring_.try_push(bytes_of("f")));
     EXPECT_FALSE(ring_.try_push(bytes_of("f")));
@@ -141,12 +148,11 @@ class TrackedRecovery : public ::testing::Test {
 TEST_F(TrackedRecovery, DeathAfterIntentHoldsNothingAndLosesNothing) {
   ClaimWord& dead = word(0);
   ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
-  ASSERT_TRUE(ring_.debug_pop_tracked_until(
-      dead, [](auto) {}, TrackedPopStop::after_intent));
+  ASSERT_TRUE(pop_until(dead, detail::TrackedPopStop::after_intent));
   EXPECT_NE(dead.load(), 0u);
   EXPECT_EQ(recover(dead, {}), ClaimRecovery::none);
   std::vector<std::byte> out;
-  ASSERT_TRUE(ring_.try_pop(out));  // still there for the living
+  ASSERT_TRUE(consumer_.try_pop(out));  // still there for the living
   EXPECT_EQ(out, bytes_of("task-1"));
 }
 
@@ -155,13 +161,12 @@ TEST_F(TrackedRecovery, DeathAfterClaimIsRecoveredAndUnwedged) {
   ClaimWord& alive = word(1);
   ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
   ASSERT_TRUE(ring_.try_push(bytes_of("task-2")));
-  ASSERT_TRUE(ring_.debug_pop_tracked_until(
-      dead, [](auto) {}, TrackedPopStop::after_claim));
+  ASSERT_TRUE(pop_until(dead, detail::TrackedPopStop::after_claim));
   EXPECT_EQ(recover(dead, {&alive}), ClaimRecovery::recovered);
   EXPECT_EQ(recovered_, (std::vector<std::string>{"task-1"}));
   EXPECT_EQ(recover(dead, {&alive}), ClaimRecovery::none);  // idempotent
   std::string second;
-  EXPECT_TRUE(ring_.try_pop_tracked(alive, [&](std::span<const std::byte> m) {
+  EXPECT_TRUE(consumer_.try_pop_tracked(alive, [&](std::span<const std::byte> m) {
     second.assign(reinterpret_cast<const char*>(m.data()), m.size());
   }));
   EXPECT_EQ(second, "task-2");
@@ -173,8 +178,7 @@ TEST_F(TrackedRecovery, DeathAfterVisitIsRecoveredAtLeastOnce) {
   ClaimWord& dead = word(0);
   ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
   int visits = 0;
-  ASSERT_TRUE(ring_.debug_pop_tracked_until(
-      dead, [&](auto) { ++visits; }, TrackedPopStop::after_visit));
+  ASSERT_TRUE(pop_until(dead, detail::TrackedPopStop::after_visit, &visits));
   EXPECT_EQ(visits, 1);
   EXPECT_EQ(recover(dead, {}), ClaimRecovery::recovered);
   EXPECT_EQ(recovered_, (std::vector<std::string>{"task-1"}));
@@ -184,8 +188,7 @@ TEST_F(TrackedRecovery, DeathAfterVisitIsRecoveredAtLeastOnce) {
 TEST_F(TrackedRecovery, DeathAfterReleaseHoldsNothing) {
   ClaimWord& dead = word(0);
   ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
-  ASSERT_TRUE(ring_.debug_pop_tracked_until(
-      dead, [](auto) {}, TrackedPopStop::after_release));
+  ASSERT_TRUE(pop_until(dead, detail::TrackedPopStop::after_release));
   EXPECT_NE(dead.load(), 0u);
   EXPECT_EQ(recover(dead, {}), ClaimRecovery::none);
   EXPECT_TRUE(recovered_.empty());
@@ -198,8 +201,7 @@ TEST_F(TrackedRecovery, LiveConsumerOnTheSameTicketMakesItUndecidedUntilItMovesO
   ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
   // The live consumer won ticket 0 and is still copying it; the dead one had recorded the
   // same ticket as its intent (it lost the CAS and died before clearing its word).
-  ASSERT_TRUE(ring_.debug_pop_tracked_until(
-      alive, [](auto) {}, TrackedPopStop::after_claim));
+  ASSERT_TRUE(pop_until(alive, detail::TrackedPopStop::after_claim));
   dead.store(alive.load());
   EXPECT_EQ(recover(dead, {&alive}), ClaimRecovery::undecided);
   // The live consumer then dies too and is recovered; the dead one held nothing.
@@ -214,8 +216,8 @@ TEST_F(TrackedRecovery, IdleWordRecoversNothing) {
   ASSERT_TRUE(ring_.try_push(bytes_of("task-1")));
   EXPECT_EQ(recover(dead, {}), ClaimRecovery::none);
   std::vector<std::byte> out;
-  EXPECT_TRUE(ring_.try_pop(out));
-  EXPECT_FALSE(ring_.try_pop_tracked(dead, [](auto) {}));  // empty: word cleared again
+  EXPECT_TRUE(consumer_.try_pop(out));
+  EXPECT_FALSE(consumer_.try_pop_tracked(dead, [](auto) {}));  // empty: word cleared again
   EXPECT_EQ(dead.load(), 0u);
 }
 

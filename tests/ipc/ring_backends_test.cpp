@@ -16,44 +16,45 @@ class RingBackends : public ::testing::Test {};
 TYPED_TEST_SUITE(RingBackends, AllBackends, BackendNames);
 
 TYPED_TEST(RingBackends, EmptyRingPopsNothing) {
-  auto ring = Backend<TypeParam>::make();
-  EXPECT_FALSE(ring.try_pop().has_value());
+  auto [tx, rx] = Backend<TypeParam>::make();
+  EXPECT_FALSE(rx.try_pop().has_value());
   std::array<Item, 4> out{};
-  EXPECT_EQ(ring.try_pop_n(out), 0u);
+  EXPECT_EQ(rx.try_pop_n(out), 0u);
 }
 
 TYPED_TEST(RingBackends, FillsToCapacityThenRefusesInFifoOrder) {
-  auto ring = Backend<TypeParam>::make();
-  ASSERT_EQ(ring.capacity(), kCap);
-  for (std::uint64_t i = 0; i < kCap; ++i) ASSERT_TRUE(ring.try_push(make_item(i))) << i;
-  EXPECT_FALSE(ring.try_push(make_item(kCap)));
+  auto [tx, rx] = Backend<TypeParam>::make();
+  ASSERT_EQ(tx.capacity(), kCap);
+  ASSERT_EQ(rx.capacity(), kCap);
+  for (std::uint64_t i = 0; i < kCap; ++i) ASSERT_TRUE(tx.try_push(make_item(i))) << i;
+  EXPECT_FALSE(tx.try_push(make_item(kCap)));
   for (std::uint64_t i = 0; i < kCap; ++i) {
-    auto item = ring.try_pop();
+    auto item = rx.try_pop();
     ASSERT_TRUE(item.has_value()) << i;
     EXPECT_EQ(item->seq, i);
     EXPECT_TRUE(valid_item(*item));
   }
-  EXPECT_FALSE(ring.try_pop().has_value());
+  EXPECT_FALSE(rx.try_pop().has_value());
 }
 
 TYPED_TEST(RingBackends, BatchFormsMoveAPrefixAndStopWhenFullOrEmpty) {
-  auto ring = Backend<TypeParam>::make();
+  auto [tx, rx] = Backend<TypeParam>::make();
   std::vector<Item> in;
   for (std::uint64_t i = 0; i < kCap + 10; ++i) in.push_back(make_item(i));
-  EXPECT_EQ(ring.try_push_n(std::span<const Item>(in)), kCap);
-  EXPECT_EQ(ring.try_push_n(std::span<const Item>(in).subspan(kCap)), 0u);
+  EXPECT_EQ(tx.try_push_n(std::span<const Item>(in)), kCap);
+  EXPECT_EQ(tx.try_push_n(std::span<const Item>(in).subspan(kCap)), 0u);
   std::vector<Item> out(kCap + 10);
-  EXPECT_EQ(ring.try_pop_n(std::span<Item>(out).first(10)), 10u);
-  EXPECT_EQ(ring.try_pop_n(std::span<Item>(out).subspan(10)), kCap - 10);
+  EXPECT_EQ(rx.try_pop_n(std::span<Item>(out).first(10)), 10u);
+  EXPECT_EQ(rx.try_pop_n(std::span<Item>(out).subspan(10)), kCap - 10);
   for (std::uint64_t i = 0; i < kCap; ++i) {
     EXPECT_EQ(out[i].seq, i);
     EXPECT_TRUE(valid_item(out[i]));
   }
-  EXPECT_EQ(ring.try_pop_n(std::span<Item>(out)), 0u);
+  EXPECT_EQ(rx.try_pop_n(std::span<Item>(out)), 0u);
 }
 
 TYPED_TEST(RingBackends, WrapsAroundManyTimesWithMixedBatchSizes) {
-  auto ring = Backend<TypeParam>::make();
+  auto [tx, rx] = Backend<TypeParam>::make();
   std::uint64_t next_in = 0;
   std::uint64_t next_out = 0;
   std::vector<Item> buf(kCap);
@@ -61,16 +62,16 @@ TYPED_TEST(RingBackends, WrapsAroundManyTimesWithMixedBatchSizes) {
     const std::size_t want = static_cast<std::size_t>(round % 37) + 1;
     std::vector<Item> in;
     for (std::size_t i = 0; i < want; ++i) in.push_back(make_item(next_in + i));
-    next_in += ring.try_push_n(std::span<const Item>(in));
+    next_in += tx.try_push_n(std::span<const Item>(in));
     const std::size_t take = static_cast<std::size_t>(round % 23) + 1;
-    const std::size_t got = ring.try_pop_n(std::span<Item>(buf).first(take));
+    const std::size_t got = rx.try_pop_n(std::span<Item>(buf).first(take));
     for (std::size_t i = 0; i < got; ++i) {
       ASSERT_EQ(buf[i].seq, next_out);
       ASSERT_TRUE(valid_item(buf[i]));
       ++next_out;
     }
   }
-  while (auto item = ring.try_pop()) {
+  while (auto item = rx.try_pop()) {
     ASSERT_EQ(item->seq, next_out++);
   }
   EXPECT_EQ(next_out, next_in);
@@ -78,11 +79,10 @@ TYPED_TEST(RingBackends, WrapsAroundManyTimesWithMixedBatchSizes) {
 }
 
 TYPED_TEST(RingBackends, ProducerConsumerThreadsKeepOrder) {
-  if (kThreadSanitizer && std::is_same_v<TypeParam, BoostMpmcQueue<Item, kCap>>) {
+  if (kThreadSanitizer && std::is_same_v<TypeParam, bench::BoostMpmcQueue<Item, kCap>>) {
     GTEST_SKIP() << kBoostQueueTsanReason;
   }
-  auto producer = Backend<TypeParam>::make(RingOptions{WaitStrategy::yield, 64});
-  auto consumer = producer;  // one handle per side
+  auto [producer, consumer] = Backend<TypeParam>::make(RingOptions{WaitStrategy::yield, 64});
   const std::uint64_t total = 50'000 * stress_scale();
   std::thread t([&] {
     for (std::uint64_t i = 0; i < total;) {
@@ -117,28 +117,29 @@ TYPED_TEST(RingBackends, ProducerConsumerThreadsKeepOrder) {
 }
 
 TYPED_TEST(RingBackends, BlockingPopTimesOutOnEmptyAndPushOnFull) {
-  auto ring = Backend<TypeParam>::make(RingOptions{WaitStrategy::yield, 16});
+  auto [tx, rx] = Backend<TypeParam>::make(RingOptions{WaitStrategy::yield, 16});
   Item out{};
-  EXPECT_EQ(ring.pop(out, std::chrono::milliseconds(5)), OpStatus::timeout);
-  for (std::uint64_t i = 0; i < kCap; ++i) ASSERT_EQ(ring.push(make_item(i)), OpStatus::ok);
-  EXPECT_EQ(ring.push(make_item(kCap), std::chrono::milliseconds(5)), OpStatus::timeout);
-  EXPECT_EQ(ring.pop(out, std::chrono::milliseconds(5)), OpStatus::ok);
+  EXPECT_EQ(rx.pop(out, std::chrono::milliseconds(5)), OpStatus::timeout);
+  for (std::uint64_t i = 0; i < kCap; ++i) ASSERT_EQ(tx.push(make_item(i)), OpStatus::ok);
+  EXPECT_EQ(tx.push(make_item(kCap), std::chrono::milliseconds(5)), OpStatus::timeout);
+  EXPECT_EQ(rx.pop(out, std::chrono::milliseconds(5)), OpStatus::ok);
   EXPECT_EQ(out.seq, 0u);
 }
 
 TYPED_TEST(RingBackends, CloseLetsConsumersDrainThenReportsClosed) {
-  auto ring = Backend<TypeParam>::make(RingOptions{WaitStrategy::yield, 16});
-  ASSERT_TRUE(ring.try_push(make_item(1)));
-  ASSERT_TRUE(ring.try_push(make_item(2)));
-  ring.close();
-  EXPECT_TRUE(ring.is_closed());
-  EXPECT_EQ(ring.push(make_item(3)), OpStatus::closed);  // producers: at once
+  auto [tx, rx] = Backend<TypeParam>::make(RingOptions{WaitStrategy::yield, 16});
+  ASSERT_TRUE(tx.try_push(make_item(1)));
+  ASSERT_TRUE(tx.try_push(make_item(2)));
+  tx.close();
+  EXPECT_TRUE(tx.is_closed());
+  EXPECT_TRUE(rx.is_closed());
+  EXPECT_EQ(tx.push(make_item(3)), OpStatus::closed);  // producers: at once
   Item out{};
-  EXPECT_EQ(ring.pop(out), OpStatus::ok);
+  EXPECT_EQ(rx.pop(out), OpStatus::ok);
   EXPECT_EQ(out.seq, 1u);
-  EXPECT_EQ(ring.pop(out), OpStatus::ok);
+  EXPECT_EQ(rx.pop(out), OpStatus::ok);
   EXPECT_EQ(out.seq, 2u);
-  EXPECT_EQ(ring.pop(out), OpStatus::closed);
+  EXPECT_EQ(rx.pop(out), OpStatus::closed);
 }
 
 }  // namespace

@@ -16,11 +16,11 @@ class RingsAcrossFork : public ::testing::Test {};
 TYPED_TEST_SUITE(RingsAcrossFork, AllBackends, BackendNames);
 
 TYPED_TEST(RingsAcrossFork, ChildProducerParentConsumerKeepOrder) {
-  auto ring = Backend<TypeParam>::make(RingOptions{WaitStrategy::yield, 64});
+  auto [tx, ring] = Backend<TypeParam>::make(RingOptions{WaitStrategy::yield, 64});
   const std::uint64_t total = 50'000 * stress_scale();
   const pid_t pid = fork_child([&] {
     for (std::uint64_t i = 0; i < total; ++i) {
-      if (ring.push(make_item(i)) != OpStatus::ok) return 3;
+      if (tx.push(make_item(i)) != OpStatus::ok) return 3;
     }
     return 0;
   });
@@ -36,13 +36,13 @@ TYPED_TEST(RingsAcrossFork, ChildProducerParentConsumerKeepOrder) {
 }
 
 TEST(ByteRingAcrossFork, FutexWakeupsCrossProcesses) {
-  auto ring = MpmcByteRing::create_anonymous(4, 64, RingOptions{WaitStrategy::futex, 0});
+  auto [tx, ring] = MpmcByteRing::create_anonymous(4, 64, RingOptions{WaitStrategy::futex, 0});
   const std::uint64_t total = 5'000 * stress_scale();
   const pid_t pid = fork_child([&] {
     for (std::uint64_t i = 0; i < total; ++i) {
-      if (ring.push(std::as_bytes(std::span(&i, 1))) != OpStatus::ok) return 3;
+      if (tx.push(std::as_bytes(std::span(&i, 1))) != OpStatus::ok) return 3;
     }
-    ring.close();
+    tx.close();
     return 0;
   });
   ASSERT_GT(pid, 0);
@@ -63,10 +63,10 @@ TEST(NamedRingAcrossProcesses, ChildOpensByNameAndAttaches) {
   const std::string name = "/ringpool-test-named-" + std::to_string(::getpid());
   auto segment = std::make_shared<Segment>(Segment::create(
       name, SpscRing<Item>::required_bytes(16), SegmentOptions{.unlink_on_destroy = true}));
-  auto consumer = SpscRing<Item>::create(segment, 16);
+  auto consumer = SpscRing<Item>::create(segment, 16).consumer;
   const pid_t pid = fork_child([&] {
     // A fresh mapping, as an unrelated process would get.
-    auto producer = SpscRing<Item>::attach(std::make_shared<Segment>(Segment::open(name)));
+    auto producer = SpscProducer<Item>::attach(std::make_shared<Segment>(Segment::open(name)));
     for (std::uint64_t i = 0; i < 100; ++i) {
       if (producer.push(make_item(i)) != OpStatus::ok) return 3;
     }
@@ -82,14 +82,14 @@ TEST(NamedRingAcrossProcesses, ChildOpensByNameAndAttaches) {
 }
 
 TEST(TrackedRecoveryAcrossFork, ConsumerKilledMidVisitIsRecovered) {
-  auto ring = MpmcByteRing::create_anonymous(2, 32);
+  auto [ring, consumer] = MpmcByteRing::create_anonymous(2, 32);
   Segment words = Segment::anonymous(4096);
   auto* dead = ::new (words.data()) ClaimWord(0);
   const std::string task = "task-7";
   ASSERT_TRUE(ring.try_push(std::as_bytes(std::span(task.data(), task.size()))));
   ASSERT_TRUE(ring.try_push(std::as_bytes(std::span(task.data(), 1))));
   const pid_t pid = fork_child([&] {
-    (void)ring.try_pop_tracked(*dead, [](std::span<const std::byte>) { ::raise(SIGKILL); });
+    (void)consumer.try_pop_tracked(*dead, [](std::span<const std::byte>) { ::raise(SIGKILL); });
     return 0;
   });
   ASSERT_GT(pid, 0);
@@ -104,7 +104,7 @@ TEST(TrackedRecoveryAcrossFork, ConsumerKilledMidVisitIsRecovered) {
   EXPECT_EQ(recovered, task);
   // The ring is not wedged: the second message pops and the ring fills to capacity.
   std::vector<std::byte> out;
-  ASSERT_TRUE(ring.try_pop(out));
+  ASSERT_TRUE(consumer.try_pop(out));
   EXPECT_EQ(out.size(), 1u);
   EXPECT_TRUE(ring.try_push(out));
   EXPECT_TRUE(ring.try_push(out));
@@ -112,11 +112,11 @@ TEST(TrackedRecoveryAcrossFork, ConsumerKilledMidVisitIsRecovered) {
 }
 
 TEST(SpscRecoveryAcrossFork, ParentReclaimsWhatAKilledConsumerLeft) {
-  auto ring = SpscRing<std::uint64_t>::create_anonymous(8);
+  auto [ring, consumer] = SpscRing<std::uint64_t>::create_anonymous(8);
   for (std::uint64_t i = 0; i < 6; ++i) ASSERT_TRUE(ring.try_push(i));
   const pid_t pid = fork_child([&] {
-    (void)ring.try_pop();
-    (void)ring.front();  // killed while reading item 1
+    (void)consumer.try_pop();
+    (void)consumer.front();  // killed while reading item 1
     ::raise(SIGKILL);
     return 0;
   });

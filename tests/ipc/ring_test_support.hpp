@@ -1,6 +1,7 @@
 #pragma once
 // Shared helpers of the ipc tests: a checksummed element, the backend list for typed
-// tests, the stress scale, and fork helpers.
+// tests (ringpool's rings and the Boost.Lockfree backends of the bench kit), the stress
+// scale, and fork helpers.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "ringpool/bench/boost_backends.hpp"
 #include "ringpool/ipc/ipc.hpp"
 
 namespace ringpool::ipc::test {
@@ -51,48 +53,52 @@ inline constexpr bool kThreadSanitizer = false;
 inline constexpr const char* kBoostQueueTsanReason =
     "boost::lockfree::queue has a by-design race in its freelist that TSan reports";
 
-// How each backend is made, and what it is.
+// How each backend is made, and what it is. make() returns both ends of a fresh ring
+// (`producer`, `consumer`); the Boost backends serve both roles with one copyable handle.
 template <class R>
 struct Backend;
 template <>
 struct Backend<SpscRing<Item>> {
-  static SpscRing<Item> make(RingOptions o = {}) {
+  static SpscRing<Item>::Ends make(RingOptions o = {}) {
     return SpscRing<Item>::create_anonymous(kCap, o);
   }
   static constexpr bool kSpsc = true;
 };
 template <>
 struct Backend<MpmcRing<Item>> {
-  static MpmcRing<Item> make(RingOptions o = {}) {
+  static MpmcRing<Item>::Ends make(RingOptions o = {}) {
     return MpmcRing<Item>::create_anonymous(kCap, o);
   }
   static constexpr bool kSpsc = false;
 };
-template <>
-struct Backend<BoostSpscRing<Item, kCap>> {
-  static BoostSpscRing<Item, kCap> make(RingOptions o = {}) {
-    return BoostSpscRing<Item, kCap>::create_anonymous(kCap, o);
+template <class R>
+struct BoostBackend {
+  static RingEnds<R, R> make(RingOptions o = {}) {
+    R ring = R::create_anonymous(kCap, o);
+    return {ring, ring};
   }
+};
+template <>
+struct Backend<bench::BoostSpscRing<Item, kCap>> : BoostBackend<bench::BoostSpscRing<Item, kCap>> {
   static constexpr bool kSpsc = true;
 };
 template <>
-struct Backend<BoostMpmcQueue<Item, kCap>> {
-  static BoostMpmcQueue<Item, kCap> make(RingOptions o = {}) {
-    return BoostMpmcQueue<Item, kCap>::create_anonymous(kCap, o);
-  }
+struct Backend<bench::BoostMpmcQueue<Item, kCap>>
+    : BoostBackend<bench::BoostMpmcQueue<Item, kCap>> {
   static constexpr bool kSpsc = false;
 };
 
-using AllBackends = ::testing::Types<SpscRing<Item>, MpmcRing<Item>, BoostSpscRing<Item, kCap>,
-                                     BoostMpmcQueue<Item, kCap>>;
+using AllBackends =
+    ::testing::Types<SpscRing<Item>, MpmcRing<Item>, bench::BoostSpscRing<Item, kCap>,
+                     bench::BoostMpmcQueue<Item, kCap>>;
 
 struct BackendNames {
   template <class R>
   static std::string GetName(int) {
     if constexpr (std::is_same_v<R, SpscRing<Item>>) return "SpscRing";
     if constexpr (std::is_same_v<R, MpmcRing<Item>>) return "MpmcRing";
-    if constexpr (std::is_same_v<R, BoostSpscRing<Item, kCap>>) return "BoostSpsc";
-    if constexpr (std::is_same_v<R, BoostMpmcQueue<Item, kCap>>) return "BoostQueue";
+    if constexpr (std::is_same_v<R, bench::BoostSpscRing<Item, kCap>>) return "BoostSpsc";
+    if constexpr (std::is_same_v<R, bench::BoostMpmcQueue<Item, kCap>>) return "BoostQueue";
     return "unknown";
   }
 };

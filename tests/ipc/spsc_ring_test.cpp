@@ -1,5 +1,5 @@
-// SpscRing / SpscByteRing handles: each side's position lives in its handle (the contract
-// and its recovery paths), batch wrap-around, misuse that must not break the ring, and
+// SpscRing / SpscByteRing ends: each side's position lives in its move-only handle (the
+// contract and its recovery paths), batch wrap-around, misuse that must not break the ring, and
 // hostile index / length writes that must never lead to an out-of-bounds access. The rings
 // here live in heap buffers of exactly required_bytes(), so that ASan/UBSan builds flag any
 // access past the last slot (a segment mapping would hide it up to the page end).
@@ -13,6 +13,8 @@
 #include <span>
 #include <string_view>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ring_test_support.hpp"
@@ -49,9 +51,33 @@ std::vector<std::byte> bytes_of(std::string_view s) {
 
 // ---- the position lives in the handle ------------------------------------------------
 
-TEST(SpscHandle, CopiesUsedOneSidePerCopyMoveItemsInOrder) {
-  auto producer = SpscRing<std::uint64_t>::create_anonymous(4);
-  auto consumer = producer;  // copied before anything moved: both start at 0
+// A stale copy of a position cannot exist: ends are move-only, and a moved-from end is
+// invalid.
+static_assert(!std::is_copy_constructible_v<SpscProducer<std::uint64_t>>);
+static_assert(!std::is_copy_assignable_v<SpscProducer<std::uint64_t>>);
+static_assert(!std::is_copy_constructible_v<SpscConsumer<std::uint64_t>>);
+static_assert(!std::is_copy_constructible_v<SpscByteProducer>);
+static_assert(!std::is_copy_constructible_v<SpscByteConsumer>);
+static_assert(std::is_nothrow_move_constructible_v<SpscProducer<std::uint64_t>>);
+static_assert(std::is_nothrow_move_assignable_v<SpscByteConsumer>);
+
+TEST(SpscHandle, MovedEndsCarryTheirPositionAndTheSourceBecomesInvalid) {
+  auto [first_producer, first_consumer] = SpscRing<std::uint64_t>::create_anonymous(4);
+  ASSERT_TRUE(first_producer.try_push(1));
+  SpscProducer<std::uint64_t> producer = std::move(first_producer);
+  EXPECT_FALSE(first_producer.valid());  // NOLINT(bugprone-use-after-move): the contract
+  EXPECT_EQ(first_producer.capacity(), 0u);
+  ASSERT_TRUE(producer.try_push(2));
+  SpscConsumer<std::uint64_t> consumer;
+  consumer = std::move(first_consumer);
+  EXPECT_FALSE(first_consumer.valid());  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(consumer.try_pop(), std::optional<std::uint64_t>(1));
+  EXPECT_EQ(consumer.try_pop(), std::optional<std::uint64_t>(2));
+  EXPECT_FALSE(consumer.try_pop().has_value());
+}
+
+TEST(SpscHandle, OneEndPerSideMovesItemsInOrder) {
+  auto [producer, consumer] = SpscRing<std::uint64_t>::create_anonymous(4);
   for (std::uint64_t round = 0; round < 10; ++round) {
     for (std::uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(producer.try_push(round * 4 + i));
     EXPECT_FALSE(producer.try_push(99));
@@ -63,15 +89,14 @@ TEST(SpscHandle, CopiesUsedOneSidePerCopyMoveItemsInOrder) {
 }
 
 TEST(SpscHandle, AttachStartsFromThePositionsInTheMapping) {
-  auto first = SpscRing<std::uint64_t>::create_anonymous(8);
+  auto [first, first_consumer] = SpscRing<std::uint64_t>::create_anonymous(8);
   for (std::uint64_t i = 0; i < 6; ++i) ASSERT_TRUE(first.try_push(i));
-  auto first_consumer = SpscRing<std::uint64_t>::attach(first.segment());
   for (std::uint64_t i = 0; i < 3; ++i) {
     ASSERT_EQ(first_consumer.try_pop(), std::optional<std::uint64_t>(i));
   }
   // Both roles hand over to freshly attached handles (the old ones are not used again).
-  auto producer = SpscRing<std::uint64_t>::attach(first.segment());
-  auto consumer = SpscRing<std::uint64_t>::attach(first.segment());
+  auto producer = SpscProducer<std::uint64_t>::attach(first.segment());
+  auto consumer = SpscConsumer<std::uint64_t>::attach(first.segment());
   EXPECT_EQ(producer.size_approx(), 3u);
   for (std::uint64_t i = 6; i < 11; ++i) ASSERT_TRUE(producer.try_push(i));
   EXPECT_FALSE(producer.try_push(99));  // 3 left + 5 new = capacity 8
@@ -82,14 +107,14 @@ TEST(SpscHandle, AttachStartsFromThePositionsInTheMapping) {
 }
 
 TEST(SpscHandle, ByteRingAttachStartsFromThePositionsInTheMapping) {
-  auto producer = SpscByteRing::create_anonymous(4, 16);
+  auto [producer, first_consumer] = SpscByteRing::create_anonymous(4, 16);
   ASSERT_TRUE(producer.try_push(bytes_of("one")));
   ASSERT_TRUE(producer.try_push(bytes_of("two")));
-  auto consumer = SpscByteRing::attach(producer.segment());
+  auto consumer = SpscByteConsumer::attach(producer.segment());
   std::vector<std::byte> out;
   ASSERT_TRUE(consumer.try_pop(out));
   EXPECT_EQ(out, bytes_of("one"));
-  auto next_producer = SpscByteRing::attach(producer.segment());
+  auto next_producer = SpscByteProducer::attach(producer.segment());
   ASSERT_TRUE(next_producer.try_push(bytes_of("three")));
   ASSERT_TRUE(consumer.try_pop(out));
   EXPECT_EQ(out, bytes_of("two"));
@@ -99,10 +124,10 @@ TEST(SpscHandle, ByteRingAttachStartsFromThePositionsInTheMapping) {
 }
 
 TEST(SpscHandle, DefaultHandleIsInvalidWithCapacityZero) {
-  const SpscRing<std::uint64_t> ring;
+  const SpscProducer<std::uint64_t> ring;
   EXPECT_FALSE(ring.valid());
   EXPECT_EQ(ring.capacity(), 0u);
-  const SpscByteRing bytes;
+  const SpscByteConsumer bytes;
   EXPECT_FALSE(bytes.valid());
   EXPECT_EQ(bytes.capacity(), 0u);
 }
@@ -112,8 +137,7 @@ TEST(SpscHandle, DefaultHandleIsInvalidWithCapacityZero) {
 TEST(SpscHandle, BatchesWrapAroundManyLapsOfAnExactlySizedRegion) {
   constexpr std::size_t kCapacity = 8;
   HeapRegion region(SpscRing<std::uint64_t>::required_bytes(kCapacity));
-  auto producer = SpscRing<std::uint64_t>::create(region.bytes(), kCapacity);
-  auto consumer = SpscRing<std::uint64_t>::attach(region.bytes());
+  auto [producer, consumer] = SpscRing<std::uint64_t>::create(region.bytes(), kCapacity);
   std::uint64_t next_in = 0;
   std::uint64_t next_out = 0;
   std::vector<std::uint64_t> buffer(11);
@@ -135,34 +159,35 @@ TEST(SpscHandle, BatchesWrapAroundManyLapsOfAnExactlySizedRegion) {
 }
 
 TEST(SpscHandle, CommitOnAFullRingAndReleaseOnAnEmptyRingDoNothing) {
-  auto ring = SpscRing<std::uint64_t>::create_anonymous(2);
-  ring.release();  // nothing to release
-  EXPECT_EQ(ring.size_approx(), 0u);
-  ASSERT_TRUE(ring.try_push(1));
-  ASSERT_TRUE(ring.try_push(2));
-  EXPECT_EQ(ring.claim(), nullptr);
-  ring.commit();  // no successful claim: must not publish a third item
-  EXPECT_EQ(ring.size_approx(), 2u);
-  EXPECT_EQ(ring.try_pop(), std::optional<std::uint64_t>(1));
-  EXPECT_EQ(ring.try_pop(), std::optional<std::uint64_t>(2));
-  EXPECT_FALSE(ring.try_pop().has_value());
-  ring.release();
-  EXPECT_EQ(ring.size_approx(), 0u);
-  EXPECT_FALSE(ring.corrupted());
+  auto [tx, rx] = SpscRing<std::uint64_t>::create_anonymous(2);
+  rx.release();  // nothing to release
+  EXPECT_EQ(rx.size_approx(), 0u);
+  ASSERT_TRUE(tx.try_push(1));
+  ASSERT_TRUE(tx.try_push(2));
+  EXPECT_EQ(tx.claim(), nullptr);
+  tx.commit();  // no successful claim: must not publish a third item
+  EXPECT_EQ(tx.size_approx(), 2u);
+  EXPECT_EQ(rx.try_pop(), std::optional<std::uint64_t>(1));
+  EXPECT_EQ(rx.try_pop(), std::optional<std::uint64_t>(2));
+  EXPECT_FALSE(rx.try_pop().has_value());
+  rx.release();
+  EXPECT_EQ(rx.size_approx(), 0u);
+  EXPECT_FALSE(tx.corrupted());
+  EXPECT_FALSE(rx.corrupted());
 }
 
-TEST(SpscHandle, ClaimCommitAndFrontReleaseInterleaveWithCopies) {
-  auto ring = SpscRing<std::uint64_t>::create_anonymous(4);
+TEST(SpscHandle, ClaimCommitAndFrontReleaseInterleave) {
+  auto [tx, rx] = SpscRing<std::uint64_t>::create_anonymous(4);
   for (std::uint64_t i = 0; i < 40; ++i) {
-    std::uint64_t* slot = ring.claim();
+    std::uint64_t* slot = tx.claim();
     ASSERT_NE(slot, nullptr);
     *slot = i;
-    ring.commit();
-    const std::uint64_t* item = ring.front();
+    tx.commit();
+    const std::uint64_t* item = rx.front();
     ASSERT_NE(item, nullptr);
     EXPECT_EQ(*item, i);
-    ring.release();
-    EXPECT_EQ(ring.front(), nullptr);
+    rx.release();
+    EXPECT_EQ(rx.front(), nullptr);
   }
 }
 
@@ -170,8 +195,8 @@ TEST(SpscHandle, ClaimCommitAndFrontReleaseInterleaveWithCopies) {
 // path), every producer and consumer form mixed: order and contents survive.
 TEST(SpscHandle, MixedOperationsAcrossThreadsKeepOrder) {
   const std::uint64_t total = 20000 * stress_scale();
-  auto producer = SpscRing<Item>::create_anonymous(2, RingOptions{WaitStrategy::spin, 0});
-  auto consumer = SpscRing<Item>::attach(producer.segment());
+  auto [producer, consumer] =
+      SpscRing<Item>::create_anonymous(2, RingOptions{WaitStrategy::spin, 0});
   std::thread thread([&] {
     std::uint64_t next = 0;
     Item batch[3];
@@ -224,8 +249,8 @@ TEST(SpscHandle, MixedOperationsAcrossThreadsKeepOrder) {
 
 TEST(SpscCorruption, ConsumerStaysCorruptedAfterThePeerRestoresTheTail) {
   HeapRegion region(SpscRing<std::uint64_t>::required_bytes(16));
-  auto ring = SpscRing<std::uint64_t>::create(region.bytes(), 16);
-  ASSERT_TRUE(ring.try_push(7));
+  auto [producer, ring] = SpscRing<std::uint64_t>::create(region.bytes(), 16);
+  ASSERT_TRUE(producer.try_push(7));
   ASSERT_EQ(ring.try_pop(), std::optional<std::uint64_t>(7));
   region.control().producer.pos.store(1000);  // more than a lap ahead of the head
   EXPECT_FALSE(ring.try_pop().has_value());
@@ -235,13 +260,13 @@ TEST(SpscCorruption, ConsumerStaysCorruptedAfterThePeerRestoresTheTail) {
   EXPECT_FALSE(ring.try_pop(out));
   EXPECT_EQ(ring.front(), nullptr);
   EXPECT_EQ(ring.try_pop_n(std::span<std::uint64_t>(&out, 1)), 0u);
-  EXPECT_FALSE(ring.try_push(8));  // the producer side of this handle stops too
+  EXPECT_EQ(ring.drain([](const std::uint64_t&) {}), 0u);
   EXPECT_TRUE(ring.corrupted());
 }
 
 TEST(SpscCorruption, ProducerStaysCorruptedAfterThePeerRestoresTheHead) {
   HeapRegion region(SpscRing<std::uint64_t>::required_bytes(4));
-  auto producer = SpscRing<std::uint64_t>::create(region.bytes(), 4);
+  auto producer = SpscRing<std::uint64_t>::create(region.bytes(), 4).producer;
   for (std::uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(producer.try_push(i));
   region.control().consumer.pos.store(9);  // head ahead of the tail
   EXPECT_FALSE(producer.try_push(4));
@@ -255,7 +280,7 @@ TEST(SpscCorruption, ProducerStaysCorruptedAfterThePeerRestoresTheHead) {
 }
 
 TEST(SpscCorruption, ResetClearsCorruption) {
-  auto ring = SpscByteRing::create_anonymous(4, 16);
+  auto [producer, ring] = SpscByteRing::create_anonymous(4, 16);
   auto& control = *reinterpret_cast<detail::RingControl*>(ring.segment()->data());
   control.producer.pos.store(~std::uint64_t{0});
   std::vector<std::byte> out;
@@ -263,14 +288,15 @@ TEST(SpscCorruption, ResetClearsCorruption) {
   EXPECT_TRUE(ring.corrupted());
   ring.reset();
   EXPECT_FALSE(ring.corrupted());
-  ASSERT_TRUE(ring.try_push(bytes_of("ok")));
+  producer = SpscByteProducer::attach(ring.segment());  // the contract of reset()
+  ASSERT_TRUE(producer.try_push(bytes_of("ok")));
   ASSERT_TRUE(ring.try_pop(out));
   EXPECT_EQ(out, bytes_of("ok"));
 }
 
 TEST(SpscCorruption, ReclaimRefusesAnImpossibleHeadWithoutVisitingAnything) {
   HeapRegion region(SpscByteRing::required_bytes(4, 16));
-  auto producer = SpscByteRing::create(region.bytes(), 4, 16);
+  auto producer = SpscByteRing::create(region.bytes(), 4, 16).producer;
   ASSERT_TRUE(producer.try_push(bytes_of("a")));
   region.control().consumer.pos.store(100);  // a dead consumer left garbage
   std::size_t visited = 0;
@@ -281,7 +307,7 @@ TEST(SpscCorruption, ReclaimRefusesAnImpossibleHeadWithoutVisitingAnything) {
 
 TEST(SpscCorruption, ReclaimStopsAtALengthLargerThanTheSlot) {
   HeapRegion region(SpscByteRing::required_bytes(4, 16));
-  auto producer = SpscByteRing::create(region.bytes(), 4, 16);
+  auto producer = SpscByteRing::create(region.bytes(), 4, 16).producer;
   ASSERT_TRUE(producer.try_push(bytes_of("a")));
   ASSERT_TRUE(producer.try_push(bytes_of("b")));
   const std::uint32_t evil = 17;
@@ -302,8 +328,7 @@ TEST(SpscCorruption, ReclaimStopsAtALengthLargerThanTheSlot) {
 TEST(SpscCorruption, RandomHostileIndicesNeverLeadOutOfBounds) {
   constexpr std::size_t kCapacity = 8;
   HeapRegion region(SpscRing<std::uint64_t>::required_bytes(kCapacity));
-  auto producer = SpscRing<std::uint64_t>::create(region.bytes(), kCapacity);
-  auto consumer = SpscRing<std::uint64_t>::attach(region.bytes());
+  auto [producer, consumer] = SpscRing<std::uint64_t>::create(region.bytes(), kCapacity);
   auto& control = region.control();
   std::mt19937_64 rng(12345);
   const auto nasty = [&](std::uint64_t near) {
@@ -377,7 +402,7 @@ TEST(SpscCorruption, RandomHostileIndicesNeverLeadOutOfBounds) {
     if ((producer.corrupted() || consumer.corrupted()) && rng() % 4 == 0) {
       ++corrupt_seen;
       producer.reset();  // repair: both positions to 0, then a fresh consumer handle
-      consumer = SpscRing<std::uint64_t>::attach(region.bytes());
+      consumer = SpscConsumer<std::uint64_t>::attach(region.bytes());
     }
   }
   EXPECT_GT(corrupt_seen, 0u);
@@ -387,8 +412,7 @@ TEST(SpscCorruption, RandomHostileLengthsAndIndicesOnAByteRing) {
   constexpr std::size_t kCapacity = 4;
   constexpr std::size_t kSlot = 24;
   HeapRegion region(SpscByteRing::required_bytes(kCapacity, kSlot));
-  auto producer = SpscByteRing::create(region.bytes(), kCapacity, kSlot);
-  auto consumer = SpscByteRing::attach(region.bytes());
+  auto [producer, consumer] = SpscByteRing::create(region.bytes(), kCapacity, kSlot);
   auto& control = region.control();
   std::byte* slots = region.bytes().data() + sizeof(detail::RingControl);
   const std::size_t stride = detail::byte_slot_stride(kSlot);
@@ -432,7 +456,7 @@ TEST(SpscCorruption, RandomHostileLengthsAndIndicesOnAByteRing) {
     if (producer.corrupted() || consumer.corrupted()) {
       ++corrupt_seen;
       producer.reset();
-      consumer = SpscByteRing::attach(region.bytes());
+      consumer = SpscByteConsumer::attach(region.bytes());
     }
   }
   EXPECT_GT(corrupt_seen, 0u);

@@ -31,32 +31,32 @@ detail::RingControl& control_of(Segment& s) {
 TEST(RingValidation, NonRingpoolSegmentIsBadMagic) {
   Segment s = Segment::anonymous(4096);
   std::memset(s.data(), 0x5a, s.size());
-  EXPECT_EQ(error_code_of([&] { (void)SpscRing<std::uint64_t>::attach(s.bytes()); }),
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<std::uint64_t>::attach(s.bytes()); }),
             IpcErrc::bad_magic);
-  EXPECT_EQ(error_code_of([&] { (void)MpmcByteRing::attach(s.bytes()); }), IpcErrc::bad_magic);
+  EXPECT_EQ(error_code_of([&] { (void)MpmcByteConsumer::attach(s.bytes()); }), IpcErrc::bad_magic);
 }
 
 TEST(RingValidation, OtherRingTypeIsLayoutMismatch) {
   Segment s = Segment::anonymous(MpmcRing<std::uint64_t>::required_bytes(16));
   (void)MpmcRing<std::uint64_t>::create(s.bytes(), 16);
-  EXPECT_EQ(error_code_of([&] { (void)SpscRing<std::uint64_t>::attach(s.bytes()); }),
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<std::uint64_t>::attach(s.bytes()); }),
             IpcErrc::layout_mismatch);
-  EXPECT_EQ(error_code_of([&] { (void)SpscByteRing::attach(s.bytes()); }),
+  EXPECT_EQ(error_code_of([&] { (void)SpscByteConsumer::attach(s.bytes()); }),
             IpcErrc::layout_mismatch);
 }
 
 TEST(RingValidation, OtherElementSizeIsSizeMismatch) {
   Segment s = Segment::anonymous(SpscRing<std::uint64_t>::required_bytes(16));
   (void)SpscRing<std::uint64_t>::create(s.bytes(), 16);
-  EXPECT_EQ(error_code_of([&] { (void)SpscRing<std::uint32_t>::attach(s.bytes()); }),
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<std::uint32_t>::attach(s.bytes()); }),
             IpcErrc::size_mismatch);
-  EXPECT_EQ(error_code_of([&] { (void)SpscRing<Item>::attach(s.bytes()); }),
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<Item>::attach(s.bytes()); }),
             IpcErrc::size_mismatch);
 }
 
 TEST(RingValidation, OtherCapacityIsCapacityMismatchForFixedBackends) {
-  using Small = BoostSpscRing<std::uint64_t, 16>;
-  using Large = BoostSpscRing<std::uint64_t, 32>;
+  using Small = bench::BoostSpscRing<std::uint64_t, 16>;
+  using Large = bench::BoostSpscRing<std::uint64_t, 32>;
   EXPECT_EQ(error_code_of([] { (void)Small::required_bytes(32); }), IpcErrc::capacity_mismatch);
   Segment s = Segment::anonymous(Large::required_bytes());
   (void)Small::create(s.bytes());
@@ -66,14 +66,14 @@ TEST(RingValidation, OtherCapacityIsCapacityMismatchForFixedBackends) {
 TEST(RingValidation, AttachReportsTheCapacityTheCreatorChose) {
   Segment s = Segment::anonymous(SpscRing<std::uint64_t>::required_bytes(100));
   (void)SpscRing<std::uint64_t>::create(s.bytes(), 100);
-  EXPECT_EQ(SpscRing<std::uint64_t>::attach(s.bytes()).capacity(), 128u);
+  EXPECT_EQ(SpscConsumer<std::uint64_t>::attach(s.bytes()).capacity(), 128u);
 }
 
 TEST(RingValidation, OtherAbiVersionIsAbiMismatch) {
   Segment s = Segment::anonymous(SpscRing<std::uint64_t>::required_bytes(16));
   (void)SpscRing<std::uint64_t>::create(s.bytes(), 16);
   control_of(s).header.abi_version = detail::kAbiVersion + 1;
-  EXPECT_EQ(error_code_of([&] { (void)SpscRing<std::uint64_t>::attach(s.bytes()); }),
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<std::uint64_t>::attach(s.bytes()); }),
             IpcErrc::abi_mismatch);
 }
 
@@ -81,7 +81,7 @@ TEST(RingValidation, TamperedFingerprintIsLayoutMismatch) {
   Segment s = Segment::anonymous(SpscRing<std::uint64_t>::required_bytes(16));
   (void)SpscRing<std::uint64_t>::create(s.bytes(), 16);
   control_of(s).header.fingerprint ^= 1;
-  EXPECT_EQ(error_code_of([&] { (void)SpscRing<std::uint64_t>::attach(s.bytes()); }),
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<std::uint64_t>::attach(s.bytes()); }),
             IpcErrc::layout_mismatch);
 }
 
@@ -89,13 +89,13 @@ TEST(RingValidation, CorruptedHeaderCapacityIsInvalidCapacity) {
   Segment s = Segment::anonymous(SpscRing<std::uint64_t>::required_bytes(16));
   (void)SpscRing<std::uint64_t>::create(s.bytes(), 16);
   control_of(s).header.capacity = 12;
-  EXPECT_EQ(error_code_of([&] { (void)SpscRing<std::uint64_t>::attach(s.bytes()); }),
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<std::uint64_t>::attach(s.bytes()); }),
             IpcErrc::invalid_capacity);
 }
 
 TEST(RingValidation, RegionBelowHeaderIsTruncated) {
   Segment s = Segment::anonymous(4096);
-  EXPECT_EQ(error_code_of([&] { (void)SpscRing<std::uint64_t>::attach(s.bytes().first(100)); }),
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<std::uint64_t>::attach(s.bytes().first(100)); }),
             IpcErrc::truncated);
 }
 
@@ -104,7 +104,7 @@ TEST(RingValidation, RegionBelowDeclaredSizeIsTruncated) {
   Segment s = Segment::anonymous(need);
   (void)SpscRing<std::uint64_t>::create(s.bytes(), 64);
   EXPECT_EQ(
-      error_code_of([&] { (void)SpscRing<std::uint64_t>::attach(s.bytes().first(need - 8)); }),
+      error_code_of([&] { (void)SpscConsumer<std::uint64_t>::attach(s.bytes().first(need - 8)); }),
       IpcErrc::truncated);
   EXPECT_EQ(
       error_code_of([&] { (void)SpscRing<std::uint64_t>::create(s.bytes().first(need - 8), 64); }),
@@ -120,7 +120,7 @@ TEST(RingValidation, NamedSegmentTruncatedByAnotherProcessIsDetected) {
     ASSERT_EQ(::ftruncate(s.fd(), 256), 0);  // what a buggy peer could do
     Segment reopened = Segment::open(name);
     EXPECT_EQ(reopened.size(), 256u);
-    EXPECT_EQ(error_code_of([&] { (void)SpscByteRing::attach(reopened.bytes()); }),
+    EXPECT_EQ(error_code_of([&] { (void)SpscByteConsumer::attach(reopened.bytes()); }),
               IpcErrc::truncated);
   }
   EXPECT_FALSE(Segment::unlink(name));
@@ -142,12 +142,12 @@ TEST(RingCapacity, ZeroIsRefused) {
 }
 
 TEST(RingCapacity, NonPowerOfTwoRoundsUp) {
-  EXPECT_EQ(SpscRing<std::uint64_t>::create_anonymous(1).capacity(), 1u);
-  EXPECT_EQ(MpmcRing<std::uint64_t>::create_anonymous(1).capacity(), 2u);  // MPMC minimum
-  EXPECT_EQ(SpscRing<std::uint64_t>::create_anonymous(3).capacity(), 4u);
-  EXPECT_EQ(MpmcRing<std::uint64_t>::create_anonymous(1000).capacity(), 1024u);
-  EXPECT_EQ(MpmcByteRing::create_anonymous(5, 16).capacity(), 8u);
-  auto ring = SpscRing<std::uint64_t>::create_anonymous(3);
+  EXPECT_EQ(SpscRing<std::uint64_t>::create_anonymous(1).producer.capacity(), 1u);
+  EXPECT_EQ(MpmcRing<std::uint64_t>::create_anonymous(1).consumer.capacity(), 2u);  // minimum
+  EXPECT_EQ(SpscRing<std::uint64_t>::create_anonymous(3).consumer.capacity(), 4u);
+  EXPECT_EQ(MpmcRing<std::uint64_t>::create_anonymous(1000).producer.capacity(), 1024u);
+  EXPECT_EQ(MpmcByteRing::create_anonymous(5, 16).producer.capacity(), 8u);
+  auto ring = SpscRing<std::uint64_t>::create_anonymous(3).producer;
   for (std::uint64_t i = 0; i < 4; ++i) EXPECT_TRUE(ring.try_push(i));
   EXPECT_FALSE(ring.try_push(4));
 }
@@ -166,7 +166,8 @@ TEST(ByteRingSlots, ZeroOrHugeSlotSizeIsRefused) {
 }
 
 TEST(WaitStrategies, FutexWaitOnANonFutexRingIsRefused) {
-  auto ring = SpscRing<std::uint64_t>::create_anonymous(8, RingOptions{WaitStrategy::spin});
+  auto ring =
+      SpscRing<std::uint64_t>::create_anonymous(8, RingOptions{WaitStrategy::spin}).consumer;
   EXPECT_EQ(error_code_of([&] { ring.set_wait_strategy(WaitStrategy::futex); }),
             IpcErrc::invalid_argument);
   ring.set_wait_strategy(WaitStrategy::yield);
@@ -179,14 +180,14 @@ TEST(CorruptIndices, AttachRefusesImpossibleSpscIndices) {
   Segment s = Segment::anonymous(SpscRing<std::uint64_t>::required_bytes(16));
   (void)SpscRing<std::uint64_t>::create(s.bytes(), 16);
   control_of(s).producer.pos.store(1000);
-  EXPECT_EQ(error_code_of([&] { (void)SpscRing<std::uint64_t>::attach(s.bytes()); }),
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<std::uint64_t>::attach(s.bytes()); }),
             IpcErrc::corrupt_indices);
 }
 
 TEST(CorruptIndices, SpscConsumerDetectsGarbageTail) {
-  auto ring = SpscRing<std::uint64_t>::create_anonymous(16);
+  auto [producer, ring] = SpscRing<std::uint64_t>::create_anonymous(16);
   auto& control = *reinterpret_cast<detail::RingControl*>(ring.segment()->data());
-  ASSERT_TRUE(ring.try_push(7));
+  ASSERT_TRUE(producer.try_push(7));
   control.producer.pos.store(0xdeadbeefcafeULL);  // a hostile producer
   EXPECT_FALSE(ring.try_pop().has_value());
   EXPECT_TRUE(ring.corrupted());
@@ -196,7 +197,7 @@ TEST(CorruptIndices, SpscConsumerDetectsGarbageTail) {
 }
 
 TEST(CorruptIndices, SpscProducerDetectsGarbageHead) {
-  auto ring = SpscRing<std::uint64_t>::create_anonymous(4);
+  auto ring = SpscRing<std::uint64_t>::create_anonymous(4).producer;
   auto& control = *reinterpret_cast<detail::RingControl*>(ring.segment()->data());
   for (std::uint64_t i = 0; i < 4; ++i) ASSERT_TRUE(ring.try_push(i));
   control.consumer.pos.store(~std::uint64_t{0} - 5);  // head "ahead" of tail
@@ -207,9 +208,9 @@ TEST(CorruptIndices, SpscProducerDetectsGarbageHead) {
 }
 
 TEST(CorruptIndices, ByteRingLengthLargerThanSlotIsNotFollowed) {
-  auto ring = SpscByteRing::create_anonymous(4, 32);
+  auto [producer, ring] = SpscByteRing::create_anonymous(4, 32);
   const std::byte msg[8]{};
-  ASSERT_TRUE(ring.try_push(msg));
+  ASSERT_TRUE(producer.try_push(msg));
   std::byte* slot0 = ring.segment()->data() + sizeof(detail::RingControl);
   const std::uint32_t evil = 1u << 30;
   std::memcpy(slot0 + detail::kByteLenOffset, &evil, sizeof(evil));
@@ -220,9 +221,9 @@ TEST(CorruptIndices, ByteRingLengthLargerThanSlotIsNotFollowed) {
 }
 
 TEST(CorruptIndices, MpmcDetectsGarbageSequenceAndTickets) {
-  auto ring = MpmcByteRing::create_anonymous(4, 32);
+  auto [producer, ring] = MpmcByteRing::create_anonymous(4, 32);
   const std::byte msg[8]{};
-  ASSERT_TRUE(ring.try_push(msg));
+  ASSERT_TRUE(producer.try_push(msg));
   auto& control = *reinterpret_cast<detail::RingControl*>(ring.segment()->data());
   control.consumer.pos.store(0);
   // A sequence word far in the future for ticket 0 with the counter not moved: impossible.
@@ -235,7 +236,7 @@ TEST(CorruptIndices, MpmcDetectsGarbageSequenceAndTickets) {
   EXPECT_EQ(error_code_of([&] { (void)ring.pop(out, std::chrono::milliseconds(1)); }),
             IpcErrc::corrupt_indices);
 
-  auto typed = MpmcRing<std::uint64_t>::create_anonymous(4);
+  auto typed = MpmcRing<std::uint64_t>::create_anonymous(4).producer;
   auto& tcontrol = *reinterpret_cast<detail::RingControl*>(typed.segment()->data());
   tcontrol.producer.pos.store(123456789);  // ticket far ahead of every slot's sequence
   EXPECT_FALSE(typed.try_push(1));

@@ -124,12 +124,14 @@ class RingpoolSpscLink {
   explicit RingpoolSpscLink(std::size_t /*batch*/)
       : ring_(ipc::SpscRing<T>::create_anonymous(kCapacity, spin_ring())) {}
   void become(Role /*role*/) {}
-  bool try_push(const T& v) noexcept { return ring_.try_push(v); }
+  bool try_push(const T& v) noexcept { return ring_.producer.try_push(v); }
   std::size_t push_some(const T* p, std::size_t n) noexcept {
-    return ring_.try_push_n(std::span<const T>(p, n));
+    return ring_.producer.try_push_n(std::span<const T>(p, n));
   }
-  bool try_pop(T& v) noexcept { return ring_.try_pop(v); }
-  std::size_t pop_some(T* p, std::size_t n) noexcept { return ring_.try_pop_n(std::span<T>(p, n)); }
+  bool try_pop(T& v) noexcept { return ring_.consumer.try_pop(v); }
+  std::size_t pop_some(T* p, std::size_t n) noexcept {
+    return ring_.consumer.try_pop_n(std::span<T>(p, n));
+  }
 
   // The non-blocking hot path only: a spin ring publishes with a plain release store
   // (futex rings add a waiter check for their blocking calls, which the bench does not use).
@@ -140,7 +142,8 @@ class RingpoolSpscLink {
   }
 
  private:
-  ipc::SpscRing<T> ring_;
+  typename ipc::SpscRing<T>::Ends
+      ring_;  // the producer process uses one end, the consumer the other
 };
 
 template <class T>
@@ -149,15 +152,17 @@ class RingpoolMpmcLink {
   explicit RingpoolMpmcLink(std::size_t /*batch*/)
       : ring_(ipc::MpmcRing<T>::create_anonymous(kCapacity, RingpoolSpscLink<T>::spin_ring())) {}
   void become(Role /*role*/) {}
-  bool try_push(const T& v) noexcept { return ring_.try_push(v); }
+  bool try_push(const T& v) noexcept { return ring_.producer.try_push(v); }
   std::size_t push_some(const T* p, std::size_t n) noexcept {
-    return ring_.try_push_n(std::span<const T>(p, n));
+    return ring_.producer.try_push_n(std::span<const T>(p, n));
   }
-  bool try_pop(T& v) noexcept { return ring_.try_pop(v); }
-  std::size_t pop_some(T* p, std::size_t n) noexcept { return ring_.try_pop_n(std::span<T>(p, n)); }
+  bool try_pop(T& v) noexcept { return ring_.consumer.try_pop(v); }
+  std::size_t pop_some(T* p, std::size_t n) noexcept {
+    return ring_.consumer.try_pop_n(std::span<T>(p, n));
+  }
 
  private:
-  ipc::MpmcRing<T> ring_;
+  typename ipc::MpmcRing<T>::Ends ring_;
 };
 
 template <class T>

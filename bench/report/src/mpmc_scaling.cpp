@@ -53,9 +53,9 @@ std::int64_t now_ns() {
 
 // Adapters giving both systems the same two calls.
 struct RingpoolQueue {
-  ipc::MpmcRing<std::uint64_t> ring;
-  bool push(std::uint64_t v) noexcept { return ring.try_push(v); }
-  bool pop(std::uint64_t& v) noexcept { return ring.try_pop(v); }
+  ipc::MpmcRing<std::uint64_t>::Ends ring;  // every forked child uses its copy of one end
+  bool push(std::uint64_t v) noexcept { return ring.producer.try_push(v); }
+  bool pop(std::uint64_t& v) noexcept { return ring.consumer.try_pop(v); }
 };
 struct BoostInShm {
   BoostQueue* queue;
@@ -202,13 +202,13 @@ MpmcSection measure_mpmc_scaling(const MpmcScalingOptions& options) {
   std::vector<bench::Contender<double>> contenders;
   for (const auto& [p, c] : splits) {
     const std::string label = fmt::format("{}P{}C", p, c);
-    contenders.push_back(
-        {"ringpool-mpmc " + label, [&, p = p, c = c, label] {
-           if (options.on_trial) options.on_trial("MPMC ringpool " + label);
-           auto ring =
-               ipc::MpmcRing<std::uint64_t>::create_anonymous(options.capacity, ring_options);
-           return run_trial(RingpoolQueue{ring}, ctl, options.cpus, p, c, options.items_per_trial);
-         }});
+    contenders.push_back({"ringpool-mpmc " + label, [&, p = p, c = c, label] {
+                            if (options.on_trial) options.on_trial("MPMC ringpool " + label);
+                            auto ring = ipc::MpmcRing<std::uint64_t>::create_anonymous(
+                                options.capacity, ring_options);
+                            return run_trial(RingpoolQueue{std::move(ring)}, ctl, options.cpus, p,
+                                             c, options.items_per_trial);
+                          }});
     contenders.push_back({"boost-queue " + label, [&, p = p, c = c, label] {
                             if (options.on_trial) options.on_trial("MPMC boost " + label);
                             boost_queue->~BoostQueue();

@@ -9,11 +9,11 @@
 // A length read from shared memory is checked against slot_size before use: a larger
 // one marks the handle corrupted() and is never followed.
 //
-// SpscByteRing: one producer handle, one consumer handle (wait-free). Like SpscRing, each
-// handle holds its own side's position: once a copy has pushed (popped), older copies are
-// stale for that side (see spsc_ring.hpp).
-// MpmcByteRing: any number of producers and consumers (lock-free), plus tracked pops for
-// consumers that may die (pop_tracked / recover_claim, see docs/ipc.md).
+// SpscByteRing: one SpscByteProducer, one SpscByteConsumer (wait-free, move-only; each
+// holds its own side's position, see spsc_ring.hpp).
+// MpmcByteRing: any number of MpmcByteProducer and MpmcByteConsumer ends (lock-free), plus
+// tracked pops for consumers that may die (try_pop_tracked on the consumer,
+// recover_claim on the producer, see docs/ipc.md).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -29,11 +29,10 @@
 #include "ringpool/ipc/detail/mpmc_core.hpp"
 #include "ringpool/ipc/detail/ring_header.hpp"
 #include "ringpool/ipc/detail/spsc_core.hpp"
-#include "ringpool/ipc/detail/wait.hpp"
 #include "ringpool/ipc/errors.hpp"
+#include "ringpool/ipc/ring_end.hpp"
 #include "ringpool/ipc/ring_options.hpp"
 #include "ringpool/ipc/segment.hpp"
-#include "ringpool/ipc/spsc_ring.hpp"
 
 namespace ringpool::ipc {
 
@@ -44,6 +43,9 @@ inline constexpr std::size_t kNoClaim = ~std::size_t{0};
 [[noreturn]] void throw_payload_too_large(std::size_t size, std::size_t max);
 [[noreturn]] void throw_bad_commit(std::size_t size, std::size_t claimed);
 [[noreturn]] void throw_double_claim();
+// Slot stride for a byte ring of `slot_size`; throws IpcError(invalid_argument) for 0 or
+// above 1 GiB.
+[[nodiscard]] std::uint64_t checked_byte_stride(std::size_t slot_size);
 
 inline void write_len(std::byte* slot, std::size_t n) noexcept {
   const auto len = static_cast<std::uint32_t>(n);
@@ -62,52 +64,147 @@ struct ReleaseGuard {
 };
 template <class Release>
 ReleaseGuard(Release) -> ReleaseGuard<Release>;
+
+inline RingLayout byte_layout(RingKind kind, std::uint64_t capacity, std::size_t slot_size) {
+  return {kind, 1, 1, slot_size, checked_byte_stride(slot_size), capacity};
+}
+inline constexpr RingLayout any_byte_layout(RingKind kind) noexcept {
+  return {kind, 1, 1, 0, 0, 0};
+}
+
+struct TrackedPopTestHook;  // tests only: ringpool/ipc/detail/tracked_pop_test_hook.hpp
+
+// What both ends of an SpscByteRing share.
+class SpscByteEnd : public RingEnd {
+ public:
+  static constexpr RingKind kKind = RingKind::spsc_bytes;
+
+  SpscByteEnd(SpscByteEnd&& other) noexcept
+      : RingEnd(std::move(other)),
+        core_(std::exchange(other.core_, SpscCore{})),
+        stride_(std::exchange(other.stride_, 0)),
+        slot_size_(std::exchange(other.slot_size_, 0)) {}
+  SpscByteEnd& operator=(SpscByteEnd&& other) noexcept {
+    RingEnd::operator=(std::move(other));
+    core_ = std::exchange(other.core_, SpscCore{});
+    stride_ = std::exchange(other.stride_, 0);
+    slot_size_ = std::exchange(other.slot_size_, 0);
+    return *this;
+  }
+
+  [[nodiscard]] std::size_t max_message_size() const noexcept {
+    return static_cast<std::size_t>(slot_size_);
+  }
+  // Sticky: impossible indices or message length; try_* fail, blocking calls throw
+  // IpcError(corrupt_indices). reset() clears it.
+  [[nodiscard]] bool corrupted() const noexcept { return core_.corrupted(); }
+  // Both positions to 0, closed and waiter counts cleared; this handle starts over.
+  // Precondition: no other handle uses the ring now (the peer died and has not been
+  // respawned yet); every other handle must attach() anew afterwards.
+  void reset() noexcept { core_.reset(); }
+
+ protected:
+  SpscByteEnd() noexcept = default;
+  SpscByteEnd(RingControl* control, const RingGeometry& geometry) noexcept
+      : RingEnd(control, geometry),
+        core_(control, geometry),
+        stride_(geometry.slot_stride),
+        slot_size_(geometry.slot_size) {}
+  ~SpscByteEnd() = default;
+
+  static RingControl* validate(std::span<std::byte> region, RingGeometry& geometry) {
+    return validate_region(region, any_byte_layout(kKind), geometry);
+  }
+  // Stride and slot size come from the validated header, never from a later read.
+  std::byte* slot(std::uint64_t pos) const noexcept {
+    return core_.slots() + (pos & core_.mask()) * stride_;
+  }
+  bool check_corrupt() const {
+    if (core_.corrupted()) throw_corrupt("SpscByteRing: impossible indices or message length");
+    return false;
+  }
+
+  SpscCore core_;  // first of this class: one cache line with both positions and caches
+  std::uint64_t stride_ = 0;
+  std::uint64_t slot_size_ = 0;
+};
+
+// What both ends of an MpmcByteRing share.
+class MpmcByteEnd : public RingEnd {
+ public:
+  static constexpr RingKind kKind = RingKind::mpmc_bytes;
+
+  MpmcByteEnd(MpmcByteEnd&& other) noexcept
+      : RingEnd(std::move(other)),
+        core_(std::exchange(other.core_, MpmcCore{})),
+        slot_size_(std::exchange(other.slot_size_, 0)) {}
+  MpmcByteEnd& operator=(MpmcByteEnd&& other) noexcept {
+    RingEnd::operator=(std::move(other));
+    core_ = std::exchange(other.core_, MpmcCore{});
+    slot_size_ = std::exchange(other.slot_size_, 0);
+    return *this;
+  }
+
+  [[nodiscard]] std::size_t max_message_size() const noexcept {
+    return static_cast<std::size_t>(slot_size_);
+  }
+  // Sticky for this handle: impossible slot sequence, ticket or message length.
+  [[nodiscard]] bool corrupted() const noexcept { return core_.corrupted(); }
+
+ protected:
+  MpmcByteEnd() noexcept = default;
+  MpmcByteEnd(RingControl* control, const RingGeometry& geometry) noexcept
+      : RingEnd(control, geometry), core_(control, geometry), slot_size_(geometry.slot_size) {}
+  MpmcByteEnd(const MpmcByteEnd& from, CloneTag tag) noexcept
+      : RingEnd(from, tag), core_(from.core_.fresh()), slot_size_(from.slot_size_) {}
+  ~MpmcByteEnd() = default;
+
+  static RingControl* validate(std::span<std::byte> region, RingGeometry& geometry) {
+    return validate_region(region, any_byte_layout(kKind), geometry);
+  }
+  bool check_corrupt() const {
+    if (core_.corrupted()) {
+      throw_corrupt("MpmcByteRing: impossible slot sequence, ticket or message length");
+    }
+    return false;
+  }
+
+  MpmcCore core_;
+  std::uint64_t slot_size_ = 0;
+};
 }  // namespace detail
 
+class SpscByteRing;
+class MpmcByteRing;
+
 // ---------------------------------------------------------------------------------------
-class SpscByteRing {
+// The producer end of an SpscByteRing. Wait-free try_* calls; one thread at a time.
+class SpscByteProducer : public detail::SpscByteEnd {
  public:
-  static constexpr detail::RingKind kKind = detail::RingKind::spsc_bytes;
+  SpscByteProducer() noexcept = default;
+  SpscByteProducer(SpscByteProducer&& other) noexcept
+      : SpscByteEnd(std::move(other)), claimed_(std::exchange(other.claimed_, detail::kNoClaim)) {}
+  SpscByteProducer& operator=(SpscByteProducer&& other) noexcept {
+    SpscByteEnd::operator=(std::move(other));
+    claimed_ = std::exchange(other.claimed_, detail::kNoClaim);
+    return *this;
+  }
 
-  // Throws IpcError: invalid_capacity (0 or too large), invalid_argument (slot_size 0 or
-  // above 1 GiB).
-  [[nodiscard]] static std::size_t required_bytes(std::size_t capacity, std::size_t slot_size) {
-    return detail::region_bytes(detail::checked_capacity(capacity), stride_for(slot_size));
-  }
-  [[nodiscard]] static SpscByteRing create(std::span<std::byte> region, std::size_t capacity,
-                                           std::size_t slot_size, RingOptions options = {}) {
-    (void)detail::init_region(region, layout(detail::checked_capacity(capacity), slot_size),
-                              options);
-    return attach(region);
-  }
-  [[nodiscard]] static SpscByteRing attach(std::span<std::byte> region) {
+  // Validates the header and indices in `region` and takes the producer's position from
+  // it. Throws IpcError (bad_magic, abi_mismatch, layout_mismatch, size_mismatch,
+  // truncated, invalid_capacity, corrupt_indices). Precondition: no other producer end of
+  // this ring is in use.
+  [[nodiscard]] static SpscByteProducer attach(std::span<std::byte> region) {
     detail::RingGeometry geometry{};
-    detail::RingControl* control =
-        detail::validate_region(region, {kKind, 1, 1, 0, 0, 0}, geometry);
-    return SpscByteRing(control, geometry);
+    detail::RingControl* control = validate(region, geometry);
+    return SpscByteProducer(control, geometry);
   }
-  [[nodiscard]] static SpscByteRing create(std::shared_ptr<Segment> segment, std::size_t capacity,
-                                           std::size_t slot_size, RingOptions options = {}) {
-    SpscByteRing ring = create(segment->bytes(), capacity, slot_size, options);
-    ring.segment_ = std::move(segment);
-    return ring;
-  }
-  [[nodiscard]] static SpscByteRing attach(std::shared_ptr<Segment> segment) {
-    SpscByteRing ring = attach(segment->bytes());
-    ring.segment_ = std::move(segment);
-    return ring;
-  }
-  [[nodiscard]] static SpscByteRing create_anonymous(std::size_t capacity, std::size_t slot_size,
-                                                     RingOptions options = {},
-                                                     SegmentOptions segment_options = {}) {
-    auto segment = std::make_shared<Segment>(
-        Segment::anonymous(required_bytes(capacity, slot_size), segment_options));
-    return create(std::move(segment), capacity, slot_size, options);
+  [[nodiscard]] static SpscByteProducer attach(std::shared_ptr<Segment> segment) {
+    SpscByteProducer end = attach(segment->bytes());
+    end.keep(std::move(segment));
+    return end;
   }
 
-  SpscByteRing() noexcept = default;
-
-  // ---- producer ------------------------------------------------------------------------
   // Wait-free. False when full. Throws IpcError(payload_too_large) when
   // message.size() > max_message_size(); the ring is untouched.
   [[nodiscard]] bool try_push(std::span<const std::byte> message) {
@@ -149,66 +246,30 @@ class SpscByteRing {
     claimed_ = detail::kNoClaim;
     core_.publish_to(tail + 1);
   }
-  // Blocking claim: ok with `out` set, timeout, or closed.
+  // Blocking claim: ok with `out` set, timeout, or closed. Throws payload_too_large,
+  // corrupt_indices.
   OpStatus claim(std::size_t n, std::span<std::byte>& out,
                  std::optional<std::chrono::nanoseconds> timeout) {
     if (n > slot_size_) detail::throw_payload_too_large(n, max_message_size());
-    return detail::block_until(*core_.control(), detail::Side::producer, wait_, spins_, timeout,
-                               [&] {
-                                 out = claim(n);
-                                 return out.data() != nullptr || check_corrupt();
-                               });
+    return block(detail::Side::producer, timeout, [&] {
+      out = claim(n);
+      return out.data() != nullptr || check_corrupt();
+    });
   }
   OpStatus push(std::span<const std::byte> message,
                 std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
     if (message.size() > slot_size_) {
       detail::throw_payload_too_large(message.size(), max_message_size());
     }
-    return detail::block_until(*core_.control(), detail::Side::producer, wait_, spins_, timeout,
-                               [&] { return try_push(message) || check_corrupt(); });
+    return block(detail::Side::producer, timeout,
+                 [&] { return try_push(message) || check_corrupt(); });
   }
 
-  // ---- consumer ------------------------------------------------------------------------
-  // Wait-free apart from f. Calls f(std::span<const std::byte>) on the oldest message in
-  // place, then frees the slot (also if f throws). False when empty or corrupted().
-  template <class F>
-  bool try_pop_with(F&& f) {
-    if (!core_.has_data(stride_)) return false;
-    const std::uint64_t head = core_.head();
-    const std::byte* s = slot(head);
-    const std::uint32_t len = detail::read_len(s);
-    if (len > slot_size_) [[unlikely]] {
-      core_.mark_corrupted();
-      return false;
-    }
-    detail::ReleaseGuard guard{[&] { core_.release_to(head + 1); }};
-    f(std::span<const std::byte>(s + detail::kBytePayloadOffset, len));
-    return true;
-  }
-  bool try_pop(std::vector<std::byte>& out) {
-    return try_pop_with([&](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); });
-  }
-  template <class F>
-  OpStatus pop_with(F&& f, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-    return detail::block_until(*core_.control(), detail::Side::consumer, wait_, spins_, timeout,
-                               [&] { return try_pop_with(f) || check_corrupt(); });
-  }
-  OpStatus pop(std::vector<std::byte>& out,
-               std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-    return pop_with([&](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); }, timeout);
-  }
-  template <class F>
-  std::size_t drain(F&& f) {
-    std::size_t count = 0;
-    while (try_pop_with(f)) ++count;
-    return count;
-  }
-
-  // ---- recovery (the peer is known to be gone) ------------------------------------------
-  // Producer side after the consumer died: visits every unconsumed message (at-least-once:
-  // one the consumer was reading when it died is included), then empties the ring. Call it
-  // on the producer's own handle (see SpscRing::reclaim_unconsumed). A length above the
-  // slot size stops the visit and marks the handle corrupted().
+  // Recovery, after the consumer died (precondition: it is dead, e.g. reaped): visits
+  // every unconsumed message (at-least-once: one the consumer was reading when it died is
+  // included), then empties the ring. The tail is this handle's, the dead consumer's head
+  // is read from the mapping and validated. A length above the slot size stops the visit
+  // and marks the handle corrupted().
   template <class F>
   std::size_t reclaim_unconsumed(F&& f) {
     std::uint64_t head = 0;
@@ -230,64 +291,117 @@ class SpscByteRing {
     if (bad_length) core_.mark_corrupted();
     return count;
   }
-  // Both positions to 0, closed and waiter counters cleared. Precondition: no other handle
-  // uses the ring now; every other handle (and copy) must attach() anew afterwards.
-  void reset() noexcept { core_.reset(); }
-
-  // ---- both sides -----------------------------------------------------------------------
-  void close() noexcept { detail::close_ring(*core_.control()); }
-  [[nodiscard]] bool is_closed() const noexcept { return detail::ring_closed(*core_.control()); }
-  [[nodiscard]] std::size_t size_approx() const noexcept {
-    return static_cast<std::size_t>(core_.size_approx());
-  }
-  [[nodiscard]] std::size_t capacity() const noexcept {
-    return valid() ? static_cast<std::size_t>(core_.capacity()) : 0;
-  }
-  [[nodiscard]] std::size_t max_message_size() const noexcept {
-    return static_cast<std::size_t>(slot_size_);
-  }
-  [[nodiscard]] bool corrupted() const noexcept { return core_.corrupted(); }
-  [[nodiscard]] WaitStrategy wait_strategy() const noexcept { return wait_; }
-  void set_wait_strategy(WaitStrategy strategy) {
-    if (strategy == WaitStrategy::futex && !core_.notifies()) {
-      detail::throw_bad_wait(strategy, ring_wait_);
-    }
-    wait_ = strategy;
-  }
-  [[nodiscard]] bool valid() const noexcept { return core_.control() != nullptr; }
-  [[nodiscard]] const std::shared_ptr<Segment>& segment() const noexcept { return segment_; }
 
  private:
-  static std::uint64_t stride_for(std::size_t slot_size);
-  static detail::RingLayout layout(std::uint64_t capacity, std::size_t slot_size) {
-    return {kKind, 1, 1, slot_size, stride_for(slot_size), capacity};
+  SpscByteProducer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
+      : SpscByteEnd(control, geometry) {}
+  friend class SpscByteRing;
+
+  std::size_t claimed_ = detail::kNoClaim;
+};
+
+// The consumer end of an SpscByteRing. Wait-free try_* calls; one thread at a time.
+class SpscByteConsumer : public detail::SpscByteEnd {
+ public:
+  SpscByteConsumer() noexcept = default;
+  SpscByteConsumer(SpscByteConsumer&&) noexcept = default;
+  SpscByteConsumer& operator=(SpscByteConsumer&&) noexcept = default;
+
+  // As SpscByteProducer::attach; takes the consumer's position from the mapping.
+  // Precondition: no other consumer end of this ring is in use.
+  [[nodiscard]] static SpscByteConsumer attach(std::span<std::byte> region) {
+    detail::RingGeometry geometry{};
+    detail::RingControl* control = validate(region, geometry);
+    return SpscByteConsumer(control, geometry);
   }
-  SpscByteRing(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
-      : core_(control, geometry),
-        stride_(geometry.slot_stride),
-        slot_size_(geometry.slot_size),
-        wait_(geometry.wait),
-        ring_wait_(geometry.wait),
-        spins_(geometry.spin_iterations) {}
-  // Stride and slot size come from the validated header, never from a later read.
-  std::byte* slot(std::uint64_t pos) const noexcept {
-    return core_.slots() + (pos & core_.mask()) * stride_;
-  }
-  bool check_corrupt() const {
-    if (core_.corrupted()) {
-      detail::throw_corrupt("SpscByteRing: impossible indices or message length");
-    }
-    return false;
+  [[nodiscard]] static SpscByteConsumer attach(std::shared_ptr<Segment> segment) {
+    SpscByteConsumer end = attach(segment->bytes());
+    end.keep(std::move(segment));
+    return end;
   }
 
-  detail::SpscCore core_;  // first: one cache line with both sides' positions and caches
-  std::uint64_t stride_ = 0;
-  std::uint64_t slot_size_ = 0;
-  std::size_t claimed_ = detail::kNoClaim;
-  WaitStrategy wait_ = WaitStrategy::futex;
-  WaitStrategy ring_wait_ = WaitStrategy::futex;
-  std::uint32_t spins_ = 0;
-  std::shared_ptr<Segment> segment_;
+  // Wait-free apart from f. Calls f(std::span<const std::byte>) on the oldest message in
+  // place, then frees the slot (also if f throws). False when empty or corrupted().
+  template <class F>
+  bool try_pop_with(F&& f) {
+    if (!core_.has_data(stride_)) return false;
+    const std::uint64_t head = core_.head();
+    const std::byte* s = slot(head);
+    const std::uint32_t len = detail::read_len(s);
+    if (len > slot_size_) [[unlikely]] {
+      core_.mark_corrupted();
+      return false;
+    }
+    detail::ReleaseGuard guard{[&] { core_.release_to(head + 1); }};
+    f(std::span<const std::byte>(s + detail::kBytePayloadOffset, len));
+    return true;
+  }
+  bool try_pop(std::vector<std::byte>& out) {
+    return try_pop_with([&](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); });
+  }
+  // Blocking forms. ok / timeout / closed (once closed and empty). Throw
+  // IpcError(corrupt_indices).
+  template <class F>
+  OpStatus pop_with(F&& f, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return block(detail::Side::consumer, timeout,
+                 [&] { return try_pop_with(f) || check_corrupt(); });
+  }
+  OpStatus pop(std::vector<std::byte>& out,
+               std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return pop_with([&](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); }, timeout);
+  }
+  // Pops everything available now, calling f on each message in place.
+  template <class F>
+  std::size_t drain(F&& f) {
+    std::size_t count = 0;
+    while (try_pop_with(f)) ++count;
+    return count;
+  }
+
+ private:
+  SpscByteConsumer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
+      : SpscByteEnd(control, geometry) {}
+  friend class SpscByteRing;
+};
+
+// The factories of an SPSC byte ring; not instantiable.
+class SpscByteRing {
+ public:
+  using Producer = SpscByteProducer;
+  using Consumer = SpscByteConsumer;
+  using Ends = RingEnds<Producer, Consumer>;
+  static constexpr detail::RingKind kKind = detail::RingKind::spsc_bytes;
+
+  SpscByteRing() = delete;
+
+  // Throws IpcError: invalid_capacity (0 or too large), invalid_argument (slot_size 0 or
+  // above 1 GiB).
+  [[nodiscard]] static std::size_t required_bytes(std::size_t capacity, std::size_t slot_size) {
+    return detail::region_bytes(detail::checked_capacity(capacity),
+                                detail::checked_byte_stride(slot_size));
+  }
+  // Initialises a ring in `region` (128-byte aligned, at least required_bytes()) and
+  // returns both ends. Throws IpcError: invalid_capacity, invalid_argument, truncated.
+  [[nodiscard]] static Ends create(std::span<std::byte> region, std::size_t capacity,
+                                   std::size_t slot_size, RingOptions options = {}) {
+    (void)detail::init_region(
+        region, detail::byte_layout(kKind, detail::checked_capacity(capacity), slot_size), options);
+    return {Producer::attach(region), Consumer::attach(region)};
+  }
+  [[nodiscard]] static Ends create(std::shared_ptr<Segment> segment, std::size_t capacity,
+                                   std::size_t slot_size, RingOptions options = {}) {
+    Ends ends = create(segment->bytes(), capacity, slot_size, options);
+    ends.producer.keep(segment);
+    ends.consumer.keep(std::move(segment));
+    return ends;
+  }
+  [[nodiscard]] static Ends create_anonymous(std::size_t capacity, std::size_t slot_size,
+                                             RingOptions options = {},
+                                             SegmentOptions segment_options = {}) {
+    auto segment = std::make_shared<Segment>(
+        Segment::anonymous(required_bytes(capacity, slot_size), segment_options));
+    return create(std::move(segment), capacity, slot_size, options);
+  }
 };
 
 // ---------------------------------------------------------------------------------------
@@ -298,62 +412,45 @@ using ClaimWord = std::atomic<std::uint64_t>;
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(sizeof(ClaimWord) == sizeof(std::uint64_t));
 
-// Outcome of MpmcByteRing::recover_claim().
+// Outcome of MpmcByteProducer::recover_claim().
 enum class ClaimRecovery : std::uint8_t {
   none,       // the dead consumer held no claimed-but-unreleased slot
   recovered,  // it did: the payload was handed to f and the slot released
   undecided,  // a live consumer is mid-claim on the same ticket; call again shortly
 };
 
-// Test hook: where a tracked pop stops, simulating the consumer's death at that point.
-enum class TrackedPopStop : std::uint8_t {
-  after_intent,   // intent recorded in the claim word, claim CAS not yet attempted
-  after_claim,    // claim CAS succeeded, payload not yet visited
-  after_visit,    // payload visited, slot not released
-  after_release,  // slot released, claim word not yet cleared
-};
-
-class MpmcByteRing {
+// A producer end of an MpmcByteRing. Lock-free try_* calls; one thread at a time per
+// handle (claim/commit state lives in the handle: give each thread its own clone()).
+class MpmcByteProducer : public detail::MpmcByteEnd {
  public:
-  static constexpr detail::RingKind kKind = detail::RingKind::mpmc_bytes;
+  MpmcByteProducer() noexcept = default;
+  MpmcByteProducer(MpmcByteProducer&& other) noexcept
+      : MpmcByteEnd(std::move(other)),
+        claimed_pos_(other.claimed_pos_),
+        claimed_(std::exchange(other.claimed_, detail::kNoClaim)) {}
+  MpmcByteProducer& operator=(MpmcByteProducer&& other) noexcept {
+    MpmcByteEnd::operator=(std::move(other));
+    claimed_pos_ = other.claimed_pos_;
+    claimed_ = std::exchange(other.claimed_, detail::kNoClaim);
+    return *this;
+  }
 
-  [[nodiscard]] static std::size_t required_bytes(std::size_t capacity, std::size_t slot_size) {
-    return detail::region_bytes(detail::checked_mpmc_capacity(capacity), stride_for(slot_size));
-  }
-  [[nodiscard]] static MpmcByteRing create(std::span<std::byte> region, std::size_t capacity,
-                                           std::size_t slot_size, RingOptions options = {}) {
-    (void)detail::init_region(region, layout(detail::checked_mpmc_capacity(capacity), slot_size),
-                              options);
-    return attach(region);
-  }
-  [[nodiscard]] static MpmcByteRing attach(std::span<std::byte> region) {
+  // Validates the header in `region`. Throws IpcError (see SpscByteProducer::attach).
+  [[nodiscard]] static MpmcByteProducer attach(std::span<std::byte> region) {
     detail::RingGeometry geometry{};
-    detail::RingControl* control =
-        detail::validate_region(region, {kKind, 1, 1, 0, 0, 0}, geometry);
-    return MpmcByteRing(control, geometry);
+    detail::RingControl* control = validate(region, geometry);
+    return MpmcByteProducer(control, geometry);
   }
-  [[nodiscard]] static MpmcByteRing create(std::shared_ptr<Segment> segment, std::size_t capacity,
-                                           std::size_t slot_size, RingOptions options = {}) {
-    MpmcByteRing ring = create(segment->bytes(), capacity, slot_size, options);
-    ring.segment_ = std::move(segment);
-    return ring;
+  [[nodiscard]] static MpmcByteProducer attach(std::shared_ptr<Segment> segment) {
+    MpmcByteProducer end = attach(segment->bytes());
+    end.keep(std::move(segment));
+    return end;
   }
-  [[nodiscard]] static MpmcByteRing attach(std::shared_ptr<Segment> segment) {
-    MpmcByteRing ring = attach(segment->bytes());
-    ring.segment_ = std::move(segment);
-    return ring;
-  }
-  [[nodiscard]] static MpmcByteRing create_anonymous(std::size_t capacity, std::size_t slot_size,
-                                                     RingOptions options = {},
-                                                     SegmentOptions segment_options = {}) {
-    auto segment = std::make_shared<Segment>(
-        Segment::anonymous(required_bytes(capacity, slot_size), segment_options));
-    return create(std::move(segment), capacity, slot_size, options);
+  // Another producer end of the same ring (no claim, corrupted() cleared).
+  [[nodiscard]] MpmcByteProducer clone() const noexcept {
+    return MpmcByteProducer(*this, CloneTag{});
   }
 
-  MpmcByteRing() noexcept = default;
-
-  // ---- producers -----------------------------------------------------------------------
   // Lock-free. False when full. Throws IpcError(payload_too_large); ring untouched.
   [[nodiscard]] bool try_push(std::span<const std::byte> message) {
     std::span<std::byte> room = claim(message.size());
@@ -383,66 +480,30 @@ class MpmcByteRing {
     claimed_ = detail::kNoClaim;
     core_.publish(claimed_pos_);
   }
+  // Blocking claim: ok with `out` set, timeout, or closed. Throws payload_too_large,
+  // corrupt_indices.
   OpStatus claim(std::size_t n, std::span<std::byte>& out,
                  std::optional<std::chrono::nanoseconds> timeout) {
     if (n > slot_size_) detail::throw_payload_too_large(n, slot_size_);
-    return detail::block_until(*core_.control(), detail::Side::producer, wait_, spins_, timeout,
-                               [&] {
-                                 out = claim(n);
-                                 return out.data() != nullptr || check_corrupt();
-                               });
+    return block(detail::Side::producer, timeout, [&] {
+      out = claim(n);
+      return out.data() != nullptr || check_corrupt();
+    });
   }
   OpStatus push(std::span<const std::byte> message,
                 std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
     if (message.size() > slot_size_) detail::throw_payload_too_large(message.size(), slot_size_);
-    return detail::block_until(*core_.control(), detail::Side::producer, wait_, spins_, timeout,
-                               [&] { return try_push(message) || check_corrupt(); });
+    return block(detail::Side::producer, timeout,
+                 [&] { return try_push(message) || check_corrupt(); });
   }
 
-  // ---- consumers -----------------------------------------------------------------------
-  template <class F>
-  bool try_pop_with(F&& f) {
-    std::uint64_t pos = 0;
-    if (!core_.claim_dequeue(pos)) return false;
-    return visit_and_release(pos, f);
-  }
-  bool try_pop(std::vector<std::byte>& out) {
-    return try_pop_with([&](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); });
-  }
-  template <class F>
-  OpStatus pop_with(F&& f, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-    return detail::block_until(*core_.control(), detail::Side::consumer, wait_, spins_, timeout,
-                               [&] { return try_pop_with(f) || check_corrupt(); });
-  }
-  OpStatus pop(std::vector<std::byte>& out,
-               std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-    return pop_with([&](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); }, timeout);
-  }
-
-  // Tracked pop for consumers that may die: records the ticket in `word` before claiming
-  // it and clears `word` after the slot is released, so recover_claim() can tell whether a
-  // dead consumer held a slot. `word` belongs to this consumer alone.
-  template <class F>
-  bool try_pop_tracked(ClaimWord& word, F&& f) {
-    std::uint64_t pos = 0;
-    if (!claim_tracked(word, pos)) return false;
-    visit_and_release(pos, f);
-    // seq_cst: after the release above; recover_claim() reads the word then the slot.
-    word.store(0, std::memory_order_seq_cst);
-    return true;
-  }
-  template <class F>
-  OpStatus pop_tracked(ClaimWord& word, F&& f,
-                       std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-    return detail::block_until(*core_.control(), detail::Side::consumer, wait_, spins_, timeout,
-                               [&] { return try_pop_tracked(word, f) || check_corrupt(); });
-  }
-
-  // Supervisor side, once the process that owned `dead` is gone (reaped). `live` are the
+  // Recovery of a dead consumer's tracked pop (see MpmcByteConsumer::try_pop_tracked). Call
+  // it once the process that owned `dead` is gone (reaped: precondition). `live` are the
   // claim words of every other consumer that may still run. If the dead consumer held a
   // claimed-but-unreleased slot, calls f(std::span<const std::byte>) on its payload and
   // releases the slot so producers are not wedged. Idempotent: calling it again on the
-  // same word returns none. The argument for correctness is in docs/ipc.md.
+  // same word returns none. It lives on the producer end because the supervisor that
+  // feeds the consumers is the one that recovers them; the argument is in docs/ipc.md.
   // Throws IpcError(corrupt_indices) if the held slot's length is impossible (the slot
   // is released first).
   template <class F>
@@ -474,62 +535,87 @@ class MpmcByteRing {
     return ClaimRecovery::recovered;
   }
 
-  // Test hook: runs a tracked pop only up to `stop` and abandons it there, as if the
-  // consumer died at that instruction. Returns false if nothing could be claimed.
+ private:
+  MpmcByteProducer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
+      : MpmcByteEnd(control, geometry) {}
+  MpmcByteProducer(const MpmcByteProducer& from, CloneTag tag) noexcept : MpmcByteEnd(from, tag) {}
+  friend class MpmcByteRing;
+
+  std::uint64_t claimed_pos_ = 0;
+  std::size_t claimed_ = detail::kNoClaim;
+};
+
+// A consumer end of an MpmcByteRing. Lock-free try_* calls; one thread at a time per
+// handle (give each thread its own clone()).
+class MpmcByteConsumer : public detail::MpmcByteEnd {
+ public:
+  MpmcByteConsumer() noexcept = default;
+  MpmcByteConsumer(MpmcByteConsumer&&) noexcept = default;
+  MpmcByteConsumer& operator=(MpmcByteConsumer&&) noexcept = default;
+
+  [[nodiscard]] static MpmcByteConsumer attach(std::span<std::byte> region) {
+    detail::RingGeometry geometry{};
+    detail::RingControl* control = validate(region, geometry);
+    return MpmcByteConsumer(control, geometry);
+  }
+  [[nodiscard]] static MpmcByteConsumer attach(std::shared_ptr<Segment> segment) {
+    MpmcByteConsumer end = attach(segment->bytes());
+    end.keep(std::move(segment));
+    return end;
+  }
+  // Another consumer end of the same ring (corrupted() cleared).
+  [[nodiscard]] MpmcByteConsumer clone() const noexcept {
+    return MpmcByteConsumer(*this, CloneTag{});
+  }
+
+  // Lock-free apart from f. Calls f(std::span<const std::byte>) on the next message in
+  // place, then frees the slot (also if f throws). False when empty or corrupted().
   template <class F>
-  bool debug_pop_tracked_until(ClaimWord& word, F&& f, TrackedPopStop stop) {
-    if (stop == TrackedPopStop::after_intent) {
-      // relaxed: a hint; same as claim_dequeue().
-      const std::uint64_t pos = core_.control()->consumer.pos.load(std::memory_order_relaxed);
-      // seq_cst: as in claim_tracked().
-      word.store(pos + 1, std::memory_order_seq_cst);
-      return true;
-    }
+  bool try_pop_with(F&& f) {
+    std::uint64_t pos = 0;
+    if (!core_.claim_dequeue(pos)) return false;
+    return visit_and_release(pos, f);
+  }
+  bool try_pop(std::vector<std::byte>& out) {
+    return try_pop_with([&](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); });
+  }
+  // Blocking forms. ok / timeout / closed (once closed and empty). Throw
+  // IpcError(corrupt_indices).
+  template <class F>
+  OpStatus pop_with(F&& f, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return block(detail::Side::consumer, timeout,
+                 [&] { return try_pop_with(f) || check_corrupt(); });
+  }
+  OpStatus pop(std::vector<std::byte>& out,
+               std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return pop_with([&](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); }, timeout);
+  }
+
+  // Tracked pop for consumers that may die: records the ticket in `word` before claiming
+  // it and clears `word` after the slot is released, so recover_claim() can tell whether a
+  // dead consumer held a slot. `word` belongs to this consumer alone.
+  template <class F>
+  bool try_pop_tracked(ClaimWord& word, F&& f) {
     std::uint64_t pos = 0;
     if (!claim_tracked(word, pos)) return false;
-    if (stop == TrackedPopStop::after_claim) return true;
-    const std::byte* s = core_.slot(pos);
-    f(std::span<const std::byte>(s + detail::kBytePayloadOffset,
-                                 std::min<std::uint64_t>(detail::read_len(s), slot_size_)));
-    if (stop == TrackedPopStop::after_visit) return true;
-    core_.release(pos);
-    return true;  // after_release: the word still names the ticket
+    visit_and_release(pos, f);
+    // seq_cst: after the release above; recover_claim() reads the word then the slot.
+    word.store(0, std::memory_order_seq_cst);
+    return true;
   }
-
-  // ---- both sides -----------------------------------------------------------------------
-  void close() noexcept { detail::close_ring(*core_.control()); }
-  [[nodiscard]] bool is_closed() const noexcept { return detail::ring_closed(*core_.control()); }
-  [[nodiscard]] std::size_t size_approx() const noexcept {
-    return static_cast<std::size_t>(core_.size_approx());
+  template <class F>
+  OpStatus pop_tracked(ClaimWord& word, F&& f,
+                       std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return block(detail::Side::consumer, timeout,
+                 [&] { return try_pop_tracked(word, f) || check_corrupt(); });
   }
-  [[nodiscard]] std::size_t capacity() const noexcept {
-    return static_cast<std::size_t>(core_.capacity());
-  }
-  [[nodiscard]] std::size_t max_message_size() const noexcept {
-    return static_cast<std::size_t>(slot_size_);
-  }
-  [[nodiscard]] bool corrupted() const noexcept { return core_.corrupted(); }
-  [[nodiscard]] WaitStrategy wait_strategy() const noexcept { return wait_; }
-  void set_wait_strategy(WaitStrategy strategy) {
-    if (strategy == WaitStrategy::futex && !core_.notifies()) {
-      detail::throw_bad_wait(strategy, ring_wait_);
-    }
-    wait_ = strategy;
-  }
-  [[nodiscard]] bool valid() const noexcept { return core_.control() != nullptr; }
-  [[nodiscard]] const std::shared_ptr<Segment>& segment() const noexcept { return segment_; }
 
  private:
-  static std::uint64_t stride_for(std::size_t slot_size);
-  static detail::RingLayout layout(std::uint64_t capacity, std::size_t slot_size) {
-    return {kKind, 1, 1, slot_size, stride_for(slot_size), capacity};
-  }
-  MpmcByteRing(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
-      : core_(control, geometry),
-        slot_size_(geometry.slot_size),
-        wait_(geometry.wait),
-        ring_wait_(geometry.wait),
-        spins_(geometry.spin_iterations) {}
+  MpmcByteConsumer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
+      : MpmcByteEnd(control, geometry) {}
+  MpmcByteConsumer(const MpmcByteConsumer& from, CloneTag tag) noexcept : MpmcByteEnd(from, tag) {}
+  friend class MpmcByteRing;
+  friend struct detail::TrackedPopTestHook;
 
   bool claim_tracked(ClaimWord& word, std::uint64_t& pos) noexcept {
     return core_.claim_dequeue(
@@ -553,21 +639,45 @@ class MpmcByteRing {
     f(std::span<const std::byte>(s + detail::kBytePayloadOffset, len));
     return true;
   }
-  bool check_corrupt() const {
-    if (core_.corrupted()) {
-      detail::throw_corrupt("MpmcByteRing: impossible slot sequence, ticket or message length");
-    }
-    return false;
-  }
+};
 
-  detail::MpmcCore core_;
-  std::uint64_t slot_size_ = 0;
-  std::uint64_t claimed_pos_ = 0;
-  std::size_t claimed_ = detail::kNoClaim;
-  WaitStrategy wait_ = WaitStrategy::futex;
-  WaitStrategy ring_wait_ = WaitStrategy::futex;
-  std::uint32_t spins_ = 0;
-  std::shared_ptr<Segment> segment_;
+// The factories of an MPMC byte ring; not instantiable.
+class MpmcByteRing {
+ public:
+  using Producer = MpmcByteProducer;
+  using Consumer = MpmcByteConsumer;
+  using Ends = RingEnds<Producer, Consumer>;
+  static constexpr detail::RingKind kKind = detail::RingKind::mpmc_bytes;
+
+  MpmcByteRing() = delete;
+
+  [[nodiscard]] static std::size_t required_bytes(std::size_t capacity, std::size_t slot_size) {
+    return detail::region_bytes(detail::checked_mpmc_capacity(capacity),
+                                detail::checked_byte_stride(slot_size));
+  }
+  // Initialises a ring in `region` and returns one end of each role (clone or attach for
+  // more). Throws IpcError: invalid_capacity, invalid_argument, truncated.
+  [[nodiscard]] static Ends create(std::span<std::byte> region, std::size_t capacity,
+                                   std::size_t slot_size, RingOptions options = {}) {
+    (void)detail::init_region(
+        region, detail::byte_layout(kKind, detail::checked_mpmc_capacity(capacity), slot_size),
+        options);
+    return {Producer::attach(region), Consumer::attach(region)};
+  }
+  [[nodiscard]] static Ends create(std::shared_ptr<Segment> segment, std::size_t capacity,
+                                   std::size_t slot_size, RingOptions options = {}) {
+    Ends ends = create(segment->bytes(), capacity, slot_size, options);
+    ends.producer.keep(segment);
+    ends.consumer.keep(std::move(segment));
+    return ends;
+  }
+  [[nodiscard]] static Ends create_anonymous(std::size_t capacity, std::size_t slot_size,
+                                             RingOptions options = {},
+                                             SegmentOptions segment_options = {}) {
+    auto segment = std::make_shared<Segment>(
+        Segment::anonymous(required_bytes(capacity, slot_size), segment_options));
+    return create(std::move(segment), capacity, slot_size, options);
+  }
 };
 
 }  // namespace ringpool::ipc

@@ -2,14 +2,16 @@
 // SpscRing<T>: bounded wait-free single-producer single-consumer ring of trivially copyable
 // T over plain-data shared memory (see docs/ipc.md for the layout and the memory orders).
 //
-// A handle is process-local and cheap to copy. It holds its own side's position (the
-// producer's tail, the consumer's head: only that side writes it) and a cache of the
-// peer's. One handle (or copy) is used by the producer and another by the consumer; each is
-// used by one thread at a time. Because the position lives in the handle, once a copy has
-// pushed (popped), older copies are stale for that side: keep using the newest copy, or
-// attach() again. Producer calls: try_push*, claim/commit, push, close,
-// reclaim_unconsumed. Consumer calls: try_pop*, front/release, pop, drain. Capacity: 0 is
-// refused, other values round up to a power of two; capacity() reports the real one.
+//   auto [tx, rx] = SpscRing<Tick>::create_anonymous(4096);   // before fork()
+//   tx.try_push(tick);                 // SpscProducer<Tick>: the one producer
+//   if (auto t = rx.try_pop()) ...     // SpscConsumer<Tick>: the one consumer
+//
+// Each end is a process-local, move-only handle used by one thread at a time. It holds its
+// own side's position (the producer's tail, the consumer's head: only that side writes it)
+// and a cache of the peer's, so it never reads its own position back from shared memory;
+// because a handle cannot be copied, no stale copy of a position can exist. A process that
+// joins an existing ring attaches the end it plays: SpscConsumer<T>::attach(region).
+// Capacity: 0 is refused, other values round up to a power of two; capacity() reports it.
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -23,69 +25,98 @@
 
 #include "ringpool/ipc/detail/ring_header.hpp"
 #include "ringpool/ipc/detail/spsc_core.hpp"
-#include "ringpool/ipc/detail/wait.hpp"
 #include "ringpool/ipc/errors.hpp"
+#include "ringpool/ipc/ring_end.hpp"
 #include "ringpool/ipc/ring_options.hpp"
 #include "ringpool/ipc/segment.hpp"
 
 namespace ringpool::ipc {
 
 template <class T>
-class SpscRing {
+class SpscProducer;
+template <class T>
+class SpscConsumer;
+
+namespace detail {
+// What the two SPSC ends of SpscRing<T> share: the core and the slot addressing.
+template <class T>
+class SpscEnd : public RingEnd {
   static_assert(std::is_trivially_copyable_v<T>, "ring elements are copied as bytes");
-  static_assert(alignof(T) <= detail::kLineSpacing, "element alignment above 128 bytes");
+  static_assert(alignof(T) <= kLineSpacing, "element alignment above 128 bytes");
 
  public:
   using value_type = T;
-  static constexpr detail::RingKind kKind = detail::RingKind::spsc;
+  static constexpr RingKind kKind = RingKind::spsc;
 
-  // Bytes a region needs for `capacity` (after rounding up). Throws invalid_capacity.
-  [[nodiscard]] static std::size_t required_bytes(std::size_t capacity) {
-    return detail::region_bytes(detail::checked_capacity(capacity), sizeof(T));
+  SpscEnd(SpscEnd&& other) noexcept
+      : RingEnd(std::move(other)), core_(std::exchange(other.core_, SpscCore{})) {}
+  SpscEnd& operator=(SpscEnd&& other) noexcept {
+    RingEnd::operator=(std::move(other));
+    core_ = std::exchange(other.core_, SpscCore{});
+    return *this;
   }
-  // Initialises a ring in `region` (128-byte aligned, at least required_bytes()).
-  // Throws IpcError: invalid_capacity, truncated, invalid_argument (alignment).
-  [[nodiscard]] static SpscRing create(std::span<std::byte> region, std::size_t capacity,
-                                       RingOptions options = {}) {
-    const std::uint64_t cap = detail::checked_capacity(capacity);
-    (void)detail::init_region(region, layout(cap), options);
-    return attach(region);
+
+  // Sticky: shared indices were found impossible; every try_* fails from then on, blocking
+  // calls throw IpcError(corrupt_indices). reset() clears it.
+  [[nodiscard]] bool corrupted() const noexcept { return core_.corrupted(); }
+
+  // Both positions to 0, closed cleared, waiter counts cleared; this handle starts over.
+  // Precondition: no other handle uses the ring now (the peer died and has not been
+  // respawned yet); every other handle must attach() anew afterwards.
+  void reset() noexcept { core_.reset(); }
+
+  static RingLayout layout(std::uint64_t capacity) noexcept {
+    return {kKind, sizeof(T), alignof(T), sizeof(T), sizeof(T), capacity};
   }
-  // Validates the header and indices in `region`. Throws IpcError (bad_magic,
-  // abi_mismatch, layout_mismatch, size_mismatch, truncated, invalid_capacity,
-  // corrupt_indices).
-  [[nodiscard]] static SpscRing attach(std::span<std::byte> region) {
+
+ protected:
+  SpscEnd() noexcept = default;
+  SpscEnd(RingControl* control, const RingGeometry& geometry) noexcept
+      : RingEnd(control, geometry), core_(control, geometry) {}
+  ~SpscEnd() = default;
+
+  T* slot(std::uint64_t pos) const noexcept { return slots() + (pos & core_.mask()); }
+  T* slots() const noexcept { return reinterpret_cast<T*>(core_.slots()); }
+  bool check_corrupt() const {
+    if (core_.corrupted()) throw_corrupt("SpscRing: tail - head exceeds the capacity");
+    return false;
+  }
+
+  SpscCore core_;  // its own cache line holds every hot field
+};
+}  // namespace detail
+
+// The producer end. Wait-free try_* calls; one thread at a time.
+template <class T>
+class SpscProducer : public detail::SpscEnd<T> {
+  using Base = detail::SpscEnd<T>;
+  using Base::core_;
+
+ public:
+  SpscProducer() noexcept = default;
+  SpscProducer(SpscProducer&&) noexcept = default;
+  SpscProducer& operator=(SpscProducer&&) noexcept = default;
+
+  // Validates the header and indices in `region` and takes the producer's position from
+  // it. Throws IpcError (bad_magic, abi_mismatch, layout_mismatch, size_mismatch,
+  // truncated, invalid_capacity, corrupt_indices). Precondition: no other producer end of
+  // this ring is in use.
+  [[nodiscard]] static SpscProducer attach(std::span<std::byte> region) {
     detail::RingGeometry geometry{};
-    detail::RingControl* control = detail::validate_region(region, layout(0), geometry);
-    return SpscRing(control, geometry);
+    detail::RingControl* control = detail::validate_region(region, Base::layout(0), geometry);
+    return SpscProducer(control, geometry);
   }
-  // Same, keeping `segment` alive as long as any copy of the handle.
-  [[nodiscard]] static SpscRing create(std::shared_ptr<Segment> segment, std::size_t capacity,
-                                       RingOptions options = {}) {
-    SpscRing ring = create(segment->bytes(), capacity, options);
-    ring.segment_ = std::move(segment);
-    return ring;
-  }
-  [[nodiscard]] static SpscRing attach(std::shared_ptr<Segment> segment) {
-    SpscRing ring = attach(segment->bytes());
-    ring.segment_ = std::move(segment);
-    return ring;
-  }
-  // A ring in its own anonymous segment: create before fork() and use in both processes.
-  [[nodiscard]] static SpscRing create_anonymous(std::size_t capacity, RingOptions options = {},
-                                                 SegmentOptions segment_options = {}) {
-    auto segment =
-        std::make_shared<Segment>(Segment::anonymous(required_bytes(capacity), segment_options));
-    return create(std::move(segment), capacity, options);
+  // Same, keeping `segment` mapped as long as the handle lives.
+  [[nodiscard]] static SpscProducer attach(std::shared_ptr<Segment> segment) {
+    SpscProducer end = attach(segment->bytes());
+    end.keep(std::move(segment));
+    return end;
   }
 
-  SpscRing() noexcept = default;
-
-  // ---- producer ------------------------------------------------------------------------
   // Wait-free. False when full (or corrupted()).
   [[nodiscard]] bool try_push(const T& value) noexcept {
     return core_.push_one(
-        [&](std::uint64_t index) { std::memcpy(slots() + index, &value, sizeof(T)); });
+        [&](std::uint64_t index) { std::memcpy(this->slots() + index, &value, sizeof(T)); });
   }
   // Wait-free. Pushes a prefix of `values`; returns how many. One publish for the batch.
   [[nodiscard]] std::size_t try_push_n(std::span<const T> values) noexcept {
@@ -101,7 +132,7 @@ class SpscRing {
   // Zero-copy: the next free slot, or nullptr when full. Fill it, then commit().
   [[nodiscard]] T* claim() noexcept {
     if (!core_.has_room()) return nullptr;
-    return slot(core_.tail());
+    return this->slot(core_.tail());
   }
   // Publishes the slot returned by the last successful claim(). Precondition: claim()
   // returned non-null and nothing was pushed since. On a full ring it does nothing.
@@ -111,27 +142,76 @@ class SpscRing {
     }
   }
 
-  // Blocking push with the ring's (or this handle's) wait strategy. ok / timeout /
-  // closed (at once, even if there is room). Throws IpcError(corrupt_indices).
+  // Blocking push with the handle's wait strategy. ok / timeout / closed (at once, even if
+  // there is room). Throws IpcError(corrupt_indices).
   OpStatus push(const T& value, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-    return detail::block_until(*core_.control(), detail::Side::producer, wait_, spins_, timeout,
-                               [&] { return try_push(value) || check_corrupt(); });
+    return this->block(detail::Side::producer, timeout,
+                       [&] { return try_push(value) || this->check_corrupt(); });
   }
 
-  // ---- consumer ------------------------------------------------------------------------
+  // Recovery, after the consumer died (precondition: it is dead, e.g. reaped): visits
+  // every unconsumed item (including one the consumer was reading when it died: delivery
+  // is at-least-once), then empties the ring. The tail is this handle's, the dead
+  // consumer's head is read from the mapping and validated. Returns the count; 0 and
+  // corrupted() if the head is impossible.
+  template <class F>
+  std::size_t reclaim_unconsumed(F&& f) {
+    std::uint64_t head = 0;
+    std::uint64_t tail = 0;
+    if (!core_.unconsumed(head, tail)) return 0;
+    for (std::uint64_t pos = head; pos != tail; ++pos) f(std::as_const(*this->slot(pos)));
+    core_.consume_all();
+    return static_cast<std::size_t>(tail - head);
+  }
+
+ private:
+  template <class>
+  friend class SpscRing;
+  SpscProducer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
+      : Base(control, geometry) {}
+
+  void copy_in(std::uint64_t pos, const T* src, std::size_t n) noexcept {
+    const std::size_t first = static_cast<std::size_t>(
+        std::min<std::uint64_t>(n, core_.capacity() - (pos & core_.mask())));
+    std::memcpy(this->slot(pos), src, first * sizeof(T));
+    if (first < n) std::memcpy(this->slots(), src + first, (n - first) * sizeof(T));
+  }
+};
+
+// The consumer end. Wait-free try_* calls; one thread at a time.
+template <class T>
+class SpscConsumer : public detail::SpscEnd<T> {
+  using Base = detail::SpscEnd<T>;
+  using Base::core_;
+
+ public:
+  SpscConsumer() noexcept = default;
+  SpscConsumer(SpscConsumer&&) noexcept = default;
+  SpscConsumer& operator=(SpscConsumer&&) noexcept = default;
+
+  // As SpscProducer::attach; takes the consumer's position from the mapping.
+  // Precondition: no other consumer end of this ring is in use.
+  [[nodiscard]] static SpscConsumer attach(std::span<std::byte> region) {
+    detail::RingGeometry geometry{};
+    detail::RingControl* control = detail::validate_region(region, Base::layout(0), geometry);
+    return SpscConsumer(control, geometry);
+  }
+  [[nodiscard]] static SpscConsumer attach(std::shared_ptr<Segment> segment) {
+    SpscConsumer end = attach(segment->bytes());
+    end.keep(std::move(segment));
+    return end;
+  }
+
   // Wait-free. nullopt when empty (or corrupted()).
   [[nodiscard]] std::optional<T> try_pop() noexcept {
     T value;
-    if (!core_.pop_one(sizeof(T), [&](std::uint64_t index) {
-          std::memcpy(&value, slots() + index, sizeof(T));
-        })) {
-      return std::nullopt;
-    }
+    if (!try_pop(value)) return std::nullopt;
     return value;
   }
   [[nodiscard]] bool try_pop(T& out) noexcept {
-    return core_.pop_one(
-        sizeof(T), [&](std::uint64_t index) { std::memcpy(&out, slots() + index, sizeof(T)); });
+    return core_.pop_one(sizeof(T), [&](std::uint64_t index) {
+      std::memcpy(&out, this->slots() + index, sizeof(T));
+    });
   }
   // Wait-free. Pops up to out.size() items; returns how many. One release for the batch.
   [[nodiscard]] std::size_t try_pop_n(std::span<T> out) noexcept {
@@ -147,7 +227,7 @@ class SpscRing {
   // Zero-copy: the oldest item in place, or nullptr when empty. Read it, then release().
   [[nodiscard]] const T* front() noexcept {
     if (!core_.has_data(sizeof(T))) return nullptr;
-    return slot(core_.head());
+    return this->slot(core_.head());
   }
   // Frees the slot returned by the last successful front(). On an empty ring (as this
   // handle last saw it) it does nothing.
@@ -160,11 +240,11 @@ class SpscRing {
   // Blocking pop. ok / timeout / closed (only once closed and empty). Throws
   // IpcError(corrupt_indices).
   OpStatus pop(T& out, std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
-    return detail::block_until(*core_.control(), detail::Side::consumer, wait_, spins_, timeout,
-                               [&] { return try_pop(out) || check_corrupt(); });
+    return this->block(detail::Side::consumer, timeout,
+                       [&] { return try_pop(out) || this->check_corrupt(); });
   }
 
-  // Consumer: pops everything currently available, calling f(const T&) on each in place.
+  // Pops everything available now, calling f(const T&) on each in place.
   template <class F>
   std::size_t drain(F&& f) {
     std::size_t count = 0;
@@ -176,84 +256,59 @@ class SpscRing {
     return count;
   }
 
-  // ---- recovery (the peer is known to be gone) ------------------------------------------
-  // Producer side, after the consumer died: visits every unconsumed item (including one
-  // the consumer was reading when it died: delivery is at-least-once), then empties the
-  // ring. Call it on the producer's own handle (its tail is the truth; the dead consumer's
-  // head is read from the mapping and validated). Returns the count; 0 and corrupted() if
-  // the head is impossible.
-  template <class F>
-  std::size_t reclaim_unconsumed(F&& f) {
-    std::uint64_t head = 0;
-    std::uint64_t tail = 0;
-    if (!core_.unconsumed(head, tail)) return 0;
-    for (std::uint64_t pos = head; pos != tail; ++pos) f(std::as_const(*slot(pos)));
-    core_.consume_all();
-    return static_cast<std::size_t>(tail - head);
-  }
-  // Both positions to 0, closed cleared, waiter counters cleared. Precondition: no other
-  // handle uses the ring now (e.g. the peer died and has not been respawned yet); every
-  // other handle (and copy) must attach() anew afterwards.
-  void reset() noexcept { core_.reset(); }
-
-  // ---- both sides -----------------------------------------------------------------------
-  // Wakes every waiter; producers then get `closed`, consumers drain then get `closed`.
-  void close() noexcept { detail::close_ring(*core_.control()); }
-  [[nodiscard]] bool is_closed() const noexcept { return detail::ring_closed(*core_.control()); }
-  [[nodiscard]] std::size_t size_approx() const noexcept {
-    return static_cast<std::size_t>(core_.size_approx());
-  }
-  [[nodiscard]] std::size_t capacity() const noexcept {
-    return valid() ? static_cast<std::size_t>(core_.capacity()) : 0;
-  }
-  // Sticky: shared indices were found impossible; every try_* fails from then on.
-  [[nodiscard]] bool corrupted() const noexcept { return core_.corrupted(); }
-  [[nodiscard]] WaitStrategy wait_strategy() const noexcept { return wait_; }
-  // spin / yield work on any ring; futex only on a ring created with futex (otherwise
-  // nobody would wake the sleeper): throws IpcError(invalid_argument).
-  void set_wait_strategy(WaitStrategy strategy) {
-    if (strategy == WaitStrategy::futex && !core_.notifies()) {
-      detail::throw_bad_wait(strategy, ring_wait_);
-    }
-    wait_ = strategy;
-  }
-  [[nodiscard]] bool valid() const noexcept { return core_.control() != nullptr; }
-  [[nodiscard]] const std::shared_ptr<Segment>& segment() const noexcept { return segment_; }
-
  private:
-  static detail::RingLayout layout(std::uint64_t capacity) noexcept {
-    return {kKind, sizeof(T), alignof(T), sizeof(T), sizeof(T), capacity};
-  }
-  SpscRing(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
-      : core_(control, geometry),
-        wait_(geometry.wait),
-        ring_wait_(geometry.wait),
-        spins_(geometry.spin_iterations) {}
+  template <class>
+  friend class SpscRing;
+  SpscConsumer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
+      : Base(control, geometry) {}
 
-  T* slot(std::uint64_t pos) const noexcept { return slots() + (pos & core_.mask()); }
-  T* slots() const noexcept { return reinterpret_cast<T*>(core_.slots()); }
-  void copy_in(std::uint64_t pos, const T* src, std::size_t n) noexcept {
-    const std::size_t first = static_cast<std::size_t>(
-        std::min<std::uint64_t>(n, core_.capacity() - (pos & core_.mask())));
-    std::memcpy(slot(pos), src, first * sizeof(T));
-    if (first < n) std::memcpy(slots(), src + first, (n - first) * sizeof(T));
-  }
   void copy_out(std::uint64_t pos, T* dst, std::size_t n) const noexcept {
     const std::size_t first = static_cast<std::size_t>(
         std::min<std::uint64_t>(n, core_.capacity() - (pos & core_.mask())));
-    std::memcpy(dst, slot(pos), first * sizeof(T));
-    if (first < n) std::memcpy(dst + first, slots(), (n - first) * sizeof(T));
+    std::memcpy(dst, this->slot(pos), first * sizeof(T));
+    if (first < n) std::memcpy(dst + first, this->slots(), (n - first) * sizeof(T));
   }
-  bool check_corrupt() const {
-    if (core_.corrupted()) detail::throw_corrupt("SpscRing: tail - head exceeds the capacity");
-    return false;
-  }
+};
 
-  detail::SpscCore core_;  // first: its cache line holds every hot field
-  WaitStrategy wait_ = WaitStrategy::futex;
-  WaitStrategy ring_wait_ = WaitStrategy::futex;
-  std::uint32_t spins_ = 0;
-  std::shared_ptr<Segment> segment_;
+// The factories of an SPSC ring of T; not instantiable.
+template <class T>
+class SpscRing {
+ public:
+  using value_type = T;
+  using Producer = SpscProducer<T>;
+  using Consumer = SpscConsumer<T>;
+  using Ends = RingEnds<Producer, Consumer>;
+  static constexpr detail::RingKind kKind = detail::RingKind::spsc;
+
+  SpscRing() = delete;
+
+  // Bytes a region needs for `capacity` (after rounding up). Throws invalid_capacity.
+  [[nodiscard]] static std::size_t required_bytes(std::size_t capacity) {
+    return detail::region_bytes(detail::checked_capacity(capacity), sizeof(T));
+  }
+  // Initialises a ring in `region` (128-byte aligned, at least required_bytes()) and
+  // returns both ends. Throws IpcError: invalid_capacity, truncated, invalid_argument.
+  [[nodiscard]] static Ends create(std::span<std::byte> region, std::size_t capacity,
+                                   RingOptions options = {}) {
+    (void)detail::init_region(
+        region, detail::SpscEnd<T>::layout(detail::checked_capacity(capacity)), options);
+    return {Producer::attach(region), Consumer::attach(region)};
+  }
+  // Same in a whole segment; both ends keep it mapped.
+  [[nodiscard]] static Ends create(std::shared_ptr<Segment> segment, std::size_t capacity,
+                                   RingOptions options = {}) {
+    Ends ends = create(segment->bytes(), capacity, options);
+    ends.producer.keep(segment);
+    ends.consumer.keep(std::move(segment));
+    return ends;
+  }
+  // A ring in its own anonymous segment: create before fork(), keep one end in each process.
+  [[nodiscard]] static Ends create_anonymous(std::size_t capacity, RingOptions options = {},
+                                             SegmentOptions segment_options = {}) {
+    auto segment =
+        std::make_shared<Segment>(Segment::anonymous(required_bytes(capacity), segment_options));
+    return create(std::move(segment), capacity, options);
+  }
 };
 
 }  // namespace ringpool::ipc

@@ -154,6 +154,14 @@ class DecodeError : public PoolError {
   using PoolError::PoolError;
 };
 
+// A queue's shared state (ring indices, slot sequences, length prefixes) was found
+// impossible: a buggy or hostile process wrote into its shared memory. Blocking calls throw
+// it instead of waiting; the try forms throw it at once. The queue cannot be used any more.
+class Corrupted : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
 namespace detail {
 
 // Demangled name of a type as reported by typeid(...).name(); the input on failure.

@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "ringpool/ipc/event_count.hpp"
 #include "ringpool/pool/codec.hpp"
 #include "ringpool/pool/errors.hpp"
 
@@ -42,12 +43,6 @@ class Future;
 namespace detail {
 
 using Clock = std::chrono::steady_clock;
-
-// Sleeps on a process-local 32-bit word while it equals `expected` (FUTEX_PRIVATE),
-// at most until `deadline` (nullopt: forever). Spurious returns are allowed.
-void local_futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                      std::optional<Clock::time_point> deadline) noexcept;
-void local_futex_wake_all(std::atomic<std::uint32_t>& word) noexcept;
 
 // Fixed-size blocks recycled through per-size free lists (never returned to the OS).
 // Thread-safe. Blocks up to kMaxPooledState bytes are pooled; larger ones use new.
@@ -108,16 +103,8 @@ class StateBase : public ResultSink {
     if (Progress* p = progress_) {
       return p->wait_until(&StateBase::ready_thunk, this, deadline);
     }
-    while (!ready()) {
-      if (deadline && Clock::now() >= *deadline) return ready();
-      // seq_cst: pairs with the seq_cst load of sleepers_ in finish() (Dekker: either
-      // finish() sees a sleeper and wakes, or the ready() re-check below sees the status).
-      sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      if (!ready()) local_futex_wait(status_, kPending, deadline);
-      // relaxed: a counter; a stale non-zero value costs one spurious wake.
-      sleepers_.fetch_sub(1, std::memory_order_relaxed);
-    }
-    return true;
+    // No pool (a continuation settled in this process): sleep on the state's event count.
+    return done_.await([this] { return ready(); }, deadline);
   }
 
   void fail(std::uint64_t, std::exception_ptr error) noexcept override {
@@ -164,12 +151,13 @@ class StateBase : public ResultSink {
     std::vector<std::function<void()>> callbacks;
     {
       std::lock_guard lock(callbacks_mu_);
-      // release: pairs with the acquire loads in ready(); the value/error is visible.
-      status_.store(s, std::memory_order_release);
+      // seq_cst: the publish (N1) of the EventCount argument (ipc/event_count.hpp), ordered
+      // before notify_all()'s load of the waiter count; also a release that pairs with the
+      // acquire loads in ready() (the value or error is visible).
+      status_.store(s, std::memory_order_seq_cst);
       callbacks.swap(callbacks_);
     }
-    // seq_cst: pairs with the seq_cst fetch_add of a sleeper in wait_until().
-    if (sleepers_.load(std::memory_order_seq_cst) != 0) local_futex_wake_all(status_);
+    done_.notify_all();  // every waiter waits for this one state
     if (callbacks.empty()) return;
     if (t_deferred_callbacks != nullptr) {
       try {
@@ -195,7 +183,7 @@ class StateBase : public ResultSink {
   }
 
   std::atomic<std::uint32_t> status_{kPending};
-  std::atomic<std::uint32_t> sleepers_{0};
+  ipc::LocalEventCount done_;  // threads waiting for status_ without a pool
   std::atomic<std::uint32_t> refs_{1};
   // The pool that settles this state, or nullptr (a continuation settled in-process). The
   // pool settles every live task before it is destroyed (join, terminate, ~Pool), and a

@@ -21,11 +21,16 @@
 //    is left, then fail with Closed.
 //  - A value whose encoding exceeds the slot size throws PayloadTooLarge before anything
 //    is enqueued.
+//  - Shared memory is hostile: impossible shared state (a peer wrote garbage into the
+//    mapping) makes put/get throw Corrupted instead of waiting, and try_put/try_get throw
+//    it at once; state that merely looks full or empty forever ends in Full/Empty at the
+//    timeout (a call without a timeout waits, as for a slow peer).
 // Thread-safe: any thread of any process holding a handle may put and get.
 // Not crash-safe: a process killed inside put or get may cost the queue one unit of
 // capacity or one item (Pool tracks its workers' pops to recover from exactly that).
 #include <sys/types.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +46,7 @@
 #include <vector>
 
 #include "ringpool/ipc/byte_ring.hpp"
+#include "ringpool/ipc/errors.hpp"
 #include "ringpool/ipc/ring_options.hpp"
 #include "ringpool/pool/codec.hpp"
 #include "ringpool/pool/errors.hpp"
@@ -67,7 +73,7 @@ struct QueueOptions {
 namespace detail {
 
 // The type-independent part of a queue, in queue.cpp: the segment with its header
-// and ring, the exact-maxsize counter and the wait for space.
+// and ring, the exact-maxsize counter and the wait for space (an ipc::EventCount).
 class QueueCore {
  public:
   struct Spec {
@@ -85,8 +91,11 @@ class QueueCore {
   static std::shared_ptr<QueueCore> open_named(std::string_view name, const Spec& spec,
                                                const QueueOptions& opts);
 
-  // Takes one unit of maxsize for a put; ok, timeout (still full) or closed.
-  ipc::OpStatus reserve(std::optional<std::chrono::nanoseconds> timeout);
+  using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+  // Takes one unit of maxsize for a put; ok, timeout (still full at the deadline) or
+  // closed.
+  ipc::OpStatus reserve(Deadline deadline);
   // Non-blocking reserve: true when a unit was taken; false when full. Throws Closed.
   bool try_reserve();
   // Returns a unit taken by reserve() whose item was never enqueued.
@@ -94,18 +103,27 @@ class QueueCore {
   // After a get removed an item (its slot released): frees its unit, wakes producers.
   void item_taken() noexcept;
 
-  // The ring. Consumers may share this handle across threads; producers must copy it
-  // (claim/commit keep per-handle state).
-  [[nodiscard]] ipc::MpmcByteRing& ring() noexcept { return ring_; }
+  // With a unit reserved: claims a ring slot of n bytes through `producer`. Blocking
+  // (`blocking`): waits until `deadline` for a slot (one is normally free at once; a slow
+  // consumer may still hold the one this ticket needs). Non-blocking: one attempt. On
+  // failure the reservation is returned and the span is empty, `status` says why
+  // (timeout / closed). Throws Corrupted (reservation returned) on impossible ring state.
+  std::span<std::byte> claim_reserved(ipc::MpmcByteProducer& producer, std::size_t n, bool blocking,
+                                      Deadline deadline, ipc::OpStatus& status,
+                                      const char* operation);
+
+  // Ends of the ring for one call: handles are cheap views (the core keeps the mapping),
+  // so every call has its own and threads share none.
+  [[nodiscard]] ipc::MpmcByteProducer producer() const noexcept { return producer_.clone(); }
+  [[nodiscard]] ipc::MpmcByteConsumer consumer() const noexcept { return consumer_.clone(); }
+  // Throws Corrupted for `operation` ("get", "try_get", ...).
+  [[noreturn]] void throw_corrupted(const char* operation) const;
   [[nodiscard]] std::size_t maxsize() const noexcept { return maxsize_; }
   [[nodiscard]] std::size_t slot_size() const noexcept { return slot_size_; }
   [[nodiscard]] std::size_t items_approx() const noexcept;
   [[nodiscard]] const std::string& name() const noexcept;
   void close() noexcept;
-  [[nodiscard]] bool is_closed() const noexcept { return ring_.is_closed(); }
-  // Waits a moment when a reserved slot is transiently unavailable; throws if the
-  // ring is corrupted.
-  void backoff_after_failed_claim() const;
+  [[nodiscard]] bool is_closed() const noexcept { return producer_.is_closed(); }
 
   struct Shared;  // the header at the start of the segment (queue.cpp)
 
@@ -116,7 +134,8 @@ class QueueCore {
 
   std::shared_ptr<ipc::Segment> segment_;
   Shared* shared_ = nullptr;
-  ipc::MpmcByteRing ring_;
+  ipc::MpmcByteProducer producer_;  // templates for the per-call ends
+  ipc::MpmcByteConsumer consumer_;
   std::size_t maxsize_ = 0;
   std::size_t slot_size_ = 0;
   ipc::WaitStrategy wait_ = ipc::WaitStrategy::futex;
@@ -172,11 +191,11 @@ class Queue {
   // Waits at most `timeout` for room; Full when the queue stayed full.
   void put(const T& value, std::chrono::nanoseconds timeout) { put_impl(value, timeout); }
   // False when full. Throws PayloadTooLarge, Closed.
+  // Never waits. Throws PayloadTooLarge, Closed, Corrupted.
   [[nodiscard]] bool try_put(const T& value) {
     const std::size_t n = checked_size(value);
     if (!core_->try_reserve()) return false;
-    enqueue_reserved(value, n);
-    return true;
+    return enqueue_reserved(value, n, false, std::nullopt);
   }
 
   // Blocks while empty. Throws Closed once the queue is closed and drained,
@@ -184,12 +203,14 @@ class Queue {
   [[nodiscard]] T get() { return get_impl(std::nullopt); }
   // Waits at most `timeout`; Empty when nothing arrived.
   [[nodiscard]] T get(std::chrono::nanoseconds timeout) { return get_impl(timeout); }
-  // nullopt when empty (closed or not: see is_closed()). Throws DecodeError.
+  // nullopt when empty (closed or not: see is_closed()). Never waits. Throws DecodeError,
+  // Corrupted.
   [[nodiscard]] std::optional<T> try_get() {
     std::optional<T> out;
     bool taken = false;
+    ipc::MpmcByteConsumer consumer = core_->consumer();
     try {
-      static_cast<void>(core_->ring().try_pop_with([&](std::span<const std::byte> bytes) {
+      static_cast<void>(consumer.try_pop_with([&](std::span<const std::byte> bytes) {
         taken = true;
         out.emplace(Codec<T>::decode(bytes));
       }));
@@ -198,6 +219,7 @@ class Queue {
       throw;
     }
     if (taken) core_->item_taken();
+    if (!taken && consumer.corrupted()) core_->throw_corrupted("try_get");
     return out;
   }
 
@@ -229,55 +251,82 @@ class Queue {
                       : ": the queue is closed and drained; no more items will arrive"));
   }
 
+  [[noreturn]] void throw_full(std::optional<std::chrono::nanoseconds> timeout) const {
+    throw Full("ringpool: Queue::put: the queue stayed full (maxsize " +
+               std::to_string(core_->maxsize()) + ") for the whole timeout of " +
+               std::to_string(timeout ? timeout->count() : 0) +
+               " ns; get items, wait longer or use try_put");
+  }
+
   void put_impl(const T& value, std::optional<std::chrono::nanoseconds> timeout) {
     const std::size_t n = checked_size(value);
-    switch (core_->reserve(timeout)) {
+    detail::QueueCore::Deadline deadline;
+    if (timeout) deadline = std::chrono::steady_clock::now() + *timeout;
+    switch (core_->reserve(deadline)) {
       case ipc::OpStatus::ok:
         break;
       case ipc::OpStatus::timeout:
-        throw Full("ringpool: Queue::put: the queue stayed full (maxsize " +
-                   std::to_string(core_->maxsize()) + ") for the whole timeout of " +
-                   std::to_string(timeout ? timeout->count() : 0) +
-                   " ns; get items, wait longer or use try_put");
+        throw_full(timeout);
       case ipc::OpStatus::closed:
         throw_closed("put");
     }
-    enqueue_reserved(value, n);
+    (void)enqueue_reserved(value, n, true, deadline, timeout);
   }
 
-  // A unit is reserved, so the ring has room for this item (maxsize <= capacity).
-  void enqueue_reserved(const T& value, std::size_t n) {
-    ipc::MpmcByteRing producer = core_->ring();  // per-call handle: claim/commit state
-    if constexpr (noexcept(Codec<T>::encode(value, std::span<std::byte>()))) {
-      std::span<std::byte> room;
-      while ((room = producer.claim(n)).data() == nullptr) core_->backoff_after_failed_claim();
-      Codec<T>::encode(value, room);
-      producer.commit(n);
-    } else {
-      // An encoder that may throw writes into a buffer first: a claimed ring slot
-      // must always be committed.
-      std::vector<std::byte> bytes(n);
+  // A unit is reserved, so the ring normally has a free slot for this item (maxsize <=
+  // capacity); a consumer still copying out the slot of this ticket may make it wait.
+  // Returns false (the unit given back) when a non-blocking call found no slot.
+  bool enqueue_reserved(const T& value, std::size_t n, bool blocking,
+                        detail::QueueCore::Deadline deadline,
+                        std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    // An encoder that may throw writes into a buffer first: a claimed ring slot must
+    // always be committed.
+    constexpr bool kNoexceptEncode = noexcept(Codec<T>::encode(value, std::span<std::byte>()));
+    std::vector<std::byte> bytes;
+    if constexpr (!kNoexceptEncode) {
+      bytes.resize(n);
       try {
         Codec<T>::encode(value, bytes);
       } catch (...) {
         core_->cancel_reservation();
         throw;
       }
-      while (!producer.try_push(bytes)) core_->backoff_after_failed_claim();
     }
+    ipc::MpmcByteProducer producer = core_->producer();
+    ipc::OpStatus status = ipc::OpStatus::ok;
+    const char* operation = blocking ? "put" : "try_put";
+    const std::span<std::byte> room =
+        core_->claim_reserved(producer, n, blocking, deadline, status, operation);
+    if (room.data() == nullptr) {
+      if (!blocking) return false;
+      if (status == ipc::OpStatus::closed) throw_closed("put");
+      throw_full(timeout);
+    }
+    if constexpr (kNoexceptEncode) {
+      Codec<T>::encode(value, room);
+    } else {
+      std::copy(bytes.begin(), bytes.end(), room.begin());
+    }
+    producer.commit(n);
+    return true;
   }
 
   T get_impl(std::optional<std::chrono::nanoseconds> timeout) {
     std::optional<T> out;
     bool taken = false;
     ipc::OpStatus status = ipc::OpStatus::ok;
+    ipc::MpmcByteConsumer consumer = core_->consumer();
     try {
-      status = core_->ring().pop_with(
+      status = consumer.pop_with(
           [&](std::span<const std::byte> bytes) {
             taken = true;
             out.emplace(Codec<T>::decode(bytes));
           },
           timeout);
+    } catch (const ipc::IpcError& e) {
+      if (taken) core_->item_taken();
+      if (e.code() == ipc::IpcErrc::corrupt_indices) core_->throw_corrupted("get");
+      throw;
     } catch (...) {
       if (taken) core_->item_taken();
       throw;

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "ringpool/ipc/detail/cpu_relax.hpp"
+
 namespace ringpool::bench {
 
 namespace detail {
@@ -12,14 +14,8 @@ namespace detail {
 void yield_cpu() noexcept;
 }  // namespace detail
 
-// One spin-wait hint: PAUSE on x86, a compiler barrier elsewhere. Wait-free, any thread.
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#else
-  asm volatile("" ::: "memory");
-#endif
-}
+// The project's one spin-wait hint (PAUSE on x86, YIELD on AArch64). Wait-free, any thread.
+using ipc::detail::cpu_relax;
 
 // Spins (with PAUSE) until pred() is true or `timeout` elapsed; returns pred()'s final value.
 // The clock is read (and the CPU yielded) once every 4096 failed polls so the wait itself

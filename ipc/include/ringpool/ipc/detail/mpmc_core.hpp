@@ -31,6 +31,12 @@ class MpmcCore {
   [[nodiscard]] bool notifies() const noexcept { return notify_; }
   [[nodiscard]] bool corrupted() const noexcept { return corrupted_; }
   void mark_corrupted() noexcept { corrupted_ = true; }
+  // The same ring view with corrupted() cleared (for another handle of the ring).
+  [[nodiscard]] MpmcCore fresh() const noexcept {
+    MpmcCore copy = *this;
+    copy.corrupted_ = false;
+    return copy;
+  }
 
   [[nodiscard]] std::byte* slot(std::uint64_t pos) const noexcept {
     return slots_ + (pos & mask_) * stride_;
@@ -74,10 +80,10 @@ class MpmcCore {
   // Producer: hands the slot of ticket `pos` to consumers.
   void publish(std::uint64_t pos) noexcept {
     if (notify_) {
-      // seq_cst: pairs with the acquire load in claim_dequeue() (slot contents) and with
-      // the seq_cst fetch_add + fence of a sleeping consumer (wait.hpp).
+      // seq_cst: pairs with the acquire load in claim_dequeue() (slot contents), and is the
+      // publish of the EventCount argument (event_count.hpp) for a sleeping consumer.
       seq(pos).store(pos + 1, std::memory_order_seq_cst);
-      notify(control_->wait.data_event, control_->wait.data_waiters);
+      control_->wait.data.notify_one();
     } else {
       // release: pairs with the acquire load in claim_dequeue().
       seq(pos).store(pos + 1, std::memory_order_release);
@@ -132,10 +138,10 @@ class MpmcCore {
   // Consumer: frees the slot of ticket `pos` for the producer of ticket pos + capacity.
   void release(std::uint64_t pos) noexcept {
     if (notify_) {
-      // seq_cst: pairs with the acquire load in claim_enqueue() and with the seq_cst
-      // fetch_add + fence of a sleeping producer (wait.hpp).
+      // seq_cst: pairs with the acquire load in claim_enqueue(), and is the publish of the
+      // EventCount argument (event_count.hpp) for a sleeping producer.
       seq(pos).store(pos + capacity_, std::memory_order_seq_cst);
-      notify(control_->wait.space_event, control_->wait.space_waiters);
+      control_->wait.space.notify_one();
     } else {
       // release: pairs with the acquire load in claim_enqueue(); our reads of the slot
       // are done before a producer overwrites it.

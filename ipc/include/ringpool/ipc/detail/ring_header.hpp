@@ -2,7 +2,7 @@
 // Plain-data layout shared by every ringpool ring (see docs/ipc.md for the drawing):
 //
 //   offset   0  RingHeader    (128 B)  written once by create(), validated by attach()
-//   offset 128  WaitBlock     (128 B)  closed flag, futex event words, waiter counters
+//   offset 128  WaitBlock     (128 B)  closed flag, the two EventCounts (data, space)
 //   offset 256  producer line (128 B)  tail / enqueue position, written by producers only
 //   offset 384  consumer line (128 B)  head / dequeue position, written by consumers only
 //   offset 512  slots         capacity * slot_stride bytes
@@ -14,6 +14,7 @@
 #include <span>
 #include <type_traits>
 
+#include "ringpool/ipc/event_count.hpp"
 #include "ringpool/ipc/ring_options.hpp"
 
 namespace ringpool::ipc::detail {
@@ -57,12 +58,13 @@ struct RingHeader {
   std::uint64_t reserved[4];
 };
 
+// Consumers sleep on `data` (notified by each publish), producers on `space` (notified by
+// each release); close() notifies both. Byte for byte the layout of ABI version 1 (closed,
+// then epoch and waiter count of each side), so the ABI version did not change.
 struct alignas(kLineSpacing) WaitBlock {
-  std::atomic<std::uint32_t> closed;         // 0/1; release store in close(), acquire loads
-  std::atomic<std::uint32_t> data_event;     // futex word consumers sleep on
-  std::atomic<std::uint32_t> data_waiters;   // consumers sleeping (or about to) on data_event
-  std::atomic<std::uint32_t> space_event;    // futex word producers sleep on
-  std::atomic<std::uint32_t> space_waiters;  // producers sleeping (or about to) on space_event
+  std::atomic<std::uint32_t> closed;  // 0/1; seq_cst store in close_ring(), acquire loads
+  EventCount data;                    // consumers wait for data here
+  EventCount space;                   // producers wait for space here
 };
 
 struct alignas(kLineSpacing) IndexLine {
@@ -79,6 +81,8 @@ struct RingControl {
 static_assert(std::is_standard_layout_v<RingHeader>);
 static_assert(std::is_standard_layout_v<WaitBlock>);
 static_assert(std::is_standard_layout_v<RingControl>);
+static_assert(offsetof(WaitBlock, data) == 4 && offsetof(WaitBlock, space) == 12,
+              "the WaitBlock layout of ABI version 1");
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(sizeof(RingHeader) <= kLineSpacing);

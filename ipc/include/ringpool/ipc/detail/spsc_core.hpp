@@ -183,8 +183,8 @@ class alignas(kCacheLine) SpscCore {
     control_->producer.pos.store(0, std::memory_order_relaxed);
     control_->consumer.pos.store(0, std::memory_order_relaxed);
     control_->wait.closed.store(0, std::memory_order_relaxed);
-    control_->wait.data_waiters.store(0, std::memory_order_relaxed);
-    control_->wait.space_waiters.store(0, std::memory_order_relaxed);
+    control_->wait.data.reset();
+    control_->wait.space.reset();
     tail_ = 0;
     head_ = 0;
     tail_cache_ = 0;
@@ -237,9 +237,9 @@ class alignas(kCacheLine) SpscCore {
                          std::uint64_t new_tail) noexcept {
     if (notify_sleepers) {
       // seq_cst: pairs with the acquire load of tail in refill_data() (slot contents), and
-      // with the seq_cst fetch_add + fence of a sleeping consumer (see wait.hpp).
+      // is the publish of the EventCount argument (event_count.hpp) for a sleeping consumer.
       control.producer.pos.store(new_tail, std::memory_order_seq_cst);
-      notify(control.wait.data_event, control.wait.data_waiters);
+      control.wait.data.notify_one();
     } else {
       // release: pairs with the acquire load of tail in refill_data(); the slot writes
       // before it become visible to the consumer.
@@ -249,10 +249,10 @@ class alignas(kCacheLine) SpscCore {
   static void store_head(RingControl& control, bool notify_sleepers,
                          std::uint64_t new_head) noexcept {
     if (notify_sleepers) {
-      // seq_cst: pairs with the acquire load of head in refill_room() and with the seq_cst
-      // fetch_add + fence of a sleeping producer (see wait.hpp).
+      // seq_cst: pairs with the acquire load of head in refill_room(), and is the publish of
+      // the EventCount argument (event_count.hpp) for a sleeping producer.
       control.consumer.pos.store(new_head, std::memory_order_seq_cst);
-      notify(control.wait.space_event, control.wait.space_waiters);
+      control.wait.space.notify_one();
     } else {
       // release: pairs with the acquire load of head in refill_room(); our slot reads are
       // done before the producer may overwrite them.
@@ -267,7 +267,7 @@ class alignas(kCacheLine) SpscCore {
   std::uint64_t limit_ = 0;       // producer: last head seen + capacity
   std::uint64_t head_ = 0;        // consumer: own position, the next slot to read
   std::uint64_t tail_cache_ = 0;  // consumer: last tail seen
-  bool notify_ = false;           // futex ring: publishes check the waiter counters
+  bool notify_ = false;           // futex ring: publishes notify the EventCounts
   bool corrupted_ = false;        // what corrupted() reports (the paths test bound_)
 };
 

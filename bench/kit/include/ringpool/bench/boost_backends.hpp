@@ -1,4 +1,5 @@
 #pragma once
+// Bench and test support, not part of ringpool::ipc (target ringpool::boost_backends):
 // Boost.Lockfree as alternative ring backends behind the ringpool ring interface, placed
 // in shared memory: a validated ringpool header (kind boost_spsc / boost_queue, element
 // size, capacity, sizeof the Boost object) followed at offset 512 by the Boost object
@@ -8,6 +9,9 @@
 //
 // Boost publishes with plain atomics and never wakes anyone, so these rings support the
 // spin and yield wait strategies only (a futex request is stored as yield).
+//
+// Unlike ringpool's role-typed ends, a handle here serves both roles and may be copied:
+// Boost's queues keep their indices in the shared object, so a copy is never stale.
 #include <boost/lockfree/policies.hpp>
 #include <boost/lockfree/queue.hpp>
 #include <boost/lockfree/spsc_queue.hpp>
@@ -17,6 +21,7 @@
 #include <new>
 #include <optional>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -26,11 +31,44 @@
 #include "ringpool/ipc/ring_options.hpp"
 #include "ringpool/ipc/segment.hpp"
 
-namespace ringpool::ipc {
+namespace ringpool::bench {
+
+using ipc::OpStatus;
+using ipc::RingOptions;
+using ipc::Segment;
+using ipc::SegmentOptions;
 
 namespace detail {
-[[noreturn]] void throw_capacity_mismatch(std::size_t requested, std::size_t fixed);
-[[noreturn]] void throw_not_lock_free(const char* what);
+using ipc::IpcErrc;
+using ipc::IpcError;
+using ipc::RingOptions;
+using ipc::WaitStrategy;
+using ipc::detail::block_until;
+using ipc::detail::close_ring;
+using ipc::detail::init_region;
+using ipc::detail::kLineSpacing;
+using ipc::detail::ring_closed;
+using ipc::detail::RingControl;
+using ipc::detail::RingGeometry;
+using ipc::detail::RingKind;
+using ipc::detail::RingLayout;
+using ipc::detail::Side;
+using ipc::detail::slots_of;
+using ipc::detail::validate_region;
+
+[[noreturn]] inline void throw_capacity_mismatch(std::size_t requested, std::size_t fixed) {
+  throw IpcError(IpcErrc::capacity_mismatch,
+                 "capacity " + std::to_string(requested) +
+                     " requested from a Boost backend whose capacity is fixed at compile time "
+                     "to " +
+                     std::to_string(fixed) + "; pass " + std::to_string(fixed) +
+                     " or change the template argument");
+}
+[[noreturn]] inline void throw_not_lock_free(const char* what) {
+  throw IpcError(IpcErrc::system_error, std::string(what) +
+                                            " is not lock-free on this platform, so it cannot "
+                                            "live in shared memory; use a ringpool ring");
+}
 
 // Shared plumbing of the two Boost backends: header, placement, waiting.
 template <class Queue, RingKind Kind, class T, std::size_t N>
@@ -201,4 +239,4 @@ class BoostMpmcQueue
   std::shared_ptr<Segment> segment_;
 };
 
-}  // namespace ringpool::ipc
+}  // namespace ringpool::bench
