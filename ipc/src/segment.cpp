@@ -127,6 +127,25 @@ std::string octal_mode(mode_t mode) {
   return text;
 }
 
+const char* file_type(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFDIR:
+      return "directory";
+    case S_IFIFO:
+      return "FIFO";
+    case S_IFSOCK:
+      return "socket";
+    case S_IFCHR:
+      return "character device";
+    case S_IFBLK:
+      return "block device";
+    case S_IFLNK:
+      return "symbolic link";
+    default:
+      return "special file";
+  }
+}
+
 [[noreturn]] void throw_untrusted(const std::string& name, const std::string& why, int err = 0) {
   throw IpcError(IpcErrc::untrusted_segment,
                  why +
@@ -141,8 +160,8 @@ std::string octal_mode(mode_t mode) {
 void check_trusted(int fd, const struct stat& st, const std::string& name, bool allow_untrusted) {
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw_untrusted(name, "the name is not a regular file (mode " + octal_mode(st.st_mode) +
-                              ", type bits " + std::to_string((st.st_mode & S_IFMT) >> 12) + ")");
+    throw_untrusted(name,
+                    std::string("the name is not a regular file but a ") + file_type(st.st_mode));
   }
   if (allow_untrusted) return;
   const uid_t self = ::geteuid();

@@ -128,6 +128,16 @@ void close_from(int first) noexcept {
   for (long fd = first; fd < limit; ++fd) ::close(static_cast<int>(fd));
 }
 
+// Points stdin, stdout and stderr at /dev/null (system calls only).
+void silence_standard_streams() noexcept {
+  const int null = ::open("/dev/null", O_RDWR);
+  if (null < 0) return;
+  for (int fd = 0; fd < 3; ++fd) {
+    if (fd != null) ::dup2(null, fd);
+  }
+  if (null > 2) ::close(null);
+}
+
 [[noreturn]] void run_tracker(int sock) noexcept {
   // Default dispositions (the program's handlers are not ours), then ignore what a
   // terminal or a polite kill sends: the tracker must outlive the program to clean up.
@@ -147,15 +157,9 @@ void close_from(int first) noexcept {
   if (::chdir("/") != 0) {
     // Harmless: only keeps a directory busy.
   }
-  // Keep only the socket (as fd 3); 0-2 become /dev/null so that nobody waiting for EOF
-  // on the program's stdout or stderr waits for us.
-  const int moved = ::fcntl(sock, F_DUPFD, 3);
-  if (moved < 0) ::_exit(1);
-  const int null = ::open("/dev/null", O_RDWR);
-  if (null >= 0) {
-    for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
-  }
-  if (moved != 3 && ::dup2(moved, 3) != 3) ::_exit(1);
+  // Keep only the socket (>= 3, see start()) as fd 3; 0-2 are /dev/null already, so
+  // nobody waiting for EOF on the program's stdout or stderr waits for us.
+  if (sock != 3 && ::dup2(sock, 3) != 3) ::_exit(1);
   close_from(4);
   sock = 3;
   ::prctl(PR_SET_NAME, "ringpool-track", 0, 0, 0);
@@ -295,9 +299,14 @@ std::string start(Client& c) {
   }
   if (middle == 0) {
     // Fork again and exit, so the tracker is reparented to init (or a subreaper) and
-    // never shows up in the program's waitpid().
+    // never shows up in the program's waitpid(). Standard streams go to /dev/null first:
+    // a runtime that flushes stdio in _exit (ThreadSanitizer's does) must not print the
+    // program's buffered output a second time.
+    const int sock = ::fcntl(sv[1], F_DUPFD, 3);  // out of 0-2, which are overwritten now
+    if (sock < 0) ::_exit(1);
+    silence_standard_streams();
     const pid_t tracker = ::fork();
-    if (tracker == 0) run_tracker(sv[1]);
+    if (tracker == 0) run_tracker(sock);
     ::_exit(tracker > 0 ? 0 : 1);
   }
   ::close(sv[1]);
@@ -378,9 +387,13 @@ void untrack_segment(const std::string& name, std::uint64_t inode, std::uint64_t
 }
 
 pid_t tracker_pid() noexcept {
-  Client& c = client();
-  const std::lock_guard lock(c.mutex);
-  return c.tracker;
+  try {
+    Client& c = client();
+    const std::lock_guard lock(c.mutex);
+    return c.tracker;
+  } catch (...) {
+    return 0;  // the client could not even be allocated: no tracker
+  }
 }
 
 }  // namespace ringpool::ipc::detail

@@ -99,7 +99,7 @@ TEST_F(SegmentTrust, FifoAtTheNameIsRefused) {
   ASSERT_EQ(::mkfifo(shm_path(name_).c_str(), 0600), 0) << std::strerror(errno);
   const IpcError e = error_of([&] { (void)Segment::open(name_); });
   EXPECT_EQ(e.code(), IpcErrc::untrusted_segment);
-  EXPECT_TRUE(contains(e.what(), "not a regular file")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "not a regular file but a FIFO")) << e.what();
 }
 
 // A throwaway user made with useradd; removed (with userdel) on destruction.
