@@ -75,22 +75,24 @@ void exercise_queue(const std::string& name, std::uint8_t script) {
   }
 }
 
-// A named segment holding `bytes`, removed on destruction.
+// A named segment holding `bytes`, removed on destruction (and by the resource tracker
+// when a crash or a libFuzzer timeout ends the process first).
 class NamedCopy {
  public:
   explicit NamedCopy(std::span<const std::uint8_t> bytes)
-      : name_("/ringpool-fuzz-" + std::to_string(::getpid())) {
-    static_cast<void>(Segment::unlink(name_));  // left over by a crashed run
-    Segment created = Segment::create(name_, bytes.size());
-    std::memcpy(created.data(), bytes.data(), bytes.size());
+      : segment_(Segment::create(fresh_name(), bytes.size(),
+                                 ringpool::ipc::SegmentOptions{.unlink_on_destroy = true})) {
+    std::memcpy(segment_.data(), bytes.data(), bytes.size());
   }
-  ~NamedCopy() { static_cast<void>(Segment::unlink(name_)); }
-  NamedCopy(const NamedCopy&) = delete;
-  NamedCopy& operator=(const NamedCopy&) = delete;
-  [[nodiscard]] const std::string& name() const { return name_; }
+  [[nodiscard]] const std::string& name() const { return segment_.name(); }
 
  private:
-  std::string name_;
+  static std::string fresh_name() {
+    std::string name = "/ringpool-fuzz-" + std::to_string(::getpid());
+    static_cast<void>(Segment::unlink(name));  // left by an earlier process with our pid
+    return name;
+  }
+  Segment segment_;
 };
 
 struct AlignedFree {
