@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "numbers.hpp"
 #include "ringpool/bench/errors.hpp"
 #include "ringpool/bench/pin.hpp"
 #include "ringpool/bench/pool_bench.hpp"
@@ -64,7 +65,7 @@ void add_bench_pool_command(CLI::App& bench) {
   cmd->add_flag("--json", args->json,
                 "Print one JSON array of {system, case, value, unit} instead of the table");
   cmd->add_option("--rounds", args->rounds, "Interleaved rounds; medians are reported")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_in(1, 1000))
       ->capture_default_str();
   cmd->add_flag("--quick", args->quick, "Tiny sizes and one round (seconds; for tests)");
   cmd->add_flag("--no-python", args->no_python, "Skip the Python multiprocessing peer");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "numbers.hpp"
 #include "ringpool/bench/errors.hpp"
 #include "ringpool/bench/pin.hpp"
 #include "ringpool/bench/ring_bench.hpp"
@@ -80,7 +81,7 @@ void add_bench_rings_command(CLI::App& bench) {
                       "may use)");
   cmd->add_option("--rounds", args->rounds,
                   "Interleaved rounds (each runs every case once); default 12, 3 with --quick")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000}));
+      ->check(integer_in(1, 10'000));
   cmd->add_flag("--json", args->json,
                 "Print one JSON array of {transport, item_bytes, batch, items_per_s, rtt_ns_p50, "
                 "rtt_ns_p99, cpus} instead of the table");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "numbers.hpp"
 #include "ringpool/report/c2c.hpp"
 #include "ringpool/report/errors.hpp"
 #include "ringpool/report/html.hpp"
@@ -62,9 +63,9 @@ void add_c2c_command(CLI::App& app) {
   cmd->add_option("--cpus", args->cpus,
                   "CPUs to measure, e.g. 0-3,8 (default: every CPU this process may use)");
   cmd->add_option("--rounds", args->rounds, "rounds; every pair runs once per round")
-      ->check(CLI::Range(1, 1000));
+      ->check(integer_in(1, 1000));
   cmd->add_option("--round-trips", args->round_trips, "timed round trips per pair per round")
-      ->check(CLI::Range(100, 10'000'000));
+      ->check(integer_in(100, 10'000'000));
   cmd->add_flag("--quick", args->quick, "a few rounds of few round trips (seconds; for tests)");
   cmd->add_option("--json", args->json, "write the matrix as JSON to FILE ('-' = stdout)");
   cmd->add_option("--svg", args->svg, "write the heatmap as an SVG image to FILE");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "numbers.hpp"
 #include "ringpool/report/html.hpp"
 #include "ringpool/report/json.hpp"
 #include "ringpool/report/progress.hpp"
@@ -53,7 +54,7 @@ void add_report_command(CLI::App& bench) {
   bench
       .add_option("--rounds", args->rounds,
                   "interleaved rounds per section (default 7; 3 with --quick)")
-      ->check(CLI::Range(1, 1000));
+      ->check(integer_in(1, 1000));
   bench.add_option("--json", args->json,
                    "write everything measured, with machine, compiler and version, as JSON to "
                    "FILE ('-' = stdout, then no text)");

@@ -2,6 +2,7 @@
 // the parallel/concurrent plan for a number of tasks.
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "numbers.hpp"
 #include "ringpool/topology/topology.hpp"
 
 namespace ringpool::cli {
@@ -17,6 +19,8 @@ namespace {
 
 namespace topo = ringpool::topology;
 using nlohmann::json;
+
+constexpr std::uint64_t kMaxTasks = std::uint64_t{1} << 32;
 
 struct Source {
   std::string synthetic;
@@ -222,15 +226,9 @@ void add_topology_commands(CLI::App& app) {
   auto plan_opts = std::make_shared<PlanOptions>();
   auto* plan_cmd = app.add_subcommand(
       "plan", "Decide parallel vs concurrent for N tasks and where each worker is pinned");
-  plan_cmd->add_option("--tasks", plan_opts->tasks, "Number of tasks (>= 1)")
+  plan_cmd->add_option("--tasks", plan_opts->tasks, "Number of tasks, 1 to 4294967296")
       ->required()
-      ->check(CLI::Validator(
-          [](std::string& value) {
-            return !value.empty() && value.front() == '-'
-                       ? "task count must be at least 1 (got " + value + ")"
-                       : std::string();
-          },
-          "COUNT"));
+      ->check(integer_in(1, kMaxTasks));
   plan_cmd->add_option("--policy", plan_opts->policy,
                        "Placement policy: scatter, compact, cores (default), pus, list");
   auto* cpus_opt = plan_cmd->add_option("--cpus", plan_opts->cpus,

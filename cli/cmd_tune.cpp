@@ -5,6 +5,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "numbers.hpp"
 #include "ringpool/report/c2c.hpp"
 #include "ringpool/report/json.hpp"
 #include "ringpool/report/progress.hpp"
@@ -59,11 +60,11 @@ void add_tune_command(CLI::App& app) {
       "Measure the placements this machine offers (producer -> consumer pairs per topology "
       "relation, pool placements per policy), recommend one and optionally save it");
   cmd->add_option("--workers", args->workers, "pool size to tune for (default: usable cores)")
-      ->check(CLI::Range(1, 1 << 16));
+      ->check(integer_in(1, 1 << 16));
   cmd->add_option("--cpus", args->cpus,
                   "only use these CPUs, e.g. 2-5 (the advice is then a list placement)");
   cmd->add_option("--rounds", args->rounds, "interleaved rounds (default 5; 3 with --quick)")
-      ->check(CLI::Range(1, 1000));
+      ->check(integer_in(1, 1000));
   cmd->add_flag("--quick", args->quick, "short trials (seconds; figures indicative)");
   cmd->add_option("--save", args->save,
                   "write the recommended placement to FILE; later runs load it with "

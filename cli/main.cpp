@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   ringpool::cli::add_report_command(*bench);
   ringpool::cli::add_c2c_command(app);
   ringpool::cli::add_tune_command(app);
+  ringpool::cli::add_shm_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -16,6 +16,8 @@ std::string_view to_string(IpcErrc code) noexcept {
       return "not_found";
     case IpcErrc::permission_denied:
       return "permission_denied";
+    case IpcErrc::untrusted_segment:
+      return "untrusted_segment";
     case IpcErrc::truncated:
       return "truncated";
     case IpcErrc::bad_magic:

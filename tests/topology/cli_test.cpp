@@ -115,7 +115,7 @@ TEST(CliErrors, EachBadInputFailsWithAClearMessage) {
   expect_error("plan --tasks 2 --synthetic " + shell_quote("pack:x"), "invalid hwloc synthetic");
   expect_error("topo --xml /nonexistent/machine.xml", "/nonexistent/machine.xml");
   expect_error("plan --tasks 1 --xml " + shell_quote(data_file("README.md")), "README.md");
-  expect_error("plan --tasks 0", "task count must be at least 1");
+  expect_error("plan --tasks 0", "expects a whole number from 1 to 4294967296");
   expect_error("plan --tasks -3", "tasks");
   expect_error("plan --json", "tasks");
   expect_error("plan --tasks 2 --policy spread",
@@ -125,6 +125,36 @@ TEST(CliErrors, EachBadInputFailsWithAClearMessage) {
   expect_error("plan --tasks 2 --policy list", "--policy list needs --cpus");
   expect_error("plan --tasks 2 --policy scatter --cpus 0", "--cpus goes with --policy list");
   expect_error("topo --synthetic " + shell_quote("pack:2 pu:2") + " --xml x.xml", "excludes");
+}
+
+TEST(CliNumbers, TasksAreCheckedAgainstTheirRange) {
+  const std::string machine = " --synthetic " + shell_quote("pack:1 core:2 pu:1");
+  // 2^64 used to wrap to 0 and print "up to 0 each".
+  expect_error("plan --tasks 18446744073709551616" + machine, "from 1 to 4294967296");
+  expect_error("plan --tasks 18446744073709551616" + machine, "too large");
+  expect_error("plan --tasks 4294967297" + machine, "too large");
+  for (const char* bad : {"0x10", "1e3", "+5", "2.5", "' 7'", "''"}) {
+    expect_error(std::string("plan --tasks ") + bad + machine, "expects a whole number");
+  }
+  const auto at_limit = parse(ringpool("plan --tasks 4294967296 --json" + machine));
+  EXPECT_EQ(at_limit["tasks"], 4294967296ULL);
+  EXPECT_EQ(at_limit["mode"], "concurrent");
+}
+
+TEST(CliNumbers, EveryNumericOptionRefusesValuesOutOfItsRange) {
+  // Each is refused while parsing, before anything is measured.
+  const std::string huge = "18446744073709551617";
+  expect_error("bench rings --rounds " + huge, "from 1 to 10000");
+  expect_error("bench rings --rounds 0", "from 1 to 10000");
+  expect_error("bench pool --rounds " + huge, "from 1 to 1000");
+  expect_error("bench pool --rounds -1", "from 1 to 1000");
+  expect_error("bench --rounds " + huge, "from 1 to 1000");
+  expect_error("c2c --rounds " + huge, "from 1 to 1000");
+  expect_error("c2c --round-trips 99", "from 100 to 10000000");
+  expect_error("c2c --round-trips " + huge, "from 100 to 10000000");
+  expect_error("tune --workers 65537", "from 1 to 65536");
+  expect_error("tune --workers 4294967297", "from 1 to 65536");
+  expect_error("tune --rounds 1001", "from 1 to 1000");
 }
 
 }  // namespace

@@ -18,6 +18,8 @@ enum class IpcErrc : std::uint8_t {
   already_exists,     // Segment::create on a name that exists (O_EXCL)
   not_found,          // Segment::open on a name that does not exist
   permission_denied,  // EACCES / EPERM from the OS
+  untrusted_segment,  // open of a name that is a symlink, not a regular file, owned by another
+                      // uid or open to group/other: anyone who can write it can forge it
   truncated,          // region smaller than the header, or than the size the header declares
   bad_magic,          // region does not start with a ringpool ring header
   abi_mismatch,       // header written by another ABI version of ringpool

@@ -7,4 +7,5 @@
 #include "ringpool/ipc/ring_end.hpp"
 #include "ringpool/ipc/ring_options.hpp"
 #include "ringpool/ipc/segment.hpp"
+#include "ringpool/ipc/segment_scan.hpp"
 #include "ringpool/ipc/spsc_ring.hpp"
