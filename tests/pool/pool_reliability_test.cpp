@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "kill_storm.hpp"
 #include "ringpool/pool/pool.hpp"
 
 namespace {
@@ -113,29 +114,18 @@ TEST(PoolKills, KillsEvery20msDuringMapWithRetriesLoseNothing) {
   o.workers = 2;
   o.retries = 1000;
   Pool pool(o);
-  std::atomic<bool> done{false};
-  std::atomic<int> kills{0};
-  std::thread killer([&] {
-    std::mt19937 rng(20);
-    while (!done.load()) {
-      std::this_thread::sleep_for(20ms);
-      if (const std::optional<pid_t> pid = pool.worker_pid(rng() % 2)) {
-        if (*pid > 0 && ::kill(*pid, SIGKILL) == 0) ++kills;
-      }
-    }
-  });
+  ringpool::test::KillStorm storm(pool, 20ms, 20);
   std::vector<int> in(200000);
   std::iota(in.begin(), in.end(), 0);
   const auto out = pool.map(busy_square, in, 16);
-  done = true;
-  killer.join();
+  const int kills = storm.stop();
   std::size_t right = 0;
   for (std::size_t i = 0; i < in.size(); ++i) right += out[i] == in[i] * in[i] ? 1 : 0;
   EXPECT_EQ(right, in.size());
   std::printf(
       "[ campaign ] fork pool map 200000 items, kill every 20 ms: %d kills, %zu of %zu "
       "results correct\n",
-      kills.load(), right, in.size());
+      kills, right, in.size());
 }
 
 TEST(PoolKills, KillsEveryTwoMillisecondsDuringImapUnorderedDoNotStopThePool) {
@@ -143,17 +133,7 @@ TEST(PoolKills, KillsEveryTwoMillisecondsDuringImapUnorderedDoNotStopThePool) {
   o.workers = 2;
   o.retries = 1000;  // every item must come back
   Pool pool(o);
-  std::atomic<bool> done{false};
-  std::atomic<int> kills{0};
-  std::thread killer([&] {
-    std::mt19937 rng(2026);
-    while (!done.load()) {
-      std::this_thread::sleep_for(2ms);
-      if (const std::optional<pid_t> pid = pool.worker_pid(rng() % 2)) {
-        if (*pid > 0 && ::kill(*pid, SIGKILL) == 0) ++kills;
-      }
-    }
-  });
+  ringpool::test::KillStorm storm(pool, 2ms, 2026);
   std::vector<int> in(30000);
   std::iota(in.begin(), in.end(), 0);
   auto run = std::async(std::launch::async, [&] {
@@ -166,9 +146,8 @@ TEST(PoolKills, KillsEveryTwoMillisecondsDuringImapUnorderedDoNotStopThePool) {
     return std::make_pair(n, sum);
   });
   const bool finished = run.wait_for(300s) == std::future_status::ready;
-  done = true;
-  killer.join();
-  ASSERT_TRUE(finished) << "imap_unordered stuck after " << kills.load() << " kills";
+  const int kills = storm.stop();
+  ASSERT_TRUE(finished) << "imap_unordered stuck after " << kills << " kills";
   const auto [n, sum] = run.get();
   long long want = 0;
   for (int x : in) want += static_cast<long long>(x) * x;
@@ -177,7 +156,7 @@ TEST(PoolKills, KillsEveryTwoMillisecondsDuringImapUnorderedDoNotStopThePool) {
   std::printf(
       "[ campaign ] imap_unordered 30000 items, kill every 2 ms: %d kills, %zu of %zu "
       "results, %s\n",
-      kills.load(), n, in.size(), sum == want ? "all correct" : "WRONG");
+      kills, n, in.size(), sum == want ? "all correct" : "WRONG");
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "kill_storm.hpp"
 #include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/spawn.hpp"
 #include "ringpool/pool/this_process.hpp"
@@ -325,29 +326,18 @@ void spawn_kill_storm(std::chrono::milliseconds period, int items, int max_kills
   PoolOptions o = spawn_opts(2);
   o.retries = 1000;
   Pool pool(o);
-  std::atomic<bool> done{false};
-  std::atomic<int> kills{0};
-  std::thread killer([&] {
-    std::mt19937 rng(static_cast<unsigned>(period.count()));
-    while (!done.load() && kills.load() < max_kills) {
-      std::this_thread::sleep_for(period);
-      if (const std::optional<pid_t> pid = pool.worker_pid(rng() % 2)) {
-        if (*pid > 0 && ::kill(*pid, SIGKILL) == 0) ++kills;
-      }
-    }
-  });
+  ringpool::test::KillStorm storm(pool, period, static_cast<unsigned>(period.count()), max_kills);
   std::vector<int> in(static_cast<std::size_t>(items));
   std::iota(in.begin(), in.end(), 0);
   const auto out = pool.map(busy_square, in, 4);
-  done = true;
-  killer.join();
+  const int kills = storm.stop();
   std::size_t right = 0;
   for (std::size_t i = 0; i < in.size(); ++i) right += out[i] == in[i] * in[i] ? 1 : 0;
   EXPECT_EQ(right, in.size());
   std::printf(
       "[ campaign ] spawn pool map %d items, kill every %lld ms: %d kills, %zu of %zu "
       "results correct\n",
-      items, static_cast<long long>(period.count()), kills.load(), right, in.size());
+      items, static_cast<long long>(period.count()), kills, right, in.size());
 }
 
 TEST(SpawnPoolKills, KillEvery20msDuringMap) {
