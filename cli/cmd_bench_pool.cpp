@@ -19,13 +19,15 @@ struct BenchPoolArgs {
   bool quick = false;
   bool no_python = false;
   std::size_t rounds = 5;
+  bool rounds_given = false;
   std::string cpus;
   bool cpus_given = false;
 };
 
 void run_bench_pool(const BenchPoolArgs& args) {
   bench::PoolBenchOptions options;
-  options.rounds = args.rounds;
+  // --quick means one round unless --rounds says otherwise.
+  options.rounds = args.quick && !args.rounds_given ? 1 : args.rounds;
   options.quick = args.quick;
   options.python = !args.no_python;
   std::vector<int> cpus;
@@ -63,16 +65,18 @@ void add_bench_pool_command(CLI::App& bench) {
       "chunksize 1 and Process start + join, against Python's multiprocessing on this machine");
   cmd->add_flag("--json", args->json,
                 "Print one JSON array of {system, case, value, unit} instead of the table");
-  cmd->add_option("--rounds", args->rounds, "Interleaved rounds; medians are reported")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  auto* rounds = cmd->add_option("--rounds", args->rounds,
+                                 "Interleaved rounds; medians are reported (1 with --quick)")
+                     ->check(CLI::PositiveNumber)
+                     ->capture_default_str();
   cmd->add_flag("--quick", args->quick, "Tiny sizes and one round (seconds; for tests)");
   cmd->add_flag("--no-python", args->no_python, "Skip the Python multiprocessing peer");
   auto* cpus = cmd->add_option("--cpus", args->cpus,
                                "Caller,worker CPUs for the round trips, e.g. 0,1 (default: the "
                                "first two CPUs this process may use)");
-  cmd->callback([args, cpus] {
+  cmd->callback([args, cpus, rounds] {
     args->cpus_given = cpus->count() > 0;
+    args->rounds_given = rounds->count() > 0;
     run_bench_pool(*args);
   });
 }
