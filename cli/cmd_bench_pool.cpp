@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "json_output.hpp"
 #include "ringpool/bench/errors.hpp"
 #include "ringpool/bench/pin.hpp"
 #include "ringpool/bench/pool_bench.hpp"
@@ -15,7 +16,7 @@ namespace ringpool::cli {
 namespace {
 
 struct BenchPoolArgs {
-  bool json = false;
+  JsonOutput json;
   bool quick = false;
   bool no_python = false;
   std::size_t rounds = 5;
@@ -44,15 +45,13 @@ void run_bench_pool(const BenchPoolArgs& args) {
     cpus.resize(2);
   }
   bench::check_cpu_pair(cpus);
+  args.json.check();
   options.parent_cpu = cpus[0];
   options.worker_cpu = cpus[1];
   const auto results = bench::run_pool_bench(options);
-  if (args.json) {
-    std::cout << bench::pool_results_json(results).dump(2) << '\n';
-  } else {
-    std::cout << bench::format_pool_report(results, options);
-  }
-  std::cout << std::flush;
+  if (!args.json.on_stdout())
+    std::cout << bench::format_pool_report(results, options) << std::flush;
+  args.json.write(bench::pool_results_json(results));
 }
 
 }  // namespace
@@ -63,8 +62,7 @@ void add_bench_pool_command(CLI::App& bench) {
       "pool",
       "Pool round trips (spin and block), map of 1,000,000 no-op tasks, imap_unordered with "
       "chunksize 1 and Process start + join, against Python's multiprocessing on this machine");
-  cmd->add_flag("--json", args->json,
-                "Print one JSON array of {system, case, value, unit} instead of the table");
+  args->json.add_options(*cmd, "one array of {system, case, value, unit}");
   auto* rounds = cmd->add_option("--rounds", args->rounds,
                                  "Interleaved rounds; medians are reported (1 with --quick)")
                      ->check(CLI::PositiveNumber)
