@@ -42,6 +42,11 @@ std::string first_code_points(std::string_view text, std::size_t points) {
   return out;
 }
 
+// "about 12 s", or "under a second".
+std::string about(double seconds) {
+  return seconds < 0.5 ? std::string("under a second") : fmt::format("about {:.0f} s", seconds);
+}
+
 }  // namespace
 
 Progress::Progress(std::string title, std::vector<Section> plan)
@@ -127,9 +132,9 @@ void Progress::begin(std::size_t section) {
   what_ = plan_[section].name;
   if (style_ == Style::lines) {
     const double s = scale();
-    std::fprintf(out_, "%s: [%zu/%zu] %s (about %.0f s; about %.0f s left in all)\n",
-                 title_.c_str(), section + 1, plan_.size(), plan_[section].name.c_str(),
-                 plan_[section].expected_seconds * s, seconds_left());
+    std::fprintf(out_, "%s: [%zu/%zu] %s (%s; %s left in all)\n", title_.c_str(), section + 1,
+                 plan_.size(), plan_[section].name.c_str(),
+                 about(plan_[section].expected_seconds * s).c_str(), about(seconds_left()).c_str());
     std::fflush(out_);
   }
   draw();
@@ -155,7 +160,7 @@ void Progress::finish() {
   }
   if (style_ == Style::lines) {
     std::string parts;
-    for (std::size_t i = 0; i < plan_.size(); ++i) {
+    for (std::size_t i = 0; i < plan_.size() && plan_.size() > 1; ++i) {
       if (state_[i] != State::done) continue;
       parts += fmt::format("{}{} {:.1f} s", parts.empty() ? "" : ", ", plan_[i].name, actual_[i]);
     }
