@@ -29,7 +29,7 @@ void run_tune(const TuneArgs& args) {
   report::TuneOptions options;
   options.workers = args.workers;
   if (!args.cpus.empty()) options.cpus = report::resolve_cpus(args.cpus, 1);
-  // A bad output path fails now, not after a minute of measuring.
+  // A bad output path fails now, not after the measurements.
   report::check_output_path(args.save, "--save");
   args.json.check();
   options.rounds = args.rounds;
