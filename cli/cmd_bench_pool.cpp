@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "json_output.hpp"
 #include "numbers.hpp"
 #include "ringpool/bench/errors.hpp"
 #include "ringpool/bench/pin.hpp"
@@ -16,17 +17,19 @@ namespace ringpool::cli {
 namespace {
 
 struct BenchPoolArgs {
-  bool json = false;
+  JsonOutput json;
   bool quick = false;
   bool no_python = false;
   std::size_t rounds = 5;
+  bool rounds_given = false;
   std::string cpus;
   bool cpus_given = false;
 };
 
 void run_bench_pool(const BenchPoolArgs& args) {
   bench::PoolBenchOptions options;
-  options.rounds = args.rounds;
+  // --quick means one round unless --rounds says otherwise.
+  options.rounds = args.quick && !args.rounds_given ? 1 : args.rounds;
   options.quick = args.quick;
   options.python = !args.no_python;
   std::vector<int> cpus;
@@ -43,15 +46,13 @@ void run_bench_pool(const BenchPoolArgs& args) {
     cpus.resize(2);
   }
   bench::check_cpu_pair(cpus);
+  args.json.check();
   options.parent_cpu = cpus[0];
   options.worker_cpu = cpus[1];
   const auto results = bench::run_pool_bench(options);
-  if (args.json) {
-    std::cout << bench::pool_results_json(results).dump(2) << '\n';
-  } else {
-    std::cout << bench::format_pool_report(results, options);
-  }
-  std::cout << std::flush;
+  if (!args.json.on_stdout())
+    std::cout << bench::format_pool_report(results, options) << std::flush;
+  args.json.write(bench::pool_results_json(results));
 }
 
 }  // namespace
@@ -62,18 +63,19 @@ void add_bench_pool_command(CLI::App& bench) {
       "pool",
       "Pool round trips (spin and block), map of 1,000,000 no-op tasks, imap_unordered with "
       "chunksize 1 and Process start + join, against Python's multiprocessing on this machine");
-  cmd->add_flag("--json", args->json,
-                "Print one JSON array of {system, case, value, unit} instead of the table");
-  cmd->add_option("--rounds", args->rounds, "Interleaved rounds; medians are reported")
-      ->check(integer_in(1, 1000))
-      ->capture_default_str();
+  args->json.add_options(*cmd, "one array of {system, case, value, unit}");
+  auto* rounds = cmd->add_option("--rounds", args->rounds,
+                                 "Interleaved rounds; medians are reported (1 with --quick)")
+                     ->check(integer_in(1, 1000))
+                     ->capture_default_str();
   cmd->add_flag("--quick", args->quick, "Tiny sizes and one round (seconds; for tests)");
   cmd->add_flag("--no-python", args->no_python, "Skip the Python multiprocessing peer");
   auto* cpus = cmd->add_option("--cpus", args->cpus,
                                "Caller,worker CPUs for the round trips, e.g. 0,1 (default: the "
                                "first two CPUs this process may use)");
-  cmd->callback([args, cpus] {
+  cmd->callback([args, cpus, rounds] {
     args->cpus_given = cpus->count() > 0;
+    args->rounds_given = rounds->count() > 0;
     run_bench_pool(*args);
   });
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "json_output.hpp"
 #include "numbers.hpp"
 #include "ringpool/bench/errors.hpp"
 #include "ringpool/bench/pin.hpp"
@@ -23,7 +24,7 @@ struct BenchRingsArgs {
   std::string cpus;
   bool cpus_given = false;
   std::size_t rounds = 0;
-  bool json = false;
+  JsonOutput json;
   bool quick = false;
   std::vector<std::string> transports;
 };
@@ -43,6 +44,7 @@ void run_bench_rings(const BenchRingsArgs& args) {
     cpus = bench::parse_cpu_list(args.cpus);
   }
   bench::check_cpu_pair(cpus);
+  args.json.check();
   options.cpu_a = cpus[0];
   options.cpu_b = cpus[1];
   options.rounds = args.rounds;
@@ -57,13 +59,11 @@ void run_bench_rings(const BenchRingsArgs& args) {
     };
   }
   const auto rows = bench::run_ring_bench(options);
-  if (args.json) {
-    std::cout << bench::ring_results_json(rows).dump(2) << '\n';
-  } else {
+  if (!args.json.on_stdout()) {
     const std::size_t rounds = rows.empty() ? 0 : rows.front().items_per_s_rounds.size();
-    std::cout << bench::format_ring_report(rows, rounds);
+    std::cout << bench::format_ring_report(rows, rounds) << std::flush;
   }
-  std::cout << std::flush;
+  args.json.write(bench::ring_results_json(rows));
 }
 
 }  // namespace
@@ -82,9 +82,9 @@ void add_bench_rings_command(CLI::App& bench) {
   cmd->add_option("--rounds", args->rounds,
                   "Interleaved rounds (each runs every case once); default 12, 3 with --quick")
       ->check(integer_in(1, 10'000));
-  cmd->add_flag("--json", args->json,
-                "Print one JSON array of {transport, item_bytes, batch, items_per_s, rtt_ns_p50, "
-                "rtt_ns_p99, cpus} instead of the table");
+  args->json.add_options(*cmd,
+                         "one array of {transport, item_bytes, batch, items_per_s, rtt_ns_p50, "
+                         "rtt_ns_p99, cpus}");
   cmd->add_flag("--quick", args->quick,
                 "A few seconds in total (short trials, 3 rounds); also RINGPOOL_BENCH_QUICK=1");
   cmd->add_option("--transports", args->transports,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "json_output.hpp"
 #include "numbers.hpp"
 #include "ringpool/topology/topology.hpp"
 
@@ -199,21 +200,19 @@ void print_plan(const topo::Machine& m, const topo::Plan& p) {
 void add_topology_commands(CLI::App& app) {
   struct TopoOptions {
     Source source;
-    bool json = false;
+    JsonOutput json;
   };
   auto topo_opts = std::make_shared<TopoOptions>();
   auto* topo_cmd = app.add_subcommand(
       "topo", "Show the machine tree (packages, NUMA, L3, cores, PUs) and the usable CPUs");
   add_source_options(*topo_cmd, topo_opts->source);
-  topo_cmd->add_flag("--json", topo_opts->json, "Print one JSON object");
+  topo_opts->json.add_options(*topo_cmd, "the tree and the usable CPUs");
   topo_cmd->callback([topo_opts] {
+    topo_opts->json.check();
     const topo::Machine m = load_machine(topo_opts->source);
     const topo::Usable usable = m.usable();
-    if (topo_opts->json) {
-      std::cout << topo_json(m, usable).dump(2) << '\n';
-    } else {
-      print_topo(m, usable);
-    }
+    if (!topo_opts->json.on_stdout()) print_topo(m, usable);
+    topo_opts->json.write(topo_json(m, usable));
   });
 
   struct PlanOptions {
@@ -221,7 +220,7 @@ void add_topology_commands(CLI::App& app) {
     std::size_t tasks = 0;
     std::string policy;
     std::string cpus;
-    bool json = false;
+    JsonOutput json;
   };
   auto plan_opts = std::make_shared<PlanOptions>();
   auto* plan_cmd = app.add_subcommand(
@@ -234,7 +233,7 @@ void add_topology_commands(CLI::App& app) {
   auto* cpus_opt = plan_cmd->add_option("--cpus", plan_opts->cpus,
                                         "Explicit CPU list for the list policy, e.g. 0-3,8");
   add_source_options(*plan_cmd, plan_opts->source);
-  plan_cmd->add_flag("--json", plan_opts->json, "Print one JSON object");
+  plan_opts->json.add_options(*plan_cmd, "the plan");
   plan_cmd->callback([plan_opts, cpus_opt] {
     topo::Placement placement;
     if (!plan_opts->policy.empty()) placement.policy = topo::parse_policy(plan_opts->policy);
@@ -252,11 +251,8 @@ void add_topology_commands(CLI::App& app) {
     }
     const topo::Machine m = load_machine(plan_opts->source);
     const topo::Plan p = topo::plan(m, plan_opts->tasks, placement);
-    if (plan_opts->json) {
-      std::cout << plan_json(p).dump(2) << '\n';
-    } else {
-      print_plan(m, p);
-    }
+    if (!plan_opts->json.on_stdout()) print_plan(m, p);
+    plan_opts->json.write(plan_json(p));
   });
 }
 

@@ -4,8 +4,14 @@
 
 #include "commands.hpp"
 
+#ifndef RINGPOOL_VERSION_STRING
+#error "RINGPOOL_VERSION_STRING must be defined by the build (PROJECT_VERSION)"
+#endif
+
 int main(int argc, char** argv) {
   CLI::App app{"ringpool: pinned worker processes over lock-free shared-memory rings"};
+  app.set_version_flag("--version", "ringpool " RINGPOOL_VERSION_STRING,
+                       "Print ringpool's version and exit");
   app.require_subcommand(1);
   ringpool::cli::add_topology_commands(app);
   auto* bench = app.add_subcommand("bench", "Benchmarks: rings, pool, and the full report");

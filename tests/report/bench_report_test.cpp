@@ -1,11 +1,16 @@
 // `ringpool bench --quick`: the report's JSON has every section with sane values (positive,
-// finite, ratios equal to the quotient of the two figures from the same run), and the HTML
-// page renders in headless Chromium with tables, SVG charts and the measured values.
+// finite, ratios equal to the quotient of the two figures from the same run, spreads over
+// the rounds, targets judged on their whole range, "faster"/"slower" words that match the
+// numbers), progress lines on stderr, and the HTML page renders in headless Chromium with
+// tables, SVG charts whose labels fit, reader labels and the measured values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string>
 
 #include "run_cli.hpp"
 
@@ -20,12 +25,42 @@ bool positive_finite(const nlohmann::json& v) {
 // Runs the quick report once per test process, writing JSON and HTML into `dir`.
 nlohmann::json run_quick_report(const rt::ScratchDir& dir) {
   const auto r = rt::run_ringpool(
-      "bench --quick --json " + dir.file("report.json") + " --html " + dir.file("report.html"),
+      "bench --quick --json-file " + dir.file("report.json") + " --html " + dir.file("report.html"),
       dir);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("plan for"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("headline"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("targets:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cpu: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("hypervisor: "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("0.00×"), std::string::npos) << r.out;
+  // stderr is a file: one progress line per section, then the total; no bar drawing.
+  for (const char* line :
+       {"ringpool bench: [1/4] core-to-core latency", "ringpool bench: [2/4] rings and their peers",
+        "ringpool bench: [3/4] MPMC scaling", "ringpool bench: [4/4] pool dispatch",
+        "ringpool bench: done in"}) {
+    EXPECT_NE(r.err.find(line), std::string::npos) << line << " in\n" << r.err;
+  }
+  EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
   return nlohmann::json::parse(rt::slurp(dir.file("report.json")));
+}
+
+// A spread object of the JSON: quartiles around the median it belongs to, one value per round.
+struct Rounds {
+  std::size_t count = 0;         // the report's rounds
+  double unstable_spread = 0.0;  // its threshold for "unstable"
+};
+
+void check_spread(const nlohmann::json& spread, double median, const Rounds& rounds,
+                  const std::string& what) {
+  ASSERT_TRUE(spread.is_object()) << what;
+  const double p25 = spread.at("p25").get<double>();
+  const double p75 = spread.at("p75").get<double>();
+  EXPECT_LE(p25, p75) << what;
+  EXPECT_EQ(spread.at("rounds").size(), rounds.count) << what;
+  const double relative = spread.at("relative").get<double>();
+  EXPECT_NEAR(relative, (p75 - p25) / median, 1e-9 * std::max(1.0, relative)) << what;
+  EXPECT_EQ(spread.at("unstable").get<bool>(), relative > rounds.unstable_spread) << what;
 }
 
 std::string chromium_flags(const rt::ScratchDir& dir) {
@@ -42,10 +77,15 @@ void check_report_json(const nlohmann::json& j) {
   EXPECT_EQ(j.at("ringpool_version"), RINGPOOL_VERSION);
   EXPECT_TRUE(j.at("quick").get<bool>());
   const auto& m = j.at("machine");
-  for (const char* key : {"cpu_model", "kernel", "compiler", "build_type", "date_utc"}) {
+  for (const char* key :
+       {"cpu_model", "cpu_vendor", "kernel", "compiler", "build_type", "date_utc"}) {
     EXPECT_FALSE(m.at(key).get<std::string>().empty()) << key;
   }
+  // The hypervisor is named with where it was read, or both are empty on bare metal.
+  EXPECT_EQ(m.at("hypervisor").get<std::string>().empty(),
+            m.at("hypervisor_source").get<std::string>().empty());
   EXPECT_GE(m.at("online_cpus").get<int>(), 1);
+  const Rounds rounds{j.at("rounds").get<std::size_t>(), j.at("unstable_spread").get<double>()};
 
   // Topology: usable CPUs and the plans for N and 4 x N tasks.
   const auto& t = j.at("topology");
@@ -69,7 +109,12 @@ void check_report_json(const nlohmann::json& j) {
   for (const auto& row : j.at("rings").at("rows")) {
     transports.insert(row.at("transport").get<std::string>());
     EXPECT_TRUE(positive_finite(row.at("items_per_s"))) << row.dump();
+    check_spread(row.at("items_per_s_spread"), row.at("items_per_s").get<double>(), rounds,
+                 row.dump());
+    EXPECT_FALSE(row.at("label").get<std::string>().empty());
     if (row.at("batch") == 1) {
+      check_spread(row.at("rtt_ns_p50_spread"), row.at("rtt_ns_p50").get<double>(), rounds,
+                   row.dump());
       EXPECT_TRUE(positive_finite(row.at("rtt_ns_p50"))) << row.dump();
       EXPECT_GE(row.at("rtt_ns_p99").get<double>(), row.at("rtt_ns_p50").get<double>())
           << row.dump();
@@ -93,12 +138,18 @@ void check_report_json(const nlohmann::json& j) {
     EXPECT_TRUE(positive_finite(row.at("boost_items_per_s"))) << row.dump();
     EXPECT_DOUBLE_EQ(row.at("ringpool_items_per_s_per_core").get<double>(),
                      row.at("ringpool_items_per_s").get<double>() / cores);
+    check_spread(row.at("ringpool_items_per_s_spread"),
+                 row.at("ringpool_items_per_s").get<double>(), rounds, row.dump());
+    check_spread(row.at("boost_items_per_s_spread"), row.at("boost_items_per_s").get<double>(),
+                 rounds, row.dump());
   }
 
   // Pool: ringpool's dispatch figures, positive.
   std::set<std::string> pool_cases;
   for (const auto& row : j.at("pool").at("rows")) {
     EXPECT_TRUE(positive_finite(row.at("value"))) << row.dump();
+    check_spread(row.at("spread"), row.at("value").get<double>(), rounds, row.dump());
+    EXPECT_NE(row.at("label"), row.at("case")) << "a reader's label for every case";
     if (row.at("system") == "ringpool") pool_cases.insert(row.at("case").get<std::string>());
   }
   for (const char* c : {"submit_get_rtt_spin_p50", "map_default_chunksize"}) {
@@ -124,6 +175,35 @@ void check_report_json(const nlohmann::json& j) {
         c.at("higher_is_better").get<bool>() ? ours / peer : peer / ours;
     EXPECT_NEAR(c.at("speedup").get<double>(), expected_speedup, 1e-9 * expected_speedup);
     EXPECT_EQ(c.at("ours").at("unit"), c.at("peer").at("unit")) << c.dump();
+    // The words say the same as the numbers: "N× faster" with N = speedup, or "N× slower"
+    // with N = 1 / speedup, N never below 1.
+    const std::string verdict = c.at("verdict").get<std::string>();
+    const double factor = std::stod(verdict);
+    const double speedup = c.at("speedup").get<double>();
+    if (speedup >= 1.0) {
+      EXPECT_NE(verdict.find("× faster"), std::string::npos) << verdict;
+      EXPECT_NEAR(factor, speedup, 0.01 * speedup) << verdict;
+    } else {
+      EXPECT_NE(verdict.find("× slower"), std::string::npos) << verdict;
+      EXPECT_NEAR(factor, 1.0 / speedup, 0.01 / speedup) << verdict;
+    }
+    EXPECT_GE(factor, 1.0) << verdict;
+    check_spread(c.at("ratio_spread"), c.at("ratio").get<double>(), rounds, c.dump());
+  }
+
+  // The targets: every one measured here, met only when its whole range meets it.
+  const auto& targets = j.at("targets");
+  EXPECT_EQ(targets.size(), 8U);
+  for (const auto& target : targets) {
+    const std::string status = target.at("status").get<std::string>();
+    ASSERT_NE(status, "not_measured") << target.dump();
+    const double value = target.at("value").get<double>();
+    const double threshold = target.at("threshold").get<double>();
+    const bool at_least = target.at("relation") == ">=";
+    const double worst = target.at("spread").at(at_least ? "p25" : "p75").get<double>();
+    auto meets = [&](double v) { return at_least ? v >= threshold : v <= threshold; };
+    EXPECT_EQ(target.at("met").get<bool>(), meets(value) && meets(worst)) << target.dump();
+    EXPECT_EQ(status == "missed", !meets(value)) << target.dump();
   }
   EXPECT_TRUE(sections.count("rings"));
   EXPECT_TRUE(sections.count("mpmc"));
@@ -188,6 +268,66 @@ void check_report_html(const nlohmann::json& j, const rt::ScratchDir& dir) {
     EXPECT_TRUE(present(c.at("peer").at("value").get<double>())) << c.dump();
     EXPECT_TRUE(present(c.at("ratio").get<double>())) << c.dump();
   }
+
+  // Readers see labels: no raw case identifier in the page's text (attributes aside).
+  std::string visible;
+  bool in_tag = false;
+  for (char ch : html) {
+    if (ch == '<') in_tag = true;
+    if (!in_tag) visible += ch;
+    if (ch == '>') in_tag = false;
+  }
+  for (const char* id : {"submit_get_rtt", "apply_async_get_rtt", "map_default_chunksize",
+                         "imap_unordered_chunksize_1", "python-multiprocessing"}) {
+    EXPECT_EQ(visible.find(id), std::string::npos) << id;
+  }
+  EXPECT_EQ(visible.find("0.00×"), std::string::npos);
+  EXPECT_NE(html.find("<table class=\"targets\">"), std::string::npos);
+  EXPECT_NE(visible.find("CPU vendor"), std::string::npos);
+  EXPECT_NE(visible.find("Hypervisor"), std::string::npos);
+
+  // Every chart label fits its chart: measured by Chromium's layout (the rendered boxes of
+  // each SVG text and of its chart) in a copy of the page with a checking script added (the
+  // report itself has none). The labels cut on the left before this check existed fail it.
+  std::string checked = rt::slurp(dir.file("report.html"));
+  const auto body_end = checked.rfind("</body>");
+  ASSERT_NE(body_end, std::string::npos);
+  checked.insert(body_end, R"(<script>
+(() => {
+  const texts = document.querySelectorAll('svg text');
+  const outside = [];
+  texts.forEach(t => {
+    const box = t.ownerSVGElement.getBoundingClientRect();
+    const r = t.getBoundingClientRect();
+    if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 ||
+        r.bottom > box.bottom + 0.5) {
+      outside.push(t.textContent + ' [' + (r.left - box.left).toFixed(1) + ', ' +
+                   (r.right - box.left).toFixed(1) + '] in [0, ' + box.width.toFixed(1) + ']');
+    }
+  });
+  const pre = document.createElement('pre');
+  pre.id = 'label-check';
+  pre.textContent = 'labels ' + texts.length + ' outside ' + outside.length + ': ' +
+                    outside.join(' | ');
+  document.body.appendChild(pre);
+})();
+</script>
+)");
+  {
+    std::ofstream out(dir.file("checked.html"));
+    out << checked;
+  }
+  const auto measured = rt::run_shell("'" + chromium + "' " + chromium_flags(dir) +
+                                          " --dump-dom 'file://" + dir.file("checked.html") + "'",
+                                      dir);
+  ASSERT_EQ(measured.exit_code, 0) << measured.err;
+  const std::string marker = "<pre id=\"label-check\">labels ";
+  const auto at = measured.out.find(marker);
+  ASSERT_NE(at, std::string::npos) << "the checking script did not run";
+  const auto start = at + marker.size();
+  const std::string result = measured.out.substr(start, measured.out.find("</pre>", start) - start);
+  EXPECT_GT(std::stoi(result), 20) << result;
+  EXPECT_NE(result.find(" outside 0: "), std::string::npos) << result;
 
   // And it paints: a PNG screenshot of the page.
   const std::string png = dir.file("report.png");

@@ -734,22 +734,35 @@ std::optional<double> round_ratio(const RingResult& ours, const RingResult& peer
 }
 
 std::vector<TargetCheck> check_ring_targets(const std::vector<RingResult>& rows) {
-  auto ratio = [&](std::string_view ours, std::size_t batch, std::string_view peer,
-                   std::size_t peer_batch, bool rtt) -> std::optional<double> {
+  // The per-round ratios ours / peer: their median, and their p25 and p75.
+  auto check = [&](std::string name, std::string relation, double threshold, std::string_view ours,
+                   std::size_t batch, std::string_view peer, std::size_t peer_batch, bool rtt) {
+    TargetCheck t;
+    t.name = std::move(name);
+    t.relation = std::move(relation);
+    t.threshold = threshold;
     const RingResult* a = find_row(rows, ours, 8, batch);
     const RingResult* b = find_row(rows, peer, 8, peer_batch);
-    if (a == nullptr || b == nullptr) return std::nullopt;
-    return round_ratio(*a, *b, rtt);
+    if (a == nullptr || b == nullptr) return t;
+    t.ratio = round_ratio(*a, *b, rtt);
+    if (!t.ratio) return t;
+    const auto& num = rtt ? a->rtt_ns_p50_rounds : a->items_per_s_rounds;
+    const auto& den = rtt ? b->rtt_ns_p50_rounds : b->items_per_s_rounds;
+    std::vector<double> ratios;
+    for (std::size_t i = 0; i < num.size(); ++i) ratios.push_back(num[i] / den[i]);
+    t.ratio_p25 = percentile(ratios, 25.0);
+    t.ratio_p75 = percentile(ratios, 75.0);
+    return t;
   };
   std::vector<TargetCheck> checks;
-  checks.push_back({"ringpool-spsc 8 B single-item throughput vs boost-spsc_queue", ">=", 1.5,
-                    ratio(kRingpoolSpsc, 1, kBoostSpsc, 1, false)});
-  checks.push_back({"ringpool-spsc 8 B batch-32 throughput vs boost-spsc_queue batch-32", ">=", 1.2,
-                    ratio(kRingpoolSpsc, kBatch, kBoostSpsc, kBatch, false)});
-  checks.push_back({"ringpool-spsc round trip p50 vs cacheline-pingpong", "<=", 1.5,
-                    ratio(kRingpoolSpsc, 1, kCachelinePingpong, 1, true)});
-  checks.push_back({"ringpool-mpmc 1P1C 8 B single-item throughput vs boost-queue", ">=", 2.0,
-                    ratio(kRingpoolMpmc, 1, kBoostQueue, 1, false)});
+  checks.push_back(check("ringpool-spsc 8 B single-item throughput vs boost-spsc_queue", ">=", 1.5,
+                         kRingpoolSpsc, 1, kBoostSpsc, 1, false));
+  checks.push_back(check("ringpool-spsc 8 B batch-32 throughput vs boost-spsc_queue batch-32",
+                         ">=", 1.2, kRingpoolSpsc, kBatch, kBoostSpsc, kBatch, false));
+  checks.push_back(check("ringpool-spsc round trip p50 vs cacheline-pingpong", "<=", 1.5,
+                         kRingpoolSpsc, 1, kCachelinePingpong, 1, true));
+  checks.push_back(check("ringpool-mpmc 1P1C 8 B single-item throughput vs boost-queue", ">=", 2.0,
+                         kRingpoolMpmc, 1, kBoostQueue, 1, false));
   return checks;
 }
 

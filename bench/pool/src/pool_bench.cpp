@@ -224,7 +224,7 @@ std::vector<PoolResult> run_pool_bench(const PoolBenchOptions& options) {
   }
   Sizes s;
   if (options.quick) s = Sizes{500, 20000, 2000, 3};
-  const std::size_t rounds = options.quick ? 1 : options.rounds;
+  const std::size_t rounds = options.rounds;
   std::vector<int> input(s.map);
   std::iota(input.begin(), input.end(), 0);
 
@@ -255,6 +255,7 @@ std::vector<PoolResult> run_pool_bench(const PoolBenchOptions& options) {
     res.system = py ? "python-multiprocessing" : "ringpool";
     res.case_name = py ? name.substr(3) : name;
     res.value = median(samples[name]);
+    res.rounds = samples[name];
     const auto u = units().find(res.case_name);
     res.unit = u != units().end() ? u->second : "";
     out.push_back(std::move(res));
@@ -277,8 +278,7 @@ std::string format_pool_report(const std::vector<PoolResult>& results,
   os << fmt::format(
       "ringpool bench pool: medians over {} round(s); round trips: caller on CPU {}, "
       "one worker on CPU {}; map/imap: {} workers (Pool defaults)\n\n",
-      options.quick ? 1 : options.rounds, options.parent_cpu, options.worker_cpu,
-      topology::usable_cores());
+      options.rounds, options.parent_cpu, options.worker_cpu, topology::usable_cores());
   os << fmt::format("{:<24} {:<30} {:>16} {}\n", "system", "case", "value", "unit");
   for (const auto& r : results) {
     os << fmt::format("{:<24} {:<30} {:>16.6g} {}\n", r.system, r.case_name, r.value, r.unit);

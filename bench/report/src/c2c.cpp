@@ -142,6 +142,7 @@ C2cMatrix measure_c2c(const C2cOptions& options) {
     m.pairs[i].one_way_ns_p99 = bench::median(p99s);
     m.pairs[i].round_min_ns = *std::min_element(p50s.begin(), p50s.end());
     m.pairs[i].round_max_ns = *std::max_element(p50s.begin(), p50s.end());
+    m.pairs[i].one_way_ns_p50_spread = spread_over_rounds(p50s);
   }
   return m;
 }
@@ -167,13 +168,27 @@ std::string format_c2c_text(const C2cMatrix& m) {
   const C2cPair* slow = m.slowest();
   auto line = [](const char* label, const C2cPair& p) {
     return fmt::format(
-        "{} CPU {} <-> CPU {} ({}): {} one way (p99 {}; per-round medians {} - {})\n", label, p.a,
-        p.b, p.relation, format_ns(p.one_way_ns_p50), format_ns(p.one_way_ns_p99),
-        format_ns(p.round_min_ns), format_ns(p.round_max_ns));
+        "{} CPU {} <-> CPU {} ({}): {} one way (p99 {}; per-round medians p25-p75 {}, min-max "
+        "{} - {}){}\n",
+        label, p.a, p.b, p.relation, format_ns(p.one_way_ns_p50), format_ns(p.one_way_ns_p99),
+        format_spread(p.one_way_ns_p50_spread, "ns"), format_ns(p.round_min_ns),
+        format_ns(p.round_max_ns),
+        p.unstable()
+            ? fmt::format("  UNSTABLE: spread {} of the median",
+                          format_percent(p.one_way_ns_p50_spread.relative(p.one_way_ns_p50)))
+            : std::string());
   };
   if (fast) out += line("fastest pair:", *fast);
   if (slow) out += line("slowest pair:", *slow);
   if (m.pairs.size() == 1) out += "(one pair only: fastest and slowest are the same pair)\n";
+  std::size_t unstable = 0;
+  for (const auto& p : m.pairs) unstable += p.unstable() ? 1 : 0;
+  if (unstable != 0) {
+    out += fmt::format(
+        "{} of {} pairs unstable: their per-round medians spread over more than {} of the median "
+        "(p25-p75); the vCPUs probably moved during the run\n",
+        unstable, m.pairs.size(), format_percent(kUnstableSpread));
+  }
   return out;
 }
 

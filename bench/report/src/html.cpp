@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "ringpool/report/errors.hpp"
@@ -19,8 +20,12 @@ table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 10px;text-align:left;vertical-align:top}
 th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.good{color:#0a6b2f;font-weight:600}td.bad{color:#a11;font-weight:600}
+.spread{display:block;color:#777;font-size:11px;font-weight:normal}
+tr.unstable td{background:#fff8e1}
+.flag{color:#8a5a00;font-weight:600;white-space:nowrap}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 10px;font-size:13px;margin:8px 0}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
+.chart svg{max-width:100%;height:auto}
 code{background:#f5f5f5;padding:1px 4px;border-radius:3px}
 )";
 
@@ -28,13 +33,34 @@ std::string esc(const std::string& s) {
   return xml_escape(s);
 }
 
-// A numeric cell showing `shown` with the raw value in data-value.
-std::string num_cell(double raw, const std::string& shown, const char* cls = "num") {
-  return fmt::format("<td class=\"{}\" data-value=\"{}\">{}</td>", cls, raw, esc(shown));
+// A numeric cell showing `shown` with the raw value in data-value and, when the figure has
+// per-round values, its p25-p75 range under it (raw in data-p25 / data-p75).
+std::string num_cell(double raw, const std::string& shown, const Spread& spread = {},
+                     const std::string& spread_unit = {}, const char* cls = "num") {
+  if (spread.empty()) {
+    return fmt::format("<td class=\"{}\" data-value=\"{}\">{}</td>", cls, raw, esc(shown));
+  }
+  return fmt::format(
+      "<td class=\"{}\" data-value=\"{}\" data-p25=\"{}\" data-p75=\"{}\">{}<span "
+      "class=\"spread\">{}</span></td>",
+      cls, raw, spread.p25, spread.p75, esc(shown), esc(format_spread(spread, spread_unit)));
 }
 
-std::string opt_ns_cell(const std::optional<double>& v) {
-  return v ? num_cell(*v, format_ns(*v)) : std::string("<td class=\"num\">—</td>");
+std::string opt_ns_cell(const std::optional<double>& v, const Spread& spread = {}) {
+  return v ? num_cell(*v, format_ns(*v), spread, "ns") : std::string("<td class=\"num\">—</td>");
+}
+
+// The last cell of a row: says when the row's rounds disagree too much.
+std::string flag_cell(bool unstable, double relative) {
+  if (!unstable) return "<td></td>";
+  return fmt::format(
+      "<td class=\"flag\" title=\"p25–p75 over the rounds spans {} of the median\">unstable "
+      "({})</td>",
+      format_percent(relative), format_percent(relative));
+}
+
+std::string row_open(bool unstable) {
+  return unstable ? "<tr class=\"unstable\">" : "<tr>";
 }
 
 void machine_section(std::string& out, const Report& r) {
@@ -43,7 +69,12 @@ void machine_section(std::string& out, const Report& r) {
   auto row = [&](const char* k, const std::string& v) {
     out += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", k, esc(v));
   };
-  row("CPU", m.cpu_model + (m.hypervisor.empty() ? "" : " (" + m.hypervisor + " guest)"));
+  row("CPU model", m.cpu_model.empty() ? std::string("unknown") : m.cpu_model);
+  row("CPU vendor", m.cpu_vendor.empty() ? std::string("unknown") : m.cpu_vendor);
+  if (!m.cpu_family_model.empty()) row("CPU family / model", m.cpu_family_model);
+  if (!m.cpu_brand.empty() && m.cpu_brand != m.cpu_model) row("CPUID brand string", m.cpu_brand);
+  row("Hypervisor", m.hypervisor.empty() ? std::string("none seen (bare metal?)")
+                                         : m.hypervisor + " (from " + m.hypervisor_source + ")");
   row("Online CPUs", std::to_string(m.online_cpus));
   row("Kernel", m.kernel);
   row("Host", m.hostname);
@@ -82,40 +113,99 @@ void topology_section(std::string& out, const TopologySummary& t) {
 }
 
 void comparisons_section(std::string& out, const Report& r) {
-  out +=
+  out += fmt::format(
       "<h2 id=\"headline\">Headline: ringpool next to its peers</h2>\n"
-      "<p class=\"sub\">Medians over interleaved rounds; ratio = ringpool ÷ peer from the same "
-      "run; “better” turns latencies around so that &gt; 1× always means ringpool wins.</p>\n"
+      "<p class=\"sub\">Medians over {} interleaved rounds, with the p25–p75 range of the "
+      "per-round values under each. “ringpool is” compares the two figures of the same rounds "
+      "(its range comes from the per-round ratios), faster or slower whether lower or higher "
+      "is better. A row is <span class=\"flag\">unstable</span> when the per-round ratios "
+      "spread over more than {} of their median.</p>\n"
       "<table class=\"comparisons\"><tr><th>What</th><th>CPUs</th><th>ringpool</th>"
-      "<th>Peer</th><th>Peer figure</th><th>Ratio</th><th>Better by</th></tr>\n";
+      "<th>Peer</th><th>Peer figure</th><th>ringpool is</th><th></th></tr>\n",
+      r.rounds, format_percent(kUnstableSpread));
   for (const auto& c : r.comparisons) {
-    out += fmt::format("<tr><td>{}</td><td>{}</td>", esc(c.what), esc(c.ours.cpus));
-    out += num_cell(c.ours.value, format_value(c.ours.value, c.ours.unit));
-    out += "<td>" + esc(c.peer.system) + "</td>";
-    out += num_cell(c.peer.value, format_value(c.peer.value, c.peer.unit));
-    out += num_cell(c.ratio, format_ratio(c.ratio));
-    out += num_cell(c.speedup, format_ratio(c.speedup), c.speedup >= 1.0 ? "num good" : "num bad");
-    out += "</tr>\n";
+    out += row_open(c.unstable());
+    out += fmt::format("<td>{}</td><td>{}</td>", esc(c.what), esc(c.ours.cpus));
+    out +=
+        num_cell(c.ours.value, format_value(c.ours.value, c.ours.unit), c.ours.spread, c.ours.unit);
+    out += "<td>" + esc(display_name(c.peer.system)) + "</td>";
+    out +=
+        num_cell(c.peer.value, format_value(c.peer.value, c.peer.unit), c.peer.spread, c.peer.unit);
+    // The raw quotient ours / peer in data-value (as "ratio" in the JSON), the words shown.
+    const std::string range = verdict_spread(c);
+    out += fmt::format(
+        "<td class=\"num {}\" data-value=\"{}\" data-speedup=\"{}\">{}{}</td>",
+        c.speedup >= 1.0 ? "good" : "bad", c.ratio, c.speedup, esc(verdict(c)),
+        range.empty() ? std::string() : "<span class=\"spread\">" + esc(range) + "</span>");
+    out += flag_cell(c.unstable(), c.ratio_spread.relative(c.ratio)) + "</tr>\n";
   }
   out += "</table>\n";
+}
+
+void targets_section(std::string& out, const Report& r) {
+  out +=
+      "<h2 id=\"targets\">Targets</h2>\n<p class=\"sub\">A target is met only when the median "
+      "and the whole p25–p75 range of the per-round ratios (of the per-round values for an "
+      "absolute target) meet it.</p>\n"
+      "<table class=\"targets\"><tr><th>Target</th><th>Measured</th><th>Status</th></tr>\n";
+  for (const auto& t : r.targets) {
+    out += "<tr><td>" + esc(t.name) + "</td>";
+    out += t.value ? num_cell(*t.value, format_value(*t.value, t.unit), t.spread, t.unit)
+                   : std::string("<td class=\"num\">—</td>");
+    const char* status = "not measured";
+    const char* cls = "";
+    switch (t.status) {
+      case Target::Status::met:
+        status = "met";
+        cls = "good";
+        break;
+      case Target::Status::spread_crosses:
+        status = "not met: the p25–p75 range crosses the target";
+        cls = "bad";
+        break;
+      case Target::Status::missed:
+        status = "missed";
+        cls = "bad";
+        break;
+      case Target::Status::not_measured:
+        break;
+    }
+    out += fmt::format("<td class=\"{}\" data-status=\"{}\">{}</td></tr>\n", cls,
+                       to_string(t.status), status);
+  }
+  out += "</table>\n";
+}
+
+// A chart label for a pool round-trip case: "ringpool: submit().get() round trip, spin mode".
+std::string pool_chart_label(const PoolRow& row) {
+  std::string label = row.label;
+  if (const auto p50 = label.find(" p50"); p50 != std::string::npos) label.erase(p50, 4);
+  return display_name(row.system) + ": " + label;
 }
 
 void rings_section(std::string& out, const RingSection& s, const Report& r) {
   out += fmt::format(
       "<h2 id=\"rings\">Rings and peers, CPU {} → CPU {}</h2>\n<p class=\"sub\">Core pair ({}): "
-      "{}. "
-      "{} rounds. The cache-line ping-pong's throughput is one-way hand-offs per second.</p>\n",
+      "{}. Medians over {} rounds, p25–p75 under each. The cache-line ping-pong's throughput "
+      "is one-way hand-offs per second.</p>\n",
       s.pair.a, s.pair.b, esc(s.pair.relation), esc(s.pair.why), s.rounds);
   out +=
       "<table class=\"rings\"><tr><th>Transport</th><th>Item bytes</th><th>Batch</th>"
-      "<th>Throughput</th><th>Round trip p50</th><th>Round trip p99</th></tr>\n";
+      "<th>Throughput</th><th>Round trip p50</th><th>Round trip p99</th><th></th></tr>\n";
   for (const auto& row : s.rows) {
-    out += fmt::format("<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
-                       esc(row.transport), row.item_bytes, row.batch);
+    out += row_open(row.unstable());
+    out += fmt::format(
+        "<td data-transport=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+        esc(row.transport), esc(display_name(row.transport)), row.item_bytes, row.batch);
     out += row.items_per_s > 0.0
-               ? num_cell(row.items_per_s, format_rate(row.items_per_s, "items/s"))
+               ? num_cell(row.items_per_s, format_rate(row.items_per_s, "items/s"),
+                          row.items_per_s_spread, "items/s")
                : std::string("<td class=\"num\">—</td>");
-    out += opt_ns_cell(row.rtt_ns_p50) + opt_ns_cell(row.rtt_ns_p99) + "</tr>\n";
+    out += opt_ns_cell(row.rtt_ns_p50, row.rtt_ns_p50_spread) + opt_ns_cell(row.rtt_ns_p99);
+    const double rel =
+        std::max(row.items_per_s_spread.relative(row.items_per_s),
+                 row.rtt_ns_p50 ? row.rtt_ns_p50_spread.relative(*row.rtt_ns_p50) : 0.0);
+    out += flag_cell(row.unstable(), rel) + "</tr>\n";
   }
   out += "</table>\n";
 
@@ -127,24 +217,23 @@ void rings_section(std::string& out, const RingSection& s, const Report& r) {
   chart.series_names = {"p50", "p99"};
   for (const auto& row : s.rows) {
     if (!row.rtt_ns_p50) continue;
+    const std::string label = display_name(row.transport);
     bool seen = false;
-    for (const auto& g : chart.groups) seen = seen || g.label == row.transport;
+    for (const auto& g : chart.groups) seen = seen || g.label == label;
     if (seen) continue;
-    chart.groups.push_back({row.transport, {*row.rtt_ns_p50, row.rtt_ns_p99.value_or(0.0)}});
+    chart.groups.push_back({label, {*row.rtt_ns_p50, row.rtt_ns_p99.value_or(0.0)}});
   }
   if (r.pool) {
     // The pool's submit→get round trips belong on the same axis.
     for (const auto& row : r.pool->rows) {
-      if (row.unit == "ns" && row.name.find("p50") != std::string::npos) {
-        std::string base = row.name.substr(0, row.name.find("p50"));
-        double p99 = 0.0;
-        for (const auto& other : r.pool->rows) {
-          if (other.system == row.system && other.unit == "ns" && other.name == base + "p99") {
-            p99 = other.value;
-          }
-        }
-        chart.groups.push_back({row.system + " " + base, {row.value, p99}});
+      const auto p50 = row.name.rfind("_p50");
+      if (row.unit != "ns" || p50 == std::string::npos || p50 + 4 != row.name.size()) continue;
+      const std::string p99_name = row.name.substr(0, p50) + "_p99";
+      double p99 = 0.0;
+      for (const auto& other : r.pool->rows) {
+        if (other.system == row.system && other.name == p99_name) p99 = other.value;
       }
+      chart.groups.push_back({pool_chart_label(row), {row.value, p99}});
     }
   }
   if (!chart.groups.empty()) out += "<div class=\"chart\">" + bar_chart_svg(chart) + "</div>\n";
@@ -153,28 +242,37 @@ void rings_section(std::string& out, const RingSection& s, const Report& r) {
 void mpmc_section(std::string& out, const MpmcSection& s) {
   out += fmt::format(
       "<h2 id=\"mpmc\">MPMC throughput by producers and consumers</h2>\n<p class=\"sub\">{}-byte "
-      "items, one process per core, {} rounds. Per core = items/s ÷ (P + C).</p>\n",
+      "items, one process per core, medians over {} rounds with p25–p75 under each. Per core = "
+      "items/s ÷ (P + C).</p>\n",
       s.item_bytes, s.rounds);
   out +=
-      "<table class=\"mpmc\"><tr><th>P</th><th>C</th><th>CPUs</th><th>ringpool-mpmc</th>"
-      "<th>per core</th><th>boost-queue</th><th>per core</th><th>Ratio</th></tr>\n";
+      "<table class=\"mpmc\"><tr><th>P</th><th>C</th><th>CPUs</th><th>ringpool MPMC ring</th>"
+      "<th>per core</th><th>Boost.Lockfree queue</th><th>per core</th><th>Ratio</th><th></th>"
+      "</tr>\n";
   LineChart chart;
   chart.title = "MPMC throughput per core against core count";
   chart.x_label = "cores used (producers + consumers)";
   chart.y_label = "items/s per core";
   chart.y_unit = "items/s";
-  Series ours{"ringpool-mpmc", {}};
-  Series peer{"boost-queue", {}};
+  Series ours{display_name("ringpool-mpmc"), {}};
+  Series peer{display_name("boost-queue"), {}};
   for (const auto& row : s.rows) {
-    out += fmt::format("<tr><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>",
+    out += row_open(row.unstable());
+    out += fmt::format("<td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>",
                        row.producers, row.consumers, esc(row.cpus));
-    out += num_cell(row.ringpool_items_per_s, format_rate(row.ringpool_items_per_s, "items/s"));
+    out += num_cell(row.ringpool_items_per_s, format_rate(row.ringpool_items_per_s, "items/s"),
+                    row.ringpool_spread, "items/s");
     out += num_cell(row.ringpool_per_core(), format_rate(row.ringpool_per_core(), "items/s"));
-    out += num_cell(row.boost_items_per_s, format_rate(row.boost_items_per_s, "items/s"));
+    out += num_cell(row.boost_items_per_s, format_rate(row.boost_items_per_s, "items/s"),
+                    row.boost_spread, "items/s");
     out += num_cell(row.boost_per_core(), format_rate(row.boost_per_core(), "items/s"));
     const double ratio =
         row.boost_items_per_s > 0.0 ? row.ringpool_items_per_s / row.boost_items_per_s : 0.0;
-    out += num_cell(ratio, format_ratio(ratio)) + "</tr>\n";
+    out += num_cell(ratio, format_ratio(ratio));
+    out +=
+        flag_cell(row.unstable(), std::max(row.ringpool_spread.relative(row.ringpool_items_per_s),
+                                           row.boost_spread.relative(row.boost_items_per_s))) +
+        "</tr>\n";
     // Best split per core count, so the line has one point per x.
     auto add = [](Series& series, double x, double y) {
       for (auto& p : series.points) {
@@ -199,12 +297,17 @@ void mpmc_section(std::string& out, const MpmcSection& s) {
 }
 
 void pool_section(std::string& out, const PoolSection& s) {
-  out += fmt::format("<h2 id=\"pool\">Pool dispatch</h2>\n<p class=\"sub\">{} rounds.</p>\n",
-                     s.rounds);
-  out += "<table class=\"pool\"><tr><th>System</th><th>Case</th><th>Value</th></tr>\n";
+  out += fmt::format(
+      "<h2 id=\"pool\">Pool dispatch</h2>\n<p class=\"sub\">Medians over {} rounds, p25–p75 "
+      "under each.</p>\n",
+      s.rounds);
+  out += "<table class=\"pool\"><tr><th>System</th><th>Case</th><th>Value</th><th></th></tr>\n";
   for (const auto& row : s.rows) {
-    out += fmt::format("<tr><td>{}</td><td>{}</td>", esc(row.system), esc(row.name));
-    out += num_cell(row.value, format_value(row.value, row.unit)) + "</tr>\n";
+    out += row_open(row.unstable());
+    out += fmt::format("<td>{}</td><td data-case=\"{}\">{}</td>", esc(display_name(row.system)),
+                       esc(row.name), esc(row.label));
+    out += num_cell(row.value, format_value(row.value, row.unit), row.spread, row.unit);
+    out += flag_cell(row.unstable(), row.spread.relative(row.value)) + "</tr>\n";
   }
   out += "</table>\n";
 }
@@ -223,15 +326,36 @@ void c2c_section(std::string& out, const C2cMatrix& m) {
   out += "<div class=\"chart\">" + c2c_heatmap_svg(m) + "</div>\n";
   out +=
       "<table class=\"c2c\"><tr><th>CPUs</th><th>Relation</th><th>One way p50</th>"
-      "<th>One way p99</th><th>Per-round medians (min–max)</th></tr>\n";
+      "<th>One way p99</th><th>Per-round medians (min–max)</th><th></th></tr>\n";
   for (const auto& p : m.pairs) {
-    out += fmt::format("<tr><td>{} ↔ {}</td><td>{}</td>", p.a, p.b, esc(p.relation));
-    out += num_cell(p.one_way_ns_p50, format_ns(p.one_way_ns_p50));
+    out += row_open(p.unstable());
+    out += fmt::format("<td>{} ↔ {}</td><td>{}</td>", p.a, p.b, esc(p.relation));
+    out += num_cell(p.one_way_ns_p50, format_ns(p.one_way_ns_p50), p.one_way_ns_p50_spread, "ns");
     out += num_cell(p.one_way_ns_p99, format_ns(p.one_way_ns_p99));
-    out += fmt::format("<td class=\"num\">{} – {}</td></tr>\n", esc(format_ns(p.round_min_ns)),
+    out += fmt::format("<td class=\"num\">{} – {}</td>", esc(format_ns(p.round_min_ns)),
                        esc(format_ns(p.round_max_ns)));
+    out += flag_cell(p.unstable(), p.one_way_ns_p50_spread.relative(p.one_way_ns_p50)) + "</tr>\n";
   }
   out += "</table>\n";
+}
+
+// How many rows of the page are flagged unstable.
+std::size_t unstable_rows(const Report& r) {
+  std::size_t n = 0;
+  for (const auto& c : r.comparisons) n += c.unstable() ? 1 : 0;
+  if (r.rings) {
+    for (const auto& row : r.rings->rows) n += row.unstable() ? 1 : 0;
+  }
+  if (r.mpmc) {
+    for (const auto& row : r.mpmc->rows) n += row.unstable() ? 1 : 0;
+  }
+  if (r.pool) {
+    for (const auto& row : r.pool->rows) n += row.unstable() ? 1 : 0;
+  }
+  if (r.c2c) {
+    for (const auto& p : r.c2c->pairs) n += p.unstable() ? 1 : 0;
+  }
+  return n;
 }
 
 }  // namespace
@@ -245,15 +369,25 @@ std::string render_html(const Report& r) {
       "<title>ringpool bench report</title>\n<style>";
   out += kCss;
   out += "</style></head><body>\n<h1>ringpool bench report</h1>\n";
-  out += fmt::format("<p class=\"sub\">{} · {} · {}</p>\n", esc(r.machine.cpu_model),
+  out += fmt::format("<p class=\"sub\">{} · {} · {} · {}</p>\n", esc(r.machine.cpu_model),
+                     esc(r.machine.hypervisor.empty() ? std::string("no hypervisor seen")
+                                                      : r.machine.hypervisor + " guest"),
                      esc(r.machine.date_utc), esc(r.machine.ringpool_version));
   machine_section(out, r);
   for (const auto& o : r.omitted) {
     out +=
         "<p class=\"note\"><b>" + esc(o.section) + "</b> not measured: " + esc(o.reason) + "</p>\n";
   }
+  if (const std::size_t n = unstable_rows(r); n != 0) {
+    out += fmt::format(
+        "<p class=\"note unstable-note\"><b>{} row(s) unstable</b>: their rounds spread "
+        "(p25–p75) over more than {} of the median, so the median alone is not to be trusted; "
+        "re-run on a quieter machine or with more <code>--rounds</code>.</p>\n",
+        n, format_percent(kUnstableSpread));
+  }
   if (r.topology) topology_section(out, *r.topology);
   if (!r.comparisons.empty()) comparisons_section(out, r);
+  if (!r.targets.empty()) targets_section(out, r);
   if (r.rings) rings_section(out, *r.rings, r);
   if (r.mpmc) mpmc_section(out, *r.mpmc);
   if (r.pool) pool_section(out, *r.pool);

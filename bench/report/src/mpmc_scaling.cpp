@@ -245,6 +245,8 @@ MpmcSection measure_mpmc_scaling(const MpmcScalingOptions& options) {
     }
     row.ringpool_items_per_s = result.median(2 * i);
     row.boost_items_per_s = result.median(2 * i + 1);
+    row.ringpool_spread = spread_over_rounds(result.values(2 * i));
+    row.boost_spread = spread_over_rounds(result.values(2 * i + 1));
     section.rows.push_back(row);
   }
   return section;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ringpool/report/errors.hpp"
+#include "ringpool/report/format.hpp"
 
 #if RINGPOOL_REPORT_HAVE_POOL_BENCH
 #include "ringpool/bench/pool_bench.hpp"
@@ -24,13 +25,6 @@ namespace {
 
 int noop(int x) {
   return x;
-}
-
-const PoolRow* find(const PoolSection& s, std::string_view system, std::string_view name) {
-  for (const auto& r : s.rows) {
-    if (r.system == system && r.name == name) return &r;
-  }
-  return nullptr;
 }
 
 }  // namespace
@@ -57,8 +51,17 @@ PoolSection measure_pool_section(std::size_t rounds, bool quick, unsigned parent
     throw ReportError(ReportErrc::measurement, std::string("pool benchmark failed: ") + e.what());
   }
   PoolSection s;
-  s.rounds = static_cast<unsigned>(quick ? 1 : rounds);
-  for (const auto& r : results) s.rows.push_back({r.system, r.case_name, r.value, r.unit});
+  s.rounds = static_cast<unsigned>(rounds);
+  for (const auto& r : results) {
+    PoolRow row;
+    row.system = r.system;
+    row.name = r.case_name;
+    row.label = display_name(r.case_name);
+    row.value = r.value;
+    row.unit = r.unit;
+    row.spread = spread_over_rounds(r.rounds);
+    s.rows.push_back(std::move(row));
+  }
   return s;
 }
 
@@ -113,37 +116,6 @@ PoolProbe probe_pool_placement(std::size_t workers, const std::string& policy,
   }
 }
 
-void add_pool_comparisons(Report& r) {
-  if (!r.pool) return;
-  const PoolSection& s = *r.pool;
-  const std::string ours = "ringpool";
-  const std::string python = "python-multiprocessing";
-  auto add = [&](const char* what, std::string_view our_case, const std::string& peer_system,
-                 std::string_view peer_case, bool higher_is_better) {
-    const PoolRow* a = find(s, ours, our_case);
-    const PoolRow* b = find(s, peer_system, peer_case);
-    if (!a || !b || a->value <= 0.0 || b->value <= 0.0) return;
-    r.comparisons.push_back(compare("pool", what, {ours, a->value, a->unit, ""},
-                                    {peer_system, b->value, b->unit, ""}, higher_is_better));
-  };
-  add("Pool submit→get round trip p50, spin mode", "submit_get_rtt_spin_p50", python,
-      "apply_async_get_rtt_p50", false);
-  add("Pool submit→get round trip p50, block mode", "submit_get_rtt_block_p50", python,
-      "apply_async_get_rtt_p50", false);
-  add("Pool submit→get p50 (block) vs a pipe round trip", "submit_get_rtt_block_p50", ours,
-      "pipe_rtt_p50", false);
-  add("Pool map of no-op tasks, default chunksize", "map_default_chunksize", python,
-      "map_default_chunksize", true);
-  add("Pool imap_unordered, chunksize 1", "imap_unordered_chunksize_1", python,
-      "imap_unordered_chunksize_1", true);
-  add("Process start + join (fork)", "process_start_join", python, "process_start_join_fork",
-      false);
-  // The pipe yardstick is ringpool's own row: name it as the peer.
-  for (auto& c : r.comparisons) {
-    if (c.section == "pool" && c.peer.system == ours) c.peer.system = "pipe (same CPUs)";
-  }
-}
-
 #else  // the pool benchmark is not part of this build
 
 bool pool_section_available() noexcept {
@@ -161,8 +133,6 @@ PoolSection measure_pool_section(std::size_t, bool, unsigned, unsigned) {
 PoolProbe probe_pool_placement(std::size_t, const std::string&, const std::string&, bool) {
   throw ReportError(ReportErrc::measurement, pool_section_unavailable_reason());
 }
-
-void add_pool_comparisons(Report&) {}
 
 #endif
 

@@ -21,20 +21,9 @@
 namespace ringpool::report {
 namespace {
 
-constexpr std::size_t kProgressUnits = 1000;
-
 std::size_t default_rounds(const ReportOptions& o) {
-  return o.rounds != 0 ? o.rounds : (o.quick ? 3 : 7);
+  return o.rounds != 0 ? o.rounds : (o.quick ? kQuickReportRounds : kDefaultReportRounds);
 }
-
-// How long each section takes, roughly, in seconds: the shares of the progress bar.
-struct Budget {
-  double c2c = 0.0;
-  double rings = 0.0;
-  double mpmc = 0.0;
-  double pool = 0.0;
-  [[nodiscard]] double total() const { return c2c + rings + mpmc + pool; }
-};
 
 std::vector<unsigned> c2c_cpus(const topology::Machine& machine) {
   std::vector<unsigned> cpus = machine.usable().cpus.to_vector();
@@ -47,36 +36,12 @@ std::vector<unsigned> compact_cpus(const topology::Machine& machine) {
   return topology::policy_order(machine, topology::Placement{topology::Policy::compact, {}});
 }
 
-Budget budget(const ReportOptions& o, const topology::Machine& machine) {
-  const double rounds = static_cast<double>(default_rounds(o));
-  const double n = static_cast<double>(c2c_cpus(machine).size());
-  const double cores = static_cast<double>(compact_cpus(machine).size());
-  Budget b;
-  b.c2c = n * (n - 1) / 2 * rounds * (o.quick ? 0.004 : 0.008);
-  b.rings = (o.quick ? 1.5 : 4.0) * (rounds + 1);
-  b.mpmc = static_cast<double>(default_splits(static_cast<std::size_t>(cores)).size()) * 2 *
-           (rounds + 1) * (o.quick ? 0.03 : 0.25);
-  b.pool = pool_section_available() ? (o.quick ? 3.0 : 15.0) : 0.0;
-  return b;
+// The ring transports the report runs: every ringpool ring and its peers.
+std::vector<std::string> report_transports() {
+  return {std::string(bench::kRingpoolSpsc), std::string(bench::kRingpoolMpmc),
+          std::string(bench::kBoostSpsc),    std::string(bench::kBoostQueue),
+          std::string(bench::kPipe),         std::string(bench::kCachelinePingpong)};
 }
-
-// A slice of the progress bar for one section.
-class Phase {
- public:
-  Phase(Progress& progress, double begin, double share)
-      : progress_(progress), begin_(begin), share_(share) {}
-  void at(double fraction, std::string_view what) {
-    progress_.running(what);
-    progress_.set_done(static_cast<std::size_t>((begin_ + share_ * std::clamp(fraction, 0.0, 1.0)) *
-                                                kProgressUnits));
-  }
-  void done() { at(1.0, ""); }
-
- private:
-  Progress& progress_;
-  double begin_;
-  double share_;
-};
 
 const RingRow* find_row(const RingSection& s, std::string_view transport, unsigned bytes,
                         unsigned batch) {
@@ -86,52 +51,180 @@ const RingRow* find_row(const RingSection& s, std::string_view transport, unsign
   return nullptr;
 }
 
+const PoolRow* find_pool_row(const PoolSection& s, std::string_view system, std::string_view name) {
+  for (const auto& r : s.rows) {
+    if (r.system == system && r.name == name) return &r;
+  }
+  return nullptr;
+}
+
 std::string pair_cpus(const CorePair& p) {
   return fmt::format("{},{}", p.a, p.b);
 }
 
+// ringpool's ring row against a peer's at the same size and batch: throughput, or the
+// round trip p50 (8-byte items, one at a time).
+std::optional<Comparison> ring_compare(const RingSection& s, std::string_view ours,
+                                       std::string_view peer, unsigned bytes, unsigned batch,
+                                       bool rtt, const std::string& what) {
+  const RingRow* a = find_row(s, ours, bytes, batch);
+  const RingRow* b = find_row(s, peer, bytes, batch);
+  if (!a || !b) return std::nullopt;
+  const std::string cpus = pair_cpus(s.pair);
+  if (rtt) {
+    if (!a->rtt_ns_p50 || !b->rtt_ns_p50) return std::nullopt;
+    return compare("rings", what,
+                   {std::string(ours), *a->rtt_ns_p50, "ns", cpus, a->rtt_ns_p50_spread},
+                   {std::string(peer), *b->rtt_ns_p50, "ns", cpus, b->rtt_ns_p50_spread}, false);
+  }
+  if (a->items_per_s <= 0.0 || b->items_per_s <= 0.0) return std::nullopt;
+  return compare("rings", what,
+                 {std::string(ours), a->items_per_s, "items/s", cpus, a->items_per_s_spread},
+                 {std::string(peer), b->items_per_s, "items/s", cpus, b->items_per_s_spread}, true);
+}
+
+// A ringpool pool case against a peer's case (Python's, or ringpool's own pipe yardstick).
+std::optional<Comparison> pool_compare(const PoolSection& s, std::string_view our_case,
+                                       std::string_view peer_system, std::string_view peer_case,
+                                       bool higher_is_better, const std::string& what) {
+  const PoolRow* a = find_pool_row(s, "ringpool", our_case);
+  const PoolRow* b = find_pool_row(s, peer_system, peer_case);
+  if (!a || !b || a->value <= 0.0 || b->value <= 0.0) return std::nullopt;
+  // The pipe yardstick is a ringpool row: name it as the peer it is.
+  const std::string peer_name =
+      peer_case == "pipe_rtt_p50" ? std::string("pipe (same CPUs)") : std::string(peer_system);
+  return compare("pool", what, {"ringpool", a->value, a->unit, "", a->spread},
+                 {peer_name, b->value, b->unit, "", b->spread}, higher_is_better);
+}
+
+std::optional<Comparison> mpmc_compare(const MpmcRow& row) {
+  if (row.ringpool_items_per_s <= 0.0 || row.boost_items_per_s <= 0.0) return std::nullopt;
+  return compare(
+      "mpmc",
+      fmt::format("MPMC {} producer(s) + {} consumer(s), 8-byte items", row.producers,
+                  row.consumers),
+      {"ringpool-mpmc", row.ringpool_items_per_s, "items/s", row.cpus, row.ringpool_spread},
+      {"boost-queue", row.boost_items_per_s, "items/s", row.cpus, row.boost_spread}, true);
+}
+
+void push(std::vector<Comparison>& out, std::optional<Comparison> c) {
+  if (c) out.push_back(std::move(*c));
+}
+
 void ring_comparisons(Report& r) {
   const RingSection& s = *r.rings;
-  const std::string cpus = pair_cpus(s.pair);
-  auto thr = [&](std::string_view ours, std::string_view peer, unsigned bytes, unsigned batch,
-                 const std::string& what) {
-    const RingRow* a = find_row(s, ours, bytes, batch);
-    const RingRow* b = find_row(s, peer, bytes, batch);
-    if (!a || !b || a->items_per_s <= 0.0 || b->items_per_s <= 0.0) return;
-    r.comparisons.push_back(compare("rings", what,
-                                    {std::string(ours), a->items_per_s, "items/s", cpus},
-                                    {std::string(peer), b->items_per_s, "items/s", cpus}, true));
-  };
-  auto rtt = [&](std::string_view ours, std::string_view peer, const std::string& what) {
-    const RingRow* a = find_row(s, ours, 8, 1);
-    const RingRow* b = find_row(s, peer, 8, 1);
-    if (!a || !b || !a->rtt_ns_p50 || !b->rtt_ns_p50) return;
-    r.comparisons.push_back(compare("rings", what, {std::string(ours), *a->rtt_ns_p50, "ns", cpus},
-                                    {std::string(peer), *b->rtt_ns_p50, "ns", cpus}, false));
-  };
-  thr(bench::kRingpoolSpsc, bench::kBoostSpsc, 8, 1,
-      "SPSC throughput, 8-byte items, one at a time");
-  thr(bench::kRingpoolSpsc, bench::kBoostSpsc, 8, 32,
-      "SPSC throughput, 8-byte items, batches of 32");
-  thr(bench::kRingpoolSpsc, bench::kBoostSpsc, 64, 1,
-      "SPSC throughput, 64-byte items, one at a time");
-  rtt(bench::kRingpoolSpsc, bench::kBoostSpsc, "SPSC round trip p50, 8-byte items");
-  rtt(bench::kRingpoolSpsc, bench::kPipe, "SPSC round trip p50 vs a pipe");
-  rtt(bench::kRingpoolSpsc, bench::kCachelinePingpong,
-      "SPSC round trip p50 vs the cache-line floor");
-  thr(bench::kRingpoolMpmc, bench::kBoostQueue, 8, 1, "MPMC ring used as SPSC, 8-byte items");
-  rtt(bench::kRingpoolMpmc, bench::kBoostQueue, "MPMC round trip p50, 8-byte items");
+  using namespace bench;
+  auto& out = r.comparisons;
+  push(out, ring_compare(s, kRingpoolSpsc, kBoostSpsc, 8, 1, false,
+                         "SPSC throughput, 8-byte items, one at a time"));
+  push(out, ring_compare(s, kRingpoolSpsc, kBoostSpsc, 8, 32, false,
+                         "SPSC throughput, 8-byte items, batches of 32"));
+  push(out, ring_compare(s, kRingpoolSpsc, kBoostSpsc, 64, 1, false,
+                         "SPSC throughput, 64-byte items, one at a time"));
+  push(out,
+       ring_compare(s, kRingpoolSpsc, kBoostSpsc, 8, 1, true, "SPSC round trip p50, 8-byte items"));
+  push(out, ring_compare(s, kRingpoolSpsc, kPipe, 8, 1, true, "SPSC round trip p50 vs a pipe"));
+  push(out, ring_compare(s, kRingpoolSpsc, kCachelinePingpong, 8, 1, true,
+                         "SPSC round trip p50 vs the cache-line floor"));
+  push(out, ring_compare(s, kRingpoolMpmc, kBoostQueue, 8, 1, false,
+                         "MPMC ring used as SPSC, 8-byte items"));
+  push(out, ring_compare(s, kRingpoolMpmc, kBoostQueue, 8, 1, true,
+                         "MPMC round trip p50, 8-byte items"));
 }
 
 void mpmc_comparisons(Report& r) {
-  for (const auto& row : r.mpmc->rows) {
-    r.comparisons.push_back(
-        compare("mpmc",
-                fmt::format("MPMC {} producer(s) + {} consumer(s), 8-byte items", row.producers,
-                            row.consumers),
-                {"ringpool-mpmc", row.ringpool_items_per_s, "items/s", row.cpus},
-                {"boost-queue", row.boost_items_per_s, "items/s", row.cpus}, true));
+  for (const auto& row : r.mpmc->rows) push(r.comparisons, mpmc_compare(row));
+}
+
+void pool_comparisons(Report& r) {
+  const PoolSection& s = *r.pool;
+  const std::string python = "python-multiprocessing";
+  auto& out = r.comparisons;
+  push(out, pool_compare(s, "submit_get_rtt_spin_p50", python, "apply_async_get_rtt_p50", false,
+                         "Pool submit→get round trip p50, spin mode"));
+  push(out, pool_compare(s, "submit_get_rtt_block_p50", python, "apply_async_get_rtt_p50", false,
+                         "Pool submit→get round trip p50, block mode"));
+  push(out, pool_compare(s, "submit_get_rtt_block_p50", "ringpool", "pipe_rtt_p50", false,
+                         "Pool submit→get p50 (block) vs a pipe round trip"));
+  push(out, pool_compare(s, "map_default_chunksize", python, "map_default_chunksize", true,
+                         "Pool map of no-op tasks, default chunksize"));
+  push(out, pool_compare(s, "imap_unordered_chunksize_1", python, "imap_unordered_chunksize_1",
+                         true, "Pool imap_unordered, chunksize 1"));
+  push(out, pool_compare(s, "process_start_join", python, "process_start_join_fork", false,
+                         "Process start + join (fork)"));
+}
+
+// A target on the ratio ours / peer of a comparison (nullopt: not measured).
+Target ratio_target(std::string name, std::string section, const char* relation, double threshold,
+                    const std::optional<Comparison>& c) {
+  Target t;
+  t.name = std::move(name);
+  t.section = std::move(section);
+  t.relation = relation;
+  t.threshold = threshold;
+  t.unit = "x";
+  if (c) {
+    t.value = c->ratio;
+    t.spread = c->ratio_spread;
   }
+  evaluate(t);
+  return t;
+}
+
+void compute_targets(Report& r) {
+  using namespace bench;
+  auto ring = [&](std::string_view ours, std::string_view peer, unsigned batch, bool rtt) {
+    return r.rings ? ring_compare(*r.rings, ours, peer, 8, batch, rtt, "") : std::nullopt;
+  };
+  auto pool = [&](std::string_view our_case, std::string_view peer_system,
+                  std::string_view peer_case, bool higher) {
+    return r.pool ? pool_compare(*r.pool, our_case, peer_system, peer_case, higher, "")
+                  : std::nullopt;
+  };
+  std::optional<Comparison> mpmc_1p1c;
+  if (r.mpmc) {
+    for (const auto& row : r.mpmc->rows) {
+      if (row.producers == 1 && row.consumers == 1) mpmc_1p1c = mpmc_compare(row);
+    }
+  }
+  const std::string python = "python-multiprocessing";
+  auto& t = r.targets;
+  t.push_back(
+      ratio_target("SPSC throughput, 8-byte items one at a time ≥ 1.5× Boost.Lockfree "
+                   "spsc_queue",
+                   "rings", ">=", 1.5, ring(kRingpoolSpsc, kBoostSpsc, 1, false)));
+  t.push_back(
+      ratio_target("SPSC throughput, 8-byte items in batches of 32 ≥ 1.2× spsc_queue "
+                   "in batches of 32",
+                   "rings", ">=", 1.2, ring(kRingpoolSpsc, kBoostSpsc, 32, false)));
+  t.push_back(ratio_target("SPSC round trip p50 ≤ 1.5× the cache-line ping-pong", "rings",
+                           "<=", 1.5, ring(kRingpoolSpsc, kCachelinePingpong, 1, true)));
+  t.push_back(ratio_target("MPMC 1 producer + 1 consumer throughput ≥ 2× Boost.Lockfree queue",
+                           "mpmc", ">=", 2.0, mpmc_1p1c));
+  t.push_back(ratio_target("Pool map (default chunksize) ≥ 10× Python's map", "pool", ">=", 10.0,
+                           pool("map_default_chunksize", python, "map_default_chunksize", true)));
+  t.push_back(
+      ratio_target("Pool imap_unordered (chunksize 1) ≥ 100× Python's", "pool", ">=", 100.0,
+                   pool("imap_unordered_chunksize_1", python, "imap_unordered_chunksize_1", true)));
+  {
+    Target spin;
+    spin.name = "Pool submit().get() round trip p50, spin mode ≤ 1 µs";
+    spin.section = "pool";
+    spin.relation = "<=";
+    spin.threshold = 1000.0;
+    spin.unit = "ns";
+    if (const PoolRow* row =
+            r.pool ? find_pool_row(*r.pool, "ringpool", "submit_get_rtt_spin_p50") : nullptr) {
+      spin.value = row->value;
+      spin.spread = row->spread;
+    }
+    evaluate(spin);
+    t.push_back(std::move(spin));
+  }
+  t.push_back(ratio_target(
+      "Pool submit().get() round trip p50, block mode ≤ 1.5× a pipe round "
+      "trip",
+      "pool", "<=", 1.5, pool("submit_get_rtt_block_p50", "ringpool", "pipe_rtt_p50", false)));
 }
 
 template <class Fn>
@@ -152,6 +245,14 @@ std::string plans_text(const TopologySummary& t) {
                        p.tasks, p.mode, p.workers, p.policy, cpus, p.explain);
   }
   return out;
+}
+
+std::string unstable_mark(bool unstable, double relative) {
+  return unstable ? fmt::format("UNSTABLE ({})", format_percent(relative)) : std::string();
+}
+
+std::string opt_ns(const std::optional<double>& v) {
+  return v ? format_ns(*v) : std::string("-");
 }
 
 }  // namespace
@@ -214,8 +315,24 @@ CorePair recommended_pair(const topology::Machine& machine) {
   throw ReportError(ReportErrc::invalid_argument, "no two distinct usable CPUs found");
 }
 
-ReportEstimate estimate_report(const ReportOptions& options) {
-  return {kProgressUnits, budget(options, topology::Machine::live()).total()};
+std::vector<Progress::Section> report_plan(const ReportOptions& o,
+                                           const topology::Machine& machine) {
+  const auto rounds = static_cast<double>(default_rounds(o));
+  const auto n = static_cast<double>(c2c_cpus(machine).size());
+  const auto splits = static_cast<double>(default_splits(compact_cpus(machine).size()).size());
+  // Seconds per trial or per round on the project's 2-vCPU development machine when it is
+  // quiet (a full run took 49 s there); a busy machine takes longer, and the progress
+  // display corrects the plan by how the finished sections went.
+  const double c2c_trial = o.quick ? 0.004 : 0.010;  // a fork and the ping-pong of one pair
+  const double ring_round = o.quick ? 0.25 : 1.5;    // every ring case once, one round
+  const double mpmc_trial = o.quick ? 0.1 : 0.5;     // one split of one system
+  const double pool_round = o.quick ? 1.0 : 4.0;     // ringpool's cases and the Python peer
+  std::vector<Progress::Section> plan;
+  plan.push_back({"core-to-core latency", n * (n - 1) / 2 * rounds * c2c_trial});
+  plan.push_back({"rings and their peers", ring_round * (rounds + 1)});  // + 1 warm-up round
+  plan.push_back({"MPMC scaling", splits * 2 * (rounds + 1) * mpmc_trial});
+  plan.push_back({"pool dispatch", pool_section_available() ? pool_round * rounds : 0.0});
+  return plan;
 }
 
 Report run_report(const ReportOptions& options, Progress& progress) {
@@ -228,95 +345,84 @@ Report run_report(const ReportOptions& options, Progress& progress) {
   r.rounds = static_cast<unsigned>(default_rounds(options));
   r.topology = summarize_topology(machine);
   const CorePair pair = recommended_pair(machine);
-  const Budget b = budget(options, machine);
-  const double total = std::max(b.total(), 1e-9);
-  double begin = 0.0;
 
   // Core-to-core latency between the usable CPUs (the first kReportC2cCpus of them).
-  {
-    Phase phase(progress, begin, b.c2c / total);
-    run_section(r, "c2c", [&] {
-      C2cOptions o;
-      o.cpus = c2c_cpus(machine);
-      o.rounds = r.rounds;
-      o.round_trips = options.quick ? 2'000 : 10'000;
-      o.warmup = options.quick ? 200 : 1'000;
-      o.on_trial = [&](std::size_t done, std::size_t n, const std::string& what) {
-        phase.at(static_cast<double>(done) / static_cast<double>(n), "c2c " + what);
-      };
-      r.c2c = measure_c2c(o);
-    });
-    phase.done();
-    begin += b.c2c / total;
-  }
+  progress.begin(kSectionC2c);
+  run_section(r, "c2c", [&] {
+    C2cOptions o;
+    o.cpus = c2c_cpus(machine);
+    o.rounds = r.rounds;
+    o.round_trips = options.quick ? 2'000 : 10'000;
+    o.warmup = options.quick ? 200 : 1'000;
+    o.on_trial = [&](std::size_t done, std::size_t n, const std::string& what) {
+      progress.update(static_cast<double>(done) / static_cast<double>(n), "c2c " + what);
+    };
+    r.c2c = measure_c2c(o);
+  });
 
   // Rings and their peers on the recommended pair (the bench kit's ring benchmark).
-  {
-    Phase phase(progress, begin, b.rings / total);
-    run_section(r, "rings", [&] {
-      bench::RingBenchOptions o;
-      o.cpu_a = static_cast<int>(pair.a);
-      o.cpu_b = static_cast<int>(pair.b);
-      o.rounds = r.rounds;
-      o.quick = options.quick;
-      o.phase_ms = options.quick ? 0.0 : 25.0;
-      o.transports = {std::string(bench::kRingpoolSpsc), std::string(bench::kRingpoolMpmc),
-                      std::string(bench::kBoostSpsc),    std::string(bench::kBoostQueue),
-                      std::string(bench::kPipe),         std::string(bench::kCachelinePingpong)};
-      o.progress = [&](std::string_view what, std::size_t done, std::size_t n) {
-        phase.at(static_cast<double>(done) / static_cast<double>(n), fmt::format("rings {}", what));
-      };
-      const auto rows = bench::run_ring_bench(o);
-      RingSection s;
-      s.pair = pair;
-      s.rounds = r.rounds;
-      for (const auto& row : rows) {
-        s.rows.push_back({row.transport, static_cast<unsigned>(row.item_bytes),
-                          static_cast<unsigned>(row.batch), row.items_per_s, row.rtt_ns_p50,
-                          row.rtt_ns_p99});
-      }
-      r.rings = std::move(s);
-      ring_comparisons(r);
-    });
-    phase.done();
-    begin += b.rings / total;
-  }
+  progress.begin(kSectionRings);
+  run_section(r, "rings", [&] {
+    bench::RingBenchOptions o;
+    o.cpu_a = static_cast<int>(pair.a);
+    o.cpu_b = static_cast<int>(pair.b);
+    o.rounds = r.rounds;
+    o.quick = options.quick;
+    o.phase_ms = options.quick ? 0.0 : 25.0;
+    o.transports = report_transports();
+    o.progress = [&](std::string_view what, std::size_t done, std::size_t n) {
+      progress.update(static_cast<double>(done) / static_cast<double>(n),
+                      fmt::format("rings {}", what));
+    };
+    const auto rows = bench::run_ring_bench(o);
+    RingSection s;
+    s.pair = pair;
+    s.rounds = r.rounds;
+    for (const auto& row : rows) {
+      RingRow out;
+      out.transport = row.transport;
+      out.item_bytes = static_cast<unsigned>(row.item_bytes);
+      out.batch = static_cast<unsigned>(row.batch);
+      out.items_per_s = row.items_per_s;
+      out.rtt_ns_p50 = row.rtt_ns_p50;
+      out.rtt_ns_p99 = row.rtt_ns_p99;
+      out.items_per_s_spread = spread_over_rounds(row.items_per_s_rounds);
+      out.rtt_ns_p50_spread = spread_over_rounds(row.rtt_ns_p50_rounds);
+      s.rows.push_back(std::move(out));
+    }
+    r.rings = std::move(s);
+    ring_comparisons(r);
+  });
 
   // MPMC with P producers and C consumers, one process per core.
-  {
-    Phase phase(progress, begin, b.mpmc / total);
-    run_section(r, "mpmc", [&] {
-      MpmcScalingOptions o;
-      o.cpus = compact_cpus(machine);
-      o.rounds = r.rounds;
-      o.warmup_rounds = 1;
-      o.items_per_trial = options.quick ? 200'000 : 4'000'000;
-      const std::size_t trials = default_splits(o.cpus.size()).size() * 2 * (o.rounds + 1);
-      std::size_t started_trials = 0;
-      o.on_trial = [&](const std::string& what) {
-        phase.at(static_cast<double>(started_trials++) / static_cast<double>(trials), what);
-      };
-      r.mpmc = measure_mpmc_scaling(o);
-      mpmc_comparisons(r);
-    });
-    phase.done();
-    begin += b.mpmc / total;
-  }
+  progress.begin(kSectionMpmc);
+  run_section(r, "mpmc", [&] {
+    MpmcScalingOptions o;
+    o.cpus = compact_cpus(machine);
+    o.rounds = r.rounds;
+    o.warmup_rounds = 1;
+    o.items_per_trial = options.quick ? 200'000 : 4'000'000;
+    const std::size_t trials = default_splits(o.cpus.size()).size() * 2 * (o.rounds + 1);
+    std::size_t started_trials = 0;
+    o.on_trial = [&](const std::string& what) {
+      progress.update(static_cast<double>(started_trials++) / static_cast<double>(trials), what);
+    };
+    r.mpmc = measure_mpmc_scaling(o);
+    mpmc_comparisons(r);
+  });
 
   // Pool dispatch next to Python multiprocessing.
-  {
-    Phase phase(progress, begin, b.pool / total);
-    if (!pool_section_available()) {
-      r.omitted.push_back({"pool", pool_section_unavailable_reason()});
-    } else {
-      run_section(r, "pool", [&] {
-        phase.at(0.0, "pool dispatch and Python multiprocessing");
-        r.pool = measure_pool_section(r.rounds, options.quick, pair.a, pair.b);
-        add_pool_comparisons(r);
-      });
-    }
-    phase.done();
+  if (!pool_section_available()) {
+    r.omitted.push_back({"pool", pool_section_unavailable_reason()});
+  } else {
+    progress.begin(kSectionPool);
+    run_section(r, "pool", [&] {
+      progress.update(0.0, "pool dispatch and Python multiprocessing");
+      r.pool = measure_pool_section(r.rounds, options.quick, pair.a, pair.b);
+      pool_comparisons(r);
+    });
   }
+  compute_targets(r);
 
   progress.finish();
   r.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -324,11 +430,19 @@ Report run_report(const ReportOptions& options, Progress& progress) {
 }
 
 std::string format_machine_text(const MachineInfo& m) {
+  std::string cpu = m.cpu_model.empty() ? std::string("unknown CPU") : m.cpu_model;
+  if (!m.cpu_vendor.empty()) cpu += ", vendor " + m.cpu_vendor;
+  if (!m.cpu_family_model.empty()) cpu += ", " + m.cpu_family_model;
+  if (!m.cpu_brand.empty() && m.cpu_brand != m.cpu_model)
+    cpu += ", CPUID brand \"" + m.cpu_brand + "\"";
+  const std::string hypervisor = m.hypervisor.empty()
+                                     ? std::string("none seen (bare metal?)")
+                                     : m.hypervisor + " (from " + m.hypervisor_source + ")";
   return fmt::format(
-      "ringpool {} bench report, {} UTC\nmachine: {}{}, {} online CPUs, {}\nbuilt with {} ({})\n",
-      m.ringpool_version, m.date_utc, m.cpu_model,
-      m.hypervisor.empty() ? "" : " (" + m.hypervisor + " guest)", m.online_cpus, m.kernel,
-      m.compiler, m.build_type);
+      "ringpool {} bench report, {} UTC\ncpu: {}\nhypervisor: {}\nmachine: {} online CPUs, {}\n"
+      "built with {} ({})\n",
+      m.ringpool_version, m.date_utc, cpu, hypervisor, m.online_cpus, m.kernel, m.compiler,
+      m.build_type);
 }
 
 std::string format_topology_text(const TopologySummary& t, const CorePair& pair) {
@@ -347,49 +461,148 @@ std::string format_topology_text(const TopologySummary& t, const CorePair& pair)
 
 std::string format_results_text(const Report& r) {
   std::string out;
+  std::size_t unstable = 0;
   if (!r.comparisons.empty()) {
     out += fmt::format(
-        "\nheadline: medians over {} interleaved rounds; ratio = ringpool / peer from the same "
-        "run, 'better' > 1x means ringpool wins\n",
+        "\nheadline: ringpool next to its peer in the same {} interleaved rounds; medians, and "
+        "p25-p75 of the per-round ratios\n",
         r.rounds);
-    out += fmt::format("  {:<46} {:>16}  {:<34} {:>8} {:>8}\n", "what (CPUs)", "ringpool", "peer",
-                       "ratio", "better");
+    std::vector<std::vector<std::string>> rows;
     for (const auto& c : r.comparisons) {
-      out += fmt::format("  {:<46} {:>16}  {:<34} {:>8} {:>8}\n", c.what.substr(0, 46),
-                         format_value(c.ours.value, c.ours.unit),
-                         c.peer.system + " " + format_value(c.peer.value, c.peer.unit),
-                         format_ratio(c.ratio), format_ratio(c.speedup));
+      unstable += c.unstable() ? 1 : 0;
+      rows.push_back({c.what, c.ours.cpus, format_value(c.ours.value, c.ours.unit),
+                      display_name(c.peer.system) + " " + format_value(c.peer.value, c.peer.unit),
+                      verdict(c), verdict_spread(c),
+                      unstable_mark(c.unstable(), c.ratio_spread.relative(c.ratio))});
     }
+    out += render_text_table({{"what"},
+                              {"CPUs"},
+                              {"ringpool", true},
+                              {"peer"},
+                              {"ringpool is", true},
+                              {"p25-p75", true},
+                              {""}},
+                             rows);
+  }
+  if (!r.targets.empty()) {
+    out +=
+        "\ntargets: met only when the median and the whole p25-p75 range of the per-round "
+        "ratios meet them\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& t : r.targets) {
+      std::string status;
+      switch (t.status) {
+        case Target::Status::met:
+          status = "[met]";
+          break;
+        case Target::Status::spread_crosses:
+          status = "[NOT MET: the p25-p75 range crosses it]";
+          break;
+        case Target::Status::missed:
+          status = "[MISSED]";
+          break;
+        case Target::Status::not_measured:
+          status = "[not measured]";
+          break;
+      }
+      rows.push_back({status, t.name, t.value ? format_value(*t.value, t.unit) : "-",
+                      format_spread(t.spread, t.unit)});
+    }
+    out += render_text_table({{"status"}, {"target"}, {"measured", true}, {"p25-p75", true}}, rows);
+  }
+  if (r.rings) {
+    const RingSection& s = *r.rings;
+    out += fmt::format("\nrings, CPU {} -> CPU {} ({}): medians and p25-p75 over {} rounds\n",
+                       s.pair.a, s.pair.b, s.pair.relation, s.rounds);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& row : s.rows) {
+      unstable += row.unstable() ? 1 : 0;
+      const double rel =
+          std::max(row.items_per_s_spread.relative(row.items_per_s),
+                   row.rtt_ns_p50 ? row.rtt_ns_p50_spread.relative(*row.rtt_ns_p50) : 0.0);
+      rows.push_back({display_name(row.transport), fmt::format("{} B", row.item_bytes),
+                      std::to_string(row.batch), format_rate(row.items_per_s, "items/s"),
+                      format_spread(row.items_per_s_spread, "items/s"), opt_ns(row.rtt_ns_p50),
+                      format_spread(row.rtt_ns_p50_spread, "ns"), opt_ns(row.rtt_ns_p99),
+                      unstable_mark(row.unstable(), rel)});
+    }
+    out += render_text_table({{"transport"},
+                              {"item", true},
+                              {"batch", true},
+                              {"throughput", true},
+                              {"p25-p75", true},
+                              {"round trip p50", true},
+                              {"p25-p75", true},
+                              {"p99", true},
+                              {""}},
+                             rows);
   }
   if (r.mpmc) {
-    out += "\nMPMC throughput by producers (P) and consumers (C), one process per core:\n";
-    out += fmt::format("  {:>3} {:>3} {:<12} {:>18} {:>18} {:>18} {:>18}\n", "P", "C", "CPUs",
-                       "ringpool-mpmc", "per core", "boost-queue", "per core");
+    out += fmt::format(
+        "\nMPMC throughput by producers (P) and consumers (C), one process per core; medians and "
+        "p25-p75 over {} rounds:\n",
+        r.mpmc->rounds);
+    std::vector<std::vector<std::string>> rows;
     for (const auto& row : r.mpmc->rows) {
-      out += fmt::format("  {:>3} {:>3} {:<12} {:>18} {:>18} {:>18} {:>18}\n", row.producers,
-                         row.consumers, row.cpus, format_rate(row.ringpool_items_per_s, "items/s"),
-                         format_rate(row.ringpool_per_core(), "items/s"),
-                         format_rate(row.boost_items_per_s, "items/s"),
-                         format_rate(row.boost_per_core(), "items/s"));
+      unstable += row.unstable() ? 1 : 0;
+      const double rel = std::max(row.ringpool_spread.relative(row.ringpool_items_per_s),
+                                  row.boost_spread.relative(row.boost_items_per_s));
+      rows.push_back({std::to_string(row.producers), std::to_string(row.consumers), row.cpus,
+                      format_rate(row.ringpool_items_per_s, "items/s"),
+                      format_spread(row.ringpool_spread, "items/s"),
+                      format_rate(row.ringpool_per_core(), "items/s"),
+                      format_rate(row.boost_items_per_s, "items/s"),
+                      format_spread(row.boost_spread, "items/s"),
+                      format_rate(row.boost_per_core(), "items/s"),
+                      unstable_mark(row.unstable(), rel)});
     }
+    out += render_text_table({{"P", true},
+                              {"C", true},
+                              {"CPUs"},
+                              {"ringpool MPMC ring", true},
+                              {"p25-p75", true},
+                              {"per core", true},
+                              {"Boost.Lockfree queue", true},
+                              {"p25-p75", true},
+                              {"per core", true},
+                              {""}},
+                             rows);
   }
   if (r.pool) {
-    out += "\npool dispatch:\n";
+    out += fmt::format("\npool dispatch: medians and p25-p75 over {} rounds\n", r.pool->rounds);
+    std::vector<std::vector<std::string>> rows;
     for (const auto& row : r.pool->rows) {
-      out += fmt::format("  {:<24} {:<40} {:>16}\n", row.system, row.name,
-                         format_value(row.value, row.unit));
+      unstable += row.unstable() ? 1 : 0;
+      rows.push_back({display_name(row.system), row.label, format_value(row.value, row.unit),
+                      format_spread(row.spread, row.unit),
+                      unstable_mark(row.unstable(), row.spread.relative(row.value))});
     }
+    out +=
+        render_text_table({{"system"}, {"case"}, {"value", true}, {"p25-p75", true}, {""}}, rows);
   }
   if (r.c2c) {
     const C2cPair* fast = r.c2c->fastest();
     const C2cPair* slow = r.c2c->slowest();
+    for (const auto& p : r.c2c->pairs) unstable += p.unstable() ? 1 : 0;
     if (fast && slow) {
+      auto pair_text = [](const C2cPair& p) {
+        return fmt::format("CPU {} <-> {} ({}) {} [p25-p75 {}]{}", p.a, p.b, p.relation,
+                           format_ns(p.one_way_ns_p50),
+                           format_spread(p.one_way_ns_p50_spread, "ns"),
+                           p.unstable() ? " UNSTABLE" : "");
+      };
       out += fmt::format(
-          "\ncore-to-core one-way latency: fastest CPU {} <-> {} ({}) {}, slowest CPU {} <-> {} "
-          "({}) {} (ringpool c2c for the full matrix)\n",
-          fast->a, fast->b, fast->relation, format_ns(fast->one_way_ns_p50), slow->a, slow->b,
-          slow->relation, format_ns(slow->one_way_ns_p50));
+          "\ncore-to-core one-way latency: fastest {}, slowest {} (ringpool c2c for the full "
+          "matrix)\n",
+          pair_text(*fast), pair_text(*slow));
     }
+  }
+  if (unstable != 0) {
+    out += fmt::format(
+        "\n{} row(s) marked UNSTABLE: their rounds spread (p25-p75) over more than {} of the "
+        "median, so the median alone is not to be trusted; re-run on a quieter machine or with "
+        "more --rounds\n",
+        unstable, format_percent(kUnstableSpread));
   }
   for (const auto& o : r.omitted)
     out += fmt::format("\nnot measured: {}: {}\n", o.section, o.reason);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 
 #include "ringpool/report/format.hpp"
 
@@ -40,6 +41,29 @@ std::string svg_open(int width, int height, const std::string& title) {
       width, height, xml_escape(title), width / 2);
 }
 
+// The width of `text` at `font_px`, estimated generously (0.62 em per character, wider
+// than the average glyph of common sans-serif fonts) so that labels fit whatever font the
+// viewer has.
+double text_px(std::string_view text, double font_px) {
+  return static_cast<double>(display_width(text)) * font_px * 0.62;
+}
+
+// A label in at most two lines, split at the space nearest the middle when it is longer
+// than `max_chars`.
+std::vector<std::string> wrap_label(const std::string& label, std::size_t max_chars) {
+  if (display_width(label) <= max_chars) return {label};
+  const std::size_t middle = label.size() / 2;
+  std::size_t best = std::string::npos;
+  for (std::size_t i = label.find(' '); i != std::string::npos; i = label.find(' ', i + 1)) {
+    if (best == std::string::npos ||
+        (i > middle ? i - middle : middle - i) < (best > middle ? best - middle : middle - best)) {
+      best = i;
+    }
+  }
+  if (best == std::string::npos) return {label};
+  return {label.substr(0, best), label.substr(best + 1)};
+}
+
 // Diverging from fast (teal) to slow (red) through yellow; t in [0, 1].
 std::string heat_color(double t) {
   t = std::clamp(t, 0.0, 1.0);
@@ -59,14 +83,18 @@ std::string heat_color(double t) {
 }  // namespace
 
 std::string line_chart_svg(const LineChart& chart) {
-  constexpr int kWidth = 640;
-  constexpr int kHeight = 360;
   constexpr int kLeft = 90;
-  constexpr int kRight = 150;  // legend
   constexpr int kTop = 36;
   constexpr int kBottom = 50;
-  constexpr int kPlotW = kWidth - kLeft - kRight;
-  constexpr int kPlotH = kHeight - kTop - kBottom;
+  constexpr int kPlotW = 400;
+  constexpr int kPlotH = 274;
+  // The legend on the right is as wide as its longest name.
+  double legend_w = 60.0;
+  for (const auto& s : chart.series) legend_w = std::max(legend_w, text_px(s.name, 12.0));
+  const int right = 44 + static_cast<int>(std::ceil(legend_w));
+  const int width = std::max(kLeft + kPlotW + right,
+                             static_cast<int>(std::ceil(text_px(chart.title, 14.0))) + 40);
+  const int height = kTop + kPlotH + kBottom;
 
   double max_x = 1.0;
   double max_y = 0.0;
@@ -82,7 +110,7 @@ std::string line_chart_svg(const LineChart& chart) {
   auto px = [&](double x) { return kLeft + x / x_end * kPlotW; };
   auto py = [&](double y) { return kTop + kPlotH - y / y_end * kPlotH; };
 
-  std::string out = svg_open(kWidth, kHeight, chart.title);
+  std::string out = svg_open(width, height, chart.title);
   // Grid and y ticks.
   for (double y = 0.0; y <= y_end * 1.0001; y += y_step) {
     out += fmt::format(
@@ -104,7 +132,7 @@ std::string line_chart_svg(const LineChart& chart) {
       "<line x1=\"{0}\" y1=\"{2}\" x2=\"{3}\" y2=\"{2}\" stroke=\"#333\"/>\n"
       "<text x=\"{4}\" y=\"{5}\" text-anchor=\"middle\">{6}</text>\n"
       "<text transform=\"translate(16 {7}) rotate(-90)\" text-anchor=\"middle\">{8}</text>\n",
-      kLeft, kTop, kTop + kPlotH, kLeft + kPlotW, kLeft + kPlotW / 2, kHeight - 10,
+      kLeft, kTop, kTop + kPlotH, kLeft + kPlotW, kLeft + kPlotW / 2, height - 10,
       xml_escape(chart.x_label), kTop + kPlotH / 2, xml_escape(chart.y_label));
   // Series: polyline, points with value labels, legend.
   for (std::size_t i = 0; i < chart.series.size(); ++i) {
@@ -136,17 +164,31 @@ std::string line_chart_svg(const LineChart& chart) {
 }
 
 std::string bar_chart_svg(const BarChart& chart) {
-  constexpr int kWidth = 720;
-  constexpr int kLeft = 190;
-  constexpr int kRight = 110;
   constexpr int kTop = 56;
   constexpr int kBar = 14;
   constexpr int kGap = 12;
+  constexpr int kLineH = 14;              // a wrapped label's line spacing
+  constexpr std::size_t kWrapChars = 32;  // longer labels take two lines
+  constexpr int kPlotW = 430;
   const int n_series = static_cast<int>(std::max<std::size_t>(1, chart.series_names.size()));
-  const int group_h = n_series * kBar + kGap;
+  const int group_h = std::max(n_series * kBar, 2 * kLineH) + kGap;
   const int plot_h = std::max(1, static_cast<int>(chart.groups.size())) * group_h;
   const int height = kTop + plot_h + 44;
-  const int plot_w = kWidth - kLeft - kRight;
+  // Margins from the text they hold: group labels on the left, value labels on the right.
+  double label_w = 40.0;
+  double value_w = 40.0;
+  for (const auto& g : chart.groups) {
+    for (const auto& line : wrap_label(g.label, kWrapChars)) {
+      label_w = std::max(label_w, text_px(line, 12.0));
+    }
+    for (double v : g.values) {
+      if (v > 0.0) value_w = std::max(value_w, text_px(format_ns(v), 11.0));
+    }
+  }
+  const int left = 16 + static_cast<int>(std::ceil(label_w));
+  const int right = 16 + static_cast<int>(std::ceil(value_w));
+  const int width =
+      std::max(left + kPlotW + right, static_cast<int>(std::ceil(text_px(chart.title, 14.0))) + 40);
 
   double lo = 1e300;
   double hi = 0.0;
@@ -164,32 +206,38 @@ std::string bar_chart_svg(const BarChart& chart) {
   }
   const double d0 = std::floor(std::log10(lo));
   const double d1 = std::max(d0 + 1.0, std::ceil(std::log10(hi)));
-  auto px = [&](double v) { return kLeft + (std::log10(v) - d0) / (d1 - d0) * plot_w; };
+  auto px = [&](double v) { return left + (std::log10(v) - d0) / (d1 - d0) * kPlotW; };
 
-  std::string out = svg_open(kWidth, height, chart.title);
+  std::string out = svg_open(width, height, chart.title);
   // Legend under the title.
   for (int i = 0; i < static_cast<int>(chart.series_names.size()); ++i) {
     out += fmt::format(
         "<rect x=\"{0}\" y=\"30\" width=\"12\" height=\"12\" fill=\"{1}\"/>"
         "<text x=\"{2}\" y=\"40\">{3}</text>\n",
-        kLeft + i * 90, color(static_cast<std::size_t>(i)), kLeft + i * 90 + 16,
+        left + i * 90, color(static_cast<std::size_t>(i)), left + i * 90 + 16,
         xml_escape(chart.series_names[static_cast<std::size_t>(i)]));
   }
   // Decade grid lines.
   for (double d = d0; d <= d1 + 1e-9; d += 1.0) {
-    const double x = kLeft + (d - d0) / (d1 - d0) * plot_w;
+    const double x = left + (d - d0) / (d1 - d0) * kPlotW;
     out += fmt::format(
         "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#e0e0e0\"/>"
         "<text x=\"{0:.1f}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\n",
         x, kTop - 4, kTop + plot_h, kTop + plot_h + 16, xml_escape(format_ns(std::pow(10.0, d))));
   }
   out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
-                     kLeft + plot_w / 2, height - 8, xml_escape(chart.x_label));
+                     left + kPlotW / 2, height - 8, xml_escape(chart.x_label));
   for (std::size_t gi = 0; gi < chart.groups.size(); ++gi) {
     const auto& g = chart.groups[gi];
     const int gy = kTop + static_cast<int>(gi) * group_h;
-    out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", kLeft - 8,
-                       gy + n_series * kBar / 2 + 4, xml_escape(g.label));
+    const auto lines = wrap_label(g.label, kWrapChars);
+    const int middle = gy + n_series * kBar / 2 + 4;
+    for (std::size_t li = 0; li < lines.size(); ++li) {
+      const int y = middle + static_cast<int>(li) * kLineH -
+                    (static_cast<int>(lines.size()) - 1) * kLineH / 2;
+      out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", left - 8, y,
+                         xml_escape(lines[li]));
+    }
     for (std::size_t si = 0; si < g.values.size(); ++si) {
       const double v = g.values[si];
       if (v <= 0.0) continue;
@@ -199,12 +247,12 @@ std::string bar_chart_svg(const BarChart& chart) {
           "<rect x=\"{0}\" y=\"{1}\" width=\"{2:.1f}\" height=\"{3}\" fill=\"{4}\">"
           "<title>{5} {6}: {7}</title></rect>"
           "<text x=\"{8:.1f}\" y=\"{9}\" font-size=\"11\">{7}</text>\n",
-          kLeft, y, std::max(1.0, x_end - kLeft), kBar - 2, color(si), xml_escape(g.label),
+          left, y, std::max(1.0, x_end - left), kBar - 2, color(si), xml_escape(g.label),
           si < chart.series_names.size() ? xml_escape(chart.series_names[si]) : "",
           xml_escape(format_ns(v)), x_end + 4, y + kBar - 4);
     }
   }
-  out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#333\"/>\n", kLeft,
+  out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#333\"/>\n", left,
                      kTop - 4, kTop + plot_h);
   out += "</svg>\n";
   return out;
@@ -217,7 +265,10 @@ std::string c2c_heatmap_svg(const C2cMatrix& m) {
   constexpr int kLeft = 60;
   constexpr int kTop = 64;
   const int grid = n * cell;
-  const int width = std::max(420, kLeft + grid + 120);
+  const std::string subtitle = fmt::format(
+      "cache line bounced between two pinned processes; median over {} rounds", m.rounds);
+  const int width = std::max(
+      {420, kLeft + grid + 120, static_cast<int>(std::ceil(text_px(subtitle, 11.0))) + 24});
   const int height = kTop + grid + 40;
 
   double lo = 1e300;
@@ -231,9 +282,8 @@ std::string c2c_heatmap_svg(const C2cMatrix& m) {
 
   std::string out = svg_open(width, height, "Core-to-core one-way latency (p50)");
   out += fmt::format(
-      "<text x=\"{}\" y=\"40\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">"
-      "cache line bounced between two pinned processes; median over {} rounds</text>\n",
-      width / 2, m.rounds);
+      "<text x=\"{}\" y=\"40\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">{}</text>\n",
+      width / 2, xml_escape(subtitle));
   for (int i = 0; i < n; ++i) {
     const unsigned cpu = m.cpus[static_cast<std::size_t>(i)];
     const bool tick = n <= 32 || i % (n / 16 + 1) == 0;

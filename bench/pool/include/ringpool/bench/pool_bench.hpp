@@ -11,7 +11,8 @@ namespace ringpool::bench {
 
 struct PoolBenchOptions {
   std::size_t rounds = 5;
-  // Tiny sizes and one round: seconds, for tests.
+  // Tiny sizes: seconds per round, for tests and the quick report (the CLI's --quick also
+  // asks for one round).
   bool quick = false;
   // Run the Python peer when python3 is found.
   bool python = true;
@@ -28,7 +29,8 @@ struct PoolResult {
   std::string system;  // "ringpool" or "python-multiprocessing"
   std::string case_name;
   double value = 0;
-  std::string unit;  // "tasks/s", "ns", "ms"
+  std::string unit;            // "tasks/s", "ns", "ms"
+  std::vector<double> rounds;  // the figure of each round, in round order (same for every case)
 };
 
 // Cases (ringpool): submit_get_rtt_{spin,block}_{p50,p99} (ns; one worker on worker_cpu,

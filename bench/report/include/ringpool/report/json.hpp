@@ -1,6 +1,11 @@
 #pragma once
 // JSON form of the report model (nlohmann-json). Optional figures become null; an
-// omitted section is absent and listed under "omitted" with its reason.
+// omitted section is absent and listed under "omitted" with its reason. A figure measured
+// per round has a spread object beside it ("items_per_s_spread", "spread", ...):
+// {"p25", "p75", "relative": (p75 - p25) / median, "unstable", "rounds": [per-round values]},
+// or null without rounds. Comparisons add "ratio_spread", "speedup_spread", "verdict"
+// ("869× faster") and "verdict_spread"; "targets" lists each target with its "status"
+// ("met", "spread_crosses", "missed", "not_measured").
 #include <nlohmann/json.hpp>
 
 #include "ringpool/report/model.hpp"

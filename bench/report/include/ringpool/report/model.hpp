@@ -10,16 +10,42 @@
 
 namespace ringpool::report {
 
+// A figure is unstable when the spread of its per-round values (p75 - p25) exceeds this
+// share of its median: the rounds disagree too much for the median to be trusted alone.
+inline constexpr double kUnstableSpread = 0.25;
+
+// How a figure measured once per round varied: its per-round values (in round order, so two
+// figures of the same rounds can be divided round by round) and their quartiles.
+struct Spread {
+  std::vector<double> rounds;
+  double p25 = 0.0;
+  double p75 = 0.0;
+  [[nodiscard]] bool empty() const noexcept { return rounds.empty(); }
+  // (p75 - p25) / |median|; 0 without rounds or with a zero median.
+  [[nodiscard]] double relative(double median) const noexcept;
+  [[nodiscard]] bool unstable(double median) const noexcept {
+    return relative(median) > kUnstableSpread;
+  }
+};
+// The quartiles of `per_round` (linear interpolation, as bench::percentile); empty in, empty out.
+[[nodiscard]] Spread spread_over_rounds(std::vector<double> per_round);
+
 // Where and with what the figures were measured.
 struct MachineInfo {
   std::string hostname;
-  std::string cpu_model;     // /proc/cpuinfo "model name"
-  std::string kernel;        // uname -sr
-  unsigned online_cpus = 0;  // sysconf(_SC_NPROCESSORS_ONLN)
-  std::string hypervisor;    // "KVM", ... or empty on bare metal (from /proc/cpuinfo flags +
-                             // lscpu-like probe)
-  std::string compiler;      // e.g. "GCC 12.2.0"
-  std::string build_type;    // CMAKE_BUILD_TYPE the report library was built with
+  std::string cpu_model;         // /proc/cpuinfo "model name" (else the CPUID brand string)
+  std::string cpu_vendor;        // "AMD", "Intel", ... (/proc/cpuinfo vendor_id or CPUID leaf 0)
+  std::string cpu_brand;         // the CPUID brand string (leaf 0x80000002..4), x86 only; a
+                                 // hypervisor may set it apart from the model name the kernel shows
+  std::string cpu_family_model;  // "family 26 model 2 stepping 1" (x86) or ARM implementer/part
+  std::string kernel;            // uname -sr
+  unsigned online_cpus = 0;      // sysconf(_SC_NPROCESSORS_ONLN)
+  // "KVM", "bhyve", "Hyper-V", ... from the CPUID hypervisor leaf, /sys/hypervisor/type or
+  // the "hypervisor" flag of /proc/cpuinfo; empty when none is seen (bare metal).
+  std::string hypervisor;
+  std::string hypervisor_source;  // where `hypervisor` was read: "cpuid", "/sys/hypervisor", ...
+  std::string compiler;           // e.g. "GCC 12.2.0"
+  std::string build_type;         // CMAKE_BUILD_TYPE the report library was built with
   std::string ringpool_version;
   std::string date_utc;  // ISO 8601, when the run started
 };
@@ -56,16 +82,19 @@ struct CorePair {
   std::string why;       // why this pair was chosen
 };
 
-// One measured figure: a median over interleaved rounds.
+// One measured figure: a median over interleaved rounds, and its spread over them.
 struct Figure {
   std::string system;  // e.g. "ringpool-spsc", "boost-spsc_queue", "pipe", "python-multiprocessing"
   double value = 0.0;
   std::string unit;  // "items/s", "ns", "tasks/s", ...
   std::string cpus;  // where it ran, e.g. "0,1"
+  Spread spread;     // the per-round values behind `value`
 };
 
 // A ringpool figure next to its peer from the same run. ratio = ours.value / peer.value
-// exactly; speedup = ratio when higher is better, 1 / ratio when lower is better.
+// exactly; speedup = ratio when higher is better, 1 / ratio when lower is better. The
+// spreads are those of the per-round ratios (ours / peer in the same round), present when
+// both figures carry the same number of rounds.
 struct Comparison {
   std::string section;  // "rings", "mpmc", "pool"
   std::string what;     // e.g. "SPSC throughput, 8-byte items, one at a time"
@@ -74,9 +103,31 @@ struct Comparison {
   bool higher_is_better = true;
   double ratio = 0.0;
   double speedup = 0.0;
+  Spread ratio_spread;
+  Spread speedup_spread;
+  [[nodiscard]] bool unstable() const noexcept { return ratio_spread.unstable(ratio); }
 };
 [[nodiscard]] Comparison compare(std::string section, std::string what, Figure ours, Figure peer,
                                  bool higher_is_better);
+
+// A performance target the project holds itself to, checked on one run. It is met only when
+// the median and the whole interquartile range (p25-p75 of the per-round ratios, or of the
+// per-round values for an absolute target) are on the right side of the threshold.
+struct Target {
+  std::string name;      // e.g. "SPSC 8-byte single-item throughput >= 1.5x Boost spsc_queue"
+  std::string section;   // "rings", "mpmc", "pool"
+  std::string relation;  // ">=" or "<="
+  double threshold = 0.0;
+  std::string unit;             // "x" for a ratio ours / peer, else the figure's unit ("ns")
+  std::optional<double> value;  // the median ratio (or figure); nullopt when not measured
+  Spread spread;
+  enum class Status { met, spread_crosses, missed, not_measured };
+  Status status = Status::not_measured;
+  [[nodiscard]] bool met() const noexcept { return status == Status::met; }
+};
+// Fills status from value, spread, relation and threshold (see Target).
+void evaluate(Target& target);
+[[nodiscard]] const char* to_string(Target::Status status) noexcept;
 
 // One transport row of the ring benchmark (the kit's RingResult, copied).
 struct RingRow {
@@ -86,6 +137,12 @@ struct RingRow {
   double items_per_s = 0.0;
   std::optional<double> rtt_ns_p50;
   std::optional<double> rtt_ns_p99;
+  Spread items_per_s_spread;
+  Spread rtt_ns_p50_spread;  // empty when there is no round trip (batch rows)
+  [[nodiscard]] bool unstable() const noexcept {
+    return items_per_s_spread.unstable(items_per_s) ||
+           (rtt_ns_p50 && rtt_ns_p50_spread.unstable(*rtt_ns_p50));
+  }
 };
 
 struct RingSection {
@@ -101,6 +158,12 @@ struct MpmcRow {
   std::string cpus;  // the CPUs used, producers first
   double ringpool_items_per_s = 0.0;
   double boost_items_per_s = 0.0;  // boost::lockfree::queue in shared memory, same P and C
+  Spread ringpool_spread;
+  Spread boost_spread;
+  [[nodiscard]] bool unstable() const noexcept {
+    return ringpool_spread.unstable(ringpool_items_per_s) ||
+           boost_spread.unstable(boost_items_per_s);
+  }
   [[nodiscard]] unsigned cores() const { return producers + consumers; }
   [[nodiscard]] double ringpool_per_core() const { return ringpool_items_per_s / cores(); }
   [[nodiscard]] double boost_per_core() const { return boost_items_per_s / cores(); }
@@ -115,9 +178,12 @@ struct MpmcSection {
 // Pool dispatch figures (from the pool benchmark) and Python's where present.
 struct PoolRow {
   std::string system;  // "ringpool" | "python-multiprocessing"
-  std::string name;    // the benchmark's case name
+  std::string name;    // the benchmark's case name, e.g. "submit_get_rtt_spin_p50"
+  std::string label;   // the same for readers, e.g. "submit().get() round trip p50, spin mode"
   double value = 0.0;
   std::string unit;
+  Spread spread;
+  [[nodiscard]] bool unstable() const noexcept { return spread.unstable(value); }
 };
 
 struct PoolSection {
@@ -132,8 +198,12 @@ struct C2cPair {
   std::string relation;
   double one_way_ns_p50 = 0.0;  // median over rounds of each round's median
   double one_way_ns_p99 = 0.0;  // median over rounds of each round's p99
-  double round_min_ns = 0.0;    // spread of the per-round medians: a vCPU migration shows here
+  double round_min_ns = 0.0;    // range of the per-round medians: a vCPU migration shows here
   double round_max_ns = 0.0;
+  Spread one_way_ns_p50_spread;  // quartiles of the per-round medians
+  [[nodiscard]] bool unstable() const noexcept {
+    return one_way_ns_p50_spread.unstable(one_way_ns_p50);
+  }
 };
 
 struct C2cMatrix {
@@ -185,6 +255,7 @@ struct Report {
   std::optional<PoolSection> pool;
   std::optional<C2cMatrix> c2c;
   std::vector<Comparison> comparisons;  // the headline: each ringpool figure vs its peer
+  std::vector<Target> targets;          // the project's targets, checked on this run
   std::vector<Omitted> omitted;
 };
 

@@ -33,7 +33,4 @@ struct PoolProbe {
 [[nodiscard]] PoolProbe probe_pool_placement(std::size_t workers, const std::string& policy,
                                              const std::string& cpus, bool quick);
 
-// Adds ringpool-vs-Python comparisons for the pool cases measured by both.
-void add_pool_comparisons(Report& report);
-
 }  // namespace ringpool::report
