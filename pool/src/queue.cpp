@@ -49,10 +49,11 @@
 namespace ringpool::pool::detail {
 
 namespace {
-constexpr std::uint64_t kQueueMagic = 0x31455545554f5052ULL;  // "RPQUEUE1"
+constexpr std::uint64_t kQueueMagic =
+    0x3145554555515052ULL;  // "RPQUEUE1" (version 2 spelt RPOUEUE1)
 // 2: the space wait is an ipc::EventCount; 3: per-get claim records
 constexpr std::uint32_t kQueueVersion = 3;
-constexpr std::size_t kRingOffset = 4096;
+constexpr std::size_t kRingOffset = 3072;  // inside the 4 KiB `ringpool shm` scans for rings
 constexpr std::size_t kTypeNameBytes = 128;
 constexpr std::uint32_t kSpinBeforeSleep = 256;
 }  // namespace
