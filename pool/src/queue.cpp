@@ -13,12 +13,29 @@
 // the slot of the put's ticket: a consumer still copying out an older lap's item holds it;
 // the put then waits on the ring's own space EventCount, with the put's deadline.)
 //
+// Crash safety of gets: the header holds kQueueClaimRecords claim records. A get takes a
+// free record (owner: 0 -> its pid, CAS), pops tracked through the record's claim word
+// (ipc::MpmcByteConsumer::pop_tracked: ticket + 1 while claiming or holding a slot),
+// sets `taken` while decoding (before the slot is released), then clears `taken`, gives
+// back its unit and frees the record. Anyone finding the queue empty looks for records
+// whose owner no longer exists (kill(pid, 0) == ESRCH), takes the record over (owner:
+// dead pid -> own pid, CAS, so exactly one process recovers it) and runs
+// ipc::MpmcByteProducer::recover_claim on its word: a slot still held is handed over as
+// the recovering get's item. The dead get's unit is given back when it held a slot or
+// had set `taken`.
+//
 // Every wait has an exit on corruption: impossible ring state throws Corrupted, and a
 // counter a peer forced to "full" ends in the caller's timeout.
 #include "ringpool/pool/queue.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -32,9 +49,11 @@
 namespace ringpool::pool::detail {
 
 namespace {
-constexpr std::uint64_t kQueueMagic = 0x31455545554f5052ULL;  // "RPQUEUE1"
-constexpr std::uint32_t kQueueVersion = 2;  // 2: the space wait is an ipc::EventCount
-constexpr std::size_t kRingOffset = 1024;
+constexpr std::uint64_t kQueueMagic =
+    0x3145554555515052ULL;  // "RPQUEUE1" (version 2 spelt RPOUEUE1)
+// 2: the space wait is an ipc::EventCount; 3: per-get claim records
+constexpr std::uint32_t kQueueVersion = 3;
+constexpr std::size_t kRingOffset = 3072;  // inside the 4 KiB `ringpool shm` scans for rings
 constexpr std::size_t kTypeNameBytes = 128;
 constexpr std::uint32_t kSpinBeforeSleep = 256;
 }  // namespace
@@ -55,11 +74,22 @@ struct QueueCore::Shared {
   alignas(128) std::atomic<std::uint64_t> items;
   // Producers waiting for a unit sleep here; item_taken() and close() notify.
   alignas(128) ipc::EventCount space;
+
+  // One get's claim record (see the top of this file).
+  struct ClaimRecord {
+    std::atomic<std::int64_t> owner;   // 0 free, else the pid of the get using it
+    ipc::ClaimWord word;               // the tracked pop's claim word
+    std::atomic<std::uint64_t> taken;  // 1 from decoding until the unit is given back
+    std::uint64_t reserved;
+  };
+  alignas(128) std::array<ClaimRecord, kQueueClaimRecords> claims;
 };
 
 static_assert(std::is_standard_layout_v<QueueCore::Shared>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic<std::int64_t>::is_always_lock_free);
+static_assert(sizeof(QueueCore::Shared::ClaimRecord) == 32);
 static_assert(sizeof(QueueCore::Shared) <= kRingOffset);
 static_assert(kRingOffset % 128 == 0);
 
@@ -136,6 +166,7 @@ std::shared_ptr<QueueCore> QueueCore::create_named(std::string_view name, const 
   validate_spec(spec);
   ipc::SegmentOptions segment_options;
   segment_options.mode = opts.mode;
+  segment_options.allow_untrusted = opts.allow_untrusted;
   segment_options.unlink_on_destroy = opts.unlink_on_destroy;
   auto segment = std::make_shared<ipc::Segment>(
       ipc::Segment::create(name, segment_bytes(spec), segment_options));
@@ -144,7 +175,9 @@ std::shared_ptr<QueueCore> QueueCore::create_named(std::string_view name, const 
 
 std::shared_ptr<QueueCore> QueueCore::open_named(std::string_view name, const Spec& spec,
                                                  const QueueOptions& opts) {
-  auto segment = std::make_shared<ipc::Segment>(ipc::Segment::open(name));
+  ipc::SegmentOptions segment_options;
+  segment_options.allow_untrusted = opts.allow_untrusted;
+  auto segment = std::make_shared<ipc::Segment>(ipc::Segment::open(name, segment_options));
   if (segment->size() < kRingOffset) {
     throw_not_a_queue(
         name, "it is " + std::to_string(segment->size()) + " bytes, smaller than a queue header");
@@ -267,6 +300,112 @@ void QueueCore::item_taken() noexcept {
   // One unit freed: one waiting producer can take it (each waiter takes one unit and
   // tries to take it whenever it wakes, also at its deadline).
   shared_->space.notify_one();
+}
+
+namespace {
+// This process's pid, as stored in a claim record's owner.
+std::int64_t self_pid() noexcept {
+  return static_cast<std::int64_t>(::getpid());
+}
+
+// True only when `owner` (read from shared memory) is a valid pid that no process has:
+// kill with signal 0 sends nothing. Never called with a pid <= 0.
+bool owner_is_gone(std::int64_t owner) noexcept {
+  if (owner <= 0 || owner > INT_MAX || owner == self_pid()) return false;
+  return ::kill(static_cast<pid_t>(owner), 0) == -1 && errno == ESRCH;
+}
+}  // namespace
+
+QueueCore::Claim QueueCore::acquire_claim() noexcept {
+  const std::int64_t me = self_pid();
+  for (std::size_t i = 0; i < kQueueClaimRecords; ++i) {
+    std::int64_t expected = 0;
+    // seq_cst: pairs with the CAS in recover_dead(); the owner is set before the word.
+    if (shared_->claims[i].owner.compare_exchange_strong(expected, me, std::memory_order_seq_cst,
+                                                         std::memory_order_relaxed)) {
+      return Claim(this, i);
+    }
+  }
+  return {};
+}
+
+ipc::ClaimWord& QueueCore::Claim::word() const noexcept {
+  return core_->shared_->claims[index_].word;
+}
+
+void QueueCore::Claim::mark_taken() const noexcept {
+  // seq_cst: before the slot release (seq_cst) that follows it; recover_dead() reads the
+  // word, then `taken`, so a death after the release is seen as taken.
+  core_->shared_->claims[index_].taken.store(1, std::memory_order_seq_cst);
+}
+
+void QueueCore::Claim::done() const noexcept {
+  // seq_cst: pairs with the load in recover_dead(); cleared before item_taken().
+  core_->shared_->claims[index_].taken.store(0, std::memory_order_seq_cst);
+}
+
+QueueCore::Claim::~Claim() {
+  if (core_ == nullptr) return;
+  Shared::ClaimRecord& record = core_->shared_->claims[index_];
+  // seq_cst: the pop is over; its word is normally 0 already, but not when the visit
+  // threw (pop_tracked leaves it set then). Cleared before the record is freed.
+  record.word.store(0, std::memory_order_seq_cst);
+  // seq_cst: pairs with the CAS in acquire_claim().
+  record.owner.store(0, std::memory_order_seq_cst);
+}
+
+bool QueueCore::recover_dead(const std::function<void(std::span<const std::byte>)>& f) {
+  const std::int64_t me = self_pid();
+  for (std::size_t i = 0; i < kQueueClaimRecords; ++i) {
+    Shared::ClaimRecord& record = shared_->claims[i];
+    // seq_cst: pairs with the CAS in acquire_claim().
+    std::int64_t owner = record.owner.load(std::memory_order_seq_cst);
+    if (!owner_is_gone(owner)) continue;
+    // seq_cst: exactly one process takes the dead owner's record over.
+    if (!record.owner.compare_exchange_strong(owner, me, std::memory_order_seq_cst,
+                                              std::memory_order_relaxed)) {
+      continue;
+    }
+    Claim takeover(this, i);  // frees the record when done
+    // The words of records whose owners may still act (other dead owners' words are left
+    // out: two dead consumers that named the same ticket would otherwise stay undecided).
+    std::array<const ipc::ClaimWord*, kQueueClaimRecords> words{};
+    for (std::size_t j = 0; j < kQueueClaimRecords; ++j) {
+      // seq_cst: as the owner load above.
+      if (j == i || owner_is_gone(shared_->claims[j].owner.load(std::memory_order_seq_cst))) {
+        continue;
+      }
+      words[j] = &shared_->claims[j].word;
+    }
+    bool recovered = false;
+    ipc::MpmcByteProducer producer = this->producer();
+    ipc::ClaimRecovery outcome = ipc::ClaimRecovery::none;
+    try {
+      outcome = producer.recover_claim(record.word, words, [&](std::span<const std::byte> bytes) {
+        recovered = true;
+        f(bytes);
+      });
+    } catch (...) {
+      // The slot is released; its unit is given back and the record freed.
+      takeover.done();
+      item_taken();
+      throw;
+    }
+    if (outcome == ipc::ClaimRecovery::undecided) {
+      // A live consumer is claiming the same ticket: hand the record back to the dead
+      // owner so a later call decides. seq_cst: as the CAS above.
+      record.owner.store(owner, std::memory_order_seq_cst);
+      takeover.core_ = nullptr;
+      continue;
+    }
+    // seq_cst: pairs with the stores in Claim::mark_taken() and Claim::done().
+    const bool had_unit = outcome == ipc::ClaimRecovery::recovered ||
+                          record.taken.load(std::memory_order_seq_cst) != 0;
+    takeover.done();
+    if (had_unit) item_taken();
+    if (recovered) return true;
+  }
+  return false;
 }
 
 std::span<std::byte> QueueCore::claim_reserved(ipc::MpmcByteProducer& producer, std::size_t n,

@@ -11,6 +11,7 @@
 // ring handles; the role-typed producer/consumer handles will replace the calls below.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -67,16 +68,24 @@ void exercise_values(const Where& where, std::uint8_t script) {
   static_cast<void>(rx.try_pop_n(batch));
 }
 
-// Gets only: Queue::try_put on a hostile queue whose ring is full while its header's item
-// count says there is room yields forever in Queue::enqueue_reserved (the claim is retried
-// without bound; found by this target). Add puts back once that loop is bounded.
+// Puts and gets on a hostile queue. (A ring that is full while the header's item count
+// says there is room once made try_put retry its claim forever; found by this target.)
 void exercise_queue(const std::string& name, std::uint8_t script) {
   auto q = ringpool::pool::Queue<std::string>::open(name);
   for (int i = 0; i < kSteps; ++i) {
-    if ((script >> i) & 1U) {
-      static_cast<void>(q.size_approx());
-    } else {
-      static_cast<void>(q.try_get());
+    switch ((script >> (2 * (i % 4))) & 3U) {
+      case 0:
+        static_cast<void>(q.size_approx());
+        break;
+      case 1:
+        static_cast<void>(q.try_put("x"));
+        break;
+      case 2:
+        q.put("y", std::chrono::milliseconds(1));
+        break;
+      default:
+        static_cast<void>(q.try_get());
+        break;
     }
   }
 }

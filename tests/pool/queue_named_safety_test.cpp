@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <string>
 
@@ -77,6 +78,15 @@ TEST(NamedQueueTrust, AQueueOthersCanWriteIsRefused) {
     EXPECT_EQ(e.code(), ipc::IpcErrc::untrusted_segment);
     EXPECT_NE(std::string(e.what()).find("mode 0666"), std::string::npos) << e.what();
   }
+}
+
+TEST(NamedQueueTrust, AllowUntrustedOpensAQueueSharedWithTheGroup) {
+  const std::string name = unique_name("group-shared");
+  auto shared = Queue<int>::create(name, 4, QueueOptions{.mode = 0660});
+  shared.put(660);
+  EXPECT_THROW(static_cast<void>(Queue<int>::open(name)), ipc::IpcError);
+  auto opened = Queue<int>::open(name, QueueOptions{.allow_untrusted = true});
+  EXPECT_EQ(opened.get(std::chrono::seconds(5)), 660);
 }
 
 }  // namespace

@@ -26,14 +26,31 @@
 //    it at once; state that merely looks full or empty forever ends in Full/Empty at the
 //    timeout (a call without a timeout waits, as for a slow peer).
 // Thread-safe: any thread of any process holding a handle may put and get.
-// Not crash-safe: a process killed inside put or get may cost the queue one unit of
-// capacity or one item (Pool tracks its workers' pops to recover from exactly that).
+//
+// Crash safety (docs/ipc.md, "Queue crash safety"), exactly:
+//  - Guaranteed: a consumer killed inside get/try_get while its item is still in the ring
+//    (claimed, not yet decoded and released) loses nothing: the queue header holds a
+//    table of kQueueClaimRecords per-call claim records (owner pid + ticket), and a later
+//    get/try_get of any process that finds the queue empty (a blocked get also every
+//    kQueueRecoveryPeriod) takes over the record of an owner that no longer exists
+//    (kill(pid, 0) fails with ESRCH: reaped, so not a zombie) and returns that item, as
+//    the pool's shared ring does through its claim words. A dead consumer's unit of
+//    maxsize is given back as well.
+//  - Not guaranteed: an item whose slot the dead consumer had already released (it was
+//    decoded in the dying process) is lost with it, as if the get had returned; a kill in
+//    the few instructions between clearing its record and giving back its unit costs one
+//    unit of capacity; gets beyond kQueueClaimRecords concurrent ones run untracked; a
+//    recycled pid makes a dead owner look alive (its record waits until that pid exits).
+//  - Producers are not covered: a producer killed inside put after claiming its slot
+//    and before committing it leaves that slot unpublished, and consumers wait at it (a
+//    get with a timeout ends in Empty) -- the queue must be recreated.
 #include <sys/types.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -68,7 +85,17 @@ struct QueueOptions {
   bool unlink_on_destroy = true;
   // Named queues: permission bits of the segment.
   mode_t mode = 0600;
+  // Named queues, open: accept a segment owned by another uid or open to group/other
+  // (a mode other than 0600). Only for queues deliberately shared with other users, all
+  // of whom are trusted: any of them can write garbage into the queue or read its items.
+  bool allow_untrusted = false;
 };
+
+// Per-call claim records in a queue's header: at most this many gets at once are tracked
+// for crash recovery (further concurrent gets run untracked).
+inline constexpr std::size_t kQueueClaimRecords = 64;
+// How often a blocked get looks for dead consumers' claims to recover.
+inline constexpr std::chrono::milliseconds kQueueRecoveryPeriod{100};
 
 namespace detail {
 
@@ -102,6 +129,36 @@ class QueueCore {
   void cancel_reservation() noexcept;
   // After a get removed an item (its slot released): frees its unit, wakes producers.
   void item_taken() noexcept;
+
+  // A claim record of this process for one get; empty when all are taken.
+  class Claim {
+   public:
+    Claim() noexcept = default;
+    Claim(Claim&& other) noexcept
+        : core_(std::exchange(other.core_, nullptr)), index_(other.index_) {}
+    Claim& operator=(Claim&&) = delete;
+    ~Claim();
+    [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }
+    // The record's claim word, for MpmcByteConsumer::pop_tracked.
+    [[nodiscard]] ipc::ClaimWord& word() const noexcept;
+    // Called while the item is decoded, before its slot is released: from here on a
+    // death means the unit must be given back by whoever recovers this record.
+    void mark_taken() const noexcept;
+    // The item is out of the ring and its unit given back: the record is idle again.
+    void done() const noexcept;
+
+   private:
+    friend class QueueCore;
+    Claim(QueueCore* core, std::size_t index) noexcept : core_(core), index_(index) {}
+    QueueCore* core_ = nullptr;
+    std::size_t index_ = 0;
+  };
+  [[nodiscard]] Claim acquire_claim() noexcept;
+
+  // Recovers at most one dead consumer's claimed item: f(bytes) gets its payload (the
+  // slot is released after f, also if f throws) and true is returned; the dead
+  // consumer's unit is given back either way. False when there was none to recover.
+  bool recover_dead(const std::function<void(std::span<const std::byte>)>& f);
 
   // With a unit reserved: claims a ring slot of n bytes through `producer`. Blocking
   // (`blocking`): waits until `deadline` for a slot (one is normally free at once; a slow
@@ -206,20 +263,10 @@ class Queue {
   // nullopt when empty (closed or not: see is_closed()). Never waits. Throws DecodeError,
   // Corrupted.
   [[nodiscard]] std::optional<T> try_get() {
-    std::optional<T> out;
-    bool taken = false;
     ipc::MpmcByteConsumer consumer = core_->consumer();
-    try {
-      static_cast<void>(consumer.try_pop_with([&](std::span<const std::byte> bytes) {
-        taken = true;
-        out.emplace(Codec<T>::decode(bytes));
-      }));
-    } catch (...) {
-      if (taken) core_->item_taken();
-      throw;
-    }
-    if (taken) core_->item_taken();
-    if (!taken && consumer.corrupted()) core_->throw_corrupted("try_get");
+    std::optional<T> out = try_get_once(consumer);
+    if (!out && !consumer.corrupted()) out = recover();
+    if (!out && consumer.corrupted()) core_->throw_corrupted("try_get");
     return out;
   }
 
@@ -311,27 +358,87 @@ class Queue {
     return true;
   }
 
-  T get_impl(std::optional<std::chrono::nanoseconds> timeout) {
+  // One non-blocking get through a claim record (untracked when none is free).
+  std::optional<T> try_get_once(ipc::MpmcByteConsumer& consumer) {
     std::optional<T> out;
     bool taken = false;
-    ipc::OpStatus status = ipc::OpStatus::ok;
-    ipc::MpmcByteConsumer consumer = core_->consumer();
+    detail::QueueCore::Claim claim = core_->acquire_claim();
+    auto visit = [&](std::span<const std::byte> bytes) {
+      taken = true;
+      if (claim) claim.mark_taken();
+      out.emplace(Codec<T>::decode(bytes));
+    };
     try {
-      status = consumer.pop_with(
-          [&](std::span<const std::byte> bytes) {
-            taken = true;
-            out.emplace(Codec<T>::decode(bytes));
-          },
-          timeout);
-    } catch (const ipc::IpcError& e) {
-      if (taken) core_->item_taken();
-      if (e.code() == ipc::IpcErrc::corrupt_indices) core_->throw_corrupted("get");
-      throw;
+      if (claim) {
+        static_cast<void>(consumer.try_pop_tracked(claim.word(), visit));
+      } else {
+        static_cast<void>(consumer.try_pop_with(visit));
+      }
     } catch (...) {
-      if (taken) core_->item_taken();
+      if (taken) finish_get(claim);
       throw;
     }
-    if (taken) core_->item_taken();
+    if (taken) finish_get(claim);
+    return out;
+  }
+
+  void finish_get(const detail::QueueCore::Claim& claim) noexcept {
+    // The record is cleared first: a kill between the two costs a unit, never two.
+    if (claim) claim.done();
+    core_->item_taken();
+  }
+
+  // An item a dead consumer had claimed, if any.
+  std::optional<T> recover() {
+    std::optional<T> out;
+    core_->recover_dead(
+        [&](std::span<const std::byte> bytes) { out.emplace(Codec<T>::decode(bytes)); });
+    return out;
+  }
+
+  T get_impl(std::optional<std::chrono::nanoseconds> timeout) {
+    using Clock = std::chrono::steady_clock;
+    std::optional<Clock::time_point> deadline;
+    if (timeout) deadline = Clock::now() + *timeout;
+    ipc::MpmcByteConsumer consumer = core_->consumer();
+    ipc::OpStatus status = ipc::OpStatus::ok;
+    std::optional<T> out;
+    for (;;) {
+      out = try_get_once(consumer);
+      if (!out && !consumer.corrupted()) out = recover();
+      if (out) break;
+      if (consumer.corrupted()) core_->throw_corrupted("get");
+      // Wait for an item in slices, looking for dead consumers' claims between them.
+      std::chrono::nanoseconds slice = kQueueRecoveryPeriod;
+      if (deadline) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - Clock::now());
+        slice = std::max(std::chrono::nanoseconds(0), std::min(slice, left));
+      }
+      detail::QueueCore::Claim claim = core_->acquire_claim();
+      bool taken = false;
+      auto visit = [&](std::span<const std::byte> bytes) {
+        taken = true;
+        if (claim) claim.mark_taken();
+        out.emplace(Codec<T>::decode(bytes));
+      };
+      try {
+        status = claim ? consumer.pop_tracked(claim.word(), visit, slice)
+                       : consumer.pop_with(visit, slice);
+      } catch (const ipc::IpcError& e) {
+        if (taken) finish_get(claim);
+        if (e.code() == ipc::IpcErrc::corrupt_indices) core_->throw_corrupted("get");
+        throw;
+      } catch (...) {
+        if (taken) finish_get(claim);
+        throw;
+      }
+      if (taken) finish_get(claim);
+      if (status == ipc::OpStatus::closed) break;
+      if (status == ipc::OpStatus::ok) break;
+      if (deadline && Clock::now() >= *deadline) break;
+    }
+    if (out) status = ipc::OpStatus::ok;
     switch (status) {
       case ipc::OpStatus::ok:
         break;
