@@ -56,23 +56,23 @@ void ring_seeds(const fs::path& dir) {
   {
     Region r(SpscByteRing::required_bytes(4, 16));
     auto ring = SpscByteRing::create(r.span(), 4, 16);
-    static_cast<void>(ring.try_push(hello));
+    static_cast<void>(ring.producer.try_push(hello));
     write(dir / "spsc_bytes", 0, 0x5A, r.span());
     write(dir / "spsc_bytes_named", 4, 0xA5, r.span());
   }
   {
     Region r(MpmcByteRing::required_bytes(4, 16));
     auto ring = MpmcByteRing::create(r.span(), 4, 16);
-    static_cast<void>(ring.try_push(hello));
-    static_cast<void>(ring.try_push(hello.first(2)));
+    static_cast<void>(ring.producer.try_push(hello));
+    static_cast<void>(ring.producer.try_push(hello.first(2)));
     write(dir / "mpmc_bytes", 1, 0x33, r.span());
     write(dir / "mpmc_bytes_named", 5, 0xCC, r.span());
   }
   {
     Region r(SpscRing<std::uint64_t>::required_bytes(8));
     auto ring = SpscRing<std::uint64_t>::create(r.span(), 8);
-    static_cast<void>(ring.try_push(7));
-    static_cast<void>(ring.try_push(8));
+    static_cast<void>(ring.producer.try_push(7));
+    static_cast<void>(ring.producer.try_push(8));
     write(dir / "spsc_u64", 2, 0x0F, r.span());
   }
   {
