@@ -48,13 +48,13 @@ Shared* shared() {
   return s;
 }
 
-[[maybe_unused]] int stress_scale() {
+int stress_scale() {
   const char* s = std::getenv("RINGPOOL_STRESS_SCALE");
   const int v = s != nullptr ? std::atoi(s) : 1;
   return v > 0 ? v : 1;
 }
 
-[[maybe_unused]] int hang_when_first(int x) {
+int hang_when_first(int x) {
   // The first attempt announces itself and waits to be killed; a rerun returns at once.
   if (shared()->attempts.fetch_add(1) == 0) {
     shared()->running_pid.store(static_cast<int>(getpid()));
@@ -63,7 +63,7 @@ Shared* shared() {
   return x * 2;
 }
 
-[[maybe_unused]] int spin_work(int x) {
+int spin_work(int x) {
   // A few microseconds of work, so kills land mid-task, mid-pop and mid-push.
   volatile std::uint64_t acc = static_cast<std::uint64_t>(x);
   for (int i = 0; i < 2000; ++i) acc = acc * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -75,7 +75,7 @@ int square(int x) {
   return x * x;
 }
 
-[[maybe_unused]] void wait_for_running(std::chrono::milliseconds limit = 10s) {
+void wait_for_running(std::chrono::milliseconds limit = 10s) {
   const auto end = std::chrono::steady_clock::now() + limit;
   while (shared()->running_pid.load() == 0 && std::chrono::steady_clock::now() < end) {
     std::this_thread::sleep_for(1ms);
@@ -83,7 +83,7 @@ int square(int x) {
   ASSERT_NE(shared()->running_pid.load(), 0) << "the task never started";
 }
 
-[[maybe_unused]] void reset_shared() {
+void reset_shared() {
   shared()->running_pid.store(0);
   shared()->attempts.store(0);
 }
@@ -95,8 +95,6 @@ PoolOptions opts(std::size_t workers, std::uint32_t retries = 0, WaitMode mode =
   o.wait = mode;
   return o;
 }
-
-#ifndef RINGPOOL_DEATH_STRESS
 
 TEST(WorkerDeath, TaskHeldByAKilledWorkerFailsWithWorkerLost) {
   reset_shared();
@@ -161,8 +159,6 @@ TEST(WorkerDeath, IdleWorkerKilledIsRespawnedOnTheSameCpus) {
   const auto out = pool.map(square, std::vector<int>{1, 2, 3, 4, 5});
   EXPECT_EQ(out, (std::vector<int>{1, 4, 9, 16, 25}));
 }
-
-#else  // RINGPOOL_DEATH_STRESS
 
 // The kill -9 test: a large map while another thread SIGKILLs random workers at random
 // moments. Every result is correct or WorkerLost (without retries) / correct (with).
@@ -253,10 +249,6 @@ TEST(WorkerDeathStress, SingleSubmitsSurviveRandomKills) {
   killer.join();
 }
 
-#endif  // RINGPOOL_DEATH_STRESS
-
-#ifndef RINGPOOL_DEATH_STRESS
-
 std::size_t dev_shm_entries() {
   std::size_t count = 0;
   if (DIR* d = opendir("/dev/shm")) {
@@ -319,7 +311,5 @@ TEST(WorkerDeath, ParentKilledTakesTheWorkersWithIt) {
   }
   EXPECT_EQ(dev_shm_entries(), shm_before);
 }
-
-#endif  // RINGPOOL_DEATH_STRESS
 
 }  // namespace
