@@ -2,12 +2,12 @@ include(CMakePackageConfigHelpers)
 
 set(ringpool_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/ringpool)
 
-install(TARGETS ringpool_ipc ringpool_topology ringpool_pool ringpool
+install(TARGETS ringpool_base ringpool_ipc ringpool_topology ringpool_pool ringpool
         EXPORT ringpoolTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-foreach(module ipc topology pool)
+foreach(module base ipc topology pool)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${module}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endforeach()
 install(EXPORT ringpoolTargets NAMESPACE ringpool:: DESTINATION ${ringpool_cmake_dir})
