@@ -60,7 +60,7 @@ std::string compose(IpcErrc code, const std::string& message, const std::string&
 }  // namespace
 
 IpcError::IpcError(IpcErrc code, std::string message, std::string name, int sys_errno)
-    : std::runtime_error(compose(code, message, name)),
+    : ringpool::Error(compose(code, message, name)),
       code_(code),
       sys_errno_(sys_errno),
       name_(std::move(name)) {}

@@ -1,10 +1,9 @@
 // Out-of-line parts of errors.hpp and codec.hpp: demangling, describing an
 // exception, and the cold decode-error path.
-#include <cxxabi.h>
+#include <cxxabi.h>  // abi::__cxa_current_exception_type
 
-#include <cstdlib>
+#include <boost/core/demangle.hpp>
 #include <exception>
-#include <memory>
 #include <string>
 #include <typeinfo>
 
@@ -15,11 +14,7 @@ namespace ringpool::pool::detail {
 
 std::string demangle(const char* mangled_name) {
   if (mangled_name == nullptr) return "<unknown type>";
-  int status = 0;
-  std::unique_ptr<char, void (*)(void*)> readable(
-      abi::__cxa_demangle(mangled_name, nullptr, nullptr, &status), std::free);
-  if (status == 0 && readable) return readable.get();
-  return mangled_name;
+  return boost::core::demangle(mangled_name);  // the input itself when it does not demangle
 }
 
 ExceptionDescription describe_exception(const std::exception_ptr& error) {

@@ -49,13 +49,13 @@ Shared* shared() {
   return s;
 }
 
-[[maybe_unused]] int stress_scale() {
+int stress_scale() {
   const char* s = std::getenv("RINGPOOL_STRESS_SCALE");
   const int v = s != nullptr ? std::atoi(s) : 1;
   return v > 0 ? v : 1;
 }
 
-[[maybe_unused]] int hang_when_first(int x) {
+int hang_when_first(int x) {
   // The first attempt announces itself and waits to be killed; a rerun returns at once.
   if (shared()->attempts.fetch_add(1) == 0) {
     shared()->running_pid.store(static_cast<int>(getpid()));
@@ -64,7 +64,7 @@ Shared* shared() {
   return x * 2;
 }
 
-[[maybe_unused]] int spin_work(int x) {
+int spin_work(int x) {
   // A few microseconds of work, so kills land mid-task, mid-pop and mid-push.
   volatile std::uint64_t acc = static_cast<std::uint64_t>(x);
   for (int i = 0; i < 2000; ++i) acc = acc * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -87,7 +87,7 @@ int square(int x) {
   return static_cast<pid_t>(shared()->running_pid.load());
 }
 
-[[maybe_unused]] void reset_shared() {
+void reset_shared() {
   shared()->running_pid.store(0);
   shared()->attempts.store(0);
 }
@@ -99,8 +99,6 @@ PoolOptions opts(std::size_t workers, std::uint32_t retries = 0, WaitMode mode =
   o.wait = mode;
   return o;
 }
-
-#ifndef RINGPOOL_DEATH_STRESS
 
 TEST(WorkerDeath, TaskHeldByAKilledWorkerFailsWithWorkerLost) {
   reset_shared();
@@ -192,8 +190,6 @@ TEST(WorkerDeath, IdleWorkerKilledIsRespawnedOnTheSameCpus) {
   EXPECT_EQ(out, (std::vector<int>{1, 4, 9, 16, 25}));
 }
 
-#else  // RINGPOOL_DEATH_STRESS
-
 // The kill -9 test: a large map while another thread SIGKILLs random workers at random
 // moments. Every result is correct or WorkerLost (without retries) / correct (with).
 void kill_storm(std::uint32_t retries, WaitMode mode, std::optional<std::size_t> chunksize) {
@@ -283,10 +279,6 @@ TEST(WorkerDeathStress, SingleSubmitsSurviveRandomKills) {
   killer.join();
 }
 
-#endif  // RINGPOOL_DEATH_STRESS
-
-#ifndef RINGPOOL_DEATH_STRESS
-
 std::size_t dev_shm_entries() {
   std::size_t count = 0;
   if (DIR* d = opendir("/dev/shm")) {
@@ -349,7 +341,5 @@ TEST(WorkerDeath, ParentKilledTakesTheWorkersWithIt) {
   }
   EXPECT_EQ(dev_shm_entries(), shm_before);
 }
-
-#endif  // RINGPOOL_DEATH_STRESS
 
 }  // namespace

@@ -35,6 +35,34 @@ TEST(CpuSet, RejectsMalformedListsWithTheBadPartNamed) {
   }
 }
 
+// Forms hwloc_bitmap_list_sscanf reads without complaint but that are not a Linux
+// cpulist, or that it reads differently: each must be refused with the list named.
+TEST(CpuSet, RejectsWhatHwlocWouldReadSilently) {
+  for (const char* bad : {"3-", "0-", "010", "00-3", "0x10", "1x", "1-2-3", "1 ,2", "1, 2", "+1",
+                          "2-1", "1,2,", ",1", "4000000000", "0-65536"}) {
+    try {
+      (void)CpuSet::from_list(bad);
+      ADD_FAILURE() << "accepted \"" << bad << "\"";
+    } catch (const TopologyError& e) {
+      EXPECT_EQ(e.code(), TopologyErrc::invalid_argument) << bad;
+      EXPECT_NE(std::string(e.what()).find(std::string("\"") + bad + "\""), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+TEST(CpuSet, ListsRoundTripAtTheEdges) {
+  EXPECT_EQ(CpuSet::from_list("0").to_list(), "0");
+  EXPECT_EQ(CpuSet::from_list("7,5-6").to_list(), "5-7");
+  EXPECT_EQ(CpuSet::from_list("3-3").to_list(), "3");
+  EXPECT_EQ(CpuSet::from_list("10,0").to_vector(), (std::vector<unsigned>{0, 10}));
+  const CpuSet all = CpuSet::from_list("0-65535");
+  EXPECT_EQ(all.count(), std::size_t{CpuSet::kMaxCpus});
+  EXPECT_EQ(all.to_list(), "0-65535");
+  EXPECT_EQ(CpuSet::from_list("63,64,127-128").to_list(), "63-64,127-128");
+  EXPECT_EQ(CpuSet::from_list("65535").last(), CpuSet::kMaxCpus - 1);
+}
+
 TEST(CpuSet, MembershipFirstLastAndIterationInAscendingOrder) {
   CpuSet set{70, 3, 64, 5};
   EXPECT_TRUE(set.contains(64));

@@ -16,11 +16,6 @@
 namespace ringpool::topology {
 namespace {
 
-struct BitmapDeleter {
-  void operator()(hwloc_bitmap_s* bitmap) const noexcept { hwloc_bitmap_free(bitmap); }
-};
-using Bitmap = std::unique_ptr<hwloc_bitmap_s, BitmapDeleter>;
-
 hwloc_topology_t live_topology() {
   return MachineAccess::impl(Machine::live()).topology;
 }

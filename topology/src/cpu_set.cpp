@@ -1,10 +1,16 @@
 #include "ringpool/topology/cpu_set.hpp"
 
+#include <hwloc.h>
+
 #include <algorithm>
 #include <bit>
 #include <charconv>
+#include <cstdlib>
+#include <memory>
+#include <new>
 #include <string>
 
+#include "machine_impl.hpp"
 #include "ringpool/topology/errors.hpp"
 
 namespace ringpool::topology {
@@ -25,18 +31,46 @@ std::string_view trim_space(std::string_view s) {
   return s;
 }
 
-unsigned parse_index(std::string_view list, std::string_view part) {
+unsigned check_index(std::string_view list, std::string_view part) {
   unsigned value = 0;
   const auto* end = part.data() + part.size();
   const auto [ptr, ec] = std::from_chars(part.data(), end, value);
   if (part.empty() || ec == std::errc::invalid_argument || ptr != end) {
     bad_list(list, "\"" + std::string(part) + "\" is not a CPU number");
   }
+  if (part.size() > 1 && part.front() == '0') {
+    bad_list(list,
+             "\"" + std::string(part) + "\" has a leading zero (write CPU numbers in decimal)");
+  }
   if (ec == std::errc::result_out_of_range || value >= CpuSet::kMaxCpus) {
     bad_list(list, "CPU " + std::string(part) + " is beyond the supported maximum " +
                        std::to_string(CpuSet::kMaxCpus - 1));
   }
   return value;
+}
+
+// hwloc_bitmap_list_sscanf reads more than the Linux cpulist, silently: octal and hex
+// ("010" is 8, "0x3"), blanks and empty entries as separators ("1 2", "1,,2", "1,"),
+// open ranges ("3-" = 3 to infinity), chained ranges ("1-2-3"), backwards ranges (ignored),
+// trailing junk ("1x" = the empty set) and any index (allocating for it). So the list is
+// checked here first: comma-separated entries, each N or N-M, decimal without leading
+// zeros, N <= M < kMaxCpus.
+void check_list(std::string_view list, std::string_view body) {
+  std::size_t pos = 0;
+  while (pos <= body.size()) {
+    const std::size_t comma = std::min(body.find(',', pos), body.size());
+    const std::string_view part = body.substr(pos, comma - pos);
+    if (part.empty()) bad_list(list, "empty entry");
+    const std::size_t dash = part.find('-');
+    if (dash == std::string_view::npos) {
+      check_index(list, part);
+    } else {
+      const unsigned first = check_index(list, part.substr(0, dash));
+      const unsigned last = check_index(list, part.substr(dash + 1));
+      if (first > last) bad_list(list, "range \"" + std::string(part) + "\" is backwards");
+    }
+    pos = comma + 1;
+  }
 }
 
 }  // namespace
@@ -46,26 +80,15 @@ CpuSet::CpuSet(std::initializer_list<unsigned> cpus) {
 }
 
 CpuSet CpuSet::from_list(std::string_view list) {
-  CpuSet set;
   const std::string_view body = trim_space(list);
-  if (body.empty()) return set;
-  std::size_t pos = 0;
-  while (pos <= body.size()) {
-    const std::size_t comma = std::min(body.find(',', pos), body.size());
-    const std::string_view part = body.substr(pos, comma - pos);
-    if (part.empty()) bad_list(list, "empty entry");
-    const std::size_t dash = part.find('-');
-    if (dash == std::string_view::npos) {
-      set.insert(parse_index(list, part));
-    } else {
-      const unsigned first = parse_index(list, part.substr(0, dash));
-      const unsigned last = parse_index(list, part.substr(dash + 1));
-      if (first > last) bad_list(list, "range \"" + std::string(part) + "\" is backwards");
-      set |= range(first, last);
-    }
-    pos = comma + 1;
+  if (body.empty()) return {};
+  check_list(list, body);
+  const Bitmap bitmap(hwloc_bitmap_alloc());
+  if (!bitmap) throw std::bad_alloc();
+  if (hwloc_bitmap_list_sscanf(bitmap.get(), std::string(body).c_str()) != 0) {
+    bad_list(list, "hwloc could not read it");
   }
-  return set;
+  return to_cpu_set(bitmap.get());
 }
 
 CpuSet CpuSet::range(unsigned first, unsigned last) {
@@ -83,21 +106,14 @@ CpuSet CpuSet::range(unsigned first, unsigned last) {
 }
 
 std::string CpuSet::to_list() const {
-  std::string out;
-  auto it = begin();
-  while (it != end()) {
-    const unsigned start = *it;
-    unsigned stop = start;
-    ++it;
-    while (it != end() && *it == stop + 1) {
-      stop = *it;
-      ++it;
-    }
-    if (!out.empty()) out += ',';
-    out += std::to_string(start);
-    if (stop != start) out += '-' + std::to_string(stop);
+  if (empty()) return {};
+  const Bitmap bitmap(to_hwloc_bitmap(*this));
+  char* text = nullptr;
+  if (hwloc_bitmap_list_asprintf(&text, bitmap.get()) < 0 || text == nullptr) {
+    throw std::bad_alloc();  // hwloc fails here only when it cannot allocate
   }
-  return out;
+  const std::unique_ptr<char, decltype(&std::free)> owned(text, &std::free);
+  return text;
 }
 
 std::vector<unsigned> CpuSet::to_vector() const {

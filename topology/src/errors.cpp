@@ -21,6 +21,6 @@ std::string_view to_string(TopologyErrc code) noexcept {
 }
 
 TopologyError::TopologyError(TopologyErrc code, const std::string& message, int sys_errno)
-    : std::runtime_error(message), code_(code), sys_errno_(sys_errno) {}
+    : ringpool::Error(message), code_(code), sys_errno_(sys_errno) {}
 
 }  // namespace ringpool::topology

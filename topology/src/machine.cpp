@@ -20,11 +20,6 @@ constexpr std::size_t index(Level level) {
   return static_cast<std::size_t>(level);
 }
 
-struct BitmapDeleter {
-  void operator()(hwloc_bitmap_s* bitmap) const noexcept { hwloc_bitmap_free(bitmap); }
-};
-using Bitmap = std::unique_ptr<hwloc_bitmap_s, BitmapDeleter>;
-
 hwloc_obj_type_t hwloc_type(Level level) {
   switch (level) {
     case Level::package:

@@ -3,6 +3,7 @@
 #include <hwloc.h>
 
 #include <array>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,12 @@ struct Machine::Impl {
 struct MachineAccess {
   static const Machine::Impl& impl(const Machine& machine) noexcept { return *machine.impl_; }
 };
+
+// Owns an hwloc bitmap.
+struct BitmapDeleter {
+  void operator()(hwloc_bitmap_s* bitmap) const noexcept { hwloc_bitmap_free(bitmap); }
+};
+using Bitmap = std::unique_ptr<hwloc_bitmap_s, BitmapDeleter>;
 
 // Converts between hwloc bitmaps and CpuSet (src/ only).
 CpuSet to_cpu_set(hwloc_const_bitmap_t bitmap);

@@ -6,9 +6,10 @@
 // headers), for a message larger than a ring's slot, and by blocking calls that find the
 // shared state corrupted.
 #include <cstdint>
-#include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "ringpool/error.hpp"
 
 namespace ringpool::ipc {
 
@@ -38,7 +39,7 @@ enum class IpcErrc : std::uint8_t {
 
 // What went wrong, the OS errno if any (0 otherwise) and the segment name involved (may
 // be empty). what() says what was wrong and what to do about it.
-class IpcError : public std::runtime_error {
+class IpcError : public ringpool::Error {
  public:
   IpcError(IpcErrc code, std::string message, std::string name = {}, int sys_errno = 0);
 

@@ -7,16 +7,17 @@
 
 #include <cstddef>
 #include <exception>
-#include <stdexcept>
 #include <string>
 #include <utility>
+
+#include "ringpool/error.hpp"
 
 namespace ringpool::pool {
 
 // Base of every error thrown by the pool module.
-class PoolError : public std::runtime_error {
+class PoolError : public ringpool::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using ringpool::Error::Error;
 };
 
 // A blocking call with a timeout ran out of time (e.g. Future::get(timeout)).

@@ -22,9 +22,9 @@ class CpuSet {
   // Throws TopologyError(invalid_argument) for an index >= kMaxCpus.
   CpuSet(std::initializer_list<unsigned> cpus);
 
-  // Parses the Linux cpulist syntax: "0-3,8", "5", "" (empty set). Surrounding
-  // whitespace is ignored. Throws TopologyError(invalid_argument) naming the bad
-  // part for anything else ("3-1", "a", "1,,2", an index >= kMaxCpus).
+  // Parses the Linux cpulist syntax: "0-3,8", "5", "" (empty set), decimal indexes.
+  // Surrounding whitespace is ignored. Throws TopologyError(invalid_argument) naming the
+  // bad part for anything else ("3-1", "a", "1,,2", "3-", "010", an index >= kMaxCpus).
   [[nodiscard]] static CpuSet from_list(std::string_view list);
   // {first, ..., last}; throws TopologyError(invalid_argument) when first > last.
   [[nodiscard]] static CpuSet range(unsigned first, unsigned last);

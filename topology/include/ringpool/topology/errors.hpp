@@ -1,9 +1,10 @@
 #pragma once
 // Errors of the topology module. Every hwloc or POSIX failure is mapped to one of
 // these codes; the message says what was wrong and what to do about it.
-#include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "ringpool/error.hpp"
 
 namespace ringpool::topology {
 
@@ -19,7 +20,7 @@ enum class TopologyErrc {
 // "unsupported", "cannot_enforce", ...
 [[nodiscard]] std::string_view to_string(TopologyErrc code) noexcept;
 
-class TopologyError : public std::runtime_error {
+class TopologyError : public ringpool::Error {
  public:
   // sys_errno: the errno of the failing OS/hwloc call, 0 when none.
   TopologyError(TopologyErrc code, const std::string& message, int sys_errno = 0);
