@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake make pkg-config git
-  libboost-dev            # Boost.Lockfree and Boost.Interprocess (bench peers, backends)
+  libboost1.81-dev        # Boost.PFR (aggregate codec), Boost.Core; Boost.Lockfree/Interprocess bench peers
   libhwloc-dev hwloc      # topology; hwloc-calc / hwloc-distrib are the test oracle
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev        # Google Benchmark suites under bench/
