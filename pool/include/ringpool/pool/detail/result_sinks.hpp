@@ -1,0 +1,150 @@
+#pragma once
+// Where the collector writes a batch's results: MapSink (one slot per input of a map(),
+// complete when every item is settled) and ImapSink (the bounded window of an imap()/
+// imap_unordered(), handed out one at a time).
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/detail/task_wire.hpp"
+#include "ringpool/pool/outcome.hpp"
+
+namespace ringpool::pool::detail {
+
+// Results of a map(): one slot per input, written by the collector.
+template <class R>
+class MapSink final : public ResultSink {
+ public:
+  using Slot = std::conditional_t<std::is_default_constructible_v<R>, R, std::optional<R>>;
+
+  explicit MapSink(std::size_t n) : values_(n) {}
+
+  void deliver(std::uint64_t index, std::span<const std::byte> value) override {
+    values_[index] = Codec<R>::decode(value);
+    settle_one();
+  }
+  void fail(std::uint64_t index, std::exception_ptr error) noexcept override {
+    try {
+      errors_.emplace_back(index, std::move(error));
+    } catch (...) {
+    }
+    settle_one();
+  }
+  // All expected items settled (read without the pool lock).
+  static bool complete(const void* self) noexcept {
+    // acquire: pairs with the release store in mark_complete(); the values are visible.
+    return static_cast<const MapSink*>(self)->complete_.load(std::memory_order_acquire);
+  }
+  // Every item the batch will send has been sent (`sent` of them). Runs without the pool's
+  // lock, while the collector may settle items under it.
+  void finish_sending(std::size_t sent) noexcept {
+    // seq_cst (this store and the load below): the Dekker pair with settle_one(), which
+    // increments settled_ and then loads expected_: at least one of the two sees the
+    // other's write, so the last settlement is never missed.
+    expected_.store(sent, std::memory_order_seq_cst);
+    if (settled_.load(std::memory_order_seq_cst) == sent) mark_complete();
+  }
+
+  std::vector<Slot>& values() noexcept { return values_; }
+  std::vector<std::pair<std::uint64_t, std::exception_ptr>>& errors() noexcept { return errors_; }
+
+ private:
+  void settle_one() noexcept {
+    // seq_cst (both): see finish_sending().
+    const std::size_t settled = settled_.fetch_add(1, std::memory_order_seq_cst) + 1;
+    if (settled == expected_.load(std::memory_order_seq_cst)) mark_complete();
+  }
+  void mark_complete() noexcept {
+    // release: pairs with the acquire load in complete(); both callers may get here.
+    complete_.store(true, std::memory_order_release);
+  }
+
+  std::vector<Slot> values_;
+  std::vector<std::pair<std::uint64_t, std::exception_ptr>> errors_;  // under the pool's lock
+  std::atomic<std::size_t> settled_{0};
+  std::atomic<std::size_t> expected_{static_cast<std::size_t>(-1)};
+  std::atomic<bool> complete_{false};
+};
+
+template <class R>
+R unwrap_slot(typename MapSink<R>::Slot&& slot) {
+  if constexpr (std::is_default_constructible_v<R>) {
+    return std::move(slot);
+  } else {
+    return std::move(*slot);
+  }
+}
+
+// Results of an imap()/imap_unordered(): a bounded window, handed out one at a time.
+template <class R>
+class ImapSink final : public ResultSink {
+ public:
+  explicit ImapSink(bool ordered) : ordered_(ordered) {}
+
+  void deliver(std::uint64_t index, std::span<const std::byte> value) override {
+    Outcome<R> outcome{Codec<R>::decode(value)};
+    std::lock_guard lock(mu_);
+    put(index, std::move(outcome));
+  }
+  void fail(std::uint64_t index, std::exception_ptr error) noexcept override {
+    std::lock_guard lock(mu_);
+    try {
+      put(index, Outcome<R>(std::move(error)));
+    } catch (...) {
+    }
+  }
+  // Reserves a place for item `index` (called in send order).
+  void expect(std::uint64_t index) {
+    std::lock_guard lock(mu_);
+    if (ordered_) window_.emplace_back();
+    (void)index;
+  }
+  // The next outcome in delivery order (ordered: input order), if it is there.
+  std::optional<Outcome<R>> take() {
+    std::lock_guard lock(mu_);
+    if (ordered_) {
+      if (window_.empty() || !window_.front()) return std::nullopt;
+      std::optional<Outcome<R>> out = std::move(window_.front());
+      window_.pop_front();
+      ++window_base_;
+      return out;
+    }
+    if (done_.empty()) return std::nullopt;
+    std::optional<Outcome<R>> out = std::move(done_.front());
+    done_.pop_front();
+    return out;
+  }
+  static bool has_next(const void* self) noexcept {
+    auto* s = static_cast<ImapSink*>(const_cast<void*>(self));
+    std::lock_guard lock(s->mu_);
+    return s->ordered_ ? (!s->window_.empty() && s->window_.front().has_value())
+                       : !s->done_.empty();
+  }
+
+ private:
+  void put(std::uint64_t index, Outcome<R>&& outcome) {
+    if (ordered_) {
+      const std::uint64_t at = index - window_base_;
+      if (at < window_.size()) window_[at] = std::move(outcome);
+    } else {
+      done_.push_back(std::move(outcome));
+    }
+  }
+
+  const bool ordered_;
+  mutable std::mutex mu_;
+  std::deque<std::optional<Outcome<R>>> window_;
+  std::uint64_t window_base_ = 0;
+  std::deque<Outcome<R>> done_;
+};
+
+}  // namespace ringpool::pool::detail

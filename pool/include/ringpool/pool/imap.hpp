@@ -1,0 +1,176 @@
+#pragma once
+// Imap: the lazy range imap()/imap_unordered() return (include <ringpool/pool/pool.hpp>).
+#include <algorithm>
+#include <cstddef>
+#include <exception>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <utility>
+#include <vector>
+
+#include "ringpool/pool/detail/result_sinks.hpp"
+#include "ringpool/pool/detail/task_traits.hpp"
+#include "ringpool/pool/outcome.hpp"
+#include "ringpool/pool/pool.hpp"
+
+namespace ringpool::pool {
+
+// The range returned by imap()/imap_unordered(). Move-only; iterate it once. Its
+// destructor waits for the items already in flight (they write into it).
+template <class R, class Fn, class View, bool Star>
+class Imap {
+  using Traits = detail::FnTraits<Fn>;
+  using Args = typename Traits::Args;
+  using Items = detail::ItemCodec<Args>;
+
+ public:
+  Imap(Pool& pool, Fn fn, View inputs, std::size_t chunksize, bool ordered)
+      : pool_(&pool),
+        fn_(fn),
+        inputs_(std::move(inputs)),
+        it_(std::ranges::begin(inputs_)),
+        chunk_(chunksize),
+        sink_(std::make_unique<detail::ImapSink<R>>(ordered)) {
+    if (chunk_ == 0) throw InvalidArgument("ringpool: chunksize must be at least 1");
+    if (pool.core().closed()) {
+      throw Closed(
+          "ringpool: the pool is closed; begin imap before close() (or create a new "
+          "Pool)");
+    }
+    if constexpr (std::ranges::sized_range<View>) {
+      const std::size_t n = std::ranges::size(inputs_);
+      parallel_ = n > 0 && pool.core().plan_batch(n);
+    } else {
+      pool.core().plan_unsized_batch();
+    }
+    max_in_flight_ = std::max<std::size_t>(pool.core().ring_messages(), 2) * chunk_;
+  }
+  Imap(Imap&&) noexcept = default;
+  Imap& operator=(Imap&&) = delete;
+  Imap(const Imap&) = delete;
+  ~Imap() {
+    if (sink_ && sent_ > taken_) {
+      // Results still in flight write into sink_: wait for them.
+      while (sent_ > taken_) {
+        pool_->core().wait_until(&detail::ImapSink<R>::has_next, sink_.get(), std::nullopt);
+        while (sink_->take()) ++taken_;
+      }
+    }
+  }
+
+  class iterator {
+   public:
+    using value_type = R;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(Imap* parent) : parent_(parent) { current_ = parent_->next(); }
+    // The item's result; throws its error (TaskFailed, WorkerLost, ...).
+    const R& operator*() const { return current_->value(); }
+    iterator& operator++() {
+      current_ = parent_->next();
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    // The current item's outcome, without throwing.
+    const Outcome<R>& outcome() const { return *current_; }
+    friend bool operator==(const iterator& a, std::default_sentinel_t) { return !a.current_; }
+
+   private:
+    Imap* parent_ = nullptr;
+    std::optional<Outcome<R>> current_;
+  };
+
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() { return {}; }
+
+ private:
+  std::optional<Outcome<R>> next() {
+    for (;;) {
+      if (auto out = sink_->take()) {
+        ++taken_;
+        return out;
+      }
+      if (!input_done_ && it_ != std::ranges::end(inputs_) && sent_ - taken_ < max_in_flight_) {
+        send_some();
+        continue;
+      }
+      if (sent_ == taken_) {
+        // The input itself failed: its error comes at its position, then the range ends
+        // (Python's imap raises it there).
+        if (input_error_) return Outcome<R>(std::exchange(input_error_, nullptr));
+        return std::nullopt;
+      }
+      pool_->core().wait_until(&detail::ImapSink<R>::has_next, sink_.get(), std::nullopt);
+    }
+  }
+
+  void send_some() {
+    const std::size_t limit = pool_->core().max_payload();
+    std::vector<std::byte>& buf = buffer_;
+    buf.clear();
+    std::size_t count = 0;
+    try {
+      while (!input_done_ && it_ != std::ranges::end(inputs_) && count < chunk_) {
+        const auto& item = *it_;
+        const auto& args = detail::to_args<Args, Star>(item);
+        const std::size_t b = Items::bytes(args);
+        if (b > limit) {
+          if (count > 0) break;  // send what we have; the oversize item throws next time
+          ++it_;
+          throw PayloadTooLarge(b, limit, "arguments of one imap item");
+        }
+        if (buf.size() + b > limit) break;
+        const std::size_t at = buf.size();
+        buf.resize(at + b);
+        Items::write(buf.data() + at, args);
+        ++count;
+        ++it_;
+      }
+    } catch (const PayloadTooLarge&) {
+      throw;
+    } catch (...) {
+      // Reading the input threw: results before it still come, then its error.
+      input_error_ = std::current_exception();
+      input_done_ = true;
+      if (count == 0) return;
+    }
+    for (std::size_t k = 0; k < count; ++k) sink_->expect(sent_ + k);
+    detail::SendRequest req;
+    req.invoker = Traits::kInvoker;
+    req.fn = reinterpret_cast<std::uintptr_t>(fn_);
+    req.count = static_cast<std::uint32_t>(count);
+    req.item_size = Items::item_size();
+    req.payload_bytes = buf.size();
+    req.encode = [](const void* ctx, std::byte* out) {
+      const auto& b = *static_cast<const std::vector<std::byte>*>(ctx);
+      if (!b.empty()) std::memcpy(out, b.data(), b.size());
+    };
+    req.context = &buf;
+    req.sink = sink_.get();
+    req.base_index = sent_;
+    req.route = parallel_ ? static_cast<int>(messages_ % pool_->workers()) : detail::kRouteShared;
+    req.continues_batch = true;
+    pool_->core().send(req);
+    sent_ += count;
+    ++messages_;
+  }
+
+  Pool* pool_;
+  Fn fn_;
+  View inputs_;
+  std::ranges::iterator_t<View> it_;
+  std::size_t chunk_;
+  std::unique_ptr<detail::ImapSink<R>> sink_;
+  bool parallel_ = false;
+  std::size_t max_in_flight_ = 0;
+  std::size_t sent_ = 0;
+  std::size_t taken_ = 0;
+  std::size_t messages_ = 0;
+  std::vector<std::byte> buffer_;
+  bool input_done_ = false;         // the input threw: send nothing more
+  std::exception_ptr input_error_;  // handed out after every result sent before it
+};
+
+}  // namespace ringpool::pool
