@@ -60,21 +60,6 @@ TaskTable::Record* TaskTable::lookup(std::uint64_t id) noexcept {
   return &r;
 }
 
-void TaskTable::deliver_next(Record& r, std::span<const std::byte> value) noexcept {
-  const std::uint64_t index = r.base + r.next;
-  try {
-    r.sink->deliver(index, value);
-  } catch (...) {
-    r.sink->fail(index, std::current_exception());  // the value did not decode
-  }
-  if (++r.next == r.count) retire(r);
-}
-
-void TaskTable::fail_next(Record& r, std::exception_ptr error) noexcept {
-  r.sink->fail(r.base + r.next, std::move(error));
-  if (++r.next == r.count) retire(r);
-}
-
 void TaskTable::fail_rest(Record& r, const std::exception_ptr& error) noexcept {
   for (std::uint32_t k = r.next; k < r.count; ++k) r.sink->fail(r.base + k, error);
   r.next = r.count;
@@ -92,7 +77,8 @@ void TaskTable::retire(Record& r) noexcept {
   if (++r.generation == 0) r.generation = 1;
   if (r.worker >= 0) --queued_[static_cast<std::size_t>(r.worker)];
   StateBase* owned = std::exchange(r.owned, nullptr);
-  r.sink = nullptr;
+  // The sink may complete (and its owner return) inside settled(): nothing touches it after.
+  std::exchange(r.sink, nullptr)->settled(r.count);
   free_.push_back(static_cast<std::uint32_t>(&r - records_.data()));
   // release: pairs with the acquire load in empty().
   live_.fetch_sub(1, std::memory_order_release);

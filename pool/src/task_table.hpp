@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <exception>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "ringpool/pool/future.hpp"
@@ -50,8 +51,20 @@ class TaskTable {
 
   // Item `r.next` succeeded with encoded `value` / failed with `error`. The record retires
   // once every item has settled.
-  void deliver_next(Record& r, std::span<const std::byte> value) noexcept;
-  void fail_next(Record& r, std::exception_ptr error) noexcept;
+  // Inline: the collector's per-item path.
+  void deliver_next(Record& r, std::span<const std::byte> value) noexcept {
+    const std::uint64_t index = r.base + r.next;
+    try {
+      r.sink->deliver(index, value);
+    } catch (...) {
+      r.sink->fail(index, std::current_exception());  // the value did not decode
+    }
+    if (++r.next == r.count) retire(r);
+  }
+  void fail_next(Record& r, std::exception_ptr error) noexcept {
+    r.sink->fail(r.base + r.next, std::move(error));
+    if (++r.next == r.count) retire(r);
+  }
   // Fails every item not yet settled, then retires the record.
   void fail_rest(Record& r, const std::exception_ptr& error) noexcept;
   // Fails every live record (terminate, a broken pool).

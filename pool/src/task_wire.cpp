@@ -46,28 +46,6 @@ void ResultWriter::flush() {
 
 // ---- parent side ---------------------------------------------------------------------
 
-bool ResultReader::open(std::span<const std::byte> message) noexcept {
-  if (message.size() < sizeof(ResultHeader)) return false;
-  std::memcpy(&header_, message.data(), sizeof header_);
-  rest_ = message.subspan(sizeof(ResultHeader));
-  read_ = 0;
-  return true;
-}
-
-ResultReader::Next ResultReader::next(Item& out) noexcept {
-  if (read_ == header_.count) return Next::end;
-  if (rest_.size() < kResultItemHeader) return Next::truncated;
-  // Read once, then checked: a worker may rewrite the bytes while we look.
-  const auto status = std::to_integer<std::uint8_t>(rest_[0]);
-  const std::uint32_t len = get_u32(rest_.data() + 1);
-  if (rest_.size() - kResultItemHeader < len) return Next::truncated;
-  out.ok = status == kResultOk;
-  out.bytes = rest_.subspan(kResultItemHeader, len);
-  rest_ = rest_.subspan(kResultItemHeader + len);
-  ++read_;
-  return Next::item;
-}
-
 ResultReader::ErrorText ResultReader::error_of(std::span<const std::byte> body) {
   ErrorText text{"unknown", {}};
   if (body.size() < sizeof(std::uint32_t)) return text;

@@ -115,7 +115,7 @@ TEST(PoolKills, KillsEvery20msDuringMapWithRetriesLoseNothing) {
   o.retries = 1000;
   Pool pool(o);
   ringpool::test::KillStorm storm(pool, 20ms, 20);
-  std::vector<int> in(200000);
+  std::vector<int> in(200000 / ringpool::test::kStormScale);
   std::iota(in.begin(), in.end(), 0);
   const auto out = pool.map(busy_square, in, 16);
   const int kills = storm.stop();
@@ -123,9 +123,9 @@ TEST(PoolKills, KillsEvery20msDuringMapWithRetriesLoseNothing) {
   for (std::size_t i = 0; i < in.size(); ++i) right += out[i] == in[i] * in[i] ? 1 : 0;
   EXPECT_EQ(right, in.size());
   std::printf(
-      "[ campaign ] fork pool map 200000 items, kill every 20 ms: %d kills, %zu of %zu "
+      "[ campaign ] fork pool map %zu items, kill every 20 ms: %d kills, %zu of %zu "
       "results correct\n",
-      kills, right, in.size());
+      in.size(), kills, right, in.size());
 }
 
 TEST(PoolKills, KillsEveryTwoMillisecondsDuringImapUnorderedDoNotStopThePool) {
@@ -134,7 +134,7 @@ TEST(PoolKills, KillsEveryTwoMillisecondsDuringImapUnorderedDoNotStopThePool) {
   o.retries = 1000;  // every item must come back
   Pool pool(o);
   ringpool::test::KillStorm storm(pool, 2ms, 2026);
-  std::vector<int> in(30000);
+  std::vector<int> in(30000 / ringpool::test::kStormScale);
   std::iota(in.begin(), in.end(), 0);
   auto run = std::async(std::launch::async, [&] {
     long long sum = 0;
@@ -154,9 +154,9 @@ TEST(PoolKills, KillsEveryTwoMillisecondsDuringImapUnorderedDoNotStopThePool) {
   EXPECT_EQ(n, in.size());
   EXPECT_EQ(sum, want);
   std::printf(
-      "[ campaign ] imap_unordered 30000 items, kill every 2 ms: %d kills, %zu of %zu "
+      "[ campaign ] imap_unordered %zu items, kill every 2 ms: %d kills, %zu of %zu "
       "results, %s\n",
-      kills, n, in.size(), sum == want ? "all correct" : "WRONG");
+      in.size(), kills, n, in.size(), sum == want ? "all correct" : "WRONG");
 }
 
 }  // namespace

@@ -340,19 +340,12 @@ void spawn_kill_storm(std::chrono::milliseconds period, int items, int max_kills
       items, static_cast<long long>(period.count()), kills, right, in.size());
 }
 
-// A re-executed ASan/TSan binary takes hundreds of milliseconds to start: fewer kills there.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kSpawnStormScale = 10;
-#else
-constexpr int kSpawnStormScale = 1;
-#endif
-
 TEST(SpawnPoolKills, KillEvery20msDuringMap) {
-  spawn_kill_storm(20ms, 100000 / kSpawnStormScale, 60 / kSpawnStormScale);
+  spawn_kill_storm(20ms, 100000 / ringpool::test::kStormScale, 60 / ringpool::test::kStormScale);
 }
 
 TEST(SpawnPoolKills, KillEvery2msDuringMap) {
-  spawn_kill_storm(2ms, 20000 / kSpawnStormScale, 60 / kSpawnStormScale);
+  spawn_kill_storm(2ms, 20000 / ringpool::test::kStormScale, 60 / ringpool::test::kStormScale);
 }
 
 // ---- start data checks ------------------------------------------------------------------

@@ -5,8 +5,8 @@
 //   ring                  producer end            consumer end
 //   SpscRing<T>           SpscProducer<T>         SpscConsumer<T>        spsc_ring.hpp
 //   MpmcRing<T>           MpmcProducer<T>         MpmcConsumer<T>        mpmc_ring.hpp
-//   SpscByteRing          SpscByteProducer        SpscByteConsumer       byte_ring.hpp
-//   MpmcByteRing          MpmcByteProducer        MpmcByteConsumer       byte_ring.hpp
+//   SpscByteRing          SpscByteProducer        SpscByteConsumer       spsc_byte_ring.hpp
+//   MpmcByteRing          MpmcByteProducer        MpmcByteConsumer       mpmc_byte_ring.hpp
 //
 // The ring classes only hold the factories: `create(...)` initialises a ring in a region
 // or segment and returns both ends (RingEnds: `auto [tx, rx] = SpscRing<int>::

@@ -59,6 +59,9 @@ class ResultSink {
   virtual void deliver(std::uint64_t index, std::span<const std::byte> value) = 0;
   // Item `index` failed.
   virtual void fail(std::uint64_t index, std::exception_ptr error) noexcept = 0;
+  // The `items` items of one task message have all been delivered or failed (called once
+  // per message, after its last deliver()/fail(), and never again for them).
+  virtual void settled(std::size_t items) noexcept { (void)items; }
 
  protected:
   ~ResultSink() = default;

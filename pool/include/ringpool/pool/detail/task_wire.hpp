@@ -143,11 +143,30 @@ class ResultReader {
   enum class Next { item, end, truncated };
 
   // False when the message is too short for a header.
-  [[nodiscard]] bool open(std::span<const std::byte> message) noexcept;
+  [[nodiscard]] bool open(std::span<const std::byte> message) noexcept {
+    if (message.size() < sizeof(ResultHeader)) return false;
+    std::memcpy(&header_, message.data(), sizeof header_);
+    rest_ = message.subspan(sizeof(ResultHeader));
+    read_ = 0;
+    return true;
+  }
   [[nodiscard]] const ResultHeader& header() const noexcept { return header_; }
   // The next item of the header's `count`: `end` after the last, `truncated` when the
   // message ends inside an item (the rest cannot be framed).
-  [[nodiscard]] Next next(Item& out) noexcept;
+  // Inline: the collector's per-item path.
+  [[nodiscard]] Next next(Item& out) noexcept {
+    if (read_ == header_.count) return Next::end;
+    if (rest_.size() < kResultItemHeader) return Next::truncated;
+    // Read once, then checked: a worker may rewrite the bytes while we look.
+    const auto status = std::to_integer<std::uint8_t>(rest_[0]);
+    const std::uint32_t len = get_u32(rest_.data() + 1);
+    if (rest_.size() - kResultItemHeader < len) return Next::truncated;
+    out.ok = status == kResultOk;
+    out.bytes = rest_.subspan(kResultItemHeader, len);
+    rest_ = rest_.subspan(kResultItemHeader + len);
+    ++read_;
+    return Next::item;
+  }
 
   // The exception type name and message of an error item's body (as ResultWriter::error
   // wrote them; "unknown" and an empty message when the body is malformed).
