@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${RINGPOOL_FUZZ_SECONDS:-60}
-targets=${RINGPOOL_FUZZ_TARGETS:-ring_attach_fuzz codec_fuzz}
+targets=${RINGPOOL_FUZZ_TARGETS:-ring_attach_fuzz queue_open_fuzz codec_fuzz}
 
 bash scripts/setup.sh
 fuzz_packages=(clang-16 libclang-rt-16-dev)

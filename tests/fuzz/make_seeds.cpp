@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <memory>
 #include <new>
 #include <optional>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "ringpool/ipc/byte_ring.hpp"
+#include "ringpool/ipc/mpmc_ring.hpp"
 #include "ringpool/ipc/segment.hpp"
 #include "ringpool/ipc/spsc_ring.hpp"
 #include "ringpool/pool/codec.hpp"
@@ -76,13 +78,51 @@ void ring_seeds(const fs::path& dir) {
     write(dir / "spsc_u64", 2, 0x0F, r.span());
   }
   {
-    const std::string name = "/ringpool-fuzz-seed-" + std::to_string(::getpid());
-    auto q = ringpool::pool::Queue<std::string>::create(
-        name, 2, ringpool::pool::QueueOptions{.slot_size = 16});
-    q.put("item");
-    const Segment view = Segment::open(name);
-    write(dir / "queue", 3, 0x55, view.bytes());
+    Region r(MpmcRing<std::uint64_t>::required_bytes(8));
+    auto ring = MpmcRing<std::uint64_t>::create(r.span(), 8);
+    static_cast<void>(ring.producer.try_push(7));
+    static_cast<void>(ring.producer.try_push(8));
+    write(dir / "mpmc_u64", 3, 0x0F, r.span());
+    write(dir / "mpmc_u64_named", 7, 0xF0, r.span());
   }
+}
+
+// A queue segment as its creator left it, with `items` put: the bytes after the three
+// selector and script bytes of queue_open_fuzz.
+template <class T>
+void queue_seed(const fs::path& file, std::uint8_t selector, std::uint16_t script,
+                std::size_t maxsize, std::size_t slot_size, const std::vector<T>& items) {
+  const std::string name = "/ringpool-fuzz-seed-" + std::to_string(::getpid());
+  auto q = ringpool::pool::Queue<T>::create(name, maxsize,
+                                            ringpool::pool::QueueOptions{.slot_size = slot_size});
+  for (const T& item : items) q.put(item);
+  const ringpool::ipc::Segment view = ringpool::ipc::Segment::open(name);
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.put(static_cast<char>(selector));
+  out.put(static_cast<char>(script & 0xFF));
+  out.put(static_cast<char>(script >> 8));
+  out.write(reinterpret_cast<const char*>(view.bytes().data()),
+            static_cast<std::streamsize>(view.size()));
+}
+
+// Scripts: 3 bits per step, step 0 lowest (see queue_open_fuzz.cpp).
+constexpr std::uint16_t script(std::initializer_list<unsigned> steps) {
+  std::uint16_t s = 0;
+  int shift = 0;
+  for (unsigned step : steps) {
+    s = static_cast<std::uint16_t>(s | (step << shift));
+    shift += 3;
+  }
+  return s;
+}
+
+void queue_seeds(const fs::path& dir) {
+  // try_get, get, try_put, put, put the largest item
+  queue_seed<std::string>(dir / "string", 0, script({4, 5, 1, 2, 3}), 2, 16, {"item"});
+  // put, get(0), close, get, size
+  queue_seed<std::uint64_t>(dir / "u64", 1, script({2, 6, 7, 5, 0}), 3, 0, {7, 8});
+  // a spinning opener: get, get, get (the third finds the queue empty), try_put, size
+  queue_seed<std::string>(dir / "string_spin", 2, script({5, 5, 5, 1, 0}), 4, 32, {"a", "bc"});
 }
 
 template <class T>
@@ -118,7 +158,9 @@ int main(int argc, char** argv) {
   const fs::path root = argv[1];
   fs::create_directories(root / "ring_attach_fuzz");
   fs::create_directories(root / "codec_fuzz");
+  fs::create_directories(root / "queue_open_fuzz");
   ring_seeds(root / "ring_attach_fuzz");
   codec_seeds(root / "codec_fuzz");
+  queue_seeds(root / "queue_open_fuzz");
   return 0;
 }
