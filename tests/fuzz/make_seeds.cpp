@@ -2,8 +2,12 @@
 // parser, for the fuzzer to mutate. Usage: ringpool_fuzz_seeds <tests/fuzz/corpus>
 #include <unistd.h>
 
+#include <chrono>
+#include <climits>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -11,16 +15,20 @@
 #include <new>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "ringpool/ipc/byte_ring.hpp"
+#include "ringpool/ipc/detail/ring_header.hpp"
 #include "ringpool/ipc/mpmc_ring.hpp"
 #include "ringpool/ipc/segment.hpp"
 #include "ringpool/ipc/spsc_ring.hpp"
 #include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/queue.hpp"
 
 namespace {
@@ -116,6 +124,68 @@ constexpr std::uint16_t script(std::initializer_list<unsigned> steps) {
   return s;
 }
 
+std::size_t find_u64(std::span<const std::byte> bytes, std::size_t end, std::uint64_t value) {
+  for (std::size_t off = 0; off + sizeof value <= end; off += sizeof value) {
+    std::uint64_t v = 0;
+    std::memcpy(&v, bytes.data() + off, sizeof v);
+    if (v == value) return off;
+  }
+  return bytes.size();
+}
+
+// A queue whose one item is held by a consumer that died inside get (claimed, not
+// released): the input that leads a get into the recovery of dead consumers' claims. Made
+// from two queues of the same layout: in the first, a thread blocked in get shows where
+// its claim record's owner is (this process's pid); the second holds the item, and its
+// copy gets an owner that cannot exist (INT_MAX is above every pid_max), a claim word
+// naming ticket 0, and a dequeue counter past it.
+void dead_consumer_seed(const fs::path& file) {
+  using ringpool::pool::Queue;
+  const ringpool::pool::QueueOptions options{.slot_size = 16};
+  const std::string first = "/ringpool-fuzz-seed-a-" + std::to_string(::getpid());
+  const std::string second = "/ringpool-fuzz-seed-b-" + std::to_string(::getpid());
+  auto blocked = Queue<std::string>::create(first, 2, options);
+  auto held = Queue<std::string>::create(second, 2, options);
+  std::thread getter([&] {
+    try {
+      static_cast<void>(blocked.get(std::chrono::seconds(30)));
+    } catch (const ringpool::pool::PoolError&) {
+      // Closed below.
+    }
+  });
+  const ringpool::ipc::Segment view = ringpool::ipc::Segment::open(first);
+  std::size_t ring = view.size();
+  for (std::size_t off = 0; off < view.size() && ring == view.size(); off += 128) {
+    if (find_u64(view.bytes().subspan(off), 8, ringpool::ipc::detail::kRingMagic) == 0) ring = off;
+  }
+  std::size_t owner = view.size();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (owner >= ring && std::chrono::steady_clock::now() < deadline) {
+    owner = find_u64(view.bytes(), ring, static_cast<std::uint64_t>(::getpid()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  blocked.close();
+  getter.join();
+  if (owner >= ring) throw std::runtime_error("dead_consumer_seed: no claim record found");
+
+  held.put("held");
+  const ringpool::ipc::Segment copy = ringpool::ipc::Segment::open(second);
+  std::vector<std::byte> bytes(copy.bytes().begin(), copy.bytes().end());
+  const auto put_u64 = [&](std::size_t off, std::uint64_t v) {
+    std::memcpy(bytes.data() + off, &v, sizeof v);
+  };
+  put_u64(owner, INT_MAX);  // the owner: a pid no process has
+  put_u64(owner + 8, 1);    // its claim word (after the owner): ticket 0 + 1
+  put_u64(ring + offsetof(ringpool::ipc::detail::RingControl, consumer), 1);  // ticket 0 taken
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.put(static_cast<char>(0));
+  const std::uint16_t steps = script({4, 5, 1, 4, 0});  // try_get, get, try_put, try_get
+  out.put(static_cast<char>(steps & 0xFF));
+  out.put(static_cast<char>(steps >> 8));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
 void queue_seeds(const fs::path& dir) {
   // try_get, get, try_put, put, put the largest item
   queue_seed<std::string>(dir / "string", 0, script({4, 5, 1, 2, 3}), 2, 16, {"item"});
@@ -123,6 +193,7 @@ void queue_seeds(const fs::path& dir) {
   queue_seed<std::uint64_t>(dir / "u64", 1, script({2, 6, 7, 5, 0}), 3, 0, {7, 8});
   // a spinning opener: get, get, get (the third finds the queue empty), try_put, size
   queue_seed<std::string>(dir / "string_spin", 2, script({5, 5, 5, 1, 0}), 4, 32, {"a", "bc"});
+  dead_consumer_seed(dir / "string_dead_consumer");
 }
 
 template <class T>
