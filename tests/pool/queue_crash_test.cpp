@@ -184,8 +184,9 @@ TEST(QueueCrash, ARecordOfALiveConsumerIsLeftAlone) {
   EXPECT_EQ(p->value, 1U);
 }
 
-// Found by queue_open_fuzz: a recovered item whose length a peer made impossible escaped
-// get/try_get as ipc::IpcError instead of the documented Corrupted.
+// A recovered item whose length a peer made impossible escaped get/try_get as
+// ipc::IpcError instead of the documented Corrupted (seen while writing queue_open_fuzz,
+// which finds it within seconds from its dead-consumer seed).
 TEST(QueueCrash, ARecoveredItemWithAnImpossibleLengthThrowsCorrupted) {
   Watchdog watchdog;
   for (const bool use_try_get : {true, false}) {
