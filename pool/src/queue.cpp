@@ -354,7 +354,8 @@ QueueCore::Claim::~Claim() {
   record.owner.store(0, std::memory_order_seq_cst);
 }
 
-bool QueueCore::recover_dead(const std::function<void(std::span<const std::byte>)>& f) {
+bool QueueCore::recover_dead(const char* operation,
+                             const std::function<void(std::span<const std::byte>)>& f) {
   const std::int64_t me = self_pid();
   for (std::size_t i = 0; i < kQueueClaimRecords; ++i) {
     Shared::ClaimRecord& record = shared_->claims[i];
@@ -385,8 +386,16 @@ bool QueueCore::recover_dead(const std::function<void(std::span<const std::byte>
         recovered = true;
         f(bytes);
       });
+    } catch (const ipc::IpcError& e) {
+      // The held slot had an impossible length: released, never followed. Its unit is
+      // given back and the record freed; the caller sees the queue's own error.
+      takeover.done();
+      item_taken();
+      if (e.code() == ipc::IpcErrc::corrupt_indices) throw_corrupted(operation);
+      throw;
     } catch (...) {
-      // The slot is released; its unit is given back and the record freed.
+      // f threw (the item did not decode); the slot is released, its unit is given back
+      // and the record freed.
       takeover.done();
       item_taken();
       throw;

@@ -1,32 +1,29 @@
 // Fuzz target: attach rings to hostile bytes, then use them.
 //
 // Input: byte 0 chooses what to attach and how; byte 1 is the operation script; the rest
-// is the region (a ring header, its index lines and its slots, or a queue segment).
+// is the region (a ring header, its index lines and its slots).
 //   byte 0 bits 0-1: 0 SpscByteRing, 1 MpmcByteRing, 2 SpscRing<std::uint64_t>,
-//                    3 pool::Queue<std::string>::open (always a named segment)
+//                    3 MpmcRing<std::uint64_t>
 //   byte 0 bit 2:    the region is a named segment (create, fill, Segment::open) instead
 //                    of a 128-byte aligned heap block of exactly the region's size
-// Documented failures (IpcError, pool errors such as DecodeError) are fine; a crash, a
-// sanitizer report, another exception type or a hang is a bug. Written against today's
-// ring handles; the role-typed producer/consumer handles will replace the calls below.
-#include <unistd.h>
-
-#include <chrono>
+// Documented failures (IpcError) are fine; a crash, a sanitizer report, another exception
+// type or a hang is a bug. Queue<T>::open has its own target, queue_open_fuzz.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <span>
-#include <string>
 #include <vector>
 
+#include "named_copy.hpp"
 #include "ringpool/ipc/byte_ring.hpp"
 #include "ringpool/ipc/errors.hpp"
+#include "ringpool/ipc/mpmc_ring.hpp"
 #include "ringpool/ipc/segment.hpp"
 #include "ringpool/ipc/spsc_ring.hpp"
-#include "ringpool/pool/errors.hpp"
-#include "ringpool/pool/queue.hpp"
 
 namespace {
 
@@ -53,10 +50,10 @@ void exercise_bytes(const Where& where, std::uint8_t script) {
   static_cast<void>(rx.size_approx());
 }
 
-template <class Where>
+template <class Producer, class Consumer, class Where>
 void exercise_values(const Where& where, std::uint8_t script) {
-  auto tx = ringpool::ipc::SpscProducer<std::uint64_t>::attach(where);
-  auto rx = ringpool::ipc::SpscConsumer<std::uint64_t>::attach(where);
+  auto tx = Producer::attach(where);
+  auto rx = Consumer::attach(where);
   for (int i = 0; i < kSteps; ++i) {
     if ((script >> i) & 1U) {
       static_cast<void>(tx.try_push(static_cast<std::uint64_t>(i)));
@@ -68,65 +65,18 @@ void exercise_values(const Where& where, std::uint8_t script) {
   static_cast<void>(rx.try_pop_n(batch));
 }
 
-// Puts and gets on a hostile queue. (A ring that is full while the header's item count
-// says there is room once made try_put retry its claim forever; found by this target.)
-void exercise_queue(const std::string& name, std::uint8_t script) {
-  auto q = ringpool::pool::Queue<std::string>::open(name);
-  for (int i = 0; i < kSteps; ++i) {
-    switch ((script >> (2 * (i % 4))) & 3U) {
-      case 0:
-        static_cast<void>(q.size_approx());
-        break;
-      case 1:
-        static_cast<void>(q.try_put("x"));
-        break;
-      case 2:
-        q.put("y", std::chrono::milliseconds(1));
-        break;
-      default:
-        static_cast<void>(q.try_get());
-        break;
-    }
-  }
-}
-
-// A named segment holding `bytes`, removed on destruction (and by the resource tracker
-// when a crash or a libFuzzer timeout ends the process first).
-class NamedCopy {
- public:
-  explicit NamedCopy(std::span<const std::uint8_t> bytes)
-      : segment_(Segment::create(fresh_name(), bytes.size(),
-                                 ringpool::ipc::SegmentOptions{.unlink_on_destroy = true})) {
-    std::memcpy(segment_.data(), bytes.data(), bytes.size());
-  }
-  [[nodiscard]] const std::string& name() const { return segment_.name(); }
-
- private:
-  static std::string fresh_name() {
-    std::string name = "/ringpool-fuzz-" + std::to_string(::getpid());
-    static_cast<void>(Segment::unlink(name));  // left by an earlier process with our pid
-    return name;
-  }
-  Segment segment_;
-};
-
 struct AlignedFree {
   void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t{128}); }
 };
 
 void run(std::uint8_t selector, std::uint8_t script, std::span<const std::uint8_t> bytes) {
   const unsigned kind = selector & 3U;
-  const bool named = kind == 3 || (selector & 4U) != 0;
-  std::unique_ptr<NamedCopy> copy;
+  std::optional<ringpool::fuzz::NamedCopy> copy;
   std::shared_ptr<Segment> segment;
   std::unique_ptr<std::byte[], AlignedFree> heap;
   std::span<std::byte> region;
-  if (named) {
-    copy = std::make_unique<NamedCopy>(bytes);
-    if (kind == 3) {
-      exercise_queue(copy->name(), script);
-      return;
-    }
+  if ((selector & 4U) != 0) {
+    copy.emplace(bytes);
     segment = std::make_shared<Segment>(Segment::open(copy->name()));
   } else {
     // Exactly the input's size, so AddressSanitizer sees any access past the end.
@@ -153,11 +103,22 @@ void run(std::uint8_t selector, std::uint8_t script, std::span<const std::uint8_
                                                                                          script);
       }
       break;
+    case 2:
+      if (segment) {
+        exercise_values<ringpool::ipc::SpscProducer<std::uint64_t>,
+                        ringpool::ipc::SpscConsumer<std::uint64_t>>(segment, script);
+      } else {
+        exercise_values<ringpool::ipc::SpscProducer<std::uint64_t>,
+                        ringpool::ipc::SpscConsumer<std::uint64_t>>(region, script);
+      }
+      break;
     default:
       if (segment) {
-        exercise_values(segment, script);
+        exercise_values<ringpool::ipc::MpmcProducer<std::uint64_t>,
+                        ringpool::ipc::MpmcConsumer<std::uint64_t>>(segment, script);
       } else {
-        exercise_values(region, script);
+        exercise_values<ringpool::ipc::MpmcProducer<std::uint64_t>,
+                        ringpool::ipc::MpmcConsumer<std::uint64_t>>(region, script);
       }
       break;
   }
@@ -171,8 +132,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     run(data[0], data[1], std::span(data + 2, size - 2));
   } catch (const ringpool::ipc::IpcError&) {
     // Refused as documented.
-  } catch (const ringpool::pool::PoolError&) {
-    // Refused as documented (not a queue, wrong type, undecodable item).
   }
   return 0;
 }

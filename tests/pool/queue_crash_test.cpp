@@ -16,7 +16,11 @@
 #include <span>
 #include <string>
 
+#include "ringpool/ipc/byte_ring.hpp"
+#include "ringpool/ipc/detail/ring_header.hpp"
+#include "ringpool/ipc/segment.hpp"
 #include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/queue.hpp"
 #include "test_support.hpp"
 
@@ -178,6 +182,50 @@ TEST(QueueCrash, ARecordOfALiveConsumerIsLeftAlone) {
   const std::optional<Parcel> p = q.try_get();
   ASSERT_TRUE(p.has_value());
   EXPECT_EQ(p->value, 1U);
+}
+
+// A recovered item whose length a peer made impossible escaped get/try_get as
+// ipc::IpcError instead of the documented Corrupted (seen while writing queue_open_fuzz,
+// which finds it within seconds from its dead-consumer seed).
+TEST(QueueCrash, ARecoveredItemWithAnImpossibleLengthThrowsCorrupted) {
+  Watchdog watchdog;
+  for (const bool use_try_get : {true, false}) {
+    SCOPED_TRACE(use_try_get ? "try_get" : "get");
+    const std::string name = "ringpool-test-crash-length-" + std::to_string(::getpid());
+    auto q = Queue<Parcel>::create(name, kMaxsize);
+    q.put(Parcel{1});
+    const pid_t stuck = consumer_stuck_in_get(q, use_try_get);
+    ASSERT_GT(stuck, 0);
+    kill_and_reap(stuck);
+    {
+      // Another process writes an impossible length into the slot the dead consumer held
+      // (slot 0, the first item): found through a second mapping of the segment, by the
+      // ring magic at a 128-byte boundary.
+      const ipc::Segment evil = ipc::Segment::open(name);
+      std::byte* slot0 = nullptr;
+      for (std::size_t off = 0; off + sizeof(ipc::detail::RingControl) <= evil.size(); off += 128) {
+        std::uint64_t magic = 0;
+        std::memcpy(&magic, evil.data() + off, sizeof magic);
+        if (magic == ipc::detail::kRingMagic) {
+          slot0 = evil.data() + off + sizeof(ipc::detail::RingControl);
+          break;
+        }
+      }
+      ASSERT_NE(slot0, nullptr);
+      const std::uint32_t huge = 1U << 30;
+      std::memcpy(slot0 + ipc::detail::kByteLenOffset, &huge, sizeof huge);
+    }
+    if (use_try_get) {
+      EXPECT_THROW(static_cast<void>(q.try_get()), Corrupted);
+    } else {
+      EXPECT_THROW(static_cast<void>(q.get(10s)), Corrupted);
+    }
+    // The held slot was released, never followed, and its unit given back: the queue
+    // takes maxsize items again, and they come out.
+    for (std::size_t i = 0; i < kMaxsize; ++i) EXPECT_TRUE(q.try_put(Parcel{10 + i}));
+    EXPECT_FALSE(q.try_put(Parcel{99}));
+    EXPECT_EQ(q.get(10s).value, 10U);
+  }
 }
 
 }  // namespace

@@ -158,7 +158,10 @@ class QueueCore {
   // Recovers at most one dead consumer's claimed item: f(bytes) gets its payload (the
   // slot is released after f, also if f throws) and true is returned; the dead
   // consumer's unit is given back either way. False when there was none to recover.
-  bool recover_dead(const std::function<void(std::span<const std::byte>)>& f);
+  // Throws Corrupted for `operation` when the held slot's length is impossible (the slot
+  // is released, never followed).
+  bool recover_dead(const char* operation,
+                    const std::function<void(std::span<const std::byte>)>& f);
 
   // With a unit reserved: claims a ring slot of n bytes through `producer`. Blocking
   // (`blocking`): waits until `deadline` for a slot (one is normally free at once; a slow
@@ -265,7 +268,7 @@ class Queue {
   [[nodiscard]] std::optional<T> try_get() {
     ipc::MpmcByteConsumer consumer = core_->consumer();
     std::optional<T> out = try_get_once(consumer);
-    if (!out && !consumer.corrupted()) out = recover();
+    if (!out && !consumer.corrupted()) out = recover("try_get");
     if (!out && consumer.corrupted()) core_->throw_corrupted("try_get");
     return out;
   }
@@ -389,10 +392,10 @@ class Queue {
   }
 
   // An item a dead consumer had claimed, if any.
-  std::optional<T> recover() {
+  std::optional<T> recover(const char* operation) {
     std::optional<T> out;
     core_->recover_dead(
-        [&](std::span<const std::byte> bytes) { out.emplace(Codec<T>::decode(bytes)); });
+        operation, [&](std::span<const std::byte> bytes) { out.emplace(Codec<T>::decode(bytes)); });
     return out;
   }
 
@@ -405,7 +408,7 @@ class Queue {
     std::optional<T> out;
     for (;;) {
       out = try_get_once(consumer);
-      if (!out && !consumer.corrupted()) out = recover();
+      if (!out && !consumer.corrupted()) out = recover("get");
       if (out) break;
       if (consumer.corrupted()) core_->throw_corrupted("get");
       // Wait for an item in slices, looking for dead consumers' claims between them.
