@@ -848,9 +848,24 @@ class BarrierGuard {
   }
 
  private:
+  // Takes the lock and checks the state; on Corrupted the lock is released again (the
+  // constructor's throw runs no destructor).
   void relock() {
     (void)detail::lock_acquire(state_.lock, std::nullopt, false, "Barrier");
     held_ = true;
+    try {
+      check_and_repair();
+    } catch (...) {
+      held_ = false;
+      try {
+        detail::lock_release(state_.lock, false, "Barrier");
+      } catch (...) {  // as in the destructor
+      }
+      throw;
+    }
+  }
+
+  void check_and_repair() {
     // relaxed: read by this thread, the holder (see take() in the lock).
     const bool died = state_.lock.holder_died.load(std::memory_order_relaxed) != 0;
     if (died) {

@@ -99,7 +99,7 @@ class SharedValues {
     return std::launder(reinterpret_cast<T*>(segment_->tail()));
   }
   [[nodiscard]] bool has_lock() const noexcept { return lock_.has_value(); }
-  [[nodiscard]] RLock get_lock(const char* what) const {
+  [[nodiscard]] RLock& get_lock(const char* what) const {
     if (!lock_) {
       throw InvalidState(std::string("ringpool: ") + what +
                          "::get_lock: created with lock = false, so it has no lock");
@@ -165,8 +165,9 @@ class Value {
   void store(const T& value) { values_.store(0, value); }
   // Python's get_obj(): the shared T itself, for access under get_lock().
   [[nodiscard]] T& get_obj() const noexcept { return *values_.data(); }
-  // The RLock; InvalidState when created with lock = false.
-  [[nodiscard]] RLock get_lock() const { return values_.get_lock("Value"); }
+  // The RLock (`std::scoped_lock hold(v.get_lock());`, Python's `with v.get_lock():`);
+  // InvalidState when created with lock = false.
+  [[nodiscard]] RLock& get_lock() const { return values_.get_lock("Value"); }
   [[nodiscard]] bool has_lock() const noexcept { return values_.has_lock(); }
   [[nodiscard]] const std::string& name() const noexcept { return values_.name(); }
 
@@ -211,7 +212,7 @@ class Array {
   [[nodiscard]] T& operator[](std::size_t i) const noexcept { return values_.data()[i]; }
   [[nodiscard]] std::span<T> span() const noexcept { return {values_.data(), values_.size()}; }
   // The RLock; InvalidState when created with lock = false.
-  [[nodiscard]] RLock get_lock() const { return values_.get_lock("Array"); }
+  [[nodiscard]] RLock& get_lock() const { return values_.get_lock("Array"); }
   [[nodiscard]] bool has_lock() const noexcept { return values_.has_lock(); }
   [[nodiscard]] const std::string& name() const noexcept { return values_.name(); }
 

@@ -288,7 +288,7 @@ class Condition {
   static bool unlink(std::string_view name);
 
   // The underlying lock (the same object: acquire/release through either).
-  [[nodiscard]] Lock get_lock() const { return lock_; }
+  [[nodiscard]] Lock& get_lock() noexcept { return lock_; }
   bool acquire() { return lock_.acquire(); }
   [[nodiscard]] bool acquire(std::chrono::nanoseconds timeout) { return lock_.acquire(timeout); }
   void release() { lock_.release(); }
