@@ -97,7 +97,9 @@ bool process_gone(std::int64_t pid) noexcept {
   char path[40];
   std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(p));
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT;
+  // No /proc entry: reaped just now (kill says so now), or no /proc mounted (then a live
+  // holder must not look dead).
+  if (fd < 0) return ::kill(p, 0) == -1 && errno == ESRCH;
   char buf[512];
   const ssize_t n = ::read(fd, buf, sizeof buf - 1);
   ::close(fd);

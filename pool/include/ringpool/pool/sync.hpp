@@ -340,6 +340,8 @@ class Condition {
 // Broken (BrokenBarrier from wait) by abort(), by reset() while parties wait, by a wait()
 // timeout, by an action that throws (in the party that ran it, the action's exception
 // instead), and -- unlike Python -- by a party that dies inside wait().
+// The action runs under the barrier's internal lock, as in Python: other parties' calls
+// wait for it to return (beyond their timeouts), so keep it short.
 class Barrier {
  public:
   // Each handle runs its own copy of `action` (a forked child inherits the parent's).
