@@ -839,6 +839,10 @@ class BarrierGuard {
 
   // Releases the lock, sleeps until a change is notified or kSyncLivenessPeriod (or the
   // deadline) passed, takes the lock again.
+  // No lost wake-up: the caller checked its condition under the lock and registers before
+  // releasing it; whoever changes the state takes the lock after that release, so its
+  // notify sees this registration (happens-before through the lock) and moves the epoch
+  // past this key.
   void wait_change(const detail::SyncDeadline& deadline) {
     const ipc::EventCount::Key key = state_.changed.prepare_wait();
     held_ = false;
