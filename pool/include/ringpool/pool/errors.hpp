@@ -163,6 +163,20 @@ class Corrupted : public PoolError {
   using PoolError::PoolError;
 };
 
+// Barrier::wait found the barrier broken (abort(), reset() while waiting, a timeout, an
+// action that threw, or a party that died while waiting): Python's BrokenBarrierError.
+class BrokenBarrier : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
+// BoundedSemaphore::release would raise the value above its initial value (Python's
+// ValueError "Semaphore released too many times").
+class SemaphoreOverflow : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
 namespace detail {
 
 // Demangled name of a type as reported by typeid(...).name(); the input on failure.
