@@ -95,12 +95,8 @@ static_assert(kRingOffset % 128 == 0);
 
 namespace {
 
+// spec.maxsize is never 0 here: queue_spec() turns 0 into kUnboundedQueueMaxsize.
 void validate_spec(const QueueCore::Spec& spec) {
-  if (spec.maxsize == 0) {
-    throw InvalidArgument(
-        "ringpool: Queue maxsize 0: ringpool queues are bounded (Python's 0 means "
-        "unbounded); pass the largest number of items the queue may hold, at least 1");
-  }
   if (spec.slot_size < spec.min_slot_size) {
     throw InvalidArgument("ringpool: Queue slot_size " + std::to_string(spec.slot_size) +
                           " is smaller than the " + std::to_string(spec.min_slot_size) +
@@ -465,6 +461,74 @@ const std::string& QueueCore::name() const noexcept {
 void QueueCore::close() noexcept {
   producer_.close();  // seq_cst store of the ring's closed flag: the publish for reserve()
   shared_->space.notify_all();
+}
+
+// ---- JoinCounter --------------------------------------------------------------------------
+// The count of a JoinableQueue. join() waits on `all_done` for `unfinished` == 0 with the
+// EventCount protocol: the publish is the seq_cst decrement to 0 in task_done() or
+// cancel_add(), followed by notify_all() (every joiner waits for the same state).
+
+struct JoinCounter::Shared {
+  // Items put and not yet task_done()'d.
+  alignas(128) std::atomic<std::uint64_t> unfinished;
+  alignas(128) ipc::EventCount all_done;
+};
+
+static_assert(std::is_standard_layout_v<JoinCounter::Shared>);
+static_assert(sizeof(JoinCounter::Shared) <= 4096);
+
+std::shared_ptr<JoinCounter> JoinCounter::create_anonymous() {
+  std::shared_ptr<JoinCounter> counter(new JoinCounter);
+  counter->segment_ = std::make_shared<ipc::Segment>(ipc::Segment::anonymous(sizeof(Shared)));
+  // The mapping is fresh and zero-filled: no unfinished task, no waiter.
+  counter->shared_ = ::new (counter->segment_->data()) Shared();
+  return counter;
+}
+
+void JoinCounter::add() noexcept {
+  // relaxed: sequenced before the put that publishes the item (release in the ring, paired
+  // with the get's acquire), so the task_done() of that item comes later in this counter's
+  // modification order and never sees this increment missing.
+  shared_->unfinished.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t JoinCounter::decrement() noexcept {
+  // relaxed: a first guess; the CAS decides.
+  std::uint64_t n = shared_->unfinished.load(std::memory_order_relaxed);
+  // Lock-free: each failed CAS means another process changed the count.
+  while (n != 0) {
+    // seq_cst: the publish of the EventCount argument (event_count.hpp) for join(); pairs
+    // with the seq_cst load in wait_all_done().
+    if (shared_->unfinished.compare_exchange_weak(n, n - 1, std::memory_order_seq_cst,
+                                                  std::memory_order_relaxed)) {
+      if (n == 1) shared_->all_done.notify_all();
+      return n;
+    }
+  }
+  return 0;
+}
+
+void JoinCounter::cancel_add() noexcept {
+  static_cast<void>(decrement());
+}
+
+void JoinCounter::task_done() {
+  if (decrement() == 0) {
+    throw InvalidState(
+        "ringpool: JoinableQueue::task_done: called more times than items were put (no task "
+        "is unfinished); call it once per item taken with get()");
+  }
+}
+
+bool JoinCounter::wait_all_done(std::optional<std::chrono::steady_clock::time_point> deadline) {
+  // seq_cst: the re-check of the EventCount argument; pairs with the CAS in decrement().
+  return shared_->all_done.await(
+      [&] { return shared_->unfinished.load(std::memory_order_seq_cst) == 0; }, deadline);
+}
+
+std::size_t JoinCounter::unfinished_approx() const noexcept {
+  // relaxed: an observation; racy by contract.
+  return static_cast<std::size_t>(shared_->unfinished.load(std::memory_order_relaxed));
 }
 
 }  // namespace ringpool::pool::detail

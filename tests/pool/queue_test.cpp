@@ -173,8 +173,25 @@ TEST(Queue, PayloadTooLargeLeavesTheQueueUnchanged) {
   EXPECT_EQ(q.try_get(), std::nullopt);
 }
 
+// Python's Queue() / Queue(0): no practical bound instead of an error.
+TEST(Queue, MaxsizeZeroMeansTheLargeDefaultBound) {
+  Queue<int> q(0);
+  EXPECT_EQ(q.maxsize(), ringpool::pool::kUnboundedQueueMaxsize);
+  Process producer([q]() mutable {
+    for (int i = 0; i < 10000; ++i) q.put(i);  // returns with no consumer running
+  });
+  producer.start();
+  producer.join();
+  EXPECT_EQ(producer.exitcode(), 0);
+  EXPECT_EQ(q.size_approx(), 10000U);
+  EXPECT_FALSE(q.full());
+  for (int i = 0; i < 10000; ++i) ASSERT_EQ(q.get(), i);
+  const std::string name = unique_name("unbounded");
+  auto named = Queue<int>::create(name, 0);
+  EXPECT_EQ(Queue<int>::open(name).maxsize(), ringpool::pool::kUnboundedQueueMaxsize);
+}
+
 TEST(Queue, BadConstructionIsATypedError) {
-  EXPECT_THROW(Queue<int>(0), InvalidArgument);
   EXPECT_THROW(Queue<double>(4, QueueOptions{.slot_size = 4}), InvalidArgument);
 }
 

@@ -255,6 +255,12 @@ class SpscByteConsumer : public detail::SpscByteEnd {
                std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
     return pop_with([&](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); }, timeout);
   }
+  // Waits, popping nothing, until a message is readable (ok), the ring is closed and
+  // drained (closed), or `timeout` expired. Throws IpcError(corrupt_indices).
+  OpStatus wait_readable(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return block(detail::Side::consumer, timeout,
+                 [&] { return core_.has_data(stride_) || check_corrupt(); });
+  }
   // Pops everything available now, calling f on each message in place.
   template <class F>
   std::size_t drain(F&& f) {

@@ -14,7 +14,10 @@
 //
 // Semantics, as Python's Queue where it has them:
 //  - maxsize is exact: at most maxsize items are in the queue, whatever capacity the
-//    ring rounds up to. maxsize 0 (Python's "infinite") is refused: the queue is bounded.
+//    ring rounds up to. maxsize 0 (Python's "infinite") means "no practical bound":
+//    kUnboundedQueueMaxsize (16384) items, and maxsize() reports that number. The ring's
+//    memory is mapped and touched at creation: 16384 * round_up(16 + slot_size, 16) bytes,
+//    17 MB with the default 1 KiB slots, 512 KiB for an int queue.
 //  - put blocks while full (Full after the timeout), get blocks while empty (Empty after
 //    the timeout). try_put / try_get never block.
 //  - close(): every blocked put/get wakes; puts fail with Closed at once; gets drain what
@@ -72,6 +75,8 @@ namespace ringpool::pool {
 
 // Slot size used for types without a fixed encoded size when none is given.
 inline constexpr std::size_t kDefaultQueueSlotSize = 1024;
+// The bound of a queue created with maxsize 0 (Python's unbounded Queue()).
+inline constexpr std::size_t kUnboundedQueueMaxsize = std::size_t{1} << 14;
 
 // Every member has an initialiser, so designated initialisers may name any subset.
 struct QueueOptions {
@@ -201,10 +206,37 @@ class QueueCore {
   ipc::WaitStrategy wait_ = ipc::WaitStrategy::futex;
 };
 
+// The shared unfinished-task count of a JoinableQueue (queue.cpp): an anonymous segment
+// with the count and the EventCount join() sleeps on.
+class JoinCounter {
+ public:
+  static std::shared_ptr<JoinCounter> create_anonymous();
+
+  // One more unfinished task; called before its item is enqueued.
+  void add() noexcept;
+  // The item of the last add() was not enqueued after all.
+  void cancel_add() noexcept;
+  // One task finished. Throws InvalidState when no task is unfinished.
+  void task_done();
+  // True once no task is unfinished; false at `deadline` (nullopt: waits without limit).
+  bool wait_all_done(std::optional<std::chrono::steady_clock::time_point> deadline);
+  [[nodiscard]] std::size_t unfinished_approx() const noexcept;
+
+  struct Shared;  // the segment's contents (queue.cpp)
+
+ private:
+  JoinCounter() = default;
+  // Decrements unless the count is 0; returns the value before (0: nothing changed).
+  std::uint64_t decrement() noexcept;
+
+  std::shared_ptr<ipc::Segment> segment_;
+  Shared* shared_ = nullptr;
+};
+
 template <class T>
 QueueCore::Spec queue_spec(std::size_t maxsize, const QueueOptions& opts, bool opening) {
   QueueCore::Spec spec;
-  spec.maxsize = maxsize;
+  spec.maxsize = maxsize == 0 ? kUnboundedQueueMaxsize : maxsize;
   if constexpr (FixedSize<T>) spec.min_slot_size = Codec<T>::fixed_size;
   spec.slot_size = opts.slot_size;
   if (spec.slot_size == 0 && !opening) {
@@ -224,14 +256,14 @@ class Queue {
  public:
   using value_type = T;
 
-  // An anonymous queue holding at most `maxsize` items. Throws InvalidArgument for
-  // maxsize 0 or a slot size smaller than T's fixed size.
+  // An anonymous queue holding at most `maxsize` items (0: kUnboundedQueueMaxsize).
+  // Throws InvalidArgument for a slot size smaller than T's fixed size.
   explicit Queue(std::size_t maxsize, QueueOptions options = {})
       : core_(detail::QueueCore::create_anonymous(detail::queue_spec<T>(maxsize, options, false),
                                                   options)) {}
 
-  // Named queue for unrelated processes; O_EXCL (ipc::IpcError already_exists when the
-  // name is taken).
+  // Named queue for unrelated processes (maxsize 0: kUnboundedQueueMaxsize); O_EXCL
+  // (ipc::IpcError already_exists when the name is taken).
   [[nodiscard]] static Queue create(std::string_view name, std::size_t maxsize,
                                     QueueOptions options = {}) {
     return Queue(detail::QueueCore::create_named(
@@ -456,6 +488,107 @@ class Queue {
   }
 
   std::shared_ptr<detail::QueueCore> core_;
+};
+
+// Python's multiprocessing.JoinableQueue(maxsize): a Queue<T> that also counts unfinished
+// tasks. Every successful put adds one; a consumer calls task_done() once per item it has
+// finished with; join() blocks until the count is back to 0. Copies (also in forked
+// children) share the queue and the count. Anonymous only (create it before fork).
+// Not crash-safe for join(): a consumer that dies between get and task_done leaves its task
+// unfinished, so join() without a timeout would wait for ever (as Python's); use
+// join(timeout).
+template <class T>
+class JoinableQueue {
+ public:
+  using value_type = T;
+
+  // maxsize 0: kUnboundedQueueMaxsize, as Queue.
+  explicit JoinableQueue(std::size_t maxsize = 0, QueueOptions options = {})
+      : queue_(maxsize, options), counter_(detail::JoinCounter::create_anonymous()) {}
+
+  // As Queue::put / try_put; a put that fails (throws or returns false) adds no task.
+  void put(const T& value) {
+    put_counted([&] { queue_.put(value); });
+  }
+  void put(const T& value, std::chrono::nanoseconds timeout) {
+    put_counted([&] { queue_.put(value, timeout); });
+  }
+  [[nodiscard]] bool try_put(const T& value) {
+    counter_->add();
+    bool put = false;
+    try {
+      put = queue_.try_put(value);
+    } catch (...) {
+      counter_->cancel_add();
+      throw;
+    }
+    if (!put) counter_->cancel_add();
+    return put;
+  }
+  // As Queue::get / try_get (a get does not finish a task: call task_done()).
+  [[nodiscard]] T get() { return queue_.get(); }
+  [[nodiscard]] T get(std::chrono::nanoseconds timeout) { return queue_.get(timeout); }
+  [[nodiscard]] std::optional<T> try_get() { return queue_.try_get(); }
+
+  // One task is finished. Throws InvalidState when called more often than items were put
+  // (Python's ValueError "task_done() called too many times"). Any process, any thread.
+  void task_done() { counter_->task_done(); }
+  // Blocks until every item put so far has been task_done()'d.
+  void join() { static_cast<void>(counter_->wait_all_done(std::nullopt)); }
+  // Same, at most `timeout`: false when tasks were still unfinished.
+  [[nodiscard]] bool join(std::chrono::nanoseconds timeout) {
+    return counter_->wait_all_done(std::chrono::steady_clock::now() + timeout);
+  }
+  // Tasks put and not yet task_done()'d (racy by nature).
+  [[nodiscard]] std::size_t unfinished_tasks_approx() const noexcept {
+    return counter_->unfinished_approx();
+  }
+
+  [[nodiscard]] std::size_t size_approx() const noexcept { return queue_.size_approx(); }
+  [[nodiscard]] bool empty() const noexcept { return queue_.empty(); }
+  [[nodiscard]] bool full() const noexcept { return queue_.full(); }
+  [[nodiscard]] std::size_t maxsize() const noexcept { return queue_.maxsize(); }
+  [[nodiscard]] std::size_t slot_size() const noexcept { return queue_.slot_size(); }
+  void close() noexcept { queue_.close(); }
+  [[nodiscard]] bool is_closed() const noexcept { return queue_.is_closed(); }
+
+ private:
+  template <class Put>
+  void put_counted(Put&& put) {
+    // Counted before the item can be seen: its task_done() never finds the count at 0.
+    counter_->add();
+    try {
+      put();
+    } catch (...) {
+      counter_->cancel_add();
+      throw;
+    }
+  }
+
+  Queue<T> queue_;
+  std::shared_ptr<detail::JoinCounter> counter_;
+};
+
+// Python's multiprocessing.SimpleQueue: put, get, empty, close and nothing else, over a
+// Queue<T> of maxsize 0 (kUnboundedQueueMaxsize items; put blocks only beyond that).
+template <class T>
+class SimpleQueue {
+ public:
+  using value_type = T;
+
+  explicit SimpleQueue(QueueOptions options = {}) : queue_(0, options) {}
+
+  // Throws PayloadTooLarge, Closed.
+  void put(const T& value) { queue_.put(value); }
+  // Blocks while empty; throws Closed once closed and drained.
+  [[nodiscard]] T get() { return queue_.get(); }
+  // Racy by nature, as Python's.
+  [[nodiscard]] bool empty() const noexcept { return queue_.empty(); }
+  // As Queue::close(): puts fail at once, gets drain then throw Closed.
+  void close() noexcept { queue_.close(); }
+
+ private:
+  Queue<T> queue_;
 };
 
 }  // namespace ringpool::pool
