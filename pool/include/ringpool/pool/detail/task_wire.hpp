@@ -13,7 +13,13 @@
 // Result message (worker -> parent; the worker's SPSC result ring):
 //   ResultHeader, then `count` results for items first .. first + count - 1 of the task.
 //   Result = u8 status, u32 length, then the bytes: status 0 = Codec<R> bytes of the
-//   value (empty for void), status 1 = u32 type-name length, type name, message.
+//   value (empty for void), status 1 = an error body (below). An error body larger than a
+//   message travels in pieces: items of status 2 (error part, not counted in the header's
+//   `count`, possibly in messages of count 0) carry its first bytes, in order, and the
+//   status-1 item that follows them carries the rest.
+// Error body: u8 ErrorKind, u8 ErrorCategory (system_error only), u16 0, i32 error code
+//   (system_error only), u64 registry key (registered types only), u32 type-name length,
+//   demangled type name, what().
 // Both sides come from the same binary, so layouts agree. With fork, function addresses
 // agree too and travel as they are; spawn-started workers are re-executed copies where
 // addresses differ, so there the header carries kRegisteredInvoker and the task's
@@ -67,6 +73,57 @@ static_assert(sizeof(ResultHeader) == 16);
 inline constexpr std::size_t kResultItemHeader = 5;  // u8 status + u32 length
 inline constexpr std::uint8_t kResultOk = 0;
 inline constexpr std::uint8_t kResultError = 1;
+inline constexpr std::uint8_t kResultErrorPart = 2;
+
+// How a task's exception comes back: as itself (a standard type, a system_error of a known
+// category, a registered type) or as TaskFailed (other).
+enum class ErrorKind : std::uint8_t {
+  other = 0,  // TaskFailed with the type name and message
+  exception,  // std::exception itself
+  logic_error,
+  invalid_argument,
+  domain_error,
+  length_error,
+  out_of_range,
+  runtime_error,
+  range_error,
+  overflow_error,
+  underflow_error,
+  bad_alloc,
+  system_error,  // ErrorHead::category and ::code say which
+  registered,    // ErrorHead::key names the RINGPOOL_EXCEPTION type
+};
+inline constexpr std::uint8_t kErrorKindCount = 14;
+// The categories a std::system_error travels with (any other: ErrorKind::other).
+enum class ErrorCategory : std::uint8_t { generic = 0, system, iostream, future };
+inline constexpr std::uint8_t kErrorCategoryCount = 4;
+
+// The fixed part of an error body. Read from shared memory as raw bytes: kind and category
+// are plain integers here and are checked against their counts before use.
+struct ErrorHead {
+  std::uint8_t kind = 0;      // ErrorKind
+  std::uint8_t category = 0;  // ErrorCategory
+  std::int32_t code = 0;
+  std::uint64_t key = 0;
+};
+inline constexpr std::size_t kErrorBodyPrefix = 20;  // kind, category, 0, code, key, type length
+// Largest error body that travels (longer messages are cut to fit): bounds what the
+// parent gathers from the pieces of one error.
+inline constexpr std::size_t kMaxErrorBody = std::size_t{256} << 20U;
+
+// Worker side: the head, type name and message of an in-flight exception (call inside a
+// catch block or with a captured exception_ptr). Never throws.
+struct CapturedError {
+  ErrorHead head;
+  std::string type_name;
+  std::string what;
+};
+[[nodiscard]] CapturedError capture_error(const std::exception_ptr& error) noexcept;
+// Parent side: the exception to rethrow for an error body read from a worker: the
+// original type when `head` names one that travels, TaskFailed otherwise, DecodeError when
+// the head is out of range.
+[[nodiscard]] std::exception_ptr rebuild_error(const ErrorHead& head, std::string type_name,
+                                               std::string what) noexcept;
 
 inline void put_u32(std::byte* p, std::uint32_t v) noexcept {
   std::memcpy(p, &v, sizeof v);
@@ -109,13 +166,19 @@ class ResultWriter {
     used_ += pending_;
     ++count_;
   }
-  // Records a failed item: the exception's type name and message (truncated to fit).
-  void error(std::string_view type_name, std::string_view what);
+  // Records a failed item: the exception's head, type name and message. A body larger
+  // than a message is sent in parts (it may flush); one larger than kMaxErrorBody is cut.
+  void error(const ErrorHead& head, std::string_view type_name, std::string_view what);
+  // Records a failed item that comes back as TaskFailed(type_name, what).
+  void error(std::string_view type_name, std::string_view what) {
+    error(ErrorHead{}, type_name, what);
+  }
   // Records the exception being handled (call inside a catch block).
   void current_exception_as_error();
   // Sends what has been accumulated (nothing when empty).
   void flush();
 
+  // Bytes of a result message an item's bytes can fill (after the message and item headers).
   [[nodiscard]] std::size_t max_value_size() const noexcept {
     return buf_.size() - sizeof(ResultHeader) - kResultItemHeader;
   }
@@ -136,26 +199,24 @@ class ResultWriter {
 // checked against the bytes left before anything is read through it.
 class ResultReader {
  public:
+  enum class ItemKind { value, error, error_part };
   struct Item {
-    bool ok = false;                   // a value (else an error: see error_of)
-    std::span<const std::byte> bytes;  // Codec bytes of the value, or the error body
+    ItemKind kind = ItemKind::value;   // error_part: leading bytes of the next error's body
+    std::span<const std::byte> bytes;  // Codec bytes of the value, or (part of) the error body
   };
   enum class Next { item, end, truncated };
 
   // False when the message is too short for a header.
   [[nodiscard]] bool open(std::span<const std::byte> message) noexcept;
   [[nodiscard]] const ResultHeader& header() const noexcept { return header_; }
-  // The next item of the header's `count`: `end` after the last, `truncated` when the
-  // message ends inside an item (the rest cannot be framed).
+  // The next item (error parts included): `end` once the message is consumed after the
+  // header's `count` items, `truncated` when the message ends inside an item or before
+  // `count` items, or holds more than `count` (the rest cannot be framed).
   [[nodiscard]] Next next(Item& out) noexcept;
 
-  // The exception type name and message of an error item's body (as ResultWriter::error
-  // wrote them; "unknown" and an empty message when the body is malformed).
-  struct ErrorText {
-    std::string type_name;
-    std::string what;
-  };
-  [[nodiscard]] static ErrorText error_of(std::span<const std::byte> body);
+  // The exception an error body stands for (see rebuild_error); DecodeError when the body is
+  // malformed. Allocates; never throws.
+  [[nodiscard]] static std::exception_ptr error_of(std::span<const std::byte> body) noexcept;
 
  private:
   ResultHeader header_{};
