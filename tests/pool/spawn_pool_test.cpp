@@ -106,6 +106,25 @@ int raise_in_worker(int kind, std::string message) {
 }
 RINGPOOL_TASK(raise_in_worker);
 
+// Function objects for the spawn start method: registered types whose state travels.
+struct Offset {
+  int by;
+  int operator()(int x) const { return x + by; }
+};
+RINGPOOL_FUNCTOR(Offset);
+const auto add_four = [k = 4](int x) { return x + k; };
+RINGPOOL_FUNCTOR(decltype(add_four));
+const auto triple = [](int x) { return 3 * x; };
+RINGPOOL_FUNCTOR(decltype(triple));
+struct NotRegisteredFunctor {
+  int by;
+  int operator()(int x) const { return x - by; }
+};
+struct Weights {
+  double w;
+  [[nodiscard]] double times(double x) const { return w * x; }
+};
+
 int my_pid(int) {
   return static_cast<int>(::getpid());
 }
@@ -252,6 +271,29 @@ TEST(SpawnPool, UnregisteredErrorTypeIsTaskFailedWithItsName) {
     EXPECT_EQ(e.type_name(), "(anonymous namespace)::SpawnUnregistered");
     EXPECT_EQ(e.original_what(), "not here");
   }
+}
+
+TEST(SpawnPool, RegisteredFunctionObjectsCarryTheirState) {
+  Pool pool(spawn_opts(2));
+  EXPECT_EQ(pool.apply(Offset{5}, 1), 6);
+  EXPECT_EQ(pool.map(Offset{10}, std::vector<int>{1, 2, 3}), (std::vector<int>{11, 12, 13}));
+  std::vector<int> got;
+  for (int v : pool.imap(Offset{-1}, std::vector<int>{1, 2})) got.push_back(v);
+  EXPECT_EQ(got, (std::vector<int>{0, 1}));
+  EXPECT_EQ(pool.apply(add_four, 1), 5);
+  EXPECT_EQ(pool.apply(triple, 2), 6);
+}
+
+TEST(SpawnPool, UnregisteredFunctionObjectsAndMemberFunctionsAreRefusedAtSubmit) {
+  Pool pool(spawn_opts(1));
+  try {
+    (void)pool.submit(NotRegisteredFunctor{1}, 1);
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("RINGPOOL_FUNCTOR"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)pool.submit(&Weights::times, Weights{2.0}, 1.0), InvalidArgument);
+  EXPECT_EQ(pool.stats().tasks_sent, 0u);
 }
 
 TEST(SpawnPool, UnregisteredTaskIsRefusedAtSubmitAndNothingIsSent) {

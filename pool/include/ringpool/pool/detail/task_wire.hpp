@@ -25,6 +25,8 @@
 // addresses differ, so there the header carries kRegisteredInvoker and the task's
 // registry key (see spawn.hpp) instead. Every length is still checked before use
 // (shared memory is treated as hostile).
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -35,6 +37,7 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include "ringpool/pool/codec.hpp"
@@ -253,16 +256,17 @@ struct ArgsCodec {
   }
 };
 
-template <class R, class... P>
-void run_item(R (*fn)(P...), std::span<const std::byte> item, ResultWriter& out) {
+// Runs one item: decodes its arguments and records call(args...)'s result or exception.
+template <class R, class... P, class Call>
+void run_item(Call& call, std::span<const std::byte> item, ResultWriter& out) {
   try {
     auto args = ArgsCodec<std::decay_t<P>...>::decode(item);
     if constexpr (std::is_void_v<R>) {
-      std::apply(fn, std::move(args));
+      std::apply(call, std::move(args));
       (void)out.begin_value(0);
       out.end_value();
     } else {
-      const R result = std::apply(fn, std::move(args));
+      const R result = std::apply(call, std::move(args));
       const std::size_t n = Codec<R>::size(result);
       const std::span<std::byte> room = out.begin_value(n);
       if (room.size() != n || (n > 0 && room.data() == nullptr)) {
@@ -276,11 +280,10 @@ void run_item(R (*fn)(P...), std::span<const std::byte> item, ResultWriter& out)
   }
 }
 
-// The Invoker for functions of type R(P...).
-template <class R, class... P>
-void invoke_items(std::uint64_t fn_bits, const TaskHeader& h, std::span<const std::byte> items,
-                  ResultWriter& out) {
-  auto* fn = reinterpret_cast<R (*)(P...)>(static_cast<std::uintptr_t>(fn_bits));
+// Runs the items of one task message with `call` (see the task message layout above).
+template <class R, class... P, class Call>
+void run_items(Call& call, const TaskHeader& h, std::span<const std::byte> items,
+               ResultWriter& out) {
   using Args = ArgsCodec<std::decay_t<P>...>;
   std::size_t offset = 0;
   for (std::uint32_t i = 0; i < h.count; ++i) {
@@ -308,7 +311,89 @@ void invoke_items(std::uint64_t fn_bits, const TaskHeader& h, std::span<const st
       offset += sizeof(std::uint32_t) + len;
     }
     if (i < h.skip) continue;
-    run_item(fn, item, out);
+    run_item<R, P...>(call, item, out);
+  }
+}
+
+// The Invoker for functions of type R(P...): TaskHeader::fn is the function's address.
+template <class R, class... P>
+void invoke_items(std::uint64_t fn_bits, const TaskHeader& h, std::span<const std::byte> items,
+                  ResultWriter& out) {
+  auto* fn = reinterpret_cast<R (*)(P...)>(static_cast<std::uintptr_t>(fn_bits));
+  run_items<R, P...>(fn, h, items, out);
+}
+
+// How a callable object's state travels ahead of a message's items: through its Codec
+// when it has one, else as its bytes (trivially copyable: a closure of trivially copyable
+// captures, a member function pointer), nothing for an empty one.
+template <class S>
+struct StateCodec {
+  static constexpr bool kTravels =
+      Encodable<S> || (std::is_trivially_copyable_v<S> && std::is_object_v<S>);
+  static std::size_t size(const S& s) {
+    if constexpr (Encodable<S>) {
+      return Codec<S>::size(s);
+    } else if constexpr (std::is_empty_v<S>) {
+      return 0;
+    } else {
+      return sizeof(S);
+    }
+  }
+  static void encode(const S& s, std::byte* out) {
+    if constexpr (Encodable<S>) {
+      Codec<S>::encode(s, std::span<std::byte>(out, Codec<S>::size(s)));
+    } else if constexpr (!std::is_empty_v<S>) {
+      std::memcpy(out, &s, sizeof(S));
+    }
+  }
+  static S decode(std::span<const std::byte> in) {
+    if constexpr (Encodable<S>) {
+      return Codec<S>::decode(in);
+    } else {
+      constexpr std::size_t kSize = std::is_empty_v<S> ? 0 : sizeof(S);
+      if (in.size() != kSize) {
+        throw_decode_error(typeid(S), "wrong size of a task's state", in.size(), kSize);
+      }
+      std::array<std::byte, sizeof(S)> bytes{};
+      if (!in.empty()) std::memcpy(bytes.data(), in.data(), sizeof(S));
+      return std::bit_cast<S>(bytes);
+    }
+  }
+};
+
+// The Invoker for a callable object S (a function object, a closure, a member function
+// pointer) called with P...: the message's payload starts with the object's state (u32
+// length, StateCodec<S> bytes), then the items. TaskHeader::fn only names the task.
+template <class S, class R, class... P>
+void invoke_stateful(std::uint64_t, const TaskHeader& h, std::span<const std::byte> payload,
+                     ResultWriter& out) {
+  const auto fail_all = [&](std::string_view why) {
+    for (std::uint32_t i = h.skip; i < h.count; ++i) {
+      out.error("ringpool::pool::DecodeError", why);
+    }
+  };
+  if (payload.size() < sizeof(std::uint32_t)) {
+    fail_all("task message has no room for the task's state");
+    return;
+  }
+  const std::uint32_t len = get_u32(payload.data());  // read once, then checked
+  if (payload.size() - sizeof(std::uint32_t) < len) {
+    fail_all("task message state length is out of bounds");
+    return;
+  }
+  bool decoded = false;
+  try {
+    // (Not std::optional<S>: instantiating it for a closure type makes GCC 12 see the
+    // closure as not trivially copyable in std::bit_cast's constraint.)
+    S state = StateCodec<S>::decode(payload.subspan(sizeof(std::uint32_t), len));
+    decoded = true;
+    auto call = [&state](auto&&... args) -> R {
+      return std::invoke(state, std::forward<decltype(args)>(args)...);
+    };
+    run_items<R, P...>(call, h, payload.subspan(sizeof(std::uint32_t) + len), out);
+  } catch (...) {
+    if (decoded) throw;  // not from the task (run_item catches those): as for functions
+    for (std::uint32_t i = h.skip; i < h.count; ++i) out.current_exception_as_error();
   }
 }
 
