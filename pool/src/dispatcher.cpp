@@ -45,9 +45,12 @@ Dispatcher::WireFn Dispatcher::wire_fn(const SendRequest& req) const {
   }
   if (!cached_task || cached_task->pool_invoker == nullptr) {
     throw InvalidArgument(
-        "ringpool: a Pool with StartMethod::spawn runs registered functions only (its workers "
-        "are re-executed copies of the program and find tasks by name): register the task "
-        "with RINGPOOL_TASK(name) at namespace scope, or use StartMethod::fork");
+        "ringpool: a Pool with StartMethod::spawn runs registered tasks only (its workers "
+        "are re-executed copies of the program and find tasks by name): register a function "
+        "with RINGPOOL_TASK(name) or a function object type with RINGPOOL_FUNCTOR(Type) at "
+        "namespace scope (a member function pointer or a generic lambda cannot be "
+        "registered: wrap the call in a registered function or struct functor), or use "
+        "StartMethod::fork");
   }
   return {kRegisteredInvoker, cached_task->key};
 }

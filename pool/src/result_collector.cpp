@@ -2,7 +2,10 @@
 // result_collector.hpp).
 #include "result_collector.hpp"
 
+#include <algorithm>
 #include <exception>
+#include <span>
+#include <string>
 #include <utility>
 
 #include "ringpool/pool/detail/task_wire.hpp"
@@ -11,7 +14,7 @@
 namespace ringpool::pool::detail {
 
 ResultCollector::ResultCollector(const SharedLayout& layout, TaskTable& table)
-    : layout_(layout), table_(table) {
+    : layout_(layout), table_(table), parts_(layout.workers()) {
   results_.reserve(layout.workers());
   for (std::size_t i = 0; i < layout.workers(); ++i) {
     results_.push_back(ipc::SpscByteConsumer::attach(layout.regions(i).results));
@@ -19,7 +22,7 @@ ResultCollector::ResultCollector(const SharedLayout& layout, TaskTable& table)
 }
 
 std::size_t ResultCollector::drain(std::size_t i, std::size_t budget) {
-  const auto handle = [this](std::span<const std::byte> m) { settle(m); };
+  const auto handle = [this, i](std::span<const std::byte> m) { settle(i, m); };
   std::size_t n = 0;
   while ((budget == 0 || n < budget) && results_[i].try_pop_with(handle)) ++n;
   return n;
@@ -33,13 +36,14 @@ bool ResultCollector::pending() const noexcept {
 }
 
 void ResultCollector::reset(std::size_t i) {
+  parts_[i] = ErrorParts{};  // a dead worker's unfinished error: its task is rerun or lost
   results_[i].reset();
   results_[i] = ipc::SpscByteConsumer::attach(layout_.regions(i).results);
 }
 
 // One result message, read in place. A message for a settled record (a late result after
 // a retry) is ignored; one out of sequence or truncated fails the record's remaining items.
-void ResultCollector::settle(std::span<const std::byte> message) noexcept {
+void ResultCollector::settle(std::size_t worker, std::span<const std::byte> message) noexcept {
   ResultReader reader;
   if (!reader.open(message)) return;
   TaskTable::Record* r = table_.lookup(reader.header().task_id);
@@ -61,20 +65,50 @@ void ResultCollector::settle(std::span<const std::byte> message) noexcept {
       case ResultReader::Next::item:
         break;
     }
+    if (item.kind == ResultReader::ItemKind::error_part) {
+      ErrorParts& parts = parts_[worker];
+      if (parts.task_id != reader.header().task_id || parts.item != r->next) {
+        parts.task_id = reader.header().task_id;
+        parts.item = r->next;
+        parts.bytes.clear();
+      }
+      try {
+        // Bounded: a worker never sends more than kMaxErrorBody; the excess is dropped.
+        const std::size_t take = std::min(item.bytes.size(), kMaxErrorBody - parts.bytes.size());
+        parts.bytes.append(reinterpret_cast<const char*>(item.bytes.data()), take);
+      } catch (...) {
+        parts.bytes.clear();  // out of memory: the error arrives without its first part
+      }
+      continue;
+    }
     const bool last = r->next + 1 == r->count;
-    if (item.ok) {
+    if (item.kind == ResultReader::ItemKind::value) {
       table_.deliver_next(*r, item.bytes);
     } else {
-      try {
-        auto text = ResultReader::error_of(item.bytes);
-        table_.fail_next(*r, std::make_exception_ptr(
-                                 TaskFailed(std::move(text.type_name), std::move(text.what))));
-      } catch (...) {
-        table_.fail_next(*r, std::current_exception());  // out of memory
-      }
+      fail_with_error(worker, reader.header().task_id, *r, item.bytes);
     }
     if (last) return;  // retired: `r` may be reused
   }
+}
+
+void ResultCollector::fail_with_error(std::size_t worker, std::uint64_t task_id,
+                                      TaskTable::Record& r,
+                                      std::span<const std::byte> body) noexcept {
+  ErrorParts& parts = parts_[worker];
+  if (parts.bytes.empty() || parts.task_id != task_id || parts.item != r.next) {
+    table_.fail_next(r, ResultReader::error_of(body));
+    return;
+  }
+  std::exception_ptr error;
+  try {
+    const std::size_t take = std::min(body.size(), kMaxErrorBody - parts.bytes.size());
+    parts.bytes.append(reinterpret_cast<const char*>(body.data()), take);
+    error = ResultReader::error_of(std::as_bytes(std::span(parts.bytes)));
+  } catch (...) {
+    error = std::current_exception();  // out of memory
+  }
+  parts = ErrorParts{};
+  table_.fail_next(r, std::move(error));
 }
 
 }  // namespace ringpool::pool::detail

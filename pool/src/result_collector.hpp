@@ -5,6 +5,8 @@
 //
 // Not thread-safe: the pool core's mutex guards every call.
 #include <cstddef>
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ringpool/ipc/byte_ring.hpp"
@@ -26,11 +28,24 @@ class ResultCollector {
   void reset(std::size_t i);
 
  private:
-  void settle(std::span<const std::byte> message) noexcept;
+  // The leading parts of an error body too large for one message, gathered until the
+  // error item that ends it (task_wire.hpp). One per worker: a worker's messages arrive in
+  // order on its own ring.
+  struct ErrorParts {
+    std::uint64_t task_id = 0;
+    std::uint64_t item = 0;  // the record's `next` when the parts arrived
+    std::string bytes;       // at most kMaxErrorBody
+  };
+
+  void settle(std::size_t worker, std::span<const std::byte> message) noexcept;
+  // Fails the record's next item with the error of `body`, joined to the gathered parts.
+  void fail_with_error(std::size_t worker, std::uint64_t task_id, TaskTable::Record& r,
+                       std::span<const std::byte> body) noexcept;
 
   const SharedLayout& layout_;
   TaskTable& table_;
   std::vector<ipc::SpscByteConsumer> results_;
+  std::vector<ErrorParts> parts_;
 };
 
 }  // namespace ringpool::pool::detail

@@ -137,6 +137,13 @@ int run_task_entry(std::span<const std::byte> payload) {
 
 }  // namespace
 
+void refuse_functor_as_process_target(void (*)(), std::span<const std::byte>) {
+  throw pool::InvalidArgument(
+      "ringpool: a function object registered with RINGPOOL_FUNCTOR runs in spawn-started "
+      "Pool workers only; a Process target is a plain function registered with "
+      "RINGPOOL_TASK");
+}
+
 void register_task_erased(std::string_view name, void (*fn)(), TaskThunk thunk,
                           ErasedInvoker pool_invoker) {
   if (name.empty()) {

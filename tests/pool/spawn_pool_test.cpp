@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -87,6 +89,41 @@ int fail_on(int x) {
   return x;
 }
 RINGPOOL_TASK(fail_on);
+
+// Exceptions for the error tests: one registered to travel, one not.
+struct SpawnBadInput : std::runtime_error {
+  explicit SpawnBadInput(const std::string& m) : std::runtime_error(m) {}
+};
+RINGPOOL_EXCEPTION(SpawnBadInput);
+struct SpawnUnregistered : std::logic_error {
+  explicit SpawnUnregistered(const std::string& m) : std::logic_error(m) {}
+};
+int raise_in_worker(int kind, std::string message) {
+  if (kind == 0) throw SpawnBadInput(message);
+  if (kind == 1) throw SpawnUnregistered(message);
+  if (kind == 2) throw std::system_error(ENOENT, std::system_category(), message);
+  throw std::invalid_argument(std::string(std::size_t{1} << 20, 'q'));  // more than a slot
+}
+RINGPOOL_TASK(raise_in_worker);
+
+// Function objects for the spawn start method: registered types whose state travels.
+struct Offset {
+  int by;
+  int operator()(int x) const { return x + by; }
+};
+RINGPOOL_FUNCTOR(Offset);
+const auto add_four = [k = 4](int x) { return x + k; };
+RINGPOOL_FUNCTOR(decltype(add_four));
+const auto triple = [](int x) { return 3 * x; };
+RINGPOOL_FUNCTOR(decltype(triple));
+struct NotRegisteredFunctor {
+  int by;
+  int operator()(int x) const { return x - by; }
+};
+struct Weights {
+  double w;
+  [[nodiscard]] double times(double x) const { return w * x; }
+};
 
 int my_pid(int) {
   return static_cast<int>(::getpid());
@@ -190,16 +227,73 @@ TEST(SpawnPool, EveryCallFormWorks) {
   pool.join();
 }
 
-TEST(SpawnPool, TaskExceptionsComeBackAsTaskFailed) {
+TEST(SpawnPool, StandardTaskExceptionsComeBackAsThemselves) {
   Pool pool(spawn_opts(1));
   try {
     (void)pool.apply(fail_on, 3);
-    FAIL() << "expected TaskFailed";
-  } catch (const TaskFailed& e) {
-    EXPECT_NE(std::string(e.type_name()).find("out_of_range"), std::string::npos);
-    EXPECT_NE(std::string(e.what()).find("three is not allowed"), std::string::npos);
+    FAIL() << "expected std::out_of_range";
+  } catch (const std::out_of_range& e) {
+    EXPECT_EQ(typeid(e), typeid(std::out_of_range));
+    EXPECT_STREQ(e.what(), "three is not allowed");
   }
   EXPECT_EQ(pool.apply(fail_on, 4), 4);
+}
+
+TEST(SpawnPool, RegisteredSystemAndLongErrorsComeBackAsThemselves) {
+  Pool pool(spawn_opts(1));
+  try {
+    (void)pool.apply(raise_in_worker, 0, std::string("bad row"));
+    FAIL() << "expected SpawnBadInput";
+  } catch (const SpawnBadInput& e) {
+    EXPECT_STREQ(e.what(), "bad row");
+  }
+  try {
+    (void)pool.apply(raise_in_worker, 2, std::string("open"));
+    FAIL() << "expected std::system_error";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::error_code(ENOENT, std::system_category()));
+  }
+  const std::string big(std::size_t{1} << 20, 'q');
+  try {
+    (void)pool.apply(raise_in_worker, 3, std::string());
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_TRUE(std::string(e.what()) == big);
+  }
+}
+
+TEST(SpawnPool, UnregisteredErrorTypeIsTaskFailedWithItsName) {
+  Pool pool(spawn_opts(1));
+  try {
+    (void)pool.apply(raise_in_worker, 1, std::string("not here"));
+    FAIL() << "expected TaskFailed";
+  } catch (const TaskFailed& e) {
+    EXPECT_EQ(e.type_name(), "(anonymous namespace)::SpawnUnregistered");
+    EXPECT_EQ(e.original_what(), "not here");
+  }
+}
+
+TEST(SpawnPool, RegisteredFunctionObjectsCarryTheirState) {
+  Pool pool(spawn_opts(2));
+  EXPECT_EQ(pool.apply(Offset{5}, 1), 6);
+  EXPECT_EQ(pool.map(Offset{10}, std::vector<int>{1, 2, 3}), (std::vector<int>{11, 12, 13}));
+  std::vector<int> got;
+  for (int v : pool.imap(Offset{-1}, std::vector<int>{1, 2})) got.push_back(v);
+  EXPECT_EQ(got, (std::vector<int>{0, 1}));
+  EXPECT_EQ(pool.apply(add_four, 1), 5);
+  EXPECT_EQ(pool.apply(triple, 2), 6);
+}
+
+TEST(SpawnPool, UnregisteredFunctionObjectsAndMemberFunctionsAreRefusedAtSubmit) {
+  Pool pool(spawn_opts(1));
+  try {
+    (void)pool.submit(NotRegisteredFunctor{1}, 1);
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("RINGPOOL_FUNCTOR"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)pool.submit(&Weights::times, Weights{2.0}, 1.0), InvalidArgument);
+  EXPECT_EQ(pool.stats().tasks_sent, 0u);
 }
 
 TEST(SpawnPool, UnregisteredTaskIsRefusedAtSubmitAndNothingIsSent) {

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <exception>
 #include <string>
+#include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include "ringpool/error.hpp"
@@ -63,8 +65,11 @@ class PayloadTooLarge : public PoolError {
   std::size_t limit_;
 };
 
-// A task threw in a worker; carries the original exception's (demangled) type name
-// and message across the process boundary.
+// A task threw an exception whose type does not travel: carries the original exception's
+// (demangled) type name and message across the process boundary. Exceptions of the standard
+// types (the logic_error and runtime_error families, bad_alloc, system_error of the
+// generic, system, iostream and future categories) and of types registered with
+// RINGPOOL_EXCEPTION come back as themselves instead (see docs/pool.md, "Errors").
 class TaskFailed : public PoolError {
  public:
   TaskFailed(std::string type_name, std::string original_what)
@@ -190,6 +195,43 @@ struct ExceptionDescription {
 };
 [[nodiscard]] ExceptionDescription describe_exception(const std::exception_ptr& error);
 
+// Builds the exception a registered type is rethrown as, from the original what().
+using ExceptionFactory = std::exception_ptr (*)(std::string what);
+// Registers `make` for exceptions whose dynamic type is `type`. Throws InvalidArgument when
+// another factory is registered for a type with the same key. Thread-safe.
+void register_exception_erased(const std::type_info& type, ExceptionFactory make);
+
 }  // namespace detail
 
+// Registers exception type E so that a task throwing E (exactly E, not a type derived from
+// it) rethrows from Future::get(), map(), imap iteration and Outcome::value() as E, built
+// from the original what(): E must derive from std::exception and be constructible from a
+// std::string. Registration must happen in the workers too: RINGPOOL_EXCEPTION(E) at
+// namespace scope does it at load time, in every process of the program (fork and spawn
+// workers alike). Returns true so that it can initialise a static.
+template <class E>
+bool register_exception() {
+  static_assert(std::is_base_of_v<std::exception, E>,
+                "ringpool: RINGPOOL_EXCEPTION(E): E must derive from std::exception (so that "
+                "`catch (const std::exception&)` still catches it)");
+  static_assert(std::is_constructible_v<E, std::string>,
+                "ringpool: RINGPOOL_EXCEPTION(E): E must be constructible from a std::string "
+                "(the parent rebuilds it from the original what()); add a constructor "
+                "E(std::string message)");
+  detail::register_exception_erased(
+      typeid(E), [](std::string what) { return std::make_exception_ptr(E(std::move(what))); });
+  return true;
+}
+
 }  // namespace ringpool::pool
+
+#define RINGPOOL_DETAIL_EXCEPTION_CONCAT2(a, b) a##b
+#define RINGPOOL_DETAIL_EXCEPTION_CONCAT(a, b) RINGPOOL_DETAIL_EXCEPTION_CONCAT2(a, b)
+
+// Registers an exception type so that a task's exception of that type comes back as itself
+// (see register_exception). Use at namespace scope, once per type, in a file linked into
+// the program: RINGPOOL_EXCEPTION(app::BadInput);
+#define RINGPOOL_EXCEPTION(...)                                        \
+  [[maybe_unused]] static const bool RINGPOOL_DETAIL_EXCEPTION_CONCAT( \
+      ringpool_exception_registered_, __COUNTER__) =                   \
+      ::ringpool::pool::register_exception<__VA_ARGS__>()

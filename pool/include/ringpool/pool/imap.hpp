@@ -19,10 +19,10 @@ namespace ringpool::pool {
 
 // The range returned by imap()/imap_unordered(). Move-only; iterate it once. Its
 // destructor waits for the items already in flight (they write into it).
-template <class R, class Fn, class View, bool Star>
+template <class R, class Task, class View, bool Star>
 class Imap {
-  using Traits = detail::FnTraits<Fn>;
-  using Args = typename Traits::Args;
+  using Fn = typename Task::Fn;
+  using Args = typename Task::Args;
   using Items = detail::ItemCodec<Args>;
 
  public:
@@ -110,16 +110,24 @@ class Imap {
     const std::size_t limit = pool_->core().max_payload();
     std::vector<std::byte>& buf = buffer_;
     buf.clear();
+    if constexpr (Task::kStateful) {
+      // The task's state goes ahead of the items of every message.
+      const std::size_t state = Task::state_bytes(fn_);
+      if (state > limit) throw PayloadTooLarge(state, limit, "task's state");
+      buf.resize(state);
+      Task::write_state(buf.data(), fn_);
+    }
+    const std::size_t base = buf.size();
     std::size_t count = 0;
     try {
       while (!input_done_ && it_ != std::ranges::end(inputs_) && count < chunk_) {
         const auto& item = *it_;
         const auto& args = detail::to_args<Args, Star>(item);
         const std::size_t b = Items::bytes(args);
-        if (b > limit) {
+        if (b > limit - base) {
           if (count > 0) break;  // send what we have; the oversize item throws next time
           ++it_;
-          throw PayloadTooLarge(b, limit, "arguments of one imap item");
+          throw PayloadTooLarge(b, limit - base, "arguments of one imap item");
         }
         if (buf.size() + b > limit) break;
         const std::size_t at = buf.size();
@@ -138,8 +146,8 @@ class Imap {
     }
     for (std::size_t k = 0; k < count; ++k) sink_->expect(sent_ + k);
     detail::SendRequest req;
-    req.invoker = Traits::kInvoker;
-    req.fn = reinterpret_cast<std::uintptr_t>(fn_);
+    req.invoker = Task::kInvoker;
+    req.fn = Task::fn_word(fn_);
     req.count = static_cast<std::uint32_t>(count);
     req.item_size = Items::item_size();
     req.payload_bytes = buf.size();

@@ -149,7 +149,7 @@ struct PoolStats {
   std::uint64_t failed_lost = 0;   // items failed with WorkerLost
 };
 
-template <class R, class Fn, class View, bool Star>
+template <class R, class Task, class View, bool Star>
 class Imap;
 
 class Pool {
@@ -170,30 +170,51 @@ class Pool {
   // apply_async: runs fn(args...) in a worker; the future holds its result or error.
   // Throws (nothing sent): Closed after close(), PayloadTooLarge when the encoded
   // arguments exceed the slot.
+  //
+  // fn is a function, a lambda (capturing or generic), a function object or a member
+  // function pointer (then the first argument is the object): see task_traits.hpp and
+  // docs/pool.md, "Callables". A generic lambda's parameter types are the arguments'.
   template <class F, class... A>
   auto submit(F fn, A&&... args) {
-    auto* f = detail::as_function_pointer(fn);
-    using Traits = detail::FnTraits<decltype(f)>;
-    using R = typename Traits::Result;
-    using Args = typename Traits::Args;
+    static_assert(detail::check_task<F, detail::SubmitHint<A...>>());
+    using Task = detail::TaskOf<F, detail::SubmitHint<A...>>;
+    using R = typename Task::Result;
+    using Args = typename Task::Args;
     static_assert(std::tuple_size_v<Args> == sizeof...(A),
                   "ringpool: submit() got a different number of arguments than the function "
-                  "takes");
+                  "takes (a member function takes the object first)");
     const Args packed(std::forward<A>(args)...);
+    const auto& callable = Task::prepare(fn);
     auto* state = detail::State<R>::make();
     state->set_progress(core_.get());
     Future<R> future = Future<R>::adopt(state);
     state->add_ref();  // the record's reference
     detail::SendRequest req;
-    req.invoker = Traits::kInvoker;
-    req.fn = reinterpret_cast<std::uintptr_t>(f);
+    req.invoker = Task::kInvoker;
+    req.fn = Task::fn_word(callable);
     req.count = 1;
     req.item_size = detail::ItemCodec<Args>::item_size();
-    req.payload_bytes = detail::ItemCodec<Args>::bytes(packed);
-    req.encode = [](const void* ctx, std::byte* out) {
-      detail::ItemCodec<Args>::write(out, *static_cast<const Args*>(ctx));
+    struct StatefulCall {
+      const typename Task::Fn* state;
+      const Args* args;
     };
-    req.context = &packed;
+    StatefulCall call{nullptr, &packed};
+    if constexpr (Task::kStateful) {
+      call.state = &callable;
+      req.payload_bytes = Task::state_bytes(callable) + detail::ItemCodec<Args>::bytes(packed);
+      req.encode = [](const void* ctx, std::byte* out) {
+        const auto& c = *static_cast<const StatefulCall*>(ctx);
+        Task::write_state(out, *c.state);
+        detail::ItemCodec<Args>::write(out + Task::state_bytes(*c.state), *c.args);
+      };
+      req.context = &call;
+    } else {
+      req.payload_bytes = detail::ItemCodec<Args>::bytes(packed);
+      req.encode = [](const void* ctx, std::byte* out) {
+        detail::ItemCodec<Args>::write(out, *static_cast<const Args*>(ctx));
+      };
+      req.context = &packed;
+    }
     req.sink = state;
     req.owned_state = state;
     req.route = detail::kRouteLeastLoaded;
@@ -241,18 +262,12 @@ class Pool {
   // them alive, or by value (an rvalue container is owned by the range).
   template <class F, std::ranges::viewable_range Range>
   auto imap(F fn, Range&& inputs, std::size_t chunksize = 1) {
-    auto* f = detail::as_function_pointer(fn);
-    using R = typename detail::FnTraits<decltype(f)>::Result;
-    return Imap<R, decltype(f), std::views::all_t<Range>, false>(
-        *this, f, std::views::all(std::forward<Range>(inputs)), chunksize, true);
+    return imap_impl(fn, std::forward<Range>(inputs), chunksize, true);
   }
   // imap_unordered: as imap, results in completion order.
   template <class F, std::ranges::viewable_range Range>
   auto imap_unordered(F fn, Range&& inputs, std::size_t chunksize = 1) {
-    auto* f = detail::as_function_pointer(fn);
-    using R = typename detail::FnTraits<decltype(f)>::Result;
-    return Imap<R, decltype(f), std::views::all_t<Range>, false>(
-        *this, f, std::views::all(std::forward<Range>(inputs)), chunksize, false);
+    return imap_impl(fn, std::forward<Range>(inputs), chunksize, false);
   }
 
   // ---- lifetime --------------------------------------------------------------------
@@ -283,12 +298,23 @@ class Pool {
   friend class Imap;
   [[nodiscard]] detail::PoolCore& core() noexcept { return *core_; }
 
+  template <class F, class Range>
+  auto imap_impl(F fn, Range&& inputs, std::size_t chunksize, bool ordered) {
+    using Hint = detail::MapHint<std::views::all_t<Range>, false>;
+    static_assert(detail::check_task<F, Hint>());
+    using Task = detail::TaskOf<F, Hint>;
+    using R = typename Task::Result;
+    return Imap<R, Task, std::views::all_t<Range>, false>(
+        *this, Task::prepare(fn), std::views::all(std::forward<Range>(inputs)), chunksize, ordered);
+  }
+
   template <bool Star, class F, class Range>
   auto map_outcomes_impl(F fn, const Range& inputs, std::optional<std::size_t> chunksize) {
-    auto* f = detail::as_function_pointer(fn);
-    using R = typename detail::FnTraits<decltype(f)>::Result;
+    static_assert(detail::check_task<F, detail::MapHint<const Range&, Star>>());
+    using Task = detail::TaskOf<F, detail::MapHint<const Range&, Star>>;
+    using R = typename Task::Result;
     detail::MapSink<R> sink(std::ranges::distance(inputs));
-    run_batch<Star>(f, inputs, chunksize, sink);
+    run_batch<Star, Task>(Task::prepare(fn), inputs, chunksize, sink);
     std::vector<Outcome<R>> out;
     out.reserve(sink.values().size());
     std::sort(sink.errors().begin(), sink.errors().end(),
@@ -307,11 +333,12 @@ class Pool {
 
   template <bool Star, class F, class Range>
   auto map_impl(F fn, const Range& inputs, std::optional<std::size_t> chunksize) {
-    auto* f = detail::as_function_pointer(fn);
-    using R = typename detail::FnTraits<decltype(f)>::Result;
+    static_assert(detail::check_task<F, detail::MapHint<const Range&, Star>>());
+    using Task = detail::TaskOf<F, detail::MapHint<const Range&, Star>>;
+    using R = typename Task::Result;
     static_assert(!std::is_void_v<R>, "ringpool: map needs a function that returns a value");
     detail::MapSink<R> sink(static_cast<std::size_t>(std::ranges::distance(inputs)));
-    run_batch<Star>(f, inputs, chunksize, sink);
+    run_batch<Star, Task>(Task::prepare(fn), inputs, chunksize, sink);
     if (!sink.errors().empty()) {
       auto first = std::min_element(sink.errors().begin(), sink.errors().end(),
                                     [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -328,11 +355,11 @@ class Pool {
   }
 
   // Sends every input in messages of up to chunksize items and waits for all results.
-  template <bool Star, class Fp, class Range, class R>
-  void run_batch(Fp f, const Range& inputs, std::optional<std::size_t> chunksize,
-                 detail::MapSink<R>& sink) {
-    using Traits = detail::FnTraits<Fp>;
-    using Args = typename Traits::Args;
+  // A stateful task's state goes ahead of the items in every message.
+  template <bool Star, class Task, class Range, class R>
+  void run_batch(const typename Task::Fn& f, const Range& inputs,
+                 std::optional<std::size_t> chunksize, detail::MapSink<R>& sink) {
+    using Args = typename Task::Args;
     using Items = detail::ItemCodec<Args>;
     const std::size_t n = sink.values().size();
     if (n == 0) return;
@@ -341,7 +368,14 @@ class Pool {
     if (chunk == 0) {
       throw InvalidArgument("ringpool: chunksize must be at least 1");
     }
-    const std::size_t limit = core_->max_payload();
+    std::size_t state = 0;
+    if constexpr (Task::kStateful) {
+      state = Task::state_bytes(f);
+      if (state > core_->max_payload()) {
+        throw PayloadTooLarge(state, core_->max_payload(), "task's state");
+      }
+    }
+    const std::size_t limit = core_->max_payload() - state;
     // Every input must fit a message on its own: check before sending anything.
     if constexpr (Items::kPacked) {
       if (Items::item_size() > limit) throw PayloadTooLarge(Items::item_size(), limit, "arguments");
@@ -355,6 +389,7 @@ class Pool {
     struct Cursor {
       std::ranges::iterator_t<const Range> it;
       std::size_t count;
+      const typename Task::Fn* state;
     };
     auto first = std::ranges::begin(inputs);
     std::size_t index = 0;
@@ -379,15 +414,19 @@ class Pool {
           ++count;
           ++it;
         }
-        Cursor cursor{first, count};
+        Cursor cursor{first, count, &f};
         detail::SendRequest req;
-        req.invoker = Traits::kInvoker;
-        req.fn = reinterpret_cast<std::uintptr_t>(f);
+        req.invoker = Task::kInvoker;
+        req.fn = Task::fn_word(f);
         req.count = static_cast<std::uint32_t>(count);
         req.item_size = Items::item_size();
-        req.payload_bytes = bytes;
+        req.payload_bytes = state + bytes;
         req.encode = [](const void* ctx, std::byte* out) {
           auto c = *static_cast<const Cursor*>(ctx);
+          if constexpr (Task::kStateful) {
+            Task::write_state(out, *c.state);
+            out += Task::state_bytes(*c.state);
+          }
           for (std::size_t k = 0; k < c.count; ++k, ++c.it) {
             const auto& args = detail::to_args<Args, Star>(*c.it);
             Items::write(out, args);

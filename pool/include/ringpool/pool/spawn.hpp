@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/detail/task_traits.hpp"
 #include "ringpool/pool/detail/task_wire.hpp"
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/topology/cpu_set.hpp"
@@ -117,6 +118,41 @@ requires(pool::Encodable<std::remove_cvref_t<Params>>&&...) bool register_task(
   return true;
 }
 
+namespace detail {
+// The thunk of a registered function object: Process cannot run one (its spawn payload
+// names plain functions); only spawn-started Pool workers do.
+[[noreturn]] void refuse_functor_as_process_target(void (*fn)(), std::span<const std::byte> args);
+}  // namespace detail
+
+// Registers function object type F under `name` for spawn-started Pool workers: F must
+// have one non-template operator() and travel (trivially copyable, or with a Codec). Its
+// state travels with each task message, as with fork; the registration tells a re-executed
+// worker which code runs it. A captureless lambda type is registered as its function.
+// Returns true so it can initialise a static; RINGPOOL_FUNCTOR(F) does exactly that.
+template <class T>
+bool register_functor(std::string_view name) {
+  using F = std::remove_cv_t<T>;  // decltype of a const lambda: the type submit() sees
+  if constexpr (pool::detail::ConvertsToFunctionPointer<F>) {
+    return register_task(name, +F{});
+  } else {
+    static_assert(pool::detail::HasUniqueCall<F>,
+                  "ringpool: RINGPOOL_FUNCTOR(T): T must be a function object with one "
+                  "non-template operator() (a generic lambda's parameter types are known only "
+                  "at submit, so it cannot be registered for spawn; use a struct functor)");
+    static_assert(pool::detail::StateCodec<F>::kTravels,
+                  "ringpool: RINGPOOL_FUNCTOR(T): T cannot travel: it is not trivially copyable "
+                  "and has no Codec");
+    using Task = pool::detail::TaskOf<F, std::tuple<>>;
+    using R = typename Task::Result;
+    static_assert(std::is_void_v<R> || (!std::is_reference_v<R> && pool::Encodable<R>),
+                  "ringpool: RINGPOOL_FUNCTOR(T): T's result must be void or have a Codec");
+    const auto invoker = reinterpret_cast<detail::ErasedInvoker>(Task::kInvoker);
+    detail::register_task_erased(name, reinterpret_cast<void (*)()>(Task::kInvoker),
+                                 &detail::refuse_functor_as_process_target, invoker);
+    return true;
+  }
+}
+
 // First line of main(). In a process started by the spawn start method it runs the
 // requested task (or pool worker) and exits the process with its exit code; it does
 // not return there. In any other process it returns 0 at once. Calling it also tells
@@ -170,6 +206,14 @@ void check_spawn_guard(std::string_view attempted);
 
 #define RINGPOOL_DETAIL_CONCAT2(a, b) a##b
 #define RINGPOOL_DETAIL_CONCAT(a, b) RINGPOOL_DETAIL_CONCAT2(a, b)
+
+// Registers a function object type (a struct with operator(), or decltype of a lambda
+// defined at namespace scope) for spawn-started Pool workers under its spelled name. Use
+// at namespace scope, once per type.
+#define RINGPOOL_FUNCTOR(...)                                                             \
+  [[maybe_unused]] static const bool RINGPOOL_DETAIL_CONCAT(ringpool_functor_registered_, \
+                                                            __COUNTER__) =                \
+      ::ringpool::register_functor<__VA_ARGS__>(#__VA_ARGS__)
 
 // Registers a plain function for the spawn start method under its spelled name.
 // Use at namespace scope, once per function.

@@ -13,12 +13,20 @@
 // Result message (worker -> parent; the worker's SPSC result ring):
 //   ResultHeader, then `count` results for items first .. first + count - 1 of the task.
 //   Result = u8 status, u32 length, then the bytes: status 0 = Codec<R> bytes of the
-//   value (empty for void), status 1 = u32 type-name length, type name, message.
+//   value (empty for void), status 1 = an error body (below). An error body larger than a
+//   message travels in pieces: items of status 2 (error part, not counted in the header's
+//   `count`, possibly in messages of count 0) carry its first bytes, in order, and the
+//   status-1 item that follows them carries the rest.
+// Error body: u8 ErrorKind, u8 ErrorCategory (system_error only), u16 0, i32 error code
+//   (system_error only), u64 registry key (registered types only), u32 type-name length,
+//   demangled type name, what().
 // Both sides come from the same binary, so layouts agree. With fork, function addresses
 // agree too and travel as they are; spawn-started workers are re-executed copies where
 // addresses differ, so there the header carries kRegisteredInvoker and the task's
 // registry key (see spawn.hpp) instead. Every length is still checked before use
 // (shared memory is treated as hostile).
+#include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -29,6 +37,7 @@
 #include <string_view>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include "ringpool/pool/codec.hpp"
@@ -67,6 +76,57 @@ static_assert(sizeof(ResultHeader) == 16);
 inline constexpr std::size_t kResultItemHeader = 5;  // u8 status + u32 length
 inline constexpr std::uint8_t kResultOk = 0;
 inline constexpr std::uint8_t kResultError = 1;
+inline constexpr std::uint8_t kResultErrorPart = 2;
+
+// How a task's exception comes back: as itself (a standard type, a system_error of a known
+// category, a registered type) or as TaskFailed (other).
+enum class ErrorKind : std::uint8_t {
+  other = 0,  // TaskFailed with the type name and message
+  exception,  // std::exception itself
+  logic_error,
+  invalid_argument,
+  domain_error,
+  length_error,
+  out_of_range,
+  runtime_error,
+  range_error,
+  overflow_error,
+  underflow_error,
+  bad_alloc,
+  system_error,  // ErrorHead::category and ::code say which
+  registered,    // ErrorHead::key names the RINGPOOL_EXCEPTION type
+};
+inline constexpr std::uint8_t kErrorKindCount = 14;
+// The categories a std::system_error travels with (any other: ErrorKind::other).
+enum class ErrorCategory : std::uint8_t { generic = 0, system, iostream, future };
+inline constexpr std::uint8_t kErrorCategoryCount = 4;
+
+// The fixed part of an error body. Read from shared memory as raw bytes: kind and category
+// are plain integers here and are checked against their counts before use.
+struct ErrorHead {
+  std::uint8_t kind = 0;      // ErrorKind
+  std::uint8_t category = 0;  // ErrorCategory
+  std::int32_t code = 0;
+  std::uint64_t key = 0;
+};
+inline constexpr std::size_t kErrorBodyPrefix = 20;  // kind, category, 0, code, key, type length
+// Largest error body that travels (longer messages are cut to fit): bounds what the
+// parent gathers from the pieces of one error.
+inline constexpr std::size_t kMaxErrorBody = std::size_t{256} << 20U;
+
+// Worker side: the head, type name and message of an in-flight exception (call inside a
+// catch block or with a captured exception_ptr). Never throws.
+struct CapturedError {
+  ErrorHead head;
+  std::string type_name;
+  std::string what;
+};
+[[nodiscard]] CapturedError capture_error(const std::exception_ptr& error) noexcept;
+// Parent side: the exception to rethrow for an error body read from a worker: the
+// original type when `head` names one that travels, TaskFailed otherwise, DecodeError when
+// the head is out of range.
+[[nodiscard]] std::exception_ptr rebuild_error(const ErrorHead& head, std::string type_name,
+                                               std::string what) noexcept;
 
 inline void put_u32(std::byte* p, std::uint32_t v) noexcept {
   std::memcpy(p, &v, sizeof v);
@@ -109,13 +169,19 @@ class ResultWriter {
     used_ += pending_;
     ++count_;
   }
-  // Records a failed item: the exception's type name and message (truncated to fit).
-  void error(std::string_view type_name, std::string_view what);
+  // Records a failed item: the exception's head, type name and message. A body larger
+  // than a message is sent in parts (it may flush); one larger than kMaxErrorBody is cut.
+  void error(const ErrorHead& head, std::string_view type_name, std::string_view what);
+  // Records a failed item that comes back as TaskFailed(type_name, what).
+  void error(std::string_view type_name, std::string_view what) {
+    error(ErrorHead{}, type_name, what);
+  }
   // Records the exception being handled (call inside a catch block).
   void current_exception_as_error();
   // Sends what has been accumulated (nothing when empty).
   void flush();
 
+  // Bytes of a result message an item's bytes can fill (after the message and item headers).
   [[nodiscard]] std::size_t max_value_size() const noexcept {
     return buf_.size() - sizeof(ResultHeader) - kResultItemHeader;
   }
@@ -136,9 +202,10 @@ class ResultWriter {
 // checked against the bytes left before anything is read through it.
 class ResultReader {
  public:
+  enum class ItemKind { value, error, error_part };
   struct Item {
-    bool ok = false;                   // a value (else an error: see error_of)
-    std::span<const std::byte> bytes;  // Codec bytes of the value, or the error body
+    ItemKind kind = ItemKind::value;   // error_part: leading bytes of the next error's body
+    std::span<const std::byte> bytes;  // Codec bytes of the value, or (part of) the error body
   };
   enum class Next { item, end, truncated };
 
@@ -151,30 +218,42 @@ class ResultReader {
     return true;
   }
   [[nodiscard]] const ResultHeader& header() const noexcept { return header_; }
-  // The next item of the header's `count`: `end` after the last, `truncated` when the
-  // message ends inside an item (the rest cannot be framed).
-  // Inline: the collector's per-item path.
+  // The next item (error parts included): `end` once the message is consumed after the
+  // header's `count` items, `truncated` when the message ends inside an item or before
+  // `count` items, or holds more than `count` (the rest cannot be framed). Inline: the
+  // collector's per-item path.
   [[nodiscard]] Next next(Item& out) noexcept {
-    if (read_ == header_.count) return Next::end;
+    if (rest_.empty()) return read_ == header_.count ? Next::end : Next::truncated;
     if (rest_.size() < kResultItemHeader) return Next::truncated;
     // Read once, then checked: a worker may rewrite the bytes while we look.
     const auto status = std::to_integer<std::uint8_t>(rest_[0]);
     const std::uint32_t len = get_u32(rest_.data() + 1);
     if (rest_.size() - kResultItemHeader < len) return Next::truncated;
-    out.ok = status == kResultOk;
+    switch (status) {
+      case kResultOk:
+        out.kind = ItemKind::value;
+        break;
+      case kResultError:
+        out.kind = ItemKind::error;
+        break;
+      case kResultErrorPart:
+        out.kind = ItemKind::error_part;
+        break;
+      default:
+        return Next::truncated;
+    }
+    if (out.kind != ItemKind::error_part) {
+      if (read_ == header_.count) return Next::truncated;  // more items than announced
+      ++read_;
+    }
     out.bytes = rest_.subspan(kResultItemHeader, len);
     rest_ = rest_.subspan(kResultItemHeader + len);
-    ++read_;
     return Next::item;
   }
 
-  // The exception type name and message of an error item's body (as ResultWriter::error
-  // wrote them; "unknown" and an empty message when the body is malformed).
-  struct ErrorText {
-    std::string type_name;
-    std::string what;
-  };
-  [[nodiscard]] static ErrorText error_of(std::span<const std::byte> body);
+  // The exception an error body stands for (see rebuild_error); DecodeError when the body is
+  // malformed. Allocates; never throws.
+  [[nodiscard]] static std::exception_ptr error_of(std::span<const std::byte> body) noexcept;
 
  private:
   ResultHeader header_{};
@@ -211,16 +290,17 @@ struct ArgsCodec {
   }
 };
 
-template <class R, class... P>
-void run_item(R (*fn)(P...), std::span<const std::byte> item, ResultWriter& out) {
+// Runs one item: decodes its arguments and records call(args...)'s result or exception.
+template <class R, class... P, class Call>
+void run_item(Call& call, std::span<const std::byte> item, ResultWriter& out) {
   try {
     auto args = ArgsCodec<std::decay_t<P>...>::decode(item);
     if constexpr (std::is_void_v<R>) {
-      std::apply(fn, std::move(args));
+      std::apply(call, std::move(args));
       (void)out.begin_value(0);
       out.end_value();
     } else {
-      const R result = std::apply(fn, std::move(args));
+      const R result = std::apply(call, std::move(args));
       const std::size_t n = Codec<R>::size(result);
       const std::span<std::byte> room = out.begin_value(n);
       if (room.size() != n || (n > 0 && room.data() == nullptr)) {
@@ -234,11 +314,10 @@ void run_item(R (*fn)(P...), std::span<const std::byte> item, ResultWriter& out)
   }
 }
 
-// The Invoker for functions of type R(P...).
-template <class R, class... P>
-void invoke_items(std::uint64_t fn_bits, const TaskHeader& h, std::span<const std::byte> items,
-                  ResultWriter& out) {
-  auto* fn = reinterpret_cast<R (*)(P...)>(static_cast<std::uintptr_t>(fn_bits));
+// Runs the items of one task message with `call` (see the task message layout above).
+template <class R, class... P, class Call>
+void run_items(Call& call, const TaskHeader& h, std::span<const std::byte> items,
+               ResultWriter& out) {
   using Args = ArgsCodec<std::decay_t<P>...>;
   std::size_t offset = 0;
   for (std::uint32_t i = 0; i < h.count; ++i) {
@@ -266,7 +345,89 @@ void invoke_items(std::uint64_t fn_bits, const TaskHeader& h, std::span<const st
       offset += sizeof(std::uint32_t) + len;
     }
     if (i < h.skip) continue;
-    run_item(fn, item, out);
+    run_item<R, P...>(call, item, out);
+  }
+}
+
+// The Invoker for functions of type R(P...): TaskHeader::fn is the function's address.
+template <class R, class... P>
+void invoke_items(std::uint64_t fn_bits, const TaskHeader& h, std::span<const std::byte> items,
+                  ResultWriter& out) {
+  auto* fn = reinterpret_cast<R (*)(P...)>(static_cast<std::uintptr_t>(fn_bits));
+  run_items<R, P...>(fn, h, items, out);
+}
+
+// How a callable object's state travels ahead of a message's items: through its Codec
+// when it has one, else as its bytes (trivially copyable: a closure of trivially copyable
+// captures, a member function pointer), nothing for an empty one.
+template <class S>
+struct StateCodec {
+  static constexpr bool kTravels =
+      Encodable<S> || (std::is_trivially_copyable_v<S> && std::is_object_v<S>);
+  static std::size_t size(const S& s) {
+    if constexpr (Encodable<S>) {
+      return Codec<S>::size(s);
+    } else if constexpr (std::is_empty_v<S>) {
+      return 0;
+    } else {
+      return sizeof(S);
+    }
+  }
+  static void encode(const S& s, std::byte* out) {
+    if constexpr (Encodable<S>) {
+      Codec<S>::encode(s, std::span<std::byte>(out, Codec<S>::size(s)));
+    } else if constexpr (!std::is_empty_v<S>) {
+      std::memcpy(out, &s, sizeof(S));
+    }
+  }
+  static S decode(std::span<const std::byte> in) {
+    if constexpr (Encodable<S>) {
+      return Codec<S>::decode(in);
+    } else {
+      constexpr std::size_t kSize = std::is_empty_v<S> ? 0 : sizeof(S);
+      if (in.size() != kSize) {
+        throw_decode_error(typeid(S), "wrong size of a task's state", in.size(), kSize);
+      }
+      std::array<std::byte, sizeof(S)> bytes{};
+      if (!in.empty()) std::memcpy(bytes.data(), in.data(), sizeof(S));
+      return std::bit_cast<S>(bytes);
+    }
+  }
+};
+
+// The Invoker for a callable object S (a function object, a closure, a member function
+// pointer) called with P...: the message's payload starts with the object's state (u32
+// length, StateCodec<S> bytes), then the items. TaskHeader::fn only names the task.
+template <class S, class R, class... P>
+void invoke_stateful(std::uint64_t, const TaskHeader& h, std::span<const std::byte> payload,
+                     ResultWriter& out) {
+  const auto fail_all = [&](std::string_view why) {
+    for (std::uint32_t i = h.skip; i < h.count; ++i) {
+      out.error("ringpool::pool::DecodeError", why);
+    }
+  };
+  if (payload.size() < sizeof(std::uint32_t)) {
+    fail_all("task message has no room for the task's state");
+    return;
+  }
+  const std::uint32_t len = get_u32(payload.data());  // read once, then checked
+  if (payload.size() - sizeof(std::uint32_t) < len) {
+    fail_all("task message state length is out of bounds");
+    return;
+  }
+  bool decoded = false;
+  try {
+    // (Not std::optional<S>: instantiating it for a closure type makes GCC 12 see the
+    // closure as not trivially copyable in std::bit_cast's constraint.)
+    S state = StateCodec<S>::decode(payload.subspan(sizeof(std::uint32_t), len));
+    decoded = true;
+    auto call = [&state](auto&&... args) -> R {
+      return std::invoke(state, std::forward<decltype(args)>(args)...);
+    };
+    run_items<R, P...>(call, h, payload.subspan(sizeof(std::uint32_t) + len), out);
+  } catch (...) {
+    if (decoded) throw;  // not from the task (run_item catches those): as for functions
+    for (std::uint32_t i = h.skip; i < h.count; ++i) out.current_exception_as_error();
   }
 }
 
