@@ -32,6 +32,7 @@
 #include <string>
 #include <type_traits>
 
+#include "ringpool/ipc/detail/process_probe.hpp"
 #include "ringpool/ipc/segment.hpp"
 
 namespace ringpool::pool::detail {
@@ -58,43 +59,6 @@ static_assert(kRingsOffset % ipc::kRegionAlignment == 0);
 
 namespace {
 
-struct ProcStat {
-  char state = '?';
-  std::uint64_t start_time = 0;
-};
-
-// State and start time of `pid` from /proc/<pid>/stat; false when it cannot be read
-// (no such process, or no /proc). Precondition: pid > 0.
-bool read_proc_stat(pid_t pid, ProcStat& out) {
-  char path[32];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[1024];
-  ssize_t n = 0;
-  do {
-    n = ::read(fd, buf, sizeof buf - 1);
-  } while (n < 0 && errno == EINTR);
-  ::close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  // "pid (comm) state ppid ...": comm may hold spaces and ')', so parse after the last ')'.
-  const char* p = std::strrchr(buf, ')');
-  if (p == nullptr || p[1] != ' ' || p[2] == '\0') return false;
-  p += 2;
-  out.state = *p;
-  for (int field = 3; field < 22; ++field) {  // the state is field 3, the start time 22
-    p = std::strchr(p, ' ');
-    if (p == nullptr) return false;
-    ++p;
-  }
-  char* end = nullptr;
-  const unsigned long long start = std::strtoull(p, &end, 10);
-  if (end == p) return false;
-  out.start_time = static_cast<std::uint64_t>(start);
-  return true;
-}
-
 // This process's owner word, computed once per process: forgotten in a forked child.
 std::atomic<std::uint64_t> g_self_word{0};
 
@@ -113,9 +77,10 @@ std::uint64_t self_word() {
   std::call_once(registered,
                  [] { static_cast<void>(::pthread_atfork(nullptr, nullptr, forget_self_word)); });
   const pid_t pid = ::getpid();
-  ProcStat stat;
+  ipc::detail::ProcStat stat;
   const std::uint64_t start =
-      read_proc_stat(pid, stat) && stat.start_time < kStartTimeLimit ? stat.start_time : 0;
+      ipc::detail::read_proc_stat(pid, stat) && stat.start_time < kStartTimeLimit ? stat.start_time
+                                                                                  : 0;
   word = (start << kPidBits) | (static_cast<std::uint64_t>(pid) & kPidMask);
   // relaxed: as the load above.
   g_self_word.store(word, std::memory_order_relaxed);
@@ -129,9 +94,9 @@ bool owner_exited(std::uint64_t word) {
   const auto pid = static_cast<pid_t>(word & kPidMask);
   const std::uint64_t start = word >> kPidBits;
   if (::kill(pid, 0) == -1 && errno == ESRCH) return true;
-  ProcStat stat;
+  ipc::detail::ProcStat stat;
   // Unreadable: gone between the two calls when we could read a start time before.
-  if (!read_proc_stat(pid, stat)) return start != 0;
+  if (!ipc::detail::read_proc_stat(pid, stat)) return start != 0;
   if (stat.state == 'Z' || stat.state == 'X') return true;
   return start != 0 && stat.start_time != start;
 }

@@ -18,8 +18,8 @@
 // (ipc::MpmcByteConsumer::pop_tracked: ticket + 1 while claiming or holding a slot),
 // sets `taken` while decoding (before the slot is released), then clears `taken`, gives
 // back its unit and frees the record. Anyone finding the queue empty looks for records
-// whose owner no longer exists (kill(pid, 0) == ESRCH), takes the record over (owner:
-// dead pid -> own pid, CAS, so exactly one process recovers it) and runs
+// whose owner no longer runs (gone, or a zombie: ipc::detail::process_gone), takes the record over
+// (owner: dead pid -> own pid, CAS, so exactly one process recovers it) and runs
 // ipc::MpmcByteProducer::recover_claim on its word: a slot still held is handed over as
 // the recovering get's item. The dead get's unit is given back when it held a slot or
 // had set `taken`.
@@ -42,6 +42,7 @@
 #include <type_traits>
 
 #include "ringpool/ipc/detail/cpu_relax.hpp"
+#include "ringpool/ipc/detail/process_probe.hpp"
 #include "ringpool/ipc/errors.hpp"
 #include "ringpool/ipc/event_count.hpp"
 #include "ringpool/ipc/segment.hpp"
@@ -304,11 +305,11 @@ std::int64_t self_pid() noexcept {
   return static_cast<std::int64_t>(::getpid());
 }
 
-// True only when `owner` (read from shared memory) is a valid pid that no process has:
-// kill with signal 0 sends nothing. Never called with a pid <= 0.
+// True only when `owner` (read from shared memory) names no running process: gone, or a
+// zombie (a parent waiting on its own unreaped child's claim must not wait for ever).
 bool owner_is_gone(std::int64_t owner) noexcept {
-  if (owner <= 0 || owner > INT_MAX || owner == self_pid()) return false;
-  return ::kill(static_cast<pid_t>(owner), 0) == -1 && errno == ESRCH;
+  if (owner == self_pid()) return false;
+  return ipc::detail::process_gone(owner);  // refuses pids <= 0 before any kill()
 }
 }  // namespace
 

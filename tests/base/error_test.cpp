@@ -47,8 +47,9 @@ TEST(Error, OneCatchClauseCatchesWhatEveryModuleThrows) {
       caught_as_ringpool_error([] { (void)ringpool::topology::CpuSet::from_list("0-x"); });
   EXPECT_NE(topology.find("invalid CPU list"), std::string::npos) << topology;
 
-  const std::string pool = caught_as_ringpool_error([] { ringpool::pool::Queue<int> q(0); });
-  EXPECT_NE(pool.find("maxsize"), std::string::npos) << pool;
+  const std::string pool = caught_as_ringpool_error(
+      [] { ringpool::pool::Queue<int> q(4, ringpool::pool::QueueOptions{.slot_size = 1}); });
+  EXPECT_NE(pool.find("slot_size"), std::string::npos) << pool;
 }
 
 TEST(Error, FamiliesStayDistinctAndForeignErrorsAreNotCaught) {

@@ -1,10 +1,10 @@
-// A consumer that knows ringpool only through find_package(ringpool): it uses one
-// piece of every module and exits non-zero if any of them misbehaves.
+// A consumer that knows ringpool only through find_package(ringpool) and its umbrella
+// header <ringpool/ringpool.hpp>: it uses one piece of every module and exits non-zero if
+// any of them misbehaves.
 #include <cstdint>
 #include <cstdio>
-#include <ringpool/ipc/ipc.hpp>
-#include <ringpool/pool/pool.hpp>
-#include <ringpool/topology/topology.hpp>
+#include <mutex>
+#include <ringpool/ringpool.hpp>  // the umbrella header reaches every module
 
 namespace {
 int twice(int x) {
@@ -23,6 +23,12 @@ int main() {
   options.workers = 1;
   ringpool::pool::Pool pool(options);
   if (pool.submit(twice, 21).get() != 42) return 3;
+
+  ringpool::pool::Lock lock;
+  {
+    std::scoped_lock hold(lock);
+    if (!lock.locked()) return 4;
+  }
   std::printf("ringpool consumer: ring, topology (%zu usable cores) and pool work\n", cores);
   return 0;
 }

@@ -137,6 +137,28 @@ TEST(QueueCrash, AConsumerKilledInsideGetLosesNoItem) {
   EXPECT_EQ(lost, 0);
 }
 
+// A parent that has not reaped its dead consumer yet (a zombie: kill(pid, 0) still succeeds)
+// must recover the item all the same, or a get() before join() would wait for ever.
+TEST(QueueCrash, AnUnreapedDeadConsumersItemIsRecovered) {
+  Watchdog watchdog;
+  Queue<Parcel> q(kMaxsize);
+  for (std::uint64_t i = 1; i <= 3; ++i) q.put(Parcel{i});
+  const pid_t pid = consumer_stuck_in_get(q, false);
+  ASSERT_GT(pid, 0) << "the consumer never reached its decode";
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  siginfo_t info{};
+  // WNOWAIT: wait until it has exited, and leave it a zombie.
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);
+  ASSERT_EQ(::kill(pid, 0), 0) << "the zombie must still answer kill(pid, 0)";
+
+  std::multiset<std::uint64_t> got;
+  while (std::optional<Parcel> p = q.try_get()) got.insert(p->value);
+  EXPECT_EQ(got, (std::multiset<std::uint64_t>{1, 2, 3}));
+
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+}
+
 TEST(QueueCrash, ABlockedGetRecoversTheItemOfAConsumerKilledLater) {
   Watchdog watchdog;
   Queue<Parcel> q(kMaxsize);
