@@ -179,6 +179,8 @@ constexpr std::size_t fixed_size_or_zero() {
 // Encoded arguments of one call: framed elements in order (Codec<tuple<P...>> layout).
 template <class... P>
 struct ArgsCodec {
+  // Arguments that cannot travel stop the build here with one clear static_assert.
+  static_assert(kMustTravel<P...>);
   static constexpr bool kPacked = kAllFixed<P...>;
   static constexpr std::size_t kPackedSize = (std::size_t{0} + ... + fixed_size_or_zero<P>());
   static std::size_t size(const P&... args) {
@@ -215,10 +217,13 @@ void run_item(R (*fn)(P...), std::span<const std::byte> item, ResultWriter& out)
   }
 }
 
-// The Invoker for functions of type R(P...).
+// The Invoker for functions of type R(P...). Its return type checks, when its address is
+// taken (FnTraits::kInvoker), that the result and the arguments travel: a type that
+// cannot stops the build with MustTravel's static_assert as the first error.
 template <class R, class... P>
-void invoke_items(std::uint64_t fn_bits, const TaskHeader& h, std::span<const std::byte> items,
-                  ResultWriter& out) {
+std::enable_if_t<kMustTravel<R, P...>> invoke_items(std::uint64_t fn_bits, const TaskHeader& h,
+                                                    std::span<const std::byte> items,
+                                                    ResultWriter& out) {
   auto* fn = reinterpret_cast<R (*)(P...)>(static_cast<std::uintptr_t>(fn_bits));
   using Args = ArgsCodec<std::decay_t<P>...>;
   std::size_t offset = 0;
