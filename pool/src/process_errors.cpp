@@ -39,4 +39,11 @@ void throw_decode_error(const std::type_info& type, std::string_view problem, st
                     "check that both sides use the same type and Codec");
 }
 
+void throw_decode_error(const std::type_info& type, std::string_view problem) {
+  throw DecodeError("ringpool: cannot decode " + demangle(type.name()) + ": " +
+                    std::string(problem) +
+                    "; the bytes are corrupt or were written as another type -- check that "
+                    "both sides use the same type and Codec");
+}
+
 }  // namespace ringpool::pool::detail

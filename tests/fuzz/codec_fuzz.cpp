@@ -1,17 +1,19 @@
 // Fuzz target: pool::Codec<T>::decode over hostile bytes.
 //
-// Input: byte 0 chooses the type, the rest is the encoded value. A decode either throws
-// DecodeError or returns a value that encodes back to exactly the input (the wire format
-// is canonical). A crash, a sanitizer report, another exception or a mismatch is a bug.
+// Input: byte 0 chooses the type (the last one an aggregate), the rest is the encoded value. A
+// decode either throws DecodeError or returns a value that encodes back to exactly the input (the
+// wire format is canonical). A crash, a sanitizer report, another exception or a mismatch is a bug.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
 #include <tuple>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "ringpool/pool/codec.hpp"
@@ -22,6 +24,23 @@ namespace {
 struct Point {
   double x;
   double y;
+};
+
+// Aggregates sent field by field (Boost.PFR): nested, with a bool (validated), an enum, a
+// map (keys must be unique and in order), an optional and a variant (index checked).
+enum class Side : std::uint8_t { buy, sell };
+struct Leg {
+  std::string venue;
+  std::vector<std::int32_t> sizes;
+};
+struct Order {
+  std::int64_t id;
+  Side side;
+  bool urgent;
+  std::vector<Leg> legs;
+  std::map<std::string, std::int32_t> limits;
+  std::optional<Point> last;
+  std::variant<std::int64_t, std::string> tag;
 };
 
 template <class T>
@@ -35,7 +54,7 @@ void round_trip(std::span<const std::byte> in) {
 }
 
 void decode_as(std::uint8_t type, std::span<const std::byte> in) {
-  switch (type % 12) {
+  switch (type % 13) {
     case 0:
       return round_trip<std::int32_t>(in);
     case 1:
@@ -59,8 +78,10 @@ void decode_as(std::uint8_t type, std::span<const std::byte> in) {
       return round_trip<std::vector<std::optional<bool>>>(in);
     case 10:
       return round_trip<std::vector<bool>>(in);
-    default:
+    case 11:
       return round_trip<std::pair<Point, std::vector<Point>>>(in);
+    default:
+      return round_trip<Order>(in);
   }
 }
 

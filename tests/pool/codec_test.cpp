@@ -6,6 +6,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -246,6 +247,39 @@ TEST(Codec, NoHeapAllocationForTriviallyCopyable) {
     ASSERT_EQ((Codec<std::tuple<int, double>>::size(t)), tslot.size());
     Codec<std::tuple<int, double>>::encode(t, tslot);
     ASSERT_EQ((Codec<std::tuple<int, double>>::decode(tslot)), t);
+  }
+  EXPECT_EQ(g_allocations.load(), before);
+}
+
+// Aggregates of trivially copyable members: one memcpy (Quote); with a bool member, field
+// by field but still of fixed size (Status). Neither allocates.
+struct Quote {
+  Point at;
+  std::array<std::int32_t, 4> sizes;
+  Color color;
+  std::chrono::nanoseconds age;
+  friend bool operator==(const Quote&, const Quote&) = default;
+};
+struct Status {
+  Quote quote;
+  bool stale;
+  friend bool operator==(const Status&, const Status&) = default;
+};
+static_assert(ringpool::pool::detail::kIsRaw<Quote>);
+static_assert(Codec<Status>::fixed_size == sizeof(Quote) + 1);
+
+TEST(Codec, NoHeapAllocationForTriviallyCopyableAggregates) {
+  const Quote q{{1, 2, 3}, {4, 5, 6, 7}, Color::green, std::chrono::nanoseconds(9)};
+  const Status st{q, true};
+  std::array<std::byte, sizeof(Quote)> qslot{};
+  std::array<std::byte, sizeof(Quote) + 1> sslot{};
+  const std::size_t before = g_allocations.load();
+  for (int i = 0; i < 100; ++i) {
+    Codec<Quote>::encode(q, qslot);
+    ASSERT_EQ(Codec<Quote>::decode(qslot), q);
+    ASSERT_EQ(Codec<Status>::size(st), sslot.size());
+    Codec<Status>::encode(st, sslot);
+    ASSERT_EQ(Codec<Status>::decode(sslot), st);
   }
   EXPECT_EQ(g_allocations.load(), before);
 }

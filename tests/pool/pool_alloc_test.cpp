@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <numeric>
@@ -58,6 +60,18 @@ double scale(double x, int k) {
   return x * k;
 }
 
+// A trivially copyable aggregate travels by memcpy: no allocation either.
+struct Sample {
+  std::int64_t id;
+  double values[3];
+  std::chrono::nanoseconds age;
+};
+Sample shift(Sample s, std::int32_t k) {
+  for (double& v : s.values) v += k;
+  s.id += k;
+  return s;
+}
+
 std::size_t count_allocations(const auto& body) {
   g_allocations = 0;
   g_counting = true;
@@ -78,6 +92,21 @@ TEST_P(Alloc, SubmitGetAllocatesNothingPerTaskOnceWarm) {
   const std::size_t n = count_allocations([&] {
     for (int i = 0; i < 5000; ++i) sum += pool.submit(square, i).get();
     for (int i = 0; i < 1000; ++i) sum += static_cast<long>(pool.apply(scale, 1.5, i));
+  });
+  EXPECT_EQ(n, 0u);
+  EXPECT_GT(sum, 0);
+}
+
+TEST_P(Alloc, AggregateArgumentsAndResultsAllocateNothingOnceWarm) {
+  PoolOptions o;
+  o.workers = 2;
+  o.wait = GetParam();
+  Pool pool(o);
+  const Sample s{1, {0.5, 1.5, 2.5}, std::chrono::nanoseconds(3)};
+  for (std::int32_t i = 0; i < 2000; ++i) ASSERT_EQ(pool.submit(shift, s, i).get().id, 1 + i);
+  std::int64_t sum = 0;
+  const std::size_t n = count_allocations([&] {
+    for (std::int32_t i = 0; i < 5000; ++i) sum += pool.submit(shift, s, i).get().id;
   });
   EXPECT_EQ(n, 0u);
   EXPECT_GT(sum, 0);

@@ -40,11 +40,11 @@ int square(int x) {
 }
 
 // A few microseconds of work, so that kills land mid-task, mid-pop and mid-push.
-int busy_square(int x) {
+std::int64_t busy_square(int x) {
   volatile std::uint64_t acc = static_cast<std::uint64_t>(x);
   for (int i = 0; i < 3000; ++i) acc = acc * 6364136223846793005ULL + 1442695040888963407ULL;
   (void)acc;
-  return x * x;
+  return std::int64_t{x} * x;  // 199999 squared does not fit an int
 }
 
 // Counts initializer runs across the forked workers.
@@ -120,7 +120,7 @@ TEST(PoolKills, KillsEvery20msDuringMapWithRetriesLoseNothing) {
   const auto out = pool.map(busy_square, in, 16);
   const int kills = storm.stop();
   std::size_t right = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) right += out[i] == in[i] * in[i] ? 1 : 0;
+  for (std::size_t i = 0; i < in.size(); ++i) right += out[i] == std::int64_t{in[i]} * in[i] ? 1 : 0;
   EXPECT_EQ(right, in.size());
   std::printf(
       "[ campaign ] fork pool map %zu items, kill every 20 ms: %d kills, %zu of %zu "

@@ -1,30 +1,79 @@
 #pragma once
 // How values travel between processes: Codec<T> turns a value into bytes in a ring
-// slot (or an inherited fd) and back. One customisation point, specialised by users
-// for their own types:
+// slot (or an inherited fd) and back. The same codec serves Pool arguments and results,
+// Queue items and Process arguments.
 //
-//   template <> struct ringpool::pool::Codec<Point> {
-//     static std::size_t size(const Point&) noexcept { return 2 * sizeof(double); }
-//     static void encode(const Point& p, std::span<std::byte> out) noexcept { ... }
-//     static Point decode(std::span<const std::byte> in);  // validate; throw DecodeError
+// What travels with no user code:
+//  - trivially copyable types (numbers, enums, std::chrono durations and time points,
+//    std::array of them, structs of them): their bytes, by memcpy, with no allocation;
+//  - aggregates (plain structs: public members, no constructors, no base classes, no
+//    virtual functions) of travelling members, field by field through Boost.PFR:
+//
+//      struct Order {                          // no code needed to send an Order
+//        std::string symbol;
+//        std::vector<double> prices;
+//        std::map<std::string, int> limits;
+//        std::optional<Side> side;             // Side: an enum
+//        std::chrono::milliseconds ttl;
+//      };
+//      pool.submit(price, Order{...});  queue.put(order);
+//
+//  - std::string, std::vector, std::array, std::map, std::unordered_map, std::optional,
+//    std::variant, std::pair and std::tuple of travelling types, recursively.
+//
+// What is refused at compile time (the first error is a static_assert saying so, with the
+// type in the "In instantiation of ringpool::pool::detail::MustTravel<T>" line above it):
+// raw pointers, references, std::string_view and std::span (the bytes they point to would
+// not travel), std::unique_ptr and other types with neither an aggregate shape nor a
+// Codec, any struct with such a member, and structs with reference or const members.
+//
+// The one customisation point, for types with private state (or a wire format of one's
+// own): specialise Codec<T> in namespace ringpool::pool, next to the type.
+//
+//   class Account {                             // private state: not an aggregate
+//    public:
+//     Account(std::string owner, std::int64_t cents);
+//     const std::string& owner() const;
+//     std::int64_t cents() const;
+//    ...
+//   };
+//   template <>
+//   struct ringpool::pool::Codec<Account> {
+//     using Parts = std::pair<std::string, std::int64_t>;   // reuse the provided codecs
+//     static std::size_t size(const Account& a) {
+//       return Codec<Parts>::size(Parts(a.owner(), a.cents()));
+//     }
+//     static void encode(const Account& a, std::span<std::byte> out) {
+//       Codec<Parts>::encode(Parts(a.owner(), a.cents()), out);
+//     }
+//     static Account decode(std::span<const std::byte> in) {   // validate; throw DecodeError
+//       auto [owner, cents] = Codec<Parts>::decode(in);
+//       return Account(std::move(owner), cents);
+//     }
 //   };
 //
-// Provided: trivially copyable types (raw bytes, no heap allocation), std::string,
-// std::vector<T>, std::optional<T>, std::pair and std::tuple of supported types,
-// recursively. Raw pointers, std::string_view and std::span are refused: the bytes they
-// point to would not travel. A trivially copyable struct holding pointers is the
-// user's responsibility (specialise Codec for it).
+// A trivially copyable class with private members travels as its bytes: one holding a
+// pointer is the user's responsibility (specialise Codec for it). Trivially copyable
+// aggregates up to detail::kProbeLimit bytes are checked member by member and refused
+// when a member is a pointer.
 //
-// Decoding treats its input as hostile: every length is checked against the bytes
-// present before use and a mismatch throws DecodeError; nothing reads out of bounds.
+// Decoding treats its input as hostile: every length, count, variant index and bool is
+// checked against the bytes present before use, a map's keys must be unique (and in
+// order for std::map), and a mismatch throws DecodeError naming the type; nothing reads
+// out of bounds. An enum travels as its underlying integer: every value of an enum with
+// a fixed underlying type (enum class, or `enum E : int`) is valid in C++; give plain
+// enums a fixed underlying type.
 //
 // Wire format (same machine, same binary layout, native byte order):
 //   raw T                    sizeof(T) bytes
 //   std::string              the characters, no prefix (the slot knows its length)
 //   std::vector<raw T>       n * sizeof(T) bytes
 //   std::vector<other T>     u64 count, then each element framed
+//   std::array<other T, N>   N framed elements
 //   std::optional<T>         u8 engaged (0/1), then T if engaged
-//   pair / tuple             each element framed, in order
+//   std::variant<Ts...>      u32 index, then the alternative's bytes
+//   std::map, unordered_map  u64 count, then each key and value framed, in iteration order
+//   pair / tuple / aggregate each element (field) framed, in order
 //   framed element           a fixed-size codec's bytes, or u64 length + the bytes
 #include <array>
 #include <bit>
@@ -42,6 +91,7 @@
 #include <utility>
 #include <vector>
 
+#include "ringpool/pool/detail/codec_reflect.hpp"
 #include "ringpool/pool/errors.hpp"
 
 namespace ringpool::pool {
@@ -67,6 +117,8 @@ namespace detail {
 // Throws DecodeError naming the type and what was wrong (out of line: cold path).
 [[noreturn]] void throw_decode_error(const std::type_info& type, std::string_view problem,
                                      std::size_t got, std::size_t expected);
+// As above, for a problem that is not a size.
+[[noreturn]] void throw_decode_error(const std::type_info& type, std::string_view problem);
 
 template <class T, template <class...> class Template>
 inline constexpr bool kIsSpecialization = false;
@@ -78,14 +130,50 @@ inline constexpr bool kIsSpan = false;
 template <class E, std::size_t N>
 inline constexpr bool kIsSpan<std::span<E, N>> = true;
 
-// Types sent as their object representation.
 template <class T>
-inline constexpr bool kIsRaw =
+inline constexpr bool kIsStdArray = false;
+template <class E, std::size_t N>
+inline constexpr bool kIsStdArray<std::array<E, N>> = true;
+
+// A class with a reference (or const) member has no assignment operator; Boost.PFR
+// reports a reference member as the referred-to type, so this is how one is refused.
+template <class T>
+inline constexpr bool kNoReferenceMembers = !std::is_class_v<T> || std::is_move_assignable_v<T>;
+
+// Trivially copyable types that are not sent as their bytes: they point elsewhere, or
+// (optional) hold a byte that must be validated, or are handled by a codec of their own.
+template <class T>
+inline constexpr bool kIsRawCandidate =
     std::is_trivially_copyable_v<T>&& std::is_object_v<T> && !std::is_array_v<T> &&
     !std::is_pointer_v<T> && !std::is_member_pointer_v<T> && !std::is_same_v<T, std::nullptr_t> &&
     !kIsSpecialization<T, std::basic_string_view> && !kIsSpan<T> &&
     !kIsSpecialization<T, std::optional> && !kIsSpecialization<T, std::pair> &&
-    !kIsSpecialization<T, std::tuple> && !std::is_empty_v<T>;
+    !kIsSpecialization<T, std::tuple> && !std::is_empty_v<T> && kNoReferenceMembers<T>;
+
+template <class T>
+constexpr bool is_raw();
+
+// A member of a raw aggregate: raw itself, and not a bool (a bool byte other than 0 or 1
+// must be refused, which only a field-by-field decode can do).
+template <class F>
+struct RawMember : std::bool_constant<is_raw<F>() && !std::is_same_v<F, bool>> {};
+
+template <class T>
+constexpr bool is_raw() {
+  if constexpr (!kIsRawCandidate<T>) {
+    return false;
+  } else if constexpr (kIsStdArray<T>) {
+    return RawMember<std::remove_cv_t<typename T::value_type>>::value;
+  } else if constexpr (PlainAggregate<T> && sizeof(T) <= kProbeLimit) {
+    return all_fields_satisfy<T, RawMember>();
+  } else {
+    return true;
+  }
+}
+
+// Types sent as their object representation (memcpy; the zero-allocation fast path).
+template <class T>
+inline constexpr bool kIsRaw = is_raw<T>();
 
 template <class T>
 concept FixedSize = requires {
@@ -101,6 +189,34 @@ inline std::uint64_t load_u64(const std::byte* in) noexcept {
   std::uint64_t v;
   std::memcpy(&v, in, sizeof v);
   return v;
+}
+
+// The fewest bytes one framed T takes: a container decoder bounds a declared element
+// count by the bytes present with it. Containers of zero-byte elements (empty structs)
+// are not provided: their count could not be checked.
+template <class T>
+constexpr std::size_t min_framed_size() {
+  if constexpr (FixedSize<T>) {
+    return Codec<T>::fixed_size;
+  } else {
+    return kLengthPrefix;
+  }
+}
+
+// Reads a u64 element count from the front of `in`, advances past it and checks that
+// `count` elements of at least `min_element` bytes fit the bytes left.
+inline std::size_t decode_count(std::span<const std::byte>& in, std::size_t min_element,
+                                const std::type_info& outer) {
+  if (in.size() < kLengthPrefix) {
+    throw_decode_error(outer, "truncated element count", in.size(), kLengthPrefix);
+  }
+  const std::uint64_t count = load_u64(in.data());
+  in = in.subspan(kLengthPrefix);
+  if (count > in.size() / min_element) {
+    throw_decode_error(outer, "element count larger than the bytes left can hold", in.size(),
+                       static_cast<std::size_t>(count));
+  }
+  return static_cast<std::size_t>(count);
 }
 
 // Size of v as an element inside a pair, tuple or vector.
@@ -194,7 +310,7 @@ struct Codec<std::string> {
 
 // std::vector<T>: packed elements for raw T, otherwise a count and framed elements.
 template <Encodable T, class Alloc>
-struct Codec<std::vector<T, Alloc>> {
+requires(detail::min_framed_size<T>() > 0) struct Codec<std::vector<T, Alloc>> {
   using Vector = std::vector<T, Alloc>;
   static constexpr bool kPacked = detail::kIsRaw<T> && !std::is_same_v<T, bool>;
 
@@ -227,19 +343,10 @@ struct Codec<std::vector<T, Alloc>> {
       v.resize(in.size() / sizeof(T));
       if (!v.empty()) std::memcpy(v.data(), in.data(), in.size());
     } else {
-      if (in.size() < detail::kLengthPrefix) {
-        detail::throw_decode_error(typeid(Vector), "truncated element count", in.size(),
-                                   detail::kLengthPrefix);
-      }
-      const std::uint64_t count = detail::load_u64(in.data());
-      in = in.subspan(detail::kLengthPrefix);
-      // Every framed element takes at least one byte: a larger count is a lie.
-      if (count > in.size()) {
-        detail::throw_decode_error(typeid(Vector), "element count larger than the bytes left",
-                                   in.size(), static_cast<std::size_t>(count));
-      }
-      v.reserve(static_cast<std::size_t>(count));
-      for (std::uint64_t i = 0; i < count; ++i) {
+      const std::size_t count =
+          detail::decode_count(in, detail::min_framed_size<T>(), typeid(Vector));
+      v.reserve(count);
+      for (std::size_t i = 0; i < count; ++i) {
         v.push_back(detail::decode_framed<T>(in, typeid(Vector)));
       }
       if (!in.empty()) {
@@ -331,6 +438,36 @@ struct Codec<std::pair<A, B>> {
   static Pair decode(std::span<const std::byte> in) { return Impl::decode_all(in); }
 };
 
+// ---- compile-time refusal ------------------------------------------------------
+
+namespace detail {
+
+// Instantiated for every type that must cross a process boundary (Pool arguments and
+// results, Queue items). A type without a codec stops the build here, once per type, and
+// this is the first error: GCC and Clang print the type in the "In instantiation of
+// MustTravel<T>" line just above it.
+template <class T>
+struct MustTravel {
+  static_assert(Encodable<T>,
+                "ringpool: this type cannot travel between processes (its name is in the "
+                "'In instantiation of ringpool::pool::detail::MustTravel<T>' line above): a "
+                "raw pointer, reference, string_view, span, unique_ptr, a class with private "
+                "state and no Codec, or a struct with such a member or a reference or const "
+                "member. Use a travelling type "
+                "(a plain struct of values, std::string, std::vector, ...) or specialise "
+                "ringpool::pool::Codec<T>, see ringpool/pool/codec.hpp");
+  static constexpr bool value = true;  // the assertion above is the one error
+};
+template <>
+struct MustTravel<void> {
+  static constexpr bool value = true;
+};
+
+template <class... Ts>
+inline constexpr bool kMustTravel = (MustTravel<std::remove_cvref_t<Ts>>::value && ...);
+
+}  // namespace detail
+
 // ---- whole-value helpers -------------------------------------------------------
 
 // Encodes v into a new byte vector (allocates; hot paths encode into ring slots).
@@ -369,15 +506,44 @@ inline constexpr std::uint64_t kCodecVersion = 1;
 
 }  // namespace detail
 
-// A stable 64-bit fingerprint of T (its spelled type, size, alignment and the codec
-// version). Equal in every process built by the same compiler from the same
-// definitions; used to refuse opening a named queue as the wrong type.
+namespace detail {
+
+template <class T>
+constexpr std::uint64_t type_tag_of() noexcept;
+
+template <class T, std::size_t... I>
+constexpr std::uint64_t fields_tag(std::uint64_t h, std::index_sequence<I...>) noexcept {
+  ((h = fnv1a(std::string_view("|"), h ^ type_tag_of<FieldType<T, I>>())), ...);
+  return h;
+}
+
+template <class T>
+constexpr std::uint64_t type_tag_of() noexcept {
+  std::uint64_t h = fnv1a(raw_type_signature<T>());
+  h = fnv1a(std::string_view("|"), h ^ sizeof(T));
+  h = fnv1a(std::string_view("|"), h ^ alignof(T));
+  if constexpr (PlainAggregate<T> && !kIsRaw<T> && Encodable<T>) {
+    // An aggregate sent field by field: its field types are part of what travels, so
+    // two programs with differently laid out structs of one name disagree.
+    h = fields_tag<T>(h, std::make_index_sequence<boost::pfr::tuple_size_v<T>>{});
+  }
+  return h;
+}
+
+}  // namespace detail
+
+// A stable 64-bit fingerprint of T (its spelled type, size, alignment, the fingerprints
+// of the fields of an aggregate sent field by field, and the codec version). Equal in
+// every process built by the same compiler from the same definitions; used to refuse
+// opening a named queue as the wrong type.
 template <class T>
 constexpr std::uint64_t type_tag() noexcept {
-  std::uint64_t h = detail::fnv1a(detail::raw_type_signature<std::remove_cv_t<T>>());
-  h = detail::fnv1a(std::string_view("|"), h ^ sizeof(T));
-  h = detail::fnv1a(std::string_view("|"), h ^ alignof(T));
+  const std::uint64_t h = detail::type_tag_of<std::remove_cv_t<T>>();
   return detail::fnv1a(std::string_view("|"), h ^ detail::kCodecVersion);
 }
 
 }  // namespace ringpool::pool
+
+// The codecs of further standard types and of aggregates (they build on the above).
+#include "ringpool/pool/codec_aggregate.hpp"
+#include "ringpool/pool/codec_std.hpp"

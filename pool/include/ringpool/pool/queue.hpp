@@ -251,7 +251,7 @@ QueueCore::Spec queue_spec(std::size_t maxsize, const QueueOptions& opts, bool o
 
 template <class T>
 class Queue {
-  static_assert(Encodable<T>, "Queue<T> needs a Codec<T> (see ringpool/pool/codec.hpp)");
+  static_assert(detail::kMustTravel<T>);  // a T without a Codec stops the build there
 
  public:
   using value_type = T;

@@ -277,6 +277,8 @@ constexpr std::size_t fixed_size_or_zero() {
 // Encoded arguments of one call: framed elements in order (Codec<tuple<P...>> layout).
 template <class... P>
 struct ArgsCodec {
+  // Arguments that cannot travel stop the build here with one clear static_assert.
+  static_assert(kMustTravel<P...>);
   static constexpr bool kPacked = kAllFixed<P...>;
   static constexpr std::size_t kPackedSize = (std::size_t{0} + ... + fixed_size_or_zero<P>());
   static std::size_t size(const P&... args) {
@@ -350,9 +352,13 @@ void run_items(Call& call, const TaskHeader& h, std::span<const std::byte> items
 }
 
 // The Invoker for functions of type R(P...): TaskHeader::fn is the function's address.
+// Its return type checks, when its address is taken (TaskOf::kInvoker), that the result
+// and the arguments travel: a type that cannot stops the build with MustTravel's
+// static_assert as the first error.
 template <class R, class... P>
-void invoke_items(std::uint64_t fn_bits, const TaskHeader& h, std::span<const std::byte> items,
-                  ResultWriter& out) {
+std::enable_if_t<kMustTravel<R, P...>> invoke_items(std::uint64_t fn_bits, const TaskHeader& h,
+                                                    std::span<const std::byte> items,
+                                                    ResultWriter& out) {
   auto* fn = reinterpret_cast<R (*)(P...)>(static_cast<std::uintptr_t>(fn_bits));
   run_items<R, P...>(fn, h, items, out);
 }
@@ -397,10 +403,12 @@ struct StateCodec {
 
 // The Invoker for a callable object S (a function object, a closure, a member function
 // pointer) called with P...: the message's payload starts with the object's state (u32
-// length, StateCodec<S> bytes), then the items. TaskHeader::fn only names the task.
+// length, StateCodec<S> bytes), then the items. TaskHeader::fn only names the task. The
+// return type checks that the result and arguments travel, as invoke_items' does.
 template <class S, class R, class... P>
-void invoke_stateful(std::uint64_t, const TaskHeader& h, std::span<const std::byte> payload,
-                     ResultWriter& out) {
+std::enable_if_t<kMustTravel<R, P...>> invoke_stateful(std::uint64_t, const TaskHeader& h,
+                                                       std::span<const std::byte> payload,
+                                                       ResultWriter& out) {
   const auto fail_all = [&](std::string_view why) {
     for (std::uint32_t i = h.skip; i < h.count; ++i) {
       out.error("ringpool::pool::DecodeError", why);
