@@ -50,7 +50,7 @@ struct SharedOptions {
 
 namespace detail {
 
-// The type-independent part (sync.cpp).
+// The type-independent part (shared_value.cpp).
 struct SharedValuesSpec {
   std::size_t count = 0;
   std::size_t element_size = 0;

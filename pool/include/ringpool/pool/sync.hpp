@@ -70,7 +70,7 @@ namespace detail {
 
 using SyncDeadline = std::optional<std::chrono::steady_clock::time_point>;
 
-// The segment of one object (sync.cpp): created or opened, header validated.
+// The segment of one object (sync_segment.cpp): created or opened, header validated.
 class SyncSegment {
  public:
   struct Spec {
@@ -109,7 +109,7 @@ class SyncSegment {
   std::unique_ptr<Impl> impl_;
 };
 
-// The lock algorithm shared by Lock, RLock and the embedded locks (sync.cpp).
+// The lock algorithm shared by Lock, RLock and the embedded locks (sync_lock.cpp).
 // acquire: true when taken (then depth is 1, or one more for a recursive re-acquire),
 // false when the deadline passed first. Throws Corrupted on an impossible owner word.
 bool lock_acquire(LockState& state, SyncDeadline deadline, bool recursive, const char* what);

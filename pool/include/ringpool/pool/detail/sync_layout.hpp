@@ -1,8 +1,8 @@
 #pragma once
 // The shared-memory layout of the synchronisation objects and shared values (sync.hpp,
 // shared_value.hpp): plain data, one segment per object. Behaviour lives in the handles
-// (sync.cpp); the algorithms and their ordering arguments are described there and in
-// docs/pool.md ("Synchronisation and shared state").
+// (pool/src/sync_*.cpp, shared_value.cpp); the algorithms and their ordering arguments are
+// described there and in docs/pool.md ("Synchronisation and shared state").
 //
 //   [0, 128)                 SyncHeader (validated by every open)
 //   [128, 256)               the object's state (LockState, SemaphoreState, ...)
