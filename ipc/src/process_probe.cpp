@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,11 +14,10 @@
 namespace ringpool::ipc::detail {
 
 namespace {
-// PID_MAX_LIMIT on 64-bit Linux.
-constexpr std::int64_t kPidMaxLimit = 4194304;
-
+// What may be passed to kill(): a pid_t above 0. (Above the kernel's pid_max no process
+// exists, and kill() says so with ESRCH.)
 bool valid_pid(std::int64_t pid) noexcept {
-  return pid > 0 && pid <= kPidMaxLimit;
+  return pid > 0 && pid <= INT_MAX;
 }
 }  // namespace
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 
+#include "ringpool/ipc/detail/process_probe.hpp"
 #include "ringpool/pool/sync.hpp"
 
 namespace ringpool::pool::detail {
@@ -26,9 +27,8 @@ using Clock = std::chrono::steady_clock;
 // A pid that may be passed to kill(): in [1, INT_MAX].
 bool valid_pid(std::int64_t pid) noexcept;
 
-// True when no running process has `pid`: kill(pid, 0) fails with ESRCH, or the process is
-// a zombie (it has exited; only its parent's waitpid is missing). Precondition: pid >= 1.
-bool process_gone(std::int64_t pid) noexcept;
+// True when no running process has `pid` (gone, or a zombie): see process_probe.hpp.
+using ipc::detail::process_gone;
 
 // Throws Corrupted: `what` (e.g. "Barrier") holds `detail` in its shared memory.
 [[noreturn]] void throw_corrupted(const char* what, const std::string& detail);

@@ -1,13 +1,8 @@
 // SyncSegment (create, open and validate the segment of one synchronisation object), and
 // the helpers the parts share: holder liveness, the corruption error, deadlines.
-#include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
 #include <climits>
-#include <cstdio>
 #include <cstring>
 #include <new>
 #include <string>
@@ -21,28 +16,6 @@ namespace ringpool::pool::detail {
 
 bool valid_pid(std::int64_t pid) noexcept {
   return pid >= 1 && pid <= INT_MAX;
-}
-
-bool process_gone(std::int64_t pid) noexcept {
-  if (!valid_pid(pid)) return false;  // never passed to kill()
-  const auto p = static_cast<pid_t>(pid);
-  if (::kill(p, 0) == -1 && errno == ESRCH) return true;
-  char path[40];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(p));
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  // No /proc entry: reaped just now (kill says so now), or no /proc mounted (then a live
-  // holder must not look dead).
-  if (fd < 0) return ::kill(p, 0) == -1 && errno == ESRCH;
-  char buf[512];
-  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  // "pid (comm) S ...": comm may contain ')' and spaces; the state follows the last ')'.
-  const char* close_paren = std::strrchr(buf, ')');
-  if (close_paren == nullptr || close_paren[1] != ' ') return false;
-  const char state = close_paren[2];
-  return state == 'Z' || state == 'X';
 }
 
 [[noreturn]] void throw_corrupted(const char* what, const std::string& detail) {

@@ -1,8 +1,8 @@
 #pragma once
 // Is a process (named by a pid read from shared memory) still running? One answer for
 // every owner check in ringpool: a Queue's claim records, a Pipe end's owner, a Lock's
-// holder, a Barrier's parties, the shm scanner's creators. Never signals anyone: pids <= 0
-// (and above the kernel's limit) are refused before kill(pid, 0) is ever called.
+// holder, a Barrier's parties. Never signals anyone: a pid <= 0 (or above INT_MAX) is
+// refused before kill(pid, 0) is ever called.
 #include <sys/types.h>
 
 #include <cstdint>
@@ -16,7 +16,7 @@ struct ProcStat {
 };
 
 // Reads /proc/<pid>/stat; false when it cannot (no such process, no /proc, or pid out of
-// 1..4194304).
+// 1..INT_MAX).
 [[nodiscard]] bool read_proc_stat(std::int64_t pid, ProcStat& out) noexcept;
 
 // True only when no running process has `pid`: kill(pid, 0) fails with ESRCH, or the
