@@ -25,13 +25,12 @@
 // addresses differ, so there the header carries kRegisteredInvoker and the task's
 // registry key (see spawn.hpp) instead. Every length is still checked before use
 // (shared memory is treated as hostile).
-#include <array>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -394,9 +393,12 @@ struct StateCodec {
       if (in.size() != kSize) {
         throw_decode_error(typeid(S), "wrong size of a task's state", in.size(), kSize);
       }
-      std::array<std::byte, sizeof(S)> bytes{};
-      if (!in.empty()) std::memcpy(bytes.data(), in.data(), sizeof(S));
-      return std::bit_cast<S>(bytes);
+      // Not std::bit_cast: once Boost.PFR's aggregate checks have looked at a closure type,
+      // GCC 12 no longer sees it as trivially copyable there. memcpy into suitably aligned
+      // bytes creates the (implicit-lifetime) object; it is then copied out.
+      alignas(S) std::byte bytes[sizeof(S)];
+      if (!in.empty()) std::memcpy(bytes, in.data(), sizeof(S));
+      return *std::launder(reinterpret_cast<S*>(bytes));
     }
   }
 };
@@ -426,7 +428,7 @@ std::enable_if_t<kMustTravel<R, P...>> invoke_stateful(std::uint64_t, const Task
   bool decoded = false;
   try {
     // (Not std::optional<S>: instantiating it for a closure type makes GCC 12 see the
-    // closure as not trivially copyable in std::bit_cast's constraint.)
+    // closure as not trivially copyable.)
     S state = StateCodec<S>::decode(payload.subspan(sizeof(std::uint32_t), len));
     decoded = true;
     auto call = [&state](auto&&... args) -> R {
