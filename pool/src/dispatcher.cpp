@@ -73,19 +73,6 @@ int Dispatcher::pick_worker() {
   return static_cast<int>(best);
 }
 
-std::span<std::byte> Dispatcher::claim(int target, std::size_t bytes) {
-  if (target >= 0) return tasks_[static_cast<std::size_t>(target)].claim(bytes);
-  return shared_.claim(bytes);
-}
-
-void Dispatcher::commit(int target, std::size_t bytes) {
-  if (target >= 0) {
-    tasks_[static_cast<std::size_t>(target)].commit(bytes);
-  } else {
-    shared_.commit(bytes);
-  }
-}
-
 bool Dispatcher::try_send(const SendRequest& req, WireFn fn) {
   flush_backlogs();
   int target = req.route;
@@ -131,22 +118,16 @@ void Dispatcher::requeue(std::vector<std::byte>&& message, int route) {
   } else {
     shared_backlog_.push_back(std::move(message));
   }
-}
-
-bool Dispatcher::has_backlog() const noexcept {
-  if (!shared_backlog_.empty()) return true;
-  for (const auto& q : backlogs_) {
-    if (!q.empty()) return true;
-  }
-  return false;
+  ++backlogged_;
 }
 
 void Dispatcher::drop_all_backlogs() noexcept {
   for (auto& q : backlogs_) q.clear();
   shared_backlog_.clear();
+  backlogged_ = 0;
 }
 
-void Dispatcher::flush_backlogs() {
+void Dispatcher::flush_all_backlogs() {
   const auto flush = [this](std::deque<std::vector<std::byte>>& q, int target) {
     bool pushed = false;
     while (!q.empty()) {
@@ -155,6 +136,7 @@ void Dispatcher::flush_backlogs() {
       std::memcpy(room.data(), q.front().data(), q.front().size());
       commit(target, q.front().size());
       q.pop_front();
+      --backlogged_;
       pushed = true;
     }
     if (pushed) wake_after_push(target, target < 0);

@@ -40,15 +40,19 @@ class Dispatcher {
   // (nothing sent).
   [[nodiscard]] bool try_send(const SendRequest& req, WireFn fn);
 
-  // Pushes backlogged messages into their rings while there is room.
-  void flush_backlogs();
-  [[nodiscard]] bool has_backlog() const noexcept;
+  // Pushes backlogged messages into their rings while there is room. Inline early-out:
+  // the submit path and every collect call it.
+  void flush_backlogs() {
+    if (backlogged_ != 0) flush_all_backlogs();
+  }
+  [[nodiscard]] bool has_backlog() const noexcept { return backlogged_ != 0; }
   // A recovered message goes back to worker `route`'s ring, or the shared ring (route < 0).
   void requeue(std::vector<std::byte>&& message, int route);
   // Worker i was retired: its backlog is handed to `f` (each message) and dropped.
   template <class F>
   void drop_backlog(std::size_t i, F&& f) {
     for (auto& m : backlogs_[i]) f(std::span<const std::byte>(m));
+    backlogged_ -= backlogs_[i].size();
     backlogs_[i].clear();
   }
   void drop_all_backlogs() noexcept;
@@ -72,9 +76,19 @@ class Dispatcher {
   [[nodiscard]] std::size_t max_payload() const noexcept;
 
  private:
+  void flush_all_backlogs();
   int pick_worker();
-  std::span<std::byte> claim(int target, std::size_t bytes);
-  void commit(int target, std::size_t bytes);
+  std::span<std::byte> claim(int target, std::size_t bytes) {
+    if (target >= 0) return tasks_[static_cast<std::size_t>(target)].claim(bytes);
+    return shared_.claim(bytes);
+  }
+  void commit(int target, std::size_t bytes) {
+    if (target >= 0) {
+      tasks_[static_cast<std::size_t>(target)].commit(bytes);
+    } else {
+      shared_.commit(bytes);
+    }
+  }
   // Wakes worker i if it sleeps; true when this call woke it.
   bool wake_worker(std::size_t i);
   // After a push to worker `target`'s ring (or the shared ring, target < 0).
@@ -88,6 +102,7 @@ class Dispatcher {
   ipc::MpmcByteProducer shared_;  // and recoverer of dead workers' claims
   std::vector<std::deque<std::vector<std::byte>>> backlogs_;
   std::deque<std::vector<std::byte>> shared_backlog_;
+  std::size_t backlogged_ = 0;  // messages in all backlogs together
   std::size_t round_robin_ = 0;
 };
 

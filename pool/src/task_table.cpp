@@ -10,40 +10,11 @@ TaskTable::TaskTable(std::size_t workers, std::size_t reserve_records) : queued_
   free_.reserve(reserve_records);
 }
 
-std::uint32_t TaskTable::reserve() {
-  if (!free_.empty()) {
-    const std::uint32_t i = free_.back();
-    free_.pop_back();
-    return i;
-  }
+std::uint32_t TaskTable::grow() {
   records_.emplace_back();
   // Room for every record in the free list now, so that retiring never allocates.
   free_.reserve(records_.capacity());
   return static_cast<std::uint32_t>(records_.size() - 1);
-}
-
-std::uint64_t TaskTable::id_of(std::uint32_t index) const noexcept {
-  return (static_cast<std::uint64_t>(records_[index].generation) << 32) | (index + 1);
-}
-
-void TaskTable::unreserve(std::uint32_t index) noexcept {
-  free_.push_back(index);
-}
-
-void TaskTable::start(std::uint32_t index, ResultSink* sink, StateBase* owned, std::uint64_t base,
-                      std::uint32_t count, int worker) noexcept {
-  Record& r = records_[index];
-  r.live = true;
-  r.sink = sink;
-  r.owned = owned;
-  r.base = base;
-  r.count = count;
-  r.next = 0;
-  r.attempts = 0;
-  r.worker = worker;
-  if (worker >= 0) ++queued_[static_cast<std::size_t>(worker)];
-  // relaxed: waiters read it with acquire only after retire(); the record is under the lock.
-  live_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void TaskTable::reroute(Record& r, int route) noexcept {

@@ -35,13 +35,37 @@ class TaskTable {
   TaskTable(std::size_t workers, std::size_t reserve);
 
   // Reserves a record for a message about to be written; its id goes in the header.
-  [[nodiscard]] std::uint32_t reserve();
-  [[nodiscard]] std::uint64_t id_of(std::uint32_t index) const noexcept;
+  // Inline (with id_of, unreserve and start): the submit path.
+  [[nodiscard]] std::uint32_t reserve() {
+    if (!free_.empty()) {
+      const std::uint32_t i = free_.back();
+      free_.pop_back();
+      return i;
+    }
+    return grow();
+  }
+  [[nodiscard]] std::uint64_t id_of(std::uint32_t index) const noexcept {
+    return (static_cast<std::uint64_t>(records_[index].generation) << 32) | (index + 1);
+  }
   // The message was not sent after all: the record goes back unused.
-  void unreserve(std::uint32_t index) noexcept;
+  void unreserve(std::uint32_t index) noexcept { free_.push_back(index); }
   // The message is in a ring: from now on its results are expected.
   void start(std::uint32_t index, ResultSink* sink, StateBase* owned, std::uint64_t base,
-             std::uint32_t count, int worker) noexcept;
+             std::uint32_t count, int worker) noexcept {
+    Record& r = records_[index];
+    r.live = true;
+    r.sink = sink;
+    r.owned = owned;
+    r.base = base;
+    r.count = count;
+    r.next = 0;
+    r.attempts = 0;
+    r.worker = worker;
+    if (worker >= 0) ++queued_[static_cast<std::size_t>(worker)];
+    // relaxed: waiters read it with acquire only after retire(); the record is under the
+    // lock.
+    live_.fetch_add(1, std::memory_order_relaxed);
+  }
 
   // A recovered message of `r` now goes to worker `route`'s ring (-1: the shared ring).
   void reroute(Record& r, int route) noexcept;
@@ -84,6 +108,8 @@ class TaskTable {
   }
 
  private:
+  // A new record at the end (the free list is empty).
+  std::uint32_t grow();
   void retire(Record& r) noexcept;
 
   std::vector<Record> records_;
