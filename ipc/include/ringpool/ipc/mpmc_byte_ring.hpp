@@ -90,7 +90,7 @@ enum class ClaimRecovery : std::uint8_t {
 
 // A producer end of an MpmcByteRing. Lock-free try_* calls; one thread at a time per
 // handle (claim/commit state lives in the handle: give each thread its own clone()).
-class MpmcByteProducer : public detail::MpmcByteEnd {
+class MpmcByteProducer : public detail::MpmcByteEnd, public AttachableEnd<MpmcByteProducer> {
  public:
   MpmcByteProducer() noexcept = default;
   MpmcByteProducer(MpmcByteProducer&& other) noexcept
@@ -104,17 +104,6 @@ class MpmcByteProducer : public detail::MpmcByteEnd {
     return *this;
   }
 
-  // Validates the header in `region`. Throws IpcError (see SpscByteProducer::attach).
-  [[nodiscard]] static MpmcByteProducer attach(std::span<std::byte> region) {
-    detail::RingGeometry geometry{};
-    detail::RingControl* control = validate(region, geometry);
-    return MpmcByteProducer(control, geometry);
-  }
-  [[nodiscard]] static MpmcByteProducer attach(std::shared_ptr<Segment> segment) {
-    MpmcByteProducer end = attach(segment->bytes());
-    end.keep(std::move(segment));
-    return end;
-  }
   // Another producer end of the same ring (no claim, corrupted() cleared).
   [[nodiscard]] MpmcByteProducer clone() const noexcept {
     return MpmcByteProducer(*this, CloneTag{});
@@ -209,6 +198,7 @@ class MpmcByteProducer : public detail::MpmcByteEnd {
       : MpmcByteEnd(control, geometry) {}
   MpmcByteProducer(const MpmcByteProducer& from, CloneTag tag) noexcept : MpmcByteEnd(from, tag) {}
   friend class MpmcByteRing;
+  friend class AttachableEnd<MpmcByteProducer>;
 
   std::uint64_t claimed_pos_ = 0;
   std::size_t claimed_ = detail::kNoClaim;
@@ -216,22 +206,12 @@ class MpmcByteProducer : public detail::MpmcByteEnd {
 
 // A consumer end of an MpmcByteRing. Lock-free try_* calls; one thread at a time per
 // handle (give each thread its own clone()).
-class MpmcByteConsumer : public detail::MpmcByteEnd {
+class MpmcByteConsumer : public detail::MpmcByteEnd, public AttachableEnd<MpmcByteConsumer> {
  public:
   MpmcByteConsumer() noexcept = default;
   MpmcByteConsumer(MpmcByteConsumer&&) noexcept = default;
   MpmcByteConsumer& operator=(MpmcByteConsumer&&) noexcept = default;
 
-  [[nodiscard]] static MpmcByteConsumer attach(std::span<std::byte> region) {
-    detail::RingGeometry geometry{};
-    detail::RingControl* control = validate(region, geometry);
-    return MpmcByteConsumer(control, geometry);
-  }
-  [[nodiscard]] static MpmcByteConsumer attach(std::shared_ptr<Segment> segment) {
-    MpmcByteConsumer end = attach(segment->bytes());
-    end.keep(std::move(segment));
-    return end;
-  }
   // Another consumer end of the same ring (corrupted() cleared).
   [[nodiscard]] MpmcByteConsumer clone() const noexcept {
     return MpmcByteConsumer(*this, CloneTag{});
@@ -284,6 +264,7 @@ class MpmcByteConsumer : public detail::MpmcByteEnd {
       : MpmcByteEnd(control, geometry) {}
   MpmcByteConsumer(const MpmcByteConsumer& from, CloneTag tag) noexcept : MpmcByteEnd(from, tag) {}
   friend class MpmcByteRing;
+  friend class AttachableEnd<MpmcByteConsumer>;
   friend struct detail::TrackedPopTestHook;
 
   bool claim_tracked(ClaimWord& word, std::uint64_t& pos) noexcept {

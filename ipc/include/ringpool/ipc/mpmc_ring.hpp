@@ -90,7 +90,7 @@ class MpmcEnd : public RingEnd {
 
 // A producer end: lock-free try_push; one thread at a time per handle.
 template <class T>
-class MpmcProducer : public detail::MpmcEnd<T> {
+class MpmcProducer : public detail::MpmcEnd<T>, public AttachableEnd<MpmcProducer<T>> {
   using Base = detail::MpmcEnd<T>;
   using Base::core_;
 
@@ -99,17 +99,6 @@ class MpmcProducer : public detail::MpmcEnd<T> {
   MpmcProducer(MpmcProducer&&) noexcept = default;
   MpmcProducer& operator=(MpmcProducer&&) noexcept = default;
 
-  // Validates the header in `region`. Throws IpcError (see SpscProducer::attach).
-  [[nodiscard]] static MpmcProducer attach(std::span<std::byte> region) {
-    detail::RingGeometry geometry{};
-    detail::RingControl* control = Base::validate(region, geometry);
-    return MpmcProducer(control, geometry);
-  }
-  [[nodiscard]] static MpmcProducer attach(std::shared_ptr<Segment> segment) {
-    MpmcProducer end = attach(segment->bytes());
-    end.keep(std::move(segment));
-    return end;
-  }
   // Another producer end of the same ring (same segment reference, same wait settings,
   // corrupted() cleared), for another thread.
   [[nodiscard]] MpmcProducer clone() const noexcept {
@@ -138,6 +127,7 @@ class MpmcProducer : public detail::MpmcEnd<T> {
 
  private:
   friend class MpmcRing<T>;
+  friend class AttachableEnd<MpmcProducer<T>>;
   MpmcProducer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
       : Base(control, geometry) {}
   MpmcProducer(const MpmcProducer& from, typename Base::CloneTag tag) noexcept : Base(from, tag) {}
@@ -145,7 +135,7 @@ class MpmcProducer : public detail::MpmcEnd<T> {
 
 // A consumer end: lock-free try_pop; one thread at a time per handle.
 template <class T>
-class MpmcConsumer : public detail::MpmcEnd<T> {
+class MpmcConsumer : public detail::MpmcEnd<T>, public AttachableEnd<MpmcConsumer<T>> {
   using Base = detail::MpmcEnd<T>;
   using Base::core_;
 
@@ -154,16 +144,6 @@ class MpmcConsumer : public detail::MpmcEnd<T> {
   MpmcConsumer(MpmcConsumer&&) noexcept = default;
   MpmcConsumer& operator=(MpmcConsumer&&) noexcept = default;
 
-  [[nodiscard]] static MpmcConsumer attach(std::span<std::byte> region) {
-    detail::RingGeometry geometry{};
-    detail::RingControl* control = Base::validate(region, geometry);
-    return MpmcConsumer(control, geometry);
-  }
-  [[nodiscard]] static MpmcConsumer attach(std::shared_ptr<Segment> segment) {
-    MpmcConsumer end = attach(segment->bytes());
-    end.keep(std::move(segment));
-    return end;
-  }
   // Another consumer end of the same ring, for another thread.
   [[nodiscard]] MpmcConsumer clone() const noexcept {
     return MpmcConsumer(*this, typename Base::CloneTag{});
@@ -196,6 +176,7 @@ class MpmcConsumer : public detail::MpmcEnd<T> {
 
  private:
   friend class MpmcRing<T>;
+  friend class AttachableEnd<MpmcConsumer<T>>;
   MpmcConsumer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
       : Base(control, geometry) {}
   MpmcConsumer(const MpmcConsumer& from, typename Base::CloneTag tag) noexcept : Base(from, tag) {}

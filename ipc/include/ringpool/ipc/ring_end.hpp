@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <utility>
 
 #include "ringpool/ipc/detail/ring_header.hpp"
@@ -25,6 +26,29 @@
 #include "ringpool/ipc/segment.hpp"
 
 namespace ringpool::ipc {
+
+// The two attach() factories of every ring end, written once. End derives from
+// AttachableEnd<End> beside its RingEnd base, befriends it, and has a static
+// validate(region, geometry) and a (control, geometry) constructor.
+template <class End>
+class AttachableEnd {
+ public:
+  // Validates the header and indices in `region` and takes this end's position from it.
+  // Throws IpcError (bad_magic, abi_mismatch, layout_mismatch, size_mismatch, truncated,
+  // invalid_capacity, corrupt_indices). Precondition for an SPSC end: no other end of the
+  // same role is in use.
+  [[nodiscard]] static End attach(std::span<std::byte> region) {
+    detail::RingGeometry geometry{};
+    detail::RingControl* control = End::validate(region, geometry);
+    return End(control, geometry);
+  }
+  // Same, keeping `segment` mapped as long as the handle lives.
+  [[nodiscard]] static End attach(std::shared_ptr<Segment> segment) {
+    End end = attach(segment->bytes());
+    end.keep(std::move(segment));
+    return end;
+  }
+};
 
 // Both ends of a newly created ring.
 template <class Producer, class Consumer>

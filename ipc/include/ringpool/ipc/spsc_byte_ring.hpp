@@ -84,7 +84,7 @@ class SpscByteEnd : public RingEnd {
 class SpscByteRing;
 
 // ---------------------------------------------------------------------------------------
-class SpscByteProducer : public detail::SpscByteEnd {
+class SpscByteProducer : public detail::SpscByteEnd, public AttachableEnd<SpscByteProducer> {
  public:
   SpscByteProducer() noexcept = default;
   SpscByteProducer(SpscByteProducer&& other) noexcept
@@ -93,21 +93,6 @@ class SpscByteProducer : public detail::SpscByteEnd {
     SpscByteEnd::operator=(std::move(other));
     claimed_ = std::exchange(other.claimed_, detail::kNoClaim);
     return *this;
-  }
-
-  // Validates the header and indices in `region` and takes the producer's position from
-  // it. Throws IpcError (bad_magic, abi_mismatch, layout_mismatch, size_mismatch,
-  // truncated, invalid_capacity, corrupt_indices). Precondition: no other producer end of
-  // this ring is in use.
-  [[nodiscard]] static SpscByteProducer attach(std::span<std::byte> region) {
-    detail::RingGeometry geometry{};
-    detail::RingControl* control = validate(region, geometry);
-    return SpscByteProducer(control, geometry);
-  }
-  [[nodiscard]] static SpscByteProducer attach(std::shared_ptr<Segment> segment) {
-    SpscByteProducer end = attach(segment->bytes());
-    end.keep(std::move(segment));
-    return end;
   }
 
   // Wait-free. False when full. Throws IpcError(payload_too_large) when
@@ -201,29 +186,17 @@ class SpscByteProducer : public detail::SpscByteEnd {
   SpscByteProducer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
       : SpscByteEnd(control, geometry) {}
   friend class SpscByteRing;
+  friend class AttachableEnd<SpscByteProducer>;
 
   std::size_t claimed_ = detail::kNoClaim;
 };
 
 // The consumer end of an SpscByteRing. Wait-free try_* calls; one thread at a time.
-class SpscByteConsumer : public detail::SpscByteEnd {
+class SpscByteConsumer : public detail::SpscByteEnd, public AttachableEnd<SpscByteConsumer> {
  public:
   SpscByteConsumer() noexcept = default;
   SpscByteConsumer(SpscByteConsumer&&) noexcept = default;
   SpscByteConsumer& operator=(SpscByteConsumer&&) noexcept = default;
-
-  // As SpscByteProducer::attach; takes the consumer's position from the mapping.
-  // Precondition: no other consumer end of this ring is in use.
-  [[nodiscard]] static SpscByteConsumer attach(std::span<std::byte> region) {
-    detail::RingGeometry geometry{};
-    detail::RingControl* control = validate(region, geometry);
-    return SpscByteConsumer(control, geometry);
-  }
-  [[nodiscard]] static SpscByteConsumer attach(std::shared_ptr<Segment> segment) {
-    SpscByteConsumer end = attach(segment->bytes());
-    end.keep(std::move(segment));
-    return end;
-  }
 
   // Wait-free apart from f. Calls f(std::span<const std::byte>) on the oldest message in
   // place, then frees the slot (also if f throws). False when empty or corrupted().
@@ -273,6 +246,7 @@ class SpscByteConsumer : public detail::SpscByteEnd {
   SpscByteConsumer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
       : SpscByteEnd(control, geometry) {}
   friend class SpscByteRing;
+  friend class AttachableEnd<SpscByteConsumer>;
 };
 
 // The factories of an SPSC byte ring; not instantiable.

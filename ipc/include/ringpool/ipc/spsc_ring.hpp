@@ -75,6 +75,10 @@ class SpscEnd : public RingEnd {
       : RingEnd(control, geometry), core_(control, geometry) {}
   ~SpscEnd() = default;
 
+  static RingControl* validate(std::span<std::byte> region, RingGeometry& geometry) {
+    return validate_region(region, layout(0), geometry);
+  }
+
   T* slot(std::uint64_t pos) const noexcept { return slots() + (pos & core_.mask()); }
   T* slots() const noexcept { return reinterpret_cast<T*>(core_.slots()); }
   bool check_corrupt() const {
@@ -88,7 +92,7 @@ class SpscEnd : public RingEnd {
 
 // The producer end. Wait-free try_* calls; one thread at a time.
 template <class T>
-class SpscProducer : public detail::SpscEnd<T> {
+class SpscProducer : public detail::SpscEnd<T>, public AttachableEnd<SpscProducer<T>> {
   using Base = detail::SpscEnd<T>;
   using Base::core_;
 
@@ -96,22 +100,6 @@ class SpscProducer : public detail::SpscEnd<T> {
   SpscProducer() noexcept = default;
   SpscProducer(SpscProducer&&) noexcept = default;
   SpscProducer& operator=(SpscProducer&&) noexcept = default;
-
-  // Validates the header and indices in `region` and takes the producer's position from
-  // it. Throws IpcError (bad_magic, abi_mismatch, layout_mismatch, size_mismatch,
-  // truncated, invalid_capacity, corrupt_indices). Precondition: no other producer end of
-  // this ring is in use.
-  [[nodiscard]] static SpscProducer attach(std::span<std::byte> region) {
-    detail::RingGeometry geometry{};
-    detail::RingControl* control = detail::validate_region(region, Base::layout(0), geometry);
-    return SpscProducer(control, geometry);
-  }
-  // Same, keeping `segment` mapped as long as the handle lives.
-  [[nodiscard]] static SpscProducer attach(std::shared_ptr<Segment> segment) {
-    SpscProducer end = attach(segment->bytes());
-    end.keep(std::move(segment));
-    return end;
-  }
 
   // Wait-free. False when full (or corrupted()).
   [[nodiscard]] bool try_push(const T& value) noexcept {
@@ -167,6 +155,7 @@ class SpscProducer : public detail::SpscEnd<T> {
  private:
   template <class>
   friend class SpscRing;
+  friend class AttachableEnd<SpscProducer<T>>;
   SpscProducer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
       : Base(control, geometry) {}
 
@@ -180,7 +169,7 @@ class SpscProducer : public detail::SpscEnd<T> {
 
 // The consumer end. Wait-free try_* calls; one thread at a time.
 template <class T>
-class SpscConsumer : public detail::SpscEnd<T> {
+class SpscConsumer : public detail::SpscEnd<T>, public AttachableEnd<SpscConsumer<T>> {
   using Base = detail::SpscEnd<T>;
   using Base::core_;
 
@@ -188,19 +177,6 @@ class SpscConsumer : public detail::SpscEnd<T> {
   SpscConsumer() noexcept = default;
   SpscConsumer(SpscConsumer&&) noexcept = default;
   SpscConsumer& operator=(SpscConsumer&&) noexcept = default;
-
-  // As SpscProducer::attach; takes the consumer's position from the mapping.
-  // Precondition: no other consumer end of this ring is in use.
-  [[nodiscard]] static SpscConsumer attach(std::span<std::byte> region) {
-    detail::RingGeometry geometry{};
-    detail::RingControl* control = detail::validate_region(region, Base::layout(0), geometry);
-    return SpscConsumer(control, geometry);
-  }
-  [[nodiscard]] static SpscConsumer attach(std::shared_ptr<Segment> segment) {
-    SpscConsumer end = attach(segment->bytes());
-    end.keep(std::move(segment));
-    return end;
-  }
 
   // Wait-free. nullopt when empty (or corrupted()).
   [[nodiscard]] std::optional<T> try_pop() noexcept {
@@ -259,6 +235,7 @@ class SpscConsumer : public detail::SpscEnd<T> {
  private:
   template <class>
   friend class SpscRing;
+  friend class AttachableEnd<SpscConsumer<T>>;
   SpscConsumer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
       : Base(control, geometry) {}
 
