@@ -142,9 +142,11 @@ bool ParentProcess::is_alive() const {
     do {
       ready = ::poll(&p, 1, 0);
     } while (ready < 0 && errno == EINTR);
-    if (ready >= 0) return ready == 0;
+    // POLLNVAL: the program closed our fd (as a daemonising child closing every fd does).
+    if (ready >= 0 && (p.revents & POLLNVAL) == 0) return ready == 0;
   }
-  // No pidfd (kernel before 5.3): we are reparented exactly when the parent ends.
+  // No usable pidfd (kernel before 5.3, or closed): we are reparented exactly when the parent
+  // ends.
   return ::getppid() == pid_;
 }
 
