@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,7 +34,8 @@ struct ChildRecord {
   pid_t pid = -1;
   pid_t creator = -1;
   bool daemon = false;
-  int pidfd = -1;  // readable once the child has exited; -1 when pidfd_open is unsupported
+  int pidfd = -1;       // readable once the child has exited; -1 when pidfd_open failed
+  int pidfd_error = 0;  // pidfd_open's errno when pidfd is -1
   std::mutex mutex;
   bool reaped = false;          // guarded by mutex
   std::optional<int> exitcode;  // guarded by mutex
@@ -163,13 +163,18 @@ std::shared_ptr<ChildRecord> make_record(pid_t pid, bool daemon) {
   record->pid = pid;
   record->creator = ::getpid();
   record->daemon = daemon;
-#ifdef SYS_pidfd_open
   // The child is unreaped, so the pid names it; O_CLOEXEC is implied.
-  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
-  record->pidfd = fd >= 0 ? static_cast<int>(fd) : -1;
-#endif
+  record->pidfd = ringpool::detail::open_pidfd(pid, record->pidfd_error);
   register_child(record);
   return record;
+}
+
+// Drops an ended child from the registry, so the record (and its pidfd) goes away with
+// the last Process handle instead of at the next start(), active_children() or exit.
+void forget_child(const std::shared_ptr<ChildRecord>& record) {
+  auto& reg = registry();
+  std::lock_guard lock(reg.mutex);
+  std::erase(reg.children, record);
 }
 
 std::size_t thread_count() {
@@ -221,8 +226,36 @@ std::vector<pid_t> active_children() {
 }
 
 Process::Process(Process&&) noexcept = default;
-Process& Process::operator=(Process&&) noexcept = default;
-Process::~Process() = default;
+
+Process& Process::operator=(Process&& other) noexcept {
+  if (this != &other) {
+    release_record();
+    options_ = std::move(other.options_);
+    creator_ = other.creator_;
+    identity_ = std::move(other.identity_);
+    body_ = std::move(other.body_);
+    spawn_ = std::move(other.spawn_);
+    record_ = std::move(other.record_);
+    closed_ = other.closed_;
+  }
+  return *this;
+}
+
+Process::~Process() {
+  release_record();
+}
+
+void Process::release_record() noexcept {
+  if (!record_) return;
+  try {
+    // An ended child's record (and its pidfd, the sentinel) goes now; a running one's stays
+    // in the registry, which reaps it later (active_children(), the next start(), exit).
+    if (record_->creator == ::getpid() && reap_if_exited(*record_)) forget_child(record_);
+  } catch (...) {
+    // A mutex failure: the registry drops the record at its next sweep instead.
+  }
+  record_.reset();
+}
 
 void Process::throw_spawn_needs_function() {
   throw InvalidArgument(
@@ -264,6 +297,7 @@ Process Process::for_worker_entry(std::string kind, std::vector<std::byte> paylo
 
 void Process::start() {
   ringpool::detail::check_spawn_guard("Process::start()");
+  throw_if_closed("start()");
   if (record_) {
     throw InvalidState("ringpool: Process::start(): " + options_.name +
                        " was already started; a process can only be started once -- create a "
@@ -309,6 +343,7 @@ void Process::start_fork() {
   int hold[2] = {-1, -1};
   if (options_.cpus && ::pipe2(hold, O_CLOEXEC) != 0) throw_os_error("pipe2", errno);
   const pid_t parent = ::getpid();
+  std::string parent_name = this_process::name();
   // Buffered output would otherwise be written twice, once by each process.
   std::cout.flush();
   std::cerr.flush();
@@ -341,7 +376,8 @@ void Process::start_fork() {
       ::close(hold[0]);
     }
     ringpool::detail::reset_children_after_fork();
-    ringpool::detail::become_child(options_.name, identity_, options_.daemon, true);
+    ringpool::detail::become_child(options_.name, identity_, options_.daemon, true, parent,
+                                   std::move(parent_name));
     int code = 0;
     try {
       body_();
@@ -369,7 +405,15 @@ void Process::start_fork() {
   }
 }
 
+void Process::throw_if_closed(const char* operation) const {
+  if (closed_) {
+    throw InvalidState(std::string("ringpool: Process::") + operation + " on " + options_.name +
+                       ", which was closed; a closed Process only keeps its name() and daemon()");
+  }
+}
+
 detail::ChildRecord& Process::started_record(const char* operation) const {
+  throw_if_closed(operation);
   if (!record_) {
     throw InvalidState(std::string("ringpool: Process::") + operation + " on " + options_.name +
                        ", which has not been started; call start() first");
@@ -391,11 +435,13 @@ bool Process::join(std::chrono::nanoseconds timeout) {
 }
 
 bool Process::is_alive() {
+  throw_if_closed("is_alive()");
   if (!record_) return false;
   return !reap_if_exited(started_record("is_alive()"));
 }
 
 std::optional<int> Process::exitcode() {
+  throw_if_closed("exitcode()");
   if (!record_) return std::nullopt;
   auto& r = started_record("exitcode()");
   if (!reap_if_exited(r)) return std::nullopt;
@@ -407,7 +453,37 @@ pid_t Process::pid() const {
   return started_record("pid()").pid;
 }
 
+int Process::sentinel() const {
+  const auto& r = started_record("sentinel()");
+  if (r.pidfd < 0) {
+    throw Unsupported("ringpool: Process::sentinel() on " + options_.name +
+                      ": pidfd_open(2) failed: " + std::strerror(r.pidfd_error) + " (errno " +
+                      std::to_string(r.pidfd_error) +
+                      "); a sentinel needs Linux 5.3 or later and a seccomp policy that allows "
+                      "pidfd_open. Wait with join(timeout) or poll is_alive() instead");
+  }
+  return r.pidfd;
+}
+
+void Process::close() {
+  if (closed_) return;
+  if (record_) {
+    auto& r = started_record("close()");
+    if (!reap_if_exited(r)) {
+      throw InvalidState("ringpool: Process::close() on " + options_.name + " (pid " +
+                         std::to_string(r.pid) +
+                         "), which is still running; join() it, or terminate()/kill() and "
+                         "join() it, before close() (Python raises ValueError here)");
+    }
+    release_record();
+  }
+  body_ = nullptr;
+  spawn_ = {};
+  closed_ = true;
+}
+
 void Process::set_daemon(bool daemon) {
+  throw_if_closed("set_daemon()");
   if (record_) {
     throw InvalidState("ringpool: Process::set_daemon() on " + options_.name +
                        " after start(); set it before starting, as Python's p.daemon");

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -37,9 +38,11 @@ constexpr const char* kArgvMarker = "--ringpool-spawned-child";
 constexpr std::string_view kTaskKind = "ringpool.task";
 constexpr std::uint64_t kStartMagic = 0x52494e47504f4f4cULL;  // "RINGPOOL"
 
-// What the parent writes into the memfd: magic, kind, name, identity, daemon, payload.
-using StartData =
-    std::tuple<std::uint64_t, std::string, std::string, std::string, bool, std::vector<std::byte>>;
+// What the parent writes into the memfd: magic, kind, name, identity, daemon, payload, and
+// the parent's own pid and name (this_process::parent() in the child).
+using StartData = std::tuple<std::uint64_t, std::string, std::string, std::string, bool,
+                             std::vector<std::byte>, std::int32_t, std::string>;
+static_assert(sizeof(pid_t) == sizeof(std::int32_t));
 // Payload of the built-in "ringpool.task" kind: task name and encoded arguments.
 using TaskPayload = std::tuple<std::string, std::vector<std::byte>>;
 
@@ -235,8 +238,9 @@ pid_t spawn_worker(const SpawnRequest& request) {
 
   // Everything the child needs is prepared before fork: between fork and exec only
   // async-signal-safe calls are allowed.
-  const auto start_data = pool::to_bytes(StartData{
-      kStartMagic, request.kind, request.name, request.identity, request.daemon, request.payload});
+  const auto start_data = pool::to_bytes(
+      StartData{kStartMagic, request.kind, request.name, request.identity, request.daemon,
+                request.payload, ::getpid(), current_process().name});
   const int data_fd = ::memfd_create("ringpool-spawn", MFD_CLOEXEC);
   if (data_fd < 0) throw_os_error("memfd_create", errno);
   if (!write_all(data_fd, start_data.data(), start_data.size())) {
@@ -385,14 +389,19 @@ int serve_if_worker(int argc, char** argv) {
     const auto bytes = detail::read_start_data(fd);
     ::close(fd);
     ::unsetenv(detail::kEnvFd);
-    auto [magic, kind, name, identity, daemon, payload] =
+    auto [magic, kind, name, identity, daemon, payload, parent_pid, parent_name] =
         pool::from_bytes<detail::StartData>(bytes);
     if (magic != detail::kStartMagic) {
       throw pool::DecodeError(
           "ringpool: spawned child: the start data does not begin with "
           "ringpool's magic; it was not written by ringpool");
     }
-    detail::become_child(std::move(name), std::move(identity), daemon, false);
+    if (parent_pid <= 0) {
+      throw pool::DecodeError("ringpool: spawned child: the start data names parent pid " +
+                              std::to_string(parent_pid) + ", which is not a process");
+    }
+    detail::become_child(std::move(name), std::move(identity), daemon, false, parent_pid,
+                         std::move(parent_name));
     if (kind == detail::kTaskKind) {
       code = detail::run_task_entry(payload);
     } else {

@@ -1,8 +1,11 @@
 // ringpool::this_process and the process-local identity of ringpool children.
 #include "ringpool/pool/this_process.hpp"
 
+#include <poll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -28,13 +31,45 @@ CurrentProcess& current_process() {
   return *current;
 }
 
-void become_child(std::string name, std::string identity, bool daemon, bool forked) {
+int open_pidfd(pid_t pid, int& error) noexcept {
+  if (pid <= 0) {
+    error = ESRCH;
+    return -1;
+  }
+#ifdef SYS_pidfd_open
+  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd >= 0) return static_cast<int>(fd);
+  error = errno;
+#else
+  error = ENOSYS;
+#endif
+  return -1;
+}
+
+void become_child(std::string name, std::string identity, bool daemon, bool forked,
+                  pid_t parent_pid, std::string parent_name) {
   auto& self = current_process();
   self.name = std::move(name);
   self.identity = std::move(identity);
   self.daemon = daemon;
   self.forked_child = forked;
   self.next_child = 1;
+  self.parent_pid = parent_pid;
+  self.parent_name = std::move(parent_name);
+  // A forked child holds its parent's pidfd of the grandparent: not ours to keep.
+  if (self.parent_pidfd >= 0) ::close(self.parent_pidfd);
+  self.parent_pidfd = -1;
+  self.parent_gone_at_start = false;
+  int error = 0;
+  self.parent_pidfd = open_pidfd(parent_pid, error);
+  // The pid names our parent only while we are its child: the kernel reparents us when it
+  // exits, before it can be reaped and its pid reused. So a pidfd opened before this check
+  // passes names the parent; after a failed check it may name a stranger.
+  if (::getppid() != parent_pid) {
+    if (self.parent_pidfd >= 0) ::close(self.parent_pidfd);
+    self.parent_pidfd = -1;
+    self.parent_gone_at_start = true;
+  }
 }
 
 ChildIdentity next_child_identity() {
@@ -83,6 +118,36 @@ std::string name() {
 }
 bool is_daemon() noexcept {
   return detail::current_process().daemon;
+}
+
+std::optional<ParentProcess> parent() {
+  const auto& self = detail::current_process();
+  if (self.parent_pid <= 0) return std::nullopt;
+  return ParentProcess(self.parent_pid, self.parent_name);
+}
+
+bool ParentProcess::is_alive() const {
+  const auto& self = detail::current_process();
+  if (self.parent_pid != pid_) {
+    throw pool::InvalidState("ringpool: ParentProcess::is_alive(): this object describes process " +
+                             std::to_string(pid_) + ", the parent of another ringpool process; " +
+                             "call this_process::parent() in this process (pid " +
+                             std::to_string(::getpid()) + ")");
+  }
+  // The pidfd and the flag are written once, at start-up, before user code runs.
+  if (self.parent_gone_at_start) return false;
+  if (self.parent_pidfd >= 0) {
+    pollfd p{self.parent_pidfd, POLLIN, 0};
+    int ready = 0;
+    do {
+      ready = ::poll(&p, 1, 0);
+    } while (ready < 0 && errno == EINTR);
+    // POLLNVAL: the program closed our fd (as a daemonising child closing every fd does).
+    if (ready >= 0 && (p.revents & POLLNVAL) == 0) return ready == 0;
+  }
+  // No usable pidfd (kernel before 5.3, or closed): we are reparented exactly when the parent
+  // ends.
+  return ::getppid() == pid_;
 }
 
 void exit(int code) {

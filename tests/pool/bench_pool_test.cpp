@@ -54,12 +54,14 @@ TEST(BenchPool, QuickJsonHasEveryCaseWithPositiveValues) {
   for (const char* c :
        {"submit_get_rtt_spin_p50", "submit_get_rtt_spin_p99", "submit_get_rtt_block_p50",
         "submit_get_rtt_block_p99", "pipe_rtt_p50", "map_default_chunksize",
-        "imap_unordered_chunksize_1", "process_start_join"}) {
+        "imap_unordered_chunksize_1", "process_start_join", "pipe_connection_rtt_p50",
+        "pipe_connection_rtt_p99", "lock_contended", "pthread_mutex_contended"}) {
     EXPECT_TRUE(ours.count(c)) << "missing ringpool case " << c;
   }
   if (have_python()) {
     for (const char* c : {"map_default_chunksize", "map_chunksize_1", "imap_unordered_chunksize_1",
-                          "apply_async_get_rtt_p50", "process_start_join_fork"}) {
+                          "apply_async_get_rtt_p50", "process_start_join_fork",
+                          "pipe_connection_rtt_p50", "pipe_connection_rtt_p99", "lock_contended"}) {
       EXPECT_TRUE(python.count(c)) << "missing python case " << c;
     }
   }
@@ -70,6 +72,18 @@ TEST(BenchPool, TableNamesTheTargets) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("targets:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("spin-mode submit().get() p50"), std::string::npos) << r.out;
+  // The Pipe and Lock rows next to their OS peers, and how the locks were measured.
+  EXPECT_NE(r.out.find("Pipe round trip p50 vs a pipe(2) ping-pong"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Lock vs a process-shared pthread mutex"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("contending"), std::string::npos) << r.out;
+}
+
+TEST(BenchPool, PythonPeerRowsForPipeAndLock) {
+  if (!have_python()) GTEST_SKIP() << "python3 with multiprocessing is not installed";
+  const CliRun r = run("bench pool --quick");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("Pipe send+recv round trip p50"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Lock, 2 processes contending, per pair"), std::string::npos) << r.out;
 }
 
 TEST(BenchPool, BadArgumentsFailWithAMessage) {

@@ -3,10 +3,13 @@
 // fds, and the guard that stops a main() without serve_if_worker from recursing.
 #include "ringpool/pool/spawn.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -67,6 +70,38 @@ void report_affinity(int fd) {
   write_text(fd, cpus);
 }
 RINGPOOL_TASK(report_affinity);
+
+// "pid name alive" of this_process::parent(), or "none".
+std::string describe_parent() {
+  const auto parent = ringpool::this_process::parent();
+  if (!parent) return "none";
+  return std::to_string(parent->pid()) + " " + parent->name() + " " +
+         (parent->is_alive() ? "alive" : "gone");
+}
+
+void report_parent(int fd) {
+  write_text(fd, describe_parent());
+}
+RINGPOOL_TASK(report_parent);
+
+// Reports its parent, waits (at most 30 s) for a byte or EOF on `in`, reports again.
+void report_parent_twice(int out, int in, int keep) {
+  ::close(keep);  // our copy of the gate's write end: else it never reads EOF
+  write_text(out, describe_parent() + "\n");
+  pollfd p{in, POLLIN, 0};
+  static_cast<void>(::poll(&p, 1, 30'000));
+  write_text(out, describe_parent() + "\n");
+}
+RINGPOOL_TASK(report_parent_twice);
+
+// Spawns report_parent_twice as its own child, then waits to be killed.
+void start_reporting_grandchild(int out, int in, int keep) {
+  Process grandchild(ProcessOptions{.start_method = StartMethod::spawn}, report_parent_twice, out,
+                     in, keep);
+  grandchild.start();
+  for (;;) ::pause();
+}
+RINGPOOL_TASK(start_reporting_grandchild);
 
 void not_registered() {}
 
@@ -149,6 +184,50 @@ TEST(Spawn, PinnedBeforeItRuns) {
   pipe.close_write();
   EXPECT_EQ(pipe.read_all(), std::to_string(cpu) + ",");
   p.join();
+}
+
+TEST(Spawn, ParentIsTheSpawningProcess) {
+  Pipe pipe(true);
+  Process p(ProcessOptions{.start_method = StartMethod::spawn}, report_parent, pipe.write_fd());
+  p.start();
+  pipe.close_write();
+  EXPECT_EQ(pipe.read_all(), std::to_string(::getpid()) + " MainProcess alive");
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+// test -> "middle" -> grandchild, both spawned: the grandchild sees "middle" alive, then,
+// once the test killed it, gone (same pid and name).
+TEST(Spawn, GrandchildSeesItsParentDie) {
+  Pipe report(true);
+  Pipe gate(true);
+  Process middle(ProcessOptions{.name = "middle", .start_method = StartMethod::spawn},
+                 start_reporting_grandchild, report.write_fd(), gate.read_fd(), gate.write_fd());
+  middle.start();
+  EXPECT_EQ(report.read_line(), std::to_string(middle.pid()) + " middle alive");
+  middle.kill();  // Process::kill signals its own unreaped child only
+  middle.join();
+  write_text(gate.write_fd(), "x");
+  EXPECT_EQ(report.read_line(), std::to_string(middle.pid()) + " middle gone");
+}
+
+TEST(Spawn, SentinelCloseAndActiveChildren) {
+  Process p(ProcessOptions{.start_method = StartMethod::spawn}, sleep_forever);
+  p.start();
+  const auto running = ringpool::pool::active_children();
+  EXPECT_NE(std::find(running.begin(), running.end(), p.pid()), running.end());
+  const int sentinel = p.sentinel();
+  pollfd before{sentinel, POLLIN, 0};
+  EXPECT_EQ(::poll(&before, 1, 0), 0);
+  EXPECT_THROW(p.close(), ringpool::pool::InvalidState);
+  p.kill();
+  pollfd after{sentinel, POLLIN, 0};
+  EXPECT_EQ(::poll(&after, 1, 30'000), 1);
+  p.join();
+  EXPECT_EQ(p.exitcode(), -9);
+  EXPECT_TRUE(ringpool::pool::active_children().empty());
+  p.close();
+  EXPECT_EQ(::fcntl(sentinel, F_GETFD), -1);
 }
 
 TEST(Spawn, UnregisteredFunctionIsRejected) {

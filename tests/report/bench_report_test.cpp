@@ -152,7 +152,8 @@ void check_report_json(const nlohmann::json& j) {
     EXPECT_NE(row.at("label"), row.at("case")) << "a reader's label for every case";
     if (row.at("system") == "ringpool") pool_cases.insert(row.at("case").get<std::string>());
   }
-  for (const char* c : {"submit_get_rtt_spin_p50", "map_default_chunksize"}) {
+  for (const char* c : {"submit_get_rtt_spin_p50", "map_default_chunksize",
+                        "pipe_connection_rtt_p50", "lock_contended", "pthread_mutex_contended"}) {
     EXPECT_TRUE(pool_cases.count(c)) << c;
   }
 
@@ -208,6 +209,28 @@ void check_report_json(const nlohmann::json& j) {
   EXPECT_TRUE(sections.count("rings"));
   EXPECT_TRUE(sections.count("mpmc"));
   EXPECT_TRUE(sections.count("pool"));
+  // Pipe and Lock against their OS peers (always measured) and Python's (when it ran).
+  std::set<std::string> peers_of;
+  for (const auto& c : comparisons) {
+    peers_of.insert(c.at("what").get<std::string>() + " | " +
+                    c.at("peer").at("system").get<std::string>());
+  }
+  EXPECT_TRUE(
+      peers_of.count("Pipe send→recv round trip p50 vs a pipe(2) ping-pong | pipe (same "
+                     "CPUs)"));
+  EXPECT_TRUE(
+      peers_of.count("Lock acquire/release, 2 processes contending, vs a pthread mutex | "
+                     "pthread mutex (process-shared)"));
+  bool python_ran = false;
+  for (const auto& row : j.at("pool").at("rows")) {
+    python_ran = python_ran || row.at("system") == "python-multiprocessing";
+  }
+  if (python_ran) {
+    EXPECT_TRUE(peers_of.count("Pipe send→recv round trip p50 | python-multiprocessing"));
+    EXPECT_TRUE(
+        peers_of.count("Lock acquire/release, 2 processes contending | "
+                       "python-multiprocessing"));
+  }
   // The same comparison figures appear in the ring rows they come from.
   const auto& rows = j.at("rings").at("rows");
   for (const auto& c : comparisons) {
@@ -278,7 +301,8 @@ void check_report_html(const nlohmann::json& j, const rt::ScratchDir& dir) {
     if (ch == '>') in_tag = false;
   }
   for (const char* id : {"submit_get_rtt", "apply_async_get_rtt", "map_default_chunksize",
-                         "imap_unordered_chunksize_1", "python-multiprocessing"}) {
+                         "imap_unordered_chunksize_1", "python-multiprocessing",
+                         "pipe_connection_rtt", "lock_contended", "pthread_mutex_contended"}) {
     EXPECT_EQ(visible.find(id), std::string::npos) << id;
   }
   EXPECT_EQ(visible.find("0.00×"), std::string::npos);

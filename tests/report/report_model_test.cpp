@@ -171,6 +171,8 @@ TEST(ReportFormat, ReadersSeeNamesNotIdentifiers) {
   EXPECT_EQ(rr::display_name("apply_async_get_rtt_p50"), "apply_async().get() round trip p50");
   EXPECT_EQ(rr::display_name("boost-spsc_queue"), "Boost.Lockfree spsc_queue");
   EXPECT_EQ(rr::display_name("python-multiprocessing"), "Python multiprocessing");
+  EXPECT_EQ(rr::display_name("pipe_connection_rtt_p50"), "Pipe send + recv round trip p50");
+  EXPECT_EQ(rr::display_name("lock_contended"), "Lock acquire + release, 2 processes contending");
   EXPECT_EQ(rr::display_name("something-new"), "something-new");
 }
 

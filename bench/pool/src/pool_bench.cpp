@@ -1,12 +1,17 @@
 // `ringpool bench pool`: Pool round trips (spin / block), map and imap_unordered
-// throughput, Process start + join, a pipe round trip as the block-mode yardstick, and
-// Python's multiprocessing on the same machine, interleaved over rounds.
+// throughput, Process start + join, a pipe round trip as the block-mode yardstick, the
+// Pipe<T> round trip and a contended Lock with their OS peers, and Python's multiprocessing
+// on the same machine, interleaved over rounds.
 #include "ringpool/bench/pool_bench.hpp"
 
 #include <fmt/format.h>
+#include <pthread.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -26,8 +31,10 @@
 #include "ringpool/bench/rounds.hpp"
 #include "ringpool/bench/spin.hpp"
 #include "ringpool/bench/stats.hpp"
+#include "ringpool/pool/pipe.hpp"
 #include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/process.hpp"
+#include "ringpool/pool/sync.hpp"
 #include "ringpool/topology/topology.hpp"
 
 #ifndef RINGPOOL_POOL_BENCH_SCRIPT
@@ -50,6 +57,7 @@ struct Sizes {
   std::size_t map = 1000000;
   std::size_t imap = 200000;
   std::size_t processes = 20;
+  std::size_t lock_ops = 100000;  // acquire/release pairs per process
 };
 
 // Pins the caller to `cpu` when allowed (restored on scope exit).
@@ -123,6 +131,127 @@ Figures pipe_round_trip(const PoolBenchOptions& o, const Sizes& s) {
   return {{"pipe_rtt_p50", median(ns)}};
 }
 
+// Pipe<int> (Python's Pipe()): the caller sends i and receives it back from a child that
+// echoes; default PipeOptions (futex waits), as Python's and the OS pipe's blocking reads.
+Figures connection_round_trip(const PoolBenchOptions& o, const Sizes& s) {
+  MaybePinned pin(o.parent_cpu);
+  auto ends = pool::Pipe<int>();
+  auto& ours = ends.first;
+  auto& theirs = ends.second;
+  const std::size_t warm = s.rtt / 10 + 100;
+  const std::size_t total = warm + s.rtt;
+  auto child = ChildProcess::spawn(o.worker_cpu, [&theirs, total] {
+    for (std::size_t i = 0; i < total; ++i) theirs.send(theirs.recv());
+  });
+  const Clock clock = Clock::best();
+  std::vector<double> ns;
+  ns.reserve(s.rtt);
+  for (std::size_t i = 0; i < total; ++i) {
+    const int sent = static_cast<int>(i);
+    const std::uint64_t t0 = clock.start();
+    ours.send(sent);
+    const int back = ours.recv();
+    const std::uint64_t t1 = clock.stop();
+    if (back != sent) {
+      throw BenchError(BenchErrc::child_failed, "the Pipe round trip returned another value");
+    }
+    if (i >= warm) ns.push_back(clock.to_ns(t1 - t0));
+  }
+  child.join();
+  const Summary sum = summarize(ns);
+  return {{"pipe_connection_rtt_p50", sum.p50}, {"pipe_connection_rtt_p99", sum.p99}};
+}
+
+// Shared by the two processes of a contended-lock trial: a start line and the counter the
+// lock under test guards. Plain data in an anonymous shared mapping.
+struct ContendedShared {
+  std::atomic<std::uint32_t> ready{0};
+  std::atomic<std::uint32_t> go{0};
+  std::int64_t counter = 0;  // written only under the lock under test
+  pthread_mutex_t mutex;     // the pthread peer's lock (unused by the ringpool trial)
+};
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+// Contended: the caller (parent_cpu) and a child (worker_cpu) each take the lock, add one
+// to the shared counter and release it, `n` times, started together. Returns ns per
+// acquire/release pair: wall time from the start signal until both finished, / (2 n). Who
+// gets the lock next is up to the lock (no enforced alternation), as in real contention.
+template <class Acquire, class Release>
+double contended_ns_per_op(const PoolBenchOptions& o, std::size_t n, ContendedShared& shared,
+                           Acquire acquire, Release release) {
+  MaybePinned pin(o.parent_cpu);
+  constexpr auto kStartLimit = std::chrono::seconds(30);
+  auto loop = [&shared, n, &acquire, &release] {
+    for (std::size_t i = 0; i < n; ++i) {
+      acquire();
+      ++shared.counter;
+      release();
+    }
+  };
+  auto child = ChildProcess::spawn(o.worker_cpu, [&] {
+    // release: pairs with the acquire load of `ready` in the parent below.
+    shared.ready.store(1, std::memory_order_release);
+    // acquire: pairs with the release store of `go` in the parent.
+    if (!spin_until([&] { return shared.go.load(std::memory_order_acquire) == 1; }, kStartLimit)) {
+      throw BenchError(BenchErrc::child_timeout, "the contended-lock child never got its start");
+    }
+    loop();
+  });
+  // acquire: pairs with the release store of `ready` in the child.
+  if (!spin_until([&] { return shared.ready.load(std::memory_order_acquire) == 1; }, kStartLimit)) {
+    child.join();  // throws the child's failure, or kills it at its timeout
+    throw BenchError(BenchErrc::child_failed, "the contended-lock child did not start");
+  }
+  Stopwatch sw;
+  // release: pairs with the acquire load of `go` in the child.
+  shared.go.store(1, std::memory_order_release);
+  loop();
+  child.join();
+  const double secs = sw.seconds();
+  // The child's increments are visible: join() waited for it to exit (waitpid).
+  if (shared.counter != static_cast<std::int64_t>(2 * n)) {
+    throw BenchError(BenchErrc::child_failed,
+                     fmt::format("the contended lock let increments race: counter {} after {} "
+                                 "locked increments",
+                                 shared.counter, 2 * n));
+  }
+  return secs * 1e9 / static_cast<double>(2 * n);
+}
+
+Figures lock_contended(const PoolBenchOptions& o, const Sizes& s) {
+  pool::Lock lock;
+  SharedObject<ContendedShared> shared;
+  return {{"lock_contended",
+           contended_ns_per_op(
+               o, s.lock_ops, *shared, [&lock] { lock.acquire(); }, [&lock] { lock.release(); })}};
+}
+
+// The peer: a PTHREAD_PROCESS_SHARED mutex (glibc: a futex word) in the same shared mapping.
+Figures pthread_mutex_contended(const PoolBenchOptions& o, const Sizes& s) {
+  SharedObject<ContendedShared> shared;
+  pthread_mutexattr_t attr;
+  pthread_mutexattr_init(&attr);
+  const int shared_ok = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+  const int init_ok = shared_ok == 0 ? pthread_mutex_init(&shared->mutex, &attr) : shared_ok;
+  pthread_mutexattr_destroy(&attr);
+  if (init_ok != 0) {
+    throw BenchError(
+        BenchErrc::system_error,
+        "pthread_mutex_init(PTHREAD_PROCESS_SHARED) failed: errno " + std::to_string(init_ok));
+  }
+  pthread_mutex_t* m = &shared->mutex;
+  double ns = 0;
+  try {
+    ns = contended_ns_per_op(
+        o, s.lock_ops, *shared, [m] { pthread_mutex_lock(m); }, [m] { pthread_mutex_unlock(m); });
+  } catch (...) {
+    pthread_mutex_destroy(m);
+    throw;
+  }
+  pthread_mutex_destroy(m);
+  return {{"pthread_mutex_contended", ns}};
+}
+
 Figures map_throughput(const std::vector<int>& input) {
   pool::Pool p;  // defaults, as Python's Pool(): one worker per usable core
   (void)p.map(noop, std::vector<int>(1000, 1));
@@ -175,7 +304,8 @@ bool python_available(const PoolBenchOptions& o) {
 Figures python_trial(const PoolBenchOptions& o) {
   const std::string cmd = o.python_exe + " '" + python_script(o) + "'" +
                           (o.quick ? " --quick" : "") + " --workers " +
-                          std::to_string(topology::usable_cores());
+                          std::to_string(topology::usable_cores()) + " --cpus " +
+                          std::to_string(o.parent_cpu) + "," + std::to_string(o.worker_cpu);
   std::FILE* f = popen(cmd.c_str(), "r");
   if (f == nullptr) throw BenchError(BenchErrc::system_error, "cannot run " + cmd);
   std::string text;
@@ -201,6 +331,10 @@ const std::map<std::string, std::string>& units() {
                                                     {"map_default_chunksize", "tasks/s"},
                                                     {"imap_unordered_chunksize_1", "tasks/s"},
                                                     {"process_start_join", "ms"},
+                                                    {"pipe_connection_rtt_p50", "ns"},
+                                                    {"pipe_connection_rtt_p99", "ns"},
+                                                    {"lock_contended", "ns"},
+                                                    {"pthread_mutex_contended", "ns"},
                                                     {"map_chunksize_1", "tasks/s"},
                                                     {"apply_async_get_rtt_p50", "ns"},
                                                     {"apply_async_get_rtt_p99", "ns"},
@@ -223,7 +357,7 @@ std::vector<PoolResult> run_pool_bench(const PoolBenchOptions& options) {
     throw BenchError(BenchErrc::invalid_argument, "bench pool: --rounds must be at least 1");
   }
   Sizes s;
-  if (options.quick) s = Sizes{500, 20000, 2000, 3};
+  if (options.quick) s = Sizes{500, 20000, 2000, 3, 2000};
   const std::size_t rounds = options.rounds;
   std::vector<int> input(s.map);
   std::iota(input.begin(), input.end(), 0);
@@ -235,6 +369,9 @@ std::vector<PoolResult> run_pool_bench(const PoolBenchOptions& options) {
       [&] { return map_throughput(input); },
       [&] { return imap_unordered_throughput(s.imap); },
       [&] { return process_start_join(s); },
+      [&] { return connection_round_trip(options, s); },
+      [&] { return lock_contended(options, s); },
+      [&] { return pthread_mutex_contended(options, s); },
   };
   if (python_available(options)) contenders.emplace_back([&] { return python_trial(options); });
 
@@ -276,8 +413,11 @@ std::string format_pool_report(const std::vector<PoolResult>& results,
                                const PoolBenchOptions& options) {
   std::ostringstream os;
   os << fmt::format(
-      "ringpool bench pool: medians over {} round(s); round trips: caller on CPU {}, "
-      "one worker on CPU {}; map/imap: {} workers (Pool defaults)\n\n",
+      "ringpool bench pool: medians over {} round(s); round trips and the contended locks: "
+      "caller on CPU {}, one worker or child on CPU {}; map/imap: {} workers (Pool "
+      "defaults)\n"
+      "locks: two processes each acquire, add 1 to a shared counter and release, contending "
+      "(no enforced alternation); ns per acquire/release pair\n\n",
       options.rounds, options.parent_cpu, options.worker_cpu, topology::usable_cores());
   os << fmt::format("{:<24} {:<30} {:>16} {}\n", "system", "case", "value", "unit");
   for (const auto& r : results) {
@@ -300,6 +440,21 @@ std::string format_pool_report(const std::vector<PoolResult>& results,
   os << ratio_line("submit_get_rtt_block_p50", "apply_async_get_rtt_p50",
                    "submit().get() block vs apply_async().get()");
   os << ratio_line("process_start_join", "process_start_join_fork", "Process start + join (fork)");
+  os << ratio_line("pipe_connection_rtt_p50", "pipe_connection_rtt_p50",
+                   "Pipe send+recv round trip p50");
+  os << ratio_line("lock_contended", "lock_contended", "Lock, 2 processes contending, per pair");
+  const auto yardstick_line = [&](const char* ours, const char* theirs, const char* label) {
+    const PoolResult* a = find(results, "ringpool", ours);
+    const PoolResult* b = find(results, "ringpool", theirs);
+    if (a == nullptr || b == nullptr || a->value == 0) return std::string();
+    const double x = b->value / a->value;  // both are times
+    return fmt::format("  {:<44} {:>10.2f} x {}\n", label, x, x >= 1.0 ? "faster" : "(slower)");
+  };
+  os << "\nringpool vs the OS (same CPUs, same run):\n";
+  os << yardstick_line("pipe_connection_rtt_p50", "pipe_rtt_p50",
+                       "Pipe round trip p50 vs a pipe(2) ping-pong");
+  os << yardstick_line("lock_contended", "pthread_mutex_contended",
+                       "Lock vs a process-shared pthread mutex");
 
   os << "\ntargets:\n";
   const auto target = [&](bool known, bool met, const std::string& text) {

@@ -70,6 +70,10 @@ constexpr Name kNames[] = {
     {"process_start_join_fork", "Process start + join (fork)"},
     {"apply_async_get_rtt_p50", "apply_async().get() round trip p50"},
     {"apply_async_get_rtt_p99", "apply_async().get() round trip p99"},
+    {"pipe_connection_rtt_p50", "Pipe send + recv round trip p50"},
+    {"pipe_connection_rtt_p99", "Pipe send + recv round trip p99"},
+    {"lock_contended", "Lock acquire + release, 2 processes contending"},
+    {"pthread_mutex_contended", "process-shared pthread mutex, 2 processes contending"},
 };
 
 }  // namespace

@@ -90,9 +90,11 @@ std::optional<Comparison> pool_compare(const PoolSection& s, std::string_view ou
   const PoolRow* a = find_pool_row(s, "ringpool", our_case);
   const PoolRow* b = find_pool_row(s, peer_system, peer_case);
   if (!a || !b || a->value <= 0.0 || b->value <= 0.0) return std::nullopt;
-  // The pipe yardstick is a ringpool row: name it as the peer it is.
-  const std::string peer_name =
-      peer_case == "pipe_rtt_p50" ? std::string("pipe (same CPUs)") : std::string(peer_system);
+  // The OS yardsticks are ringpool rows: name them as the peers they are.
+  const std::string peer_name = peer_case == "pipe_rtt_p50" ? std::string("pipe (same CPUs)")
+                                : peer_case == "pthread_mutex_contended"
+                                    ? std::string("pthread mutex (process-shared)")
+                                    : std::string(peer_system);
   return compare("pool", what, {"ringpool", a->value, a->unit, "", a->spread},
                  {peer_name, b->value, b->unit, "", b->spread}, higher_is_better);
 }
@@ -152,6 +154,14 @@ void pool_comparisons(Report& r) {
                          true, "Pool imap_unordered, chunksize 1"));
   push(out, pool_compare(s, "process_start_join", python, "process_start_join_fork", false,
                          "Process start + join (fork)"));
+  push(out, pool_compare(s, "pipe_connection_rtt_p50", python, "pipe_connection_rtt_p50", false,
+                         "Pipe send→recv round trip p50"));
+  push(out, pool_compare(s, "pipe_connection_rtt_p50", "ringpool", "pipe_rtt_p50", false,
+                         "Pipe send→recv round trip p50 vs a pipe(2) ping-pong"));
+  push(out, pool_compare(s, "lock_contended", python, "lock_contended", false,
+                         "Lock acquire/release, 2 processes contending"));
+  push(out, pool_compare(s, "lock_contended", "ringpool", "pthread_mutex_contended", false,
+                         "Lock acquire/release, 2 processes contending, vs a pthread mutex"));
 }
 
 // A target on the ratio ours / peer of a comparison (nullopt: not measured).
@@ -326,7 +336,7 @@ std::vector<Progress::Section> report_plan(const ReportOptions& o,
   const double c2c_trial = o.quick ? 0.004 : 0.010;  // a fork and the ping-pong of one pair
   const double ring_round = o.quick ? 0.25 : 1.5;    // every ring case once, one round
   const double mpmc_trial = o.quick ? 0.1 : 0.5;     // one split of one system
-  const double pool_round = o.quick ? 1.0 : 4.0;     // ringpool's cases and the Python peer
+  const double pool_round = o.quick ? 1.0 : 5.0;     // ringpool's cases and the Python peer
   std::vector<Progress::Section> plan;
   plan.push_back({"core-to-core latency", n * (n - 1) / 2 * rounds * c2c_trial});
   plan.push_back({"rings and their peers", ring_round * (rounds + 1)});  // + 1 warm-up round

@@ -126,6 +126,13 @@ class InvalidState : public PoolError {
   using PoolError::PoolError;
 };
 
+// The kernel or the system lacks a facility the call needs (e.g. pidfd_open before Linux
+// 5.3, or refused by a seccomp policy); the message names the call and its errno.
+class Unsupported : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
 // An argument is out of range or malformed (zero workers, unregistered task, ...).
 class InvalidArgument : public PoolError {
  public:

@@ -125,10 +125,13 @@ class Process {
                                   std::vector<int> inherit_fds, ProcessOptions options = {});
 
   Process(Process&&) noexcept;
-  Process& operator=(Process&&) noexcept;
+  // Releases this object's child as the destructor does, then takes `other`'s.
+  Process& operator=(Process&& other) noexcept;
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
-  // Neither joins nor kills (the child keeps running; see the header comment).
+  // Neither joins nor kills (the child keeps running; see the header comment). An ended
+  // child's pidfd (the sentinel) is closed here; a running child's is kept by the children
+  // registry until the child is reaped (active_children(), the next start(), or exit).
   ~Process();
 
   // Starts the child. Throws InvalidState when already started or when called in a
@@ -143,17 +146,32 @@ class Process {
   // Waits at most `timeout`; true when the child has ended.
   [[nodiscard]] bool join(std::chrono::nanoseconds timeout);
 
-  // Started and not yet ended (reaps the child if it has ended).
+  // Started and not yet ended (reaps the child if it has ended). InvalidState once closed.
   [[nodiscard]] bool is_alive();
   // nullopt while running or before start; the exit status, or minus the signal
-  // number that killed it (-9 for SIGKILL, -15 for SIGTERM).
+  // number that killed it (-9 for SIGKILL, -15 for SIGTERM). InvalidState once closed.
   [[nodiscard]] std::optional<int> exitcode();
+
+  // Python's Process.sentinel: a pidfd (pidfd_open(2)) that becomes readable (POLLIN) when
+  // the child ends and stays readable, also after join(); for poll/epoll/select over
+  // several children and other fds. Owned by this object: do not close it; valid until
+  // close() or destruction. Close-on-exec. InvalidState before start(), once closed, or in
+  // another process than the creator; Unsupported when the kernel refused pidfd_open
+  // (Linux < 5.3, or a seccomp policy), with its errno.
+  [[nodiscard]] int sentinel() const;
+
+  // Python's Process.close(): releases the child's resources (its record and pidfd, the
+  // target and its arguments). Throws InvalidState while the child is running (join it
+  // first), and leaves the object usable then. Afterwards every call other than name(),
+  // daemon(), start_method() and close() (a no-op) throws InvalidState. Allowed before
+  // start(), as Python. Not concurrently with other calls on this object.
+  void close();
 
   // The child's pid; InvalidState before start().
   [[nodiscard]] pid_t pid() const;
   [[nodiscard]] const std::string& name() const noexcept { return options_.name; }
   [[nodiscard]] bool daemon() const noexcept { return options_.daemon; }
-  // p.daemon = True; InvalidState once started.
+  // p.daemon = True; InvalidState once started or closed.
   void set_daemon(bool daemon);
   [[nodiscard]] StartMethod start_method() const noexcept { return options_.start_method; }
 
@@ -171,6 +189,8 @@ class Process {
   void start_fork();
   void start_spawn();
   [[nodiscard]] detail::ChildRecord& started_record(const char* operation) const;
+  void throw_if_closed(const char* operation) const;
+  void release_record() noexcept;
 
   ProcessOptions options_;
   pid_t creator_ = 0;                            // the process that may start/join it
@@ -178,10 +198,13 @@ class Process {
   std::function<void()> body_;                   // fork: what the child runs
   ringpool::detail::SpawnRequest spawn_;         // spawn: kind + payload
   std::shared_ptr<detail::ChildRecord> record_;  // set by start(); shared with the registry
+  bool closed_ = false;                          // close() succeeded
 };
 
-// Pids of this process's started children that are still running, as Python's
-// multiprocessing.active_children() (finished ones are reaped first).
+// Pids of the children this process started through Process (either start method) that
+// are still running, as Python's multiprocessing.active_children(): finished ones are
+// reaped first (their Process objects still report the exit code). Pool workers are not
+// listed. Thread-safe.
 [[nodiscard]] std::vector<pid_t> active_children();
 
 }  // namespace ringpool::pool

@@ -36,8 +36,13 @@ struct PoolResult {
 // Cases (ringpool): submit_get_rtt_{spin,block}_{p50,p99} (ns; one worker on worker_cpu,
 // caller on parent_cpu), pipe_rtt_p50 (ns; same CPUs, the block-mode yardstick),
 // map_default_chunksize (1,000,000 no-op int tasks, tasks/s), imap_unordered_chunksize_1
-// (tasks/s), process_start_join (ms, ringpool::pool::Process with fork). Python rows:
-// see python_mp_bench.py. Throws BenchError / PoolError on failure.
+// (tasks/s), process_start_join (ms, ringpool::pool::Process with fork),
+// pipe_connection_rtt_{p50,p99} (ns; Pipe<int> send + recv against an echoing child, same
+// CPUs), lock_contended and pthread_mutex_contended (ns per acquire/release pair; the caller
+// and a child on worker_cpu each take the lock, increment a shared counter and release it,
+// contending; the second is a PTHREAD_PROCESS_SHARED mutex, the OS peer). Python rows:
+// see python_mp_bench.py (the same case names where the API is the same: Pipe, Lock).
+// Throws BenchError / PoolError on failure.
 [[nodiscard]] std::vector<PoolResult> run_pool_bench(const PoolBenchOptions& options);
 
 // [{"system", "case", "value", "unit"}, ...]
