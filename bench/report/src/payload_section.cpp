@@ -396,8 +396,9 @@ PayloadSection measure_payload_section(const PayloadSectionOptions& o) {
   s.wait = o.spin ? "spin" : "block";
   s.python = bench::payload_python_available(b);
   if (!s.python) {
-    s.python_note =
-        o.python ? "python3 with multiprocessing.shared_memory was not found" : "switched off";
+    s.python_note = o.python ? "python3 with multiprocessing.shared_memory, or the peer script "
+                               "bench/pool/python_payload_bench.py, was not found"
+                             : "switched off";
   }
   s.sizes = b.sizes;
   for (auto& r : results) {
