@@ -67,7 +67,7 @@ void add_report_command(CLI::App& bench) {
   bench.add_option("--html", args->html,
                    "write a self-contained HTML page (tables, SVG charts) to FILE");
   bench.footer(
-      "Without a sub-command, `ringpool bench` runs the full report: about a minute on a quiet "
+      "Without a sub-command, `ringpool bench` runs the full report: about two minutes on a quiet "
       "2-vCPU machine, longer with more CPUs (more core pairs and MPMC splits) and several "
       "times longer when other work competes for the CPUs (its trials spin on every core); "
       "--quick takes a few seconds. Progress goes to stderr: a bar with the time left on a "

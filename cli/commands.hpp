@@ -18,6 +18,8 @@ void add_c2c_command(CLI::App& app);
 void add_tune_command(CLI::App& app);
 // ringpool bench pool (cmd_bench_pool.cpp); `bench` is the parent command.
 void add_bench_pool_command(CLI::App& bench);
+// ringpool bench payload (cmd_bench_payload.cpp); `bench` is the parent command.
+void add_bench_payload_command(CLI::App& bench);
 // ringpool shm list / clean: ringpool segments in /dev/shm (cmd_shm.cpp)
 void add_shm_command(CLI::App& app);
 

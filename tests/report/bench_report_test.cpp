@@ -36,9 +36,9 @@ nlohmann::json run_quick_report(const rt::ScratchDir& dir) {
   EXPECT_EQ(r.out.find("0.00×"), std::string::npos) << r.out;
   // stderr is a file: one progress line per section, then the total; no bar drawing.
   for (const char* line :
-       {"ringpool bench: [1/4] core-to-core latency", "ringpool bench: [2/4] rings and their peers",
-        "ringpool bench: [3/4] MPMC scaling", "ringpool bench: [4/4] pool dispatch",
-        "ringpool bench: done in"}) {
+       {"ringpool bench: [1/5] core-to-core latency", "ringpool bench: [2/5] rings and their peers",
+        "ringpool bench: [3/5] MPMC scaling", "ringpool bench: [4/5] pool dispatch",
+        "ringpool bench: [5/5] payload sizes", "ringpool bench: done in"}) {
     EXPECT_NE(r.err.find(line), std::string::npos) << line << " in\n" << r.err;
   }
   EXPECT_EQ(r.err.find('\r'), std::string::npos) << r.err;
@@ -192,11 +192,39 @@ void check_report_json(const nlohmann::json& j) {
     check_spread(c.at("ratio_spread"), c.at("ratio").get<double>(), rounds, c.dump());
   }
 
-  // The targets: every one measured here, met only when its whole range meets it.
+  // The payload section: 1 KiB and 16 MiB (--quick); each case has a positive value or says
+  // why not (a size this build refuses is "unsupported"), never a made-up number.
+  const auto& payload = j.at("payload");
+  EXPECT_EQ(payload.at("sizes"), (std::vector<std::size_t>{1024, 16U << 20}));
+  bool payload_16mib_measured = payload.at("python").get<bool>();
+  for (const auto& row : payload.at("rows")) {
+    if (row.at("value").is_null()) {
+      EXPECT_FALSE(row.at("missing").get<std::string>().empty()) << row.dump();
+      EXPECT_TRUE(row.at("spread").is_null()) << row.dump();
+    } else {
+      EXPECT_TRUE(positive_finite(row.at("value"))) << row.dump();
+    }
+    if (row.at("system") == "ringpool" && row.at("case") == "submit_get_echo") {
+      if (row.at("bytes") == 1024) {
+        EXPECT_TRUE(positive_finite(row.at("value"))) << row.dump();
+      }
+      if (row.at("bytes") == 16U << 20 && row.at("value").is_null()) {
+        EXPECT_TRUE(row.at("unsupported").get<bool>()) << row.dump();
+        payload_16mib_measured = false;
+      }
+    }
+  }
+
+  // The targets: every one measured here (the payload's two where this build and Python run
+  // 16 MiB), met only when its whole range meets it.
   const auto& targets = j.at("targets");
-  EXPECT_EQ(targets.size(), 8U);
+  EXPECT_EQ(targets.size(), 10U);
   for (const auto& target : targets) {
     const std::string status = target.at("status").get<std::string>();
+    if (target.at("section") == "payload" && !payload_16mib_measured) {
+      EXPECT_NE(status, "met") << target.dump();
+      continue;
+    }
     ASSERT_NE(status, "not_measured") << target.dump();
     const double value = target.at("value").get<double>();
     const double threshold = target.at("threshold").get<double>();
@@ -260,7 +288,8 @@ void check_report_html(const nlohmann::json& j, const rt::ScratchDir& dir) {
   const std::string& html = dom.out;
   for (const char* table :
        {"class=\"machine\"", "class=\"topology\"", "class=\"plans\"", "class=\"comparisons\"",
-        "class=\"rings\"", "class=\"mpmc\"", "class=\"pool\"", "class=\"c2c\""}) {
+        "class=\"rings\"", "class=\"mpmc\"", "class=\"pool\"", "class=\"c2c\"",
+        "class=\"payload-rtt\"", "class=\"payload-stream\""}) {
     EXPECT_NE(html.find("<table " + std::string(table)), std::string::npos) << table;
   }
   std::size_t svgs = 0;

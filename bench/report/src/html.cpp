@@ -7,6 +7,7 @@
 
 #include "ringpool/report/errors.hpp"
 #include "ringpool/report/format.hpp"
+#include "ringpool/report/payload_section.hpp"
 #include "ringpool/report/svg.hpp"
 
 namespace ringpool::report {
@@ -23,6 +24,7 @@ td.good{color:#0a6b2f;font-weight:600}td.bad{color:#a11;font-weight:600}
 .spread{display:block;color:#777;font-size:11px;font-weight:normal}
 tr.unstable td{background:#fff8e1}
 .flag{color:#8a5a00;font-weight:600;white-space:nowrap}
+td.missing{color:#777;font-style:italic}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 10px;font-size:13px;margin:8px 0}
 .charts{display:flex;flex-wrap:wrap;gap:16px}
 .chart svg{max-width:100%;height:auto}
@@ -312,6 +314,115 @@ void pool_section(std::string& out, const PoolSection& s) {
   out += "</table>\n";
 }
 
+// A payload figure's cell: the value with its p25-p75, or why it is missing (the error in a
+// title and in the notes under the table).
+std::string payload_cell(const PayloadRow* row, std::vector<std::string>& notes) {
+  if (row == nullptr) return "<td class=\"num\">—</td>";
+  if (!row->value) {
+    notes.push_back(fmt::format("{}, {} at {}: {}", display_name(row->system), row->label,
+                                payload_size_label(row->bytes), row->missing));
+    return fmt::format(
+        "<td class=\"missing\" data-missing=\"{}\" title=\"{}\">{} <sup>[{}]</sup></td>",
+        row->unsupported ? "unsupported" : "failed", esc(row->missing),
+        esc(payload_missing_text(*row)), notes.size());
+  }
+  std::string cellv = fmt::format("<td class=\"num\" data-value=\"{}\"", *row->value);
+  if (!row->spread.empty()) {
+    cellv += fmt::format(" data-p25=\"{}\" data-p75=\"{}\">{}<span class=\"spread\">{}</span>",
+                         row->spread.p25, row->spread.p75,
+                         esc(format_payload_value(*row->value, row->unit)),
+                         esc(format_payload_range(row->spread.p25, row->spread.p75, row->unit)));
+  } else {
+    cellv += ">" + esc(format_payload_value(*row->value, row->unit));
+  }
+  return cellv + (row->unstable() ? " <span class=\"flag\">unstable</span></td>" : "</td>");
+}
+
+std::string payload_ratio_cell(const Comparison* c) {
+  if (c == nullptr) return "<td class=\"num\">—</td>";
+  const std::string range = verdict_spread(*c);
+  return fmt::format(
+      "<td class=\"num {}\" data-value=\"{}\" data-speedup=\"{}\">{}{}</td>",
+      c->speedup >= 1.0 ? "good" : "bad", c->ratio, c->speedup, esc(verdict(*c)),
+      range.empty() ? std::string() : "<span class=\"spread\">" + esc(range) + "</span>");
+}
+
+void payload_section(std::string& out, const PayloadSection& s) {
+  constexpr const char* kRp = "ringpool";
+  constexpr const char* kPy = "python-multiprocessing";
+  out += fmt::format(
+      "<h2 id=\"payload\">Payload sizes</h2>\n<p class=\"sub\">Caller, producer and memcpy on "
+      "CPU {}, the pool's worker and the stream's consumer on CPU {} (CPUs {}); pool wait mode "
+      "{}. Medians over {} interleaved rounds per size ({} from 16 MiB up), p25–p75 under each; "
+      "ratios from the per-round figures of the same run.</p>\n",
+      esc(s.cpus.substr(0, s.cpus.find(','))), esc(s.cpus.substr(s.cpus.find(',') + 1)),
+      esc(s.cpus), esc(s.wait), s.rounds, s.large_rounds);
+  if (!s.python) {
+    out += "<p class=\"note\">Python multiprocessing not run: " + esc(s.python_note) + "</p>\n";
+  }
+  std::vector<std::string> notes;
+  out +=
+      "<h3>Round trip</h3>\n<p class=\"sub\"><code>Pool::submit(echo, std::vector&lt;char&gt;(n))"
+      ".get()</code> against Python's <code>Pool(1).apply_async(echo, (bytes(n),)).get()</code> "
+      "and two memcpy's of n bytes on one core (one each way: the floor).</p>\n"
+      "<table class=\"payload-rtt\"><tr><th>Size</th><th>ringpool</th>";
+  if (s.python) out += "<th>Python apply_async</th>";
+  out += "<th>2 × memcpy</th>";
+  if (s.python) out += "<th>ringpool vs Python</th>";
+  out += "<th>ringpool vs 2 × memcpy</th></tr>\n";
+  for (std::size_t bytes : s.sizes) {
+    out += fmt::format("<tr data-bytes=\"{}\"><td class=\"num\">{}</td>", bytes,
+                       esc(payload_size_label(bytes)));
+    out += payload_cell(find_payload_row(s, kRp, "submit_get_echo", bytes), notes);
+    if (s.python)
+      out += payload_cell(find_payload_row(s, kPy, "apply_async_get_echo", bytes), notes);
+    const PayloadRow* copy = find_payload_row(s, "memcpy", "memcpy", bytes);
+    out += copy && copy->value ? num_cell(2.0 * *copy->value, format_ns(2.0 * *copy->value))
+                               : payload_cell(copy, notes);
+    if (s.python)
+      out += payload_ratio_cell(find_payload_comparison(s, bytes, PayloadVs::python_apply_async));
+    out += payload_ratio_cell(find_payload_comparison(s, bytes, PayloadVs::two_memcpy)) + "</tr>\n";
+  }
+  out += "</table>\n";
+  out +=
+      "<h3>One-way stream</h3>\n<p class=\"sub\"><code>Queue&lt;std::vector&lt;char&gt;&gt;"
+      "</code> items put here and got by another process, against Python's "
+      "<code>multiprocessing.Queue</code> of bytes, <code>shared_memory</code> handed over by "
+      "name (the other process copies the bytes out) and one memcpy's rate.</p>\n"
+      "<table class=\"payload-stream\"><tr><th>Size</th><th>ringpool Queue</th>";
+  if (s.python) out += "<th>Python Queue</th><th>Python shared_memory</th>";
+  out += "<th>memcpy rate</th>";
+  if (s.python) out += "<th>vs Python Queue</th><th>vs shared_memory</th>";
+  out += "<th>vs memcpy rate</th></tr>\n";
+  for (std::size_t bytes : s.sizes) {
+    out += fmt::format("<tr data-bytes=\"{}\"><td class=\"num\">{}</td>", bytes,
+                       esc(payload_size_label(bytes)));
+    out += payload_cell(find_payload_row(s, kRp, "queue_stream", bytes), notes);
+    if (s.python) {
+      out += payload_cell(find_payload_row(s, kPy, "queue_stream", bytes), notes);
+      out += payload_cell(find_payload_row(s, kPy, "shared_memory_stream", bytes), notes);
+    }
+    const PayloadRow* copy = find_payload_row(s, "memcpy", "memcpy", bytes);
+    if (copy && copy->value && *copy->value > 0.0) {
+      const double rate = static_cast<double>(bytes) * 1e9 / *copy->value;
+      out += num_cell(rate, format_payload_value(rate, "bytes/s"));
+    } else {
+      out += "<td class=\"num\">—</td>";
+    }
+    if (s.python) {
+      out += payload_ratio_cell(find_payload_comparison(s, bytes, PayloadVs::python_queue));
+      out += payload_ratio_cell(find_payload_comparison(s, bytes, PayloadVs::python_shared_memory));
+    }
+    out += payload_ratio_cell(find_payload_comparison(s, bytes, PayloadVs::memcpy)) + "</tr>\n";
+  }
+  out += "</table>\n";
+  if (!notes.empty()) {
+    out += "<ol class=\"payload-missing\">\n";
+    for (const auto& n : notes) out += "<li>" + esc(n) + "</li>\n";
+    out += "</ol>\n";
+  }
+}
+
 void c2c_section(std::string& out, const C2cMatrix& m) {
   out += "<h2 id=\"c2c\">Core-to-core latency</h2>\n";
   const C2cPair* fast = m.fastest();
@@ -352,6 +463,9 @@ std::size_t unstable_rows(const Report& r) {
   if (r.pool) {
     for (const auto& row : r.pool->rows) n += row.unstable() ? 1 : 0;
   }
+  if (r.payload) {
+    for (const auto& row : r.payload->rows) n += row.unstable() ? 1 : 0;
+  }
   if (r.c2c) {
     for (const auto& p : r.c2c->pairs) n += p.unstable() ? 1 : 0;
   }
@@ -391,6 +505,7 @@ std::string render_html(const Report& r) {
   if (r.rings) rings_section(out, *r.rings, r);
   if (r.mpmc) mpmc_section(out, *r.mpmc);
   if (r.pool) pool_section(out, *r.pool);
+  if (r.payload) payload_section(out, *r.payload);
   if (r.c2c) c2c_section(out, *r.c2c);
   out +=
       "<p class=\"sub\">Generated by <code>ringpool bench</code>. Figures are medians over "

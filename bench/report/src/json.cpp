@@ -135,6 +135,35 @@ nlohmann::json to_json(const PoolSection& p) {
   return {{"rounds", p.rounds}, {"rows", rows}};
 }
 
+// Rows as `ringpool bench payload --json` has them, plus the spread; a case that did not run
+// has "value": null, "missing" (its error) and "unsupported".
+nlohmann::json to_json(const PayloadSection& p) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& row : p.rows) {
+    rows.push_back({{"system", row.system},
+                    {"case", row.name},
+                    {"label", row.label},
+                    {"bytes", row.bytes},
+                    {"value", opt(row.value)},
+                    {"unit", row.unit},
+                    {"spread", spread_json(row.spread, row.value.value_or(0.0))},
+                    {"unstable", row.unstable()},
+                    {"missing", row.value ? nlohmann::json(nullptr) : nlohmann::json(row.missing)},
+                    {"unsupported", row.unsupported}});
+  }
+  nlohmann::json comparisons = nlohmann::json::array();
+  for (const auto& c : p.comparisons) comparisons.push_back(to_json(c));
+  return {{"rounds", p.rounds},
+          {"large_rounds", p.large_rounds},
+          {"cpus", p.cpus},
+          {"wait", p.wait},
+          {"python", p.python},
+          {"python_note", p.python_note},
+          {"sizes", p.sizes},
+          {"rows", rows},
+          {"comparisons", comparisons}};
+}
+
 }  // namespace
 
 nlohmann::json to_json(const MachineInfo& m) {
@@ -225,6 +254,7 @@ nlohmann::json to_json(const Report& r) {
   if (r.rings) out["rings"] = to_json(*r.rings);
   if (r.mpmc) out["mpmc"] = to_json(*r.mpmc);
   if (r.pool) out["pool"] = to_json(*r.pool);
+  if (r.payload) out["payload"] = to_json(*r.payload);
   if (r.c2c) out["c2c"] = to_json(*r.c2c);
   nlohmann::json comparisons = nlohmann::json::array();
   for (const auto& c : r.comparisons) comparisons.push_back(to_json(c));

@@ -14,6 +14,7 @@
 #include "ringpool/report/format.hpp"
 #include "ringpool/report/machine_info.hpp"
 #include "ringpool/report/mpmc_scaling.hpp"
+#include "ringpool/report/payload_section.hpp"
 #include "ringpool/report/pool_section.hpp"
 #include "ringpool/report/progress.hpp"
 #include "ringpool/topology/topology.hpp"
@@ -23,6 +24,17 @@ namespace {
 
 std::size_t default_rounds(const ReportOptions& o) {
   return o.rounds != 0 ? o.rounds : (o.quick ? kQuickReportRounds : kDefaultReportRounds);
+}
+
+// The payload section in the report: every size of issue #9 at no more than 3 rounds (Python's
+// 256 MiB round trip takes seconds); with --quick, 1 KiB and 16 MiB (the size of the targets)
+// with short trials.
+PayloadSectionOptions payload_options(const ReportOptions& o) {
+  PayloadSectionOptions p;
+  p.rounds = std::min<std::size_t>(default_rounds(o), 3);
+  p.quick = o.quick;
+  if (o.quick) p.sizes = {1024, 16 * 1024 * 1024};
+  return p;
 }
 
 std::vector<unsigned> c2c_cpus(const topology::Machine& machine) {
@@ -342,6 +354,9 @@ std::vector<Progress::Section> report_plan(const ReportOptions& o,
   plan.push_back({"rings and their peers", ring_round * (rounds + 1)});  // + 1 warm-up round
   plan.push_back({"MPMC scaling", splits * 2 * (rounds + 1) * mpmc_trial});
   plan.push_back({"pool dispatch", pool_section_available() ? pool_round * rounds : 0.0});
+  double payload_seconds = 0.0;
+  for (double s : payload_expected_seconds(payload_options(o))) payload_seconds += s;
+  plan.push_back({"payload sizes", payload_section_available() ? payload_seconds : 0.0});
   return plan;
 }
 
@@ -432,7 +447,29 @@ Report run_report(const ReportOptions& options, Progress& progress) {
       pool_comparisons(r);
     });
   }
+  // Payloads of 8 B to 256 MiB next to Python and memcpy (16 MiB at most with --quick).
+  if (!payload_section_available()) {
+    r.omitted.push_back({"payload", payload_section_unavailable_reason()});
+  } else {
+    progress.begin(kSectionPayload);
+    run_section(r, "payload", [&] {
+      PayloadSectionOptions o = payload_options(options);
+      o.parent_cpu = pair.a;
+      o.worker_cpu = pair.b;
+      const std::size_t sizes = payload_sizes(o).size();
+      o.progress = [&](std::size_t size, std::size_t trial, std::size_t trials,
+                       std::string_view what) {
+        const double done =
+            static_cast<double>(size) +
+            static_cast<double>(trial) / static_cast<double>(std::max<std::size_t>(trials, 1));
+        progress.update(done / static_cast<double>(sizes), fmt::format("payload {}", what));
+      };
+      r.payload = measure_payload_section(o);
+    });
+  }
   compute_targets(r);
+  for (Target& t : payload_targets(r.payload ? &*r.payload : nullptr))
+    r.targets.push_back(std::move(t));
 
   progress.finish();
   r.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -589,6 +626,10 @@ std::string format_results_text(const Report& r) {
     }
     out +=
         render_text_table({{"system"}, {"case"}, {"value", true}, {"p25-p75", true}, {""}}, rows);
+  }
+  if (r.payload) {
+    for (const auto& row : r.payload->rows) unstable += row.unstable() ? 1 : 0;
+    out += format_payload_text(*r.payload, false);
   }
   if (r.c2c) {
     const C2cPair* fast = r.c2c->fastest();

@@ -191,6 +191,36 @@ struct PoolSection {
   std::vector<PoolRow> rows;
 };
 
+// One case of the payload benchmark at one size (`ringpool bench payload`): ringpool's round
+// trip or stream, Python's, or the memcpy floor. A case that could not run has no value and
+// says why; it is never filled in.
+struct PayloadRow {
+  std::string system;  // "ringpool" | "python-multiprocessing" | "memcpy"
+  std::string name;    // the benchmark's case name, e.g. "submit_get_echo"
+  std::string label;   // the same for readers
+  std::size_t bytes = 0;
+  std::optional<double> value;  // median over rounds
+  std::string unit;             // "ns" | "bytes/s"
+  Spread spread;
+  std::string missing;       // without a value: the error it gave
+  bool unsupported = false;  // without a value: the build refused the size (PayloadTooLarge)
+  [[nodiscard]] bool unstable() const noexcept { return value && spread.unstable(*value); }
+};
+
+struct PayloadSection {
+  unsigned rounds = 0;  // per size; sizes from 16 MiB up run fewer (see large_rounds)
+  unsigned large_rounds = 0;
+  std::string cpus;  // "A,B": caller and memcpy on A, worker and consumer on B
+  std::string wait;  // the pool's wait mode, "spin" | "block"
+  bool python = false;
+  std::string python_note;  // why Python did not run (empty when it did)
+  std::vector<std::size_t> sizes;
+  std::vector<PayloadRow> rows;
+  // ringpool against Python and the memcpy floor, size by size (section "payload"; `what`
+  // starts with the size).
+  std::vector<Comparison> comparisons;
+};
+
 // Core-to-core latency: a cache line bounced between every pair of the given CPUs.
 struct C2cPair {
   unsigned a = 0;
@@ -253,6 +283,7 @@ struct Report {
   std::optional<RingSection> rings;
   std::optional<MpmcSection> mpmc;
   std::optional<PoolSection> pool;
+  std::optional<PayloadSection> payload;
   std::optional<C2cMatrix> c2c;
   std::vector<Comparison> comparisons;  // the headline: each ringpool figure vs its peer
   std::vector<Target> targets;          // the project's targets, checked on this run

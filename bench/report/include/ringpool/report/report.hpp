@@ -7,6 +7,7 @@
 //          Boost.Lockfree, pipe and the cache-line floor (the bench kit's ring benchmark)
 //   mpmc   MPMC throughput for P producers + C consumers up to the usable cores
 //   pool   pool dispatch (submit→get, map tasks/s) next to Python multiprocessing
+//   payload  8 B .. 256 MiB through submit→get and a Queue, next to Python and memcpy
 // A section whose measurement is unavailable (not built here, or it failed) is listed in
 // Report::omitted with the reason; nothing is ever filled in without measuring it. Every
 // figure carries its spread over the rounds (p25-p75), and Report::targets checks the
@@ -51,6 +52,7 @@ inline constexpr std::size_t kSectionC2c = 0;
 inline constexpr std::size_t kSectionRings = 1;
 inline constexpr std::size_t kSectionMpmc = 2;
 inline constexpr std::size_t kSectionPool = 3;
+inline constexpr std::size_t kSectionPayload = 4;
 [[nodiscard]] std::vector<Progress::Section> report_plan(const ReportOptions& options,
                                                          const topology::Machine& machine);
 
