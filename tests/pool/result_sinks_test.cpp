@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+
 namespace ringpool::pool::detail {
 namespace {
 
