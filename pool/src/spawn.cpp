@@ -34,7 +34,7 @@ namespace {
 constexpr const char* kEnvFd = "RINGPOOL_SPAWN_FD";
 constexpr std::string_view kEnvFdPrefix = "RINGPOOL_SPAWN_FD=";
 constexpr const char* kArgvMarker = "--ringpool-spawned-child";
-constexpr std::string_view kTaskKind = "ringpool.task";
+constexpr std::string_view kTaskKind = kTaskStartKind;
 constexpr std::uint64_t kStartMagic = 0x52494e47504f4f4cULL;  // "RINGPOOL"
 
 // What the parent writes into the memfd: magic, kind, name, identity, daemon, payload.
@@ -117,7 +117,7 @@ std::vector<std::byte> read_start_data(int fd) {
 }
 
 int run_task_entry(std::span<const std::byte> payload) {
-  auto [name, args] = pool::from_bytes<TaskPayload>(payload);
+  auto [name, args] = decode_task_start(payload);
   TaskEntry entry{};
   {
     auto& reg = registries();
@@ -136,6 +136,30 @@ int run_task_entry(std::span<const std::byte> payload) {
 }
 
 }  // namespace
+
+std::vector<std::byte> encode_start_record(const StartRecord& record) {
+  return pool::to_bytes(StartData{kStartMagic, record.kind, record.name, record.identity,
+                                  record.daemon, record.payload});
+}
+
+StartRecord decode_start_record(std::span<const std::byte> bytes) {
+  auto [magic, kind, name, identity, daemon, payload] = pool::from_bytes<StartData>(bytes);
+  if (magic != kStartMagic) {
+    throw pool::DecodeError(
+        "ringpool: spawned child: the start data does not begin with ringpool's magic; it was "
+        "not written by ringpool");
+  }
+  return {std::move(kind), std::move(name), std::move(identity), daemon, std::move(payload)};
+}
+
+std::vector<std::byte> encode_task_start(const TaskStart& start) {
+  return pool::to_bytes(TaskPayload{start.task, start.args});
+}
+
+TaskStart decode_task_start(std::span<const std::byte> payload) {
+  auto [task, args] = pool::from_bytes<TaskPayload>(payload);
+  return {std::move(task), std::move(args)};
+}
 
 void refuse_functor_as_process_target(void (*)(), std::span<const std::byte>) {
   throw pool::InvalidArgument(
@@ -235,8 +259,8 @@ pid_t spawn_worker(const SpawnRequest& request) {
 
   // Everything the child needs is prepared before fork: between fork and exec only
   // async-signal-safe calls are allowed.
-  const auto start_data = pool::to_bytes(StartData{
-      kStartMagic, request.kind, request.name, request.identity, request.daemon, request.payload});
+  const auto start_data = encode_start_record(
+      {request.kind, request.name, request.identity, request.daemon, request.payload});
   const int data_fd = ::memfd_create("ringpool-spawn", MFD_CLOEXEC);
   if (data_fd < 0) throw_os_error("memfd_create", errno);
   if (!write_all(data_fd, start_data.data(), start_data.size())) {
@@ -385,13 +409,7 @@ int serve_if_worker(int argc, char** argv) {
     const auto bytes = detail::read_start_data(fd);
     ::close(fd);
     ::unsetenv(detail::kEnvFd);
-    auto [magic, kind, name, identity, daemon, payload] =
-        pool::from_bytes<detail::StartData>(bytes);
-    if (magic != detail::kStartMagic) {
-      throw pool::DecodeError(
-          "ringpool: spawned child: the start data does not begin with "
-          "ringpool's magic; it was not written by ringpool");
-    }
+    auto [kind, name, identity, daemon, payload] = detail::decode_start_record(bytes);
     detail::become_child(std::move(name), std::move(identity), daemon, false);
     if (kind == detail::kTaskKind) {
       code = detail::run_task_entry(payload);
