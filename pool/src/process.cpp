@@ -272,8 +272,8 @@ void Process::set_spawn_target(void (*fn)(), std::vector<std::byte> encoded_args
         "RINGPOOL_TASK(fn) at namespace scope after its definition so the re-executed child "
         "can find it by name");
   }
-  spawn_.kind = "ringpool.task";
-  spawn_.payload = to_bytes(std::make_tuple(std::move(*name), std::move(encoded_args)));
+  spawn_.kind = std::string(ringpool::detail::kTaskStartKind);
+  spawn_.payload = ringpool::detail::encode_task_start({std::move(*name), std::move(encoded_args)});
 }
 
 void Process::assign_identity() {

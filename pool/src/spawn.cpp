@@ -35,7 +35,7 @@ namespace {
 constexpr const char* kEnvFd = "RINGPOOL_SPAWN_FD";
 constexpr std::string_view kEnvFdPrefix = "RINGPOOL_SPAWN_FD=";
 constexpr const char* kArgvMarker = "--ringpool-spawned-child";
-constexpr std::string_view kTaskKind = "ringpool.task";
+constexpr std::string_view kTaskKind = kTaskStartKind;
 constexpr std::uint64_t kStartMagic = 0x52494e47504f4f4cULL;  // "RINGPOOL"
 
 // What the parent writes into the memfd: magic, kind, name, identity, daemon, payload, and
@@ -120,7 +120,7 @@ std::vector<std::byte> read_start_data(int fd) {
 }
 
 int run_task_entry(std::span<const std::byte> payload) {
-  auto [name, args] = pool::from_bytes<TaskPayload>(payload);
+  auto [name, args] = decode_task_start(payload);
   TaskEntry entry{};
   {
     auto& reg = registries();
@@ -139,6 +139,37 @@ int run_task_entry(std::span<const std::byte> payload) {
 }
 
 }  // namespace
+
+std::vector<std::byte> encode_start_record(const StartRecord& record) {
+  return pool::to_bytes(StartData{kStartMagic, record.kind, record.name, record.identity,
+                                  record.daemon, record.payload, record.parent_pid,
+                                  record.parent_name});
+}
+
+StartRecord decode_start_record(std::span<const std::byte> bytes) {
+  auto [magic, kind, name, identity, daemon, payload, parent_pid, parent_name] =
+      pool::from_bytes<StartData>(bytes);
+  if (magic != kStartMagic) {
+    throw pool::DecodeError(
+        "ringpool: spawned child: the start data does not begin with ringpool's magic; it was "
+        "not written by ringpool");
+  }
+  if (parent_pid <= 0) {
+    throw pool::DecodeError("ringpool: spawned child: the start data names parent pid " +
+                            std::to_string(parent_pid) + ", which is not a process");
+  }
+  return {std::move(kind),    std::move(name), std::move(identity),   daemon,
+          std::move(payload), parent_pid,      std::move(parent_name)};
+}
+
+std::vector<std::byte> encode_task_start(const TaskStart& start) {
+  return pool::to_bytes(TaskPayload{start.task, start.args});
+}
+
+TaskStart decode_task_start(std::span<const std::byte> payload) {
+  auto [task, args] = pool::from_bytes<TaskPayload>(payload);
+  return {std::move(task), std::move(args)};
+}
 
 void refuse_functor_as_process_target(void (*)(), std::span<const std::byte>) {
   throw pool::InvalidArgument(
@@ -238,9 +269,9 @@ pid_t spawn_worker(const SpawnRequest& request) {
 
   // Everything the child needs is prepared before fork: between fork and exec only
   // async-signal-safe calls are allowed.
-  const auto start_data = pool::to_bytes(
-      StartData{kStartMagic, request.kind, request.name, request.identity, request.daemon,
-                request.payload, ::getpid(), current_process().name});
+  const auto start_data =
+      encode_start_record({request.kind, request.name, request.identity, request.daemon,
+                           request.payload, ::getpid(), current_process().name});
   const int data_fd = ::memfd_create("ringpool-spawn", MFD_CLOEXEC);
   if (data_fd < 0) throw_os_error("memfd_create", errno);
   if (!write_all(data_fd, start_data.data(), start_data.size())) {
@@ -389,17 +420,8 @@ int serve_if_worker(int argc, char** argv) {
     const auto bytes = detail::read_start_data(fd);
     ::close(fd);
     ::unsetenv(detail::kEnvFd);
-    auto [magic, kind, name, identity, daemon, payload, parent_pid, parent_name] =
-        pool::from_bytes<detail::StartData>(bytes);
-    if (magic != detail::kStartMagic) {
-      throw pool::DecodeError(
-          "ringpool: spawned child: the start data does not begin with "
-          "ringpool's magic; it was not written by ringpool");
-    }
-    if (parent_pid <= 0) {
-      throw pool::DecodeError("ringpool: spawned child: the start data names parent pid " +
-                              std::to_string(parent_pid) + ", which is not a process");
-    }
+    auto [kind, name, identity, daemon, payload, parent_pid, parent_name] =
+        detail::decode_start_record(bytes);
     detail::become_child(std::move(name), std::move(identity), daemon, false, parent_pid,
                          std::move(parent_name));
     if (kind == detail::kTaskKind) {

@@ -30,6 +30,7 @@
 #include "ringpool/pool/codec.hpp"
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/queue.hpp"
+#include "ringpool/pool/spawn.hpp"
 
 namespace {
 
@@ -219,6 +220,29 @@ void codec_seeds(const fs::path& dir) {
   codec_seed(dir, 11, std::pair<Point, std::vector<Point>>{{1, 2}, {{3, 4}}});
 }
 
+void write_bytes(const fs::path& file, std::span<const std::byte> bytes) {
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
+void spawn_start_seeds(const fs::path& dir) {
+  namespace rd = ringpool::detail;
+  // Process with StartMethod::spawn: the task kind, a task name and its arguments.
+  const auto task = rd::encode_task_start(
+      {"ringpool_example_square", to_bytes(std::tuple<std::int32_t, std::string>{7, "seven"})});
+  write_bytes(dir / "task", rd::encode_start_record({std::string(rd::kTaskStartKind), "Process-1",
+                                                     "1", false, task, 4242, "MainProcess"}));
+  // A daemon of a nested identity.
+  write_bytes(dir / "task_daemon",
+              rd::encode_start_record({std::string(rd::kTaskStartKind), "Process-1:2", "1:2", true,
+                                       rd::encode_task_start({"f", {}}), 4243, "Process-1"}));
+  // A worker kind with an opaque payload (the pool's worker checks its own).
+  write_bytes(dir / "worker",
+              rd::encode_start_record({"ringpool.pool_worker", "PoolWorker-1", "1", true,
+                                       to_bytes(std::string("layout")), 4242, "MainProcess"}));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -230,8 +254,10 @@ int main(int argc, char** argv) {
   fs::create_directories(root / "ring_attach_fuzz");
   fs::create_directories(root / "codec_fuzz");
   fs::create_directories(root / "queue_open_fuzz");
+  fs::create_directories(root / "spawn_start_fuzz");
   ring_seeds(root / "ring_attach_fuzz");
   codec_seeds(root / "codec_fuzz");
   queue_seeds(root / "queue_open_fuzz");
+  spawn_start_seeds(root / "spawn_start_fuzz");
   return 0;
 }

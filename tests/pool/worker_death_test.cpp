@@ -1,7 +1,6 @@
 // Worker death: a worker SIGKILLed at any moment never hangs the pool; the task it held
 // fails with WorkerLost (or is rerun when retries allow); the worker is respawned; the
 // parent's death takes the workers with it.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "ringpool/pool/pool.hpp"
+#include "ringpool/pool/queue.hpp"
 #include "test_support.hpp"
 
 namespace {
@@ -279,13 +279,20 @@ TEST(WorkerDeathStress, SingleSubmitsSurviveRandomKills) {
   killer.join();
 }
 
-std::size_t dev_shm_entries() {
-  std::size_t count = 0;
-  if (DIR* d = opendir("/dev/shm")) {
-    while (readdir(d) != nullptr) ++count;
-    closedir(d);
+bool in_dev_shm(const std::string& name) {
+  return access(("/dev/shm/" + name).c_str(), F_OK) == 0;
+}
+
+// The files under /dev/shm that process `pid` has mapped (its /proc/<pid>/maps).
+std::set<std::string> dev_shm_files_mapped_by(pid_t pid) {
+  std::set<std::string> files;
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const auto at = line.find(" /dev/shm/");
+    if (at != std::string::npos) files.insert(line.substr(at + 1));
   }
-  return count;
+  return files;
 }
 
 bool gone(pid_t pid) {
@@ -298,13 +305,20 @@ bool gone(pid_t pid) {
   return close == std::string::npos || (close + 2 < stat.size() && stat[close + 2] == 'Z');
 }
 
+// The parent of a pool, holding a named Queue its workers inherited, is SIGKILLed: the
+// workers exit, the queue's name is removed (docs/ipc.md, "Resource tracker": a named
+// segment is unlinked when its creator dies by any signal), and a process that had the
+// queue open keeps a consistent queue: the dead parent's item is there once, and puts and
+// gets still work. The pool itself names nothing in /dev/shm (its memory is anonymous).
 TEST(WorkerDeath, ParentKilledTakesTheWorkersWithIt) {
-  const std::size_t shm_before = dev_shm_entries();
+  const std::string name = "ringpool-test-parent-kill-" + std::to_string(getpid());
   ringpool::test::Pipe pipe;
   const pid_t parent = fork();
   ASSERT_GE(parent, 0);
   if (parent == 0) {
     pipe.close_read();
+    auto queue = ringpool::pool::Queue<int>::create(name, 4);  // unlink_on_destroy: default
+    queue.put(41);
     Pool pool(opts(2));
     (void)pool.apply(square, 2);
     std::string pids;
@@ -328,6 +342,17 @@ TEST(WorkerDeath, ParentKilledTakesTheWorkersWithIt) {
     pos = nl + 1;
   }
   ASSERT_EQ(workers.size(), 2u);
+  ASSERT_TRUE(in_dev_shm(name));
+  auto queue = ringpool::pool::Queue<int>::open(name);
+  // Before the kill: the only /dev/shm file the parent and its workers map is the queue.
+  const std::set<std::string> only_the_queue{"/dev/shm/" + name};
+  for (pid_t p : {parent, workers[0], workers[1]}) {
+    const std::set<std::string> mapped = dev_shm_files_mapped_by(p);
+    EXPECT_TRUE(
+        std::includes(only_the_queue.begin(), only_the_queue.end(), mapped.begin(), mapped.end()))
+        << "process " << p << " maps " << mapped.size() << " files under /dev/shm";
+  }
+  ASSERT_GT(parent, 0);
   ASSERT_EQ(kill(parent, SIGKILL), 0);
   int status = 0;
   ASSERT_EQ(waitpid(parent, &status, 0), parent);
@@ -339,7 +364,19 @@ TEST(WorkerDeath, ParentKilledTakesTheWorkersWithIt) {
     }
     EXPECT_TRUE(ok) << "worker " << w << " outlived its SIGKILLed parent";
   }
-  EXPECT_EQ(dev_shm_entries(), shm_before);
+  bool unlinked = false;
+  for (int i = 0; i < 5000 && !unlinked; ++i) {
+    unlinked = !in_dev_shm(name);
+    if (!unlinked) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_TRUE(unlinked) << name << " outlived its SIGKILLed creator";
+  if (!unlinked) ringpool::pool::Queue<int>::unlink(name);
+  // The opener's queue is intact: the item once, then puts and gets as before.
+  EXPECT_EQ(queue.get(10s), 41);
+  EXPECT_FALSE(queue.try_get().has_value());
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(queue.try_put(i));
+  EXPECT_FALSE(queue.try_put(4));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(queue.get(10s), i);
 }
 
 }  // namespace

@@ -86,6 +86,16 @@ enum class ClaimRecovery : std::uint8_t {
   none,       // the dead consumer held no claimed-but-unreleased slot
   recovered,  // it did: the payload was handed to f and the slot released
   undecided,  // a live consumer is mid-claim on the same ticket; call again shortly
+  skipped,    // it held a tombstone (see recover_put_claim): released, f not called
+};
+
+// Outcome of MpmcByteProducer::recover_put_claim().
+enum class PutRecovery : std::uint8_t {
+  unclaimed,   // the dead producer held no ticket (no intent, or its claim never took one)
+  published,   // the slot of the ticket it named was published (by it, or by the producer
+               // that won that ticket)
+  tombstoned,  // it held a ticket it never published: now published as a tombstone
+  undecided,   // a producer that may still run may hold that ticket; call again later
 };
 
 // A producer end of an MpmcByteRing. Lock-free try_* calls; one thread at a time per
@@ -138,6 +148,87 @@ class MpmcByteProducer : public detail::MpmcByteEnd, public AttachableEnd<MpmcBy
     claimed_ = detail::kNoClaim;
     core_.publish(claimed_pos_);
   }
+
+  // Tracked claim for producers that may die between claim and commit: as claim(n), and
+  // records the ticket in `word` (ticket + 1) before taking it, clears it when the claim
+  // fails. Commit with commit_tracked(), which clears it after publishing. `word` lives in
+  // shared memory and belongs to this producer alone; recover_put_claim() reads it once the
+  // producer is dead.
+  [[nodiscard]] std::span<std::byte> claim_tracked(std::size_t n, ClaimWord& word) {
+    if (n > slot_size_) detail::throw_payload_too_large(n, slot_size_);
+    if (claimed_ != detail::kNoClaim) detail::throw_double_claim();
+    std::uint64_t pos = 0;
+    const bool claimed = core_.claim_enqueue(
+        pos,
+        // relaxed: sequenced before the claim CAS (release), which recover_put_claim()
+        // acquires; so a recoverer that sees the ticket taken sees this intent too.
+        [&](std::uint64_t p) { word.store(p + 1, std::memory_order_relaxed); },
+        // relaxed: a stale intent of a live producer only leaves a recovery undecided.
+        [&] { word.store(0, std::memory_order_relaxed); });
+    if (!claimed) return {};
+    claimed_pos_ = pos;
+    claimed_ = n;
+    return {core_.slot(pos) + detail::kBytePayloadOffset, n};
+  }
+  // Blocking tracked claim: ok with `out` set, timeout, or closed. Throws
+  // payload_too_large, corrupt_indices.
+  OpStatus claim_tracked(std::size_t n, ClaimWord& word, std::span<std::byte>& out,
+                         std::optional<std::chrono::nanoseconds> timeout) {
+    if (n > slot_size_) detail::throw_payload_too_large(n, slot_size_);
+    return block(detail::Side::producer, timeout, [&] {
+      out = claim_tracked(n, word);
+      return out.data() != nullptr || check_corrupt();
+    });
+  }
+  // commit(n) of a claim_tracked() slot, then clears `word`.
+  void commit_tracked(std::size_t n, ClaimWord& word) {
+    commit(n);
+    // release: pairs with the acquire load of the word in recover_put_claim(); a recoverer
+    // that sees it cleared sees the slot published.
+    word.store(0, std::memory_order_release);
+  }
+
+  // Recovery of a dead producer's tracked claim (claim_tracked). Preconditions: the process
+  // that owned `dead` is gone, and calls for one ring are serialised (one recoverer at a
+  // time: a second one could tombstone the same ticket after a consumer freed its slot).
+  // `live` are the claim words of every other producer that may still run (leave out those
+  // of other dead producers, or two dead producers that named the same ticket stay
+  // undecided); `untracked` counts producers claiming without a word (nullptr: none), and
+  // any of them makes the call undecided. If the dead producer's ticket was taken and never
+  // published, publishes its slot as a tombstone (length kTombstoneLen) that consumers
+  // release and skip, so they no longer wait at that ticket. Idempotent. Lock-free; never
+  // blocks.
+  PutRecovery recover_put_claim(const ClaimWord& dead, std::span<const ClaimWord* const> live,
+                                const std::atomic<std::uint64_t>* untracked) noexcept {
+    // acquire (every load below): pairs with the release CAS of producer.pos in
+    // claim_enqueue() (a live producer's intent and its count in `untracked` are stored
+    // before its claim, so seeing the ticket taken shows them) and with the release clear in
+    // commit_tracked() (a cleared word comes with its published slot).
+    const std::uint64_t word = dead.load(std::memory_order_acquire);
+    if (word == 0) return PutRecovery::unclaimed;
+    const std::uint64_t pos = word - 1;
+    const std::uint64_t next = core_.control()->producer.pos.load(std::memory_order_acquire);
+    if (next <= pos) return PutRecovery::unclaimed;  // its claim CAS never happened
+    // An unpublished ticket keeps every ticket a lap later unclaimed; beyond that (or a
+    // garbage word) the ticket cannot be held any more.
+    if (next - pos > core_.capacity()) return PutRecovery::published;
+    if (core_.seq(pos).load(std::memory_order_acquire) != pos) return PutRecovery::published;
+    if (untracked != nullptr && untracked->load(std::memory_order_acquire) != 0) {
+      return PutRecovery::undecided;
+    }
+    for (const ClaimWord* other : live) {
+      if (other != nullptr && other != &dead && other->load(std::memory_order_acquire) == word) {
+        return PutRecovery::undecided;
+      }
+    }
+    // Checked again: a live winner of the ticket may have published and cleared its word
+    // after the first check.
+    if (core_.seq(pos).load(std::memory_order_acquire) != pos) return PutRecovery::published;
+    // Only dead producers held this ticket: the slot is ours to publish.
+    detail::write_len(core_.slot(pos), detail::kTombstoneLen);
+    core_.publish(pos);
+    return PutRecovery::tombstoned;
+  }
   // Blocking claim: ok with `out` set, timeout, or closed. Throws payload_too_large,
   // corrupt_indices.
   OpStatus claim(std::size_t n, std::span<std::byte>& out,
@@ -183,6 +274,10 @@ class MpmcByteProducer : public detail::MpmcByteEnd, public AttachableEnd<MpmcBy
     if (core_.seq(pos).load(std::memory_order_seq_cst) != pos + 1) return ClaimRecovery::none;
     const std::byte* s = core_.slot(pos);
     const std::uint32_t len = detail::read_len(s);
+    if (len == detail::kTombstoneLen) {
+      core_.release(pos);
+      return ClaimRecovery::skipped;
+    }
     if (len > slot_size_) {
       core_.release(pos);
       core_.mark_corrupted();
@@ -219,11 +314,15 @@ class MpmcByteConsumer : public detail::MpmcByteEnd, public AttachableEnd<MpmcBy
 
   // Lock-free apart from f. Calls f(std::span<const std::byte>) on the next message in
   // place, then frees the slot (also if f throws). False when empty or corrupted().
+  // Tombstones (recover_put_claim) on the way are released and counted (take_skipped()).
   template <class F>
   bool try_pop_with(F&& f) {
-    std::uint64_t pos = 0;
-    if (!core_.claim_dequeue(pos)) return false;
-    return visit_and_release(pos, f);
+    for (;;) {
+      std::uint64_t pos = 0;
+      if (!core_.claim_dequeue(pos)) return false;
+      const Visit v = visit_and_release(pos, f);
+      if (v != Visit::skipped) return v == Visit::message;
+    }
   }
   bool try_pop(std::vector<std::byte>& out) {
     return try_pop_with([&](std::span<const std::byte> m) { out.assign(m.begin(), m.end()); });
@@ -245,12 +344,14 @@ class MpmcByteConsumer : public detail::MpmcByteEnd, public AttachableEnd<MpmcBy
   // dead consumer held a slot. `word` belongs to this consumer alone.
   template <class F>
   bool try_pop_tracked(ClaimWord& word, F&& f) {
-    std::uint64_t pos = 0;
-    if (!claim_tracked(word, pos)) return false;
-    visit_and_release(pos, f);
-    // seq_cst: after the release above; recover_claim() reads the word then the slot.
-    word.store(0, std::memory_order_seq_cst);
-    return true;
+    for (;;) {
+      std::uint64_t pos = 0;
+      if (!claim_tracked(word, pos)) return false;
+      const Visit v = visit_and_release(pos, f);
+      // seq_cst: after the release above; recover_claim() reads the word then the slot.
+      word.store(0, std::memory_order_seq_cst);
+      if (v != Visit::skipped) return true;
+    }
   }
   template <class F>
   OpStatus pop_tracked(ClaimWord& word, F&& f,
@@ -259,6 +360,11 @@ class MpmcByteConsumer : public detail::MpmcByteEnd, public AttachableEnd<MpmcBy
                  [&] { return try_pop_tracked(word, f) || check_corrupt(); });
   }
 
+  // Tombstones this handle released and skipped since the last call (and resets the count).
+  // Each stood for a put whose producer died holding a slot: a caller that counts capacity
+  // per message (Queue's maxsize) gives that much back.
+  [[nodiscard]] std::size_t take_skipped() noexcept { return std::exchange(skipped_, 0); }
+
  private:
   MpmcByteConsumer(detail::RingControl* control, const detail::RingGeometry& geometry) noexcept
       : MpmcByteEnd(control, geometry) {}
@@ -266,6 +372,8 @@ class MpmcByteConsumer : public detail::MpmcByteEnd, public AttachableEnd<MpmcBy
   friend class MpmcByteRing;
   friend class AttachableEnd<MpmcByteConsumer>;
   friend struct detail::TrackedPopTestHook;
+
+  enum class Visit : std::uint8_t { message, skipped, corrupt };
 
   bool claim_tracked(ClaimWord& word, std::uint64_t& pos) noexcept {
     return core_.claim_dequeue(
@@ -278,17 +386,23 @@ class MpmcByteConsumer : public detail::MpmcByteEnd, public AttachableEnd<MpmcBy
         [&] { word.store(0, std::memory_order_seq_cst); });
   }
   template <class F>
-  bool visit_and_release(std::uint64_t pos, F& f) {
+  Visit visit_and_release(std::uint64_t pos, F& f) {
     const std::byte* s = core_.slot(pos);
     const std::uint32_t len = detail::read_len(s);
     detail::ReleaseGuard guard{[&] { core_.release(pos); }};
     if (len > slot_size_) {
+      if (len == detail::kTombstoneLen) {
+        ++skipped_;
+        return Visit::skipped;
+      }
       core_.mark_corrupted();
-      return false;
+      return Visit::corrupt;
     }
     f(std::span<const std::byte>(s + detail::kBytePayloadOffset, len));
-    return true;
+    return Visit::message;
   }
+
+  std::size_t skipped_ = 0;
 };
 
 // The factories of an MPMC byte ring; not instantiable.

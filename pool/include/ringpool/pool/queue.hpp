@@ -44,9 +44,20 @@
 //    the few instructions between clearing its record and giving back its unit costs one
 //    unit of capacity; gets beyond kQueueClaimRecords concurrent ones run untracked; a
 //    recycled pid makes a dead owner look alive (its record waits until that pid exits).
-//  - Producers are not covered: a producer killed inside put after claiming its slot
-//    and before committing it leaves that slot unpublished, and consumers wait at it (a
-//    get with a timeout ends in Empty) -- the queue must be recreated.
+//  - Guaranteed: a producer killed inside put/try_put does not wedge the queue. Each put
+//    holds one of kQueuePutRecords put records (owner pid, the ticket it claims, whether it
+//    holds a unit of maxsize). A get/try_get that finds the queue empty (a blocked get also
+//    every kQueueRecoveryPeriod) takes over the record of a dead producer: a ticket it had
+//    claimed and not committed is published as a tombstone that gets skip (so every later
+//    item is delivered, in order, once), and its unit of maxsize is given back (when the
+//    tombstone is skipped, or at once when it died before claiming a slot).
+//  - Not guaranteed for producers: the dead put's item is lost (it was never in the queue:
+//    the put did not return); a kill in the few instructions between reserving a unit and
+//    taking a record, between a failed claim and clearing its intent, or between clearing
+//    the record and giving back a unit, costs one unit of capacity; while a put runs untracked
+//    (more than kQueuePutRecords at once) or died untracked, no dead producer's ticket is decided
+//    (consumers wait at it, as before: a get with a timeout ends in Empty); a stopped (not killed)
+//    producer holds its ticket.
 #include <sys/types.h>
 
 #include <algorithm>
@@ -99,7 +110,10 @@ struct QueueOptions {
 // Per-call claim records in a queue's header: at most this many gets at once are tracked
 // for crash recovery (further concurrent gets run untracked).
 inline constexpr std::size_t kQueueClaimRecords = 64;
-// How often a blocked get looks for dead consumers' claims to recover.
+// Per-put records in a queue's header: at most this many puts at once are tracked for
+// crash recovery (further concurrent puts run untracked, see the header comment).
+inline constexpr std::size_t kQueuePutRecords = 32;
+// How often a blocked get looks for dead consumers' claims and dead producers' tickets.
 inline constexpr std::chrono::milliseconds kQueueRecoveryPeriod{100};
 
 namespace detail {
@@ -160,6 +174,32 @@ class QueueCore {
   };
   [[nodiscard]] Claim acquire_claim() noexcept;
 
+  // A put's record of this process (see the header comment), taken right after its unit is
+  // reserved; untracked when all are taken (then the queue's count of untracked puts holds
+  // it). Frees the record when destroyed.
+  class PutRecord {
+   public:
+    PutRecord(PutRecord&& other) noexcept
+        : core_(std::exchange(other.core_, nullptr)), index_(other.index_) {}
+    PutRecord& operator=(PutRecord&&) = delete;
+    ~PutRecord();
+    // The record's claim word, for MpmcByteProducer::claim_tracked / commit_tracked.
+    [[nodiscard]] ipc::ClaimWord& word() noexcept;
+    // After reserve(): the put holds a unit of maxsize.
+    void hold_unit() noexcept;
+    // Before the unit is given back or travels with the committed item.
+    void drop_unit() noexcept;
+
+   private:
+    friend class QueueCore;
+    PutRecord(QueueCore* core, std::size_t index) noexcept : core_(core), index_(index) {}
+    static constexpr std::size_t kUntracked = ~std::size_t{0};
+    QueueCore* core_ = nullptr;
+    std::size_t index_ = kUntracked;
+    ipc::ClaimWord scratch_{0};  // the word of an untracked put (nobody reads it)
+  };
+  [[nodiscard]] PutRecord acquire_put_record() noexcept;
+
   // Recovers at most one dead consumer's claimed item: f(bytes) gets its payload (the
   // slot is released after f, also if f throws) and true is returned; the dead
   // consumer's unit is given back either way. False when there was none to recover.
@@ -167,15 +207,25 @@ class QueueCore {
   // is released, never followed).
   bool recover_dead(const char* operation,
                     const std::function<void(std::span<const std::byte>)>& f);
+  // Settles the records of dead producers: a ticket claimed and never committed is published
+  // as a tombstone, a unit held without a slot is given back. True when a tombstone was
+  // published (items behind it may be ready now). One process at a time does this (a lock
+  // word with a dead-owner takeover); false at once when another one is at it.
+  bool recover_dead_puts() noexcept;
 
-  // With a unit reserved: claims a ring slot of n bytes through `producer`. Blocking
-  // (`blocking`): waits until `deadline` for a slot (one is normally free at once; a slow
-  // consumer may still hold the one this ticket needs). Non-blocking: one attempt. On
-  // failure the reservation is returned and the span is empty, `status` says why
-  // (timeout / closed). Throws Corrupted (reservation returned) on impossible ring state.
-  std::span<std::byte> claim_reserved(ipc::MpmcByteProducer& producer, std::size_t n, bool blocking,
-                                      Deadline deadline, ipc::OpStatus& status,
-                                      const char* operation);
+  // With a unit reserved (record.hold_unit() done): claims a ring slot of n bytes through
+  // `producer`, tracked in `record`. Blocking (`blocking`): waits until `deadline` for a
+  // slot (one is normally free at once; a slow consumer may still hold the one this ticket
+  // needs). Non-blocking: one attempt. On failure the reservation is returned and the span
+  // is empty, `status` says why (timeout / closed). Throws Corrupted (reservation returned)
+  // on impossible ring state. Publish with commit_put().
+  std::span<std::byte> claim_reserved(ipc::MpmcByteProducer& producer, PutRecord& record,
+                                      std::size_t n, bool blocking, Deadline deadline,
+                                      ipc::OpStatus& status, const char* operation);
+  // Publishes the slot of claim_reserved() with an n-byte item; its unit travels with it.
+  static void commit_put(ipc::MpmcByteProducer& producer, PutRecord& record, std::size_t n);
+  // Gives back the units of the tombstones `consumer` skipped.
+  void give_back_skipped(ipc::MpmcByteConsumer& consumer) noexcept;
 
   // Ends of the ring for one call: handles are cheap views (the core keeps the mapping),
   // so every call has its own and threads share none.
@@ -287,7 +337,10 @@ class Queue {
   [[nodiscard]] bool try_put(const T& value) {
     const std::size_t n = checked_size(value);
     if (!core_->try_reserve()) return false;
-    return enqueue_reserved(value, n, false, std::nullopt);
+    // Taken once the unit is held (a put waiting for room holds no record).
+    detail::QueueCore::PutRecord record = core_->acquire_put_record();
+    record.hold_unit();
+    return enqueue_reserved(value, n, record, false, std::nullopt);
   }
 
   // Blocks while empty. Throws Closed once the queue is closed and drained,
@@ -300,7 +353,7 @@ class Queue {
   [[nodiscard]] std::optional<T> try_get() {
     ipc::MpmcByteConsumer consumer = core_->consumer();
     std::optional<T> out = try_get_once(consumer);
-    if (!out && !consumer.corrupted()) out = recover("try_get");
+    if (!out && !consumer.corrupted()) out = recover(consumer, "try_get");
     if (!out && consumer.corrupted()) core_->throw_corrupted("try_get");
     return out;
   }
@@ -352,14 +405,17 @@ class Queue {
       case ipc::OpStatus::closed:
         throw_closed("put");
     }
-    (void)enqueue_reserved(value, n, true, deadline, timeout);
+    // Taken once the unit is held (a put waiting for room holds no record).
+    detail::QueueCore::PutRecord record = core_->acquire_put_record();
+    record.hold_unit();
+    (void)enqueue_reserved(value, n, record, true, deadline, timeout);
   }
 
-  // A unit is reserved, so the ring normally has a free slot for this item (maxsize <=
-  // capacity); a consumer still copying out the slot of this ticket may make it wait.
-  // Returns false (the unit given back) when a non-blocking call found no slot.
-  bool enqueue_reserved(const T& value, std::size_t n, bool blocking,
-                        detail::QueueCore::Deadline deadline,
+  // A unit is reserved (held in `record`), so the ring normally has a free slot for this
+  // item (maxsize <= capacity); a consumer still copying out the slot of this ticket may
+  // make it wait. Returns false (the unit given back) when a non-blocking call found no slot.
+  bool enqueue_reserved(const T& value, std::size_t n, detail::QueueCore::PutRecord& record,
+                        bool blocking, detail::QueueCore::Deadline deadline,
                         std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
     // An encoder that may throw writes into a buffer first: a claimed ring slot must
     // always be committed.
@@ -370,6 +426,7 @@ class Queue {
       try {
         Codec<T>::encode(value, bytes);
       } catch (...) {
+        record.drop_unit();
         core_->cancel_reservation();
         throw;
       }
@@ -378,7 +435,7 @@ class Queue {
     ipc::OpStatus status = ipc::OpStatus::ok;
     const char* operation = blocking ? "put" : "try_put";
     const std::span<std::byte> room =
-        core_->claim_reserved(producer, n, blocking, deadline, status, operation);
+        core_->claim_reserved(producer, record, n, blocking, deadline, status, operation);
     if (room.data() == nullptr) {
       if (!blocking) return false;
       if (status == ipc::OpStatus::closed) throw_closed("put");
@@ -389,7 +446,7 @@ class Queue {
     } else {
       std::copy(bytes.begin(), bytes.end(), room.begin());
     }
-    producer.commit(n);
+    detail::QueueCore::commit_put(producer, record, n);
     return true;
   }
 
@@ -410,9 +467,11 @@ class Queue {
         static_cast<void>(consumer.try_pop_with(visit));
       }
     } catch (...) {
+      core_->give_back_skipped(consumer);
       if (taken) finish_get(claim);
       throw;
     }
+    core_->give_back_skipped(consumer);
     if (taken) finish_get(claim);
     return out;
   }
@@ -423,9 +482,14 @@ class Queue {
     core_->item_taken();
   }
 
-  // An item a dead consumer had claimed, if any.
-  std::optional<T> recover(const char* operation) {
+  // On an empty queue: the next item behind a dead producer's ticket (now a tombstone), or
+  // an item a dead consumer had claimed, if any.
+  std::optional<T> recover(ipc::MpmcByteConsumer& consumer, const char* operation) {
     std::optional<T> out;
+    if (core_->recover_dead_puts()) {
+      out = try_get_once(consumer);
+      if (out || consumer.corrupted()) return out;
+    }
     core_->recover_dead(
         operation, [&](std::span<const std::byte> bytes) { out.emplace(Codec<T>::decode(bytes)); });
     return out;
@@ -440,7 +504,7 @@ class Queue {
     std::optional<T> out;
     for (;;) {
       out = try_get_once(consumer);
-      if (!out && !consumer.corrupted()) out = recover("get");
+      if (!out && !consumer.corrupted()) out = recover(consumer, "get");
       if (out) break;
       if (consumer.corrupted()) core_->throw_corrupted("get");
       // Wait for an item in slices, looking for dead consumers' claims between them.
@@ -461,13 +525,16 @@ class Queue {
         status = claim ? consumer.pop_tracked(claim.word(), visit, slice)
                        : consumer.pop_with(visit, slice);
       } catch (const ipc::IpcError& e) {
+        core_->give_back_skipped(consumer);
         if (taken) finish_get(claim);
         if (e.code() == ipc::IpcErrc::corrupt_indices) core_->throw_corrupted("get");
         throw;
       } catch (...) {
+        core_->give_back_skipped(consumer);
         if (taken) finish_get(claim);
         throw;
       }
+      core_->give_back_skipped(consumer);
       if (taken) finish_get(claim);
       if (status == ipc::OpStatus::closed) break;
       if (status == ipc::OpStatus::ok) break;

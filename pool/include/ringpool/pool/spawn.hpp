@@ -191,6 +191,36 @@ struct SpawnRequest {
 // killed and reaped), pool::PoolError when fork or exec fails.
 [[nodiscard]] pid_t spawn_worker(const SpawnRequest& request);
 
+// The start record a spawned child reads from its start-data fd before it runs anything
+// (serve_if_worker): written by spawn_worker(), checked by decode_start_record(). Declared
+// here for the spawn_start_fuzz target and tests; not for users.
+struct StartRecord {
+  std::string kind;      // a registered worker kind, or the built-in task kind
+  std::string name;      // this_process::name() in the child
+  std::string identity;  // Python's _identity
+  bool daemon = false;
+  std::vector<std::byte> payload;  // the kind's own start data
+  std::int32_t parent_pid = 0;     // the spawning process (this_process::parent()), > 0
+  std::string parent_name;         // its this_process::name()
+};
+// The payload of the built-in task kind ("ringpool.task", Process with StartMethod::spawn):
+// a registered task's name and its encoded arguments.
+struct TaskStart {
+  std::string task;
+  std::vector<std::byte> args;
+};
+inline constexpr std::string_view kTaskStartKind = "ringpool.task";
+
+// The bytes of a start record (ringpool's magic first).
+[[nodiscard]] std::vector<std::byte> encode_start_record(const StartRecord& record);
+// Decodes start-record bytes. Throws pool::DecodeError when they are not a record ringpool
+// wrote (no magic, truncated, trailing bytes, a bool out of range, a length beyond the
+// input). Makes no system call and trusts nothing in `bytes`.
+[[nodiscard]] StartRecord decode_start_record(std::span<const std::byte> bytes);
+[[nodiscard]] std::vector<std::byte> encode_task_start(const TaskStart& start);
+// Decodes the payload of the task kind; throws pool::DecodeError.
+[[nodiscard]] TaskStart decode_task_start(std::span<const std::byte> payload);
+
 // Throws pool::GuardViolation when this process was spawned by ringpool but main()
 // never reached serve_if_worker. Process::start() and Pool's constructor call it;
 // `attempted` names the operation for the message ("Process::start()").

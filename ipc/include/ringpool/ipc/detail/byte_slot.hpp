@@ -12,6 +12,10 @@ namespace ringpool::ipc::detail {
 inline constexpr std::size_t kByteLenOffset = 8;
 inline constexpr std::size_t kBytePayloadOffset = 16;
 inline constexpr std::size_t kNoClaim = ~std::size_t{0};
+// The length of a tombstone: a slot whose producer died between claim and commit,
+// published by MpmcByteProducer::recover_put_claim() with no message. Never a real length
+// (slots are at most 1 GiB); consumers release it and go on to the next ticket.
+inline constexpr std::uint32_t kTombstoneLen = ~std::uint32_t{0};
 [[noreturn]] void throw_payload_too_large(std::size_t size, std::size_t max);
 [[noreturn]] void throw_bad_commit(std::size_t size, std::size_t claimed);
 [[noreturn]] void throw_double_claim();

@@ -46,7 +46,11 @@ class MpmcCore {
   }
 
   // Producer: takes the next ticket if its slot is free. False when full or corrupted.
-  [[nodiscard]] bool claim_enqueue(std::uint64_t& out_pos) noexcept {
+  // `before_cas(pos)` runs right before each claim attempt; `after_fail()` after a lost CAS
+  // and before returning false (used by tracked claims to record and clear their intent).
+  template <class BeforeCas, class AfterFail>
+  [[nodiscard]] bool claim_enqueue(std::uint64_t& out_pos, BeforeCas&& before_cas,
+                                   AfterFail&& after_fail) noexcept {
     // relaxed: a hint; the CAS below validates it.
     std::uint64_t pos = control_->producer.pos.load(std::memory_order_relaxed);
     for (;;) {
@@ -55,15 +59,22 @@ class MpmcCore {
       const std::uint64_t s = seq(pos).load(std::memory_order_acquire);
       const auto diff = static_cast<std::int64_t>(s - pos);
       if (diff == 0) {
-        // relaxed: the ticket only orders through the slot's sequence word.
-        if (control_->producer.pos.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        before_cas(pos);
+        // release on success: a tracked claim's intent store (sequenced before) is visible
+        // to whoever acquires this counter value (the acquire load of producer.pos in
+        // MpmcByteProducer::recover_put_claim()); slot contents order only through the
+        // slot's sequence word. relaxed on failure: we retry.
+        if (control_->producer.pos.compare_exchange_weak(pos, pos + 1, std::memory_order_release,
+                                                         std::memory_order_relaxed)) {
           out_pos = pos;
           return true;
         }
+        after_fail();
       } else if (diff < 0) {
         if (diff < -static_cast<std::int64_t>(capacity_)) {
           corrupted_ = true;
         }
+        after_fail();
         return false;  // full: the slot still holds the previous lap
       } else {
         // relaxed: another producer took `pos`; by coherence (we acquired its or a later
@@ -71,11 +82,16 @@ class MpmcCore {
         const std::uint64_t next = control_->producer.pos.load(std::memory_order_relaxed);
         if (next == pos) {
           corrupted_ = true;
+          after_fail();
           return false;
         }
         pos = next;
       }
     }
+  }
+  [[nodiscard]] bool claim_enqueue(std::uint64_t& out_pos) noexcept {
+    return claim_enqueue(
+        out_pos, [](std::uint64_t) {}, [] {});
   }
   // Producer: hands the slot of ticket `pos` to consumers.
   void publish(std::uint64_t pos) noexcept {

@@ -5,6 +5,7 @@
 // refused before kill(pid, 0) is ever called.
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 
 namespace ringpool::ipc::detail {
@@ -24,5 +25,19 @@ struct ProcStat {
 // waits on its own unreaped child must see it as gone). False for an invalid pid and when
 // it cannot tell (no /proc mounted and kill says the pid exists).
 [[nodiscard]] bool process_gone(std::int64_t pid) noexcept;
+
+// process_gone() for scans that run often (a Queue's empty path looks at every claim
+// record's owner on every empty get): kill(pid, 0) on every call, so a process that is
+// gone and reaped is seen at once, but /proc/<pid>/stat (the zombie check) is read again
+// for a pid only once `recheck` has passed since /proc last showed it running. A process
+// that becomes a zombie is therefore seen gone at most `recheck` after that read. The memo
+// is process-wide, lock-free and fork-safe (a small table indexed by pid).
+[[nodiscard]] bool process_gone_cached(std::int64_t pid,
+                                       std::chrono::milliseconds recheck) noexcept;
+
+// This process's pid without a system call (getpid() costs one): cached, and refreshed in
+// the child after fork() (pthread_atfork). A child made by a raw clone() system call that
+// bypasses fork() would see its parent's pid; ringpool makes none.
+[[nodiscard]] pid_t current_pid() noexcept;
 
 }  // namespace ringpool::ipc::detail

@@ -16,6 +16,7 @@
 
 #include "ringpool/pool/codec.hpp"
 #include "ringpool/pool/detail/task_wire.hpp"
+#include "ringpool/pool/future.hpp"
 #include "ringpool/pool/outcome.hpp"
 
 namespace ringpool::pool::detail {
