@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "comm.hpp"
@@ -76,10 +78,34 @@ InfoWire describe_this_rank() {
 
 // ---- serving ranks ---------------------------------------------------------------------
 
-// Collects one chunk's results from the local pool, framed for rank 0.
+// Chunks of one local pool whose results are all in, waiting to go back to rank 0. The
+// local pool settles chunks from whichever thread collects (the serving loop, or the pool's
+// supervisor thread when nobody waits), so the list has its own lock.
+struct DoneList {
+  std::mutex mu;
+  std::vector<std::uint64_t> ids;  // under mu
+  // relaxed: a hint for the serving loop's idle wait (the list is read under mu).
+  std::atomic<std::size_t> size{0};
+
+  void push(std::uint64_t id) {
+    std::lock_guard lock(mu);
+    ids.push_back(id);
+    size.store(ids.size(), std::memory_order_relaxed);
+  }
+  std::vector<std::uint64_t> take() {
+    std::lock_guard lock(mu);
+    size.store(0, std::memory_order_relaxed);
+    return std::exchange(ids, {});
+  }
+};
+
+// Collects one chunk's results from the local pool, framed for rank 0. deliver/fail/settled
+// are called with the local pool's lock held (one collector at a time); the serving loop
+// reads the items only after settled() has put the chunk in the DoneList (its lock orders
+// the two).
 class RelaySink final : public pool::detail::ResultSink {
  public:
-  RelaySink(std::uint64_t chunk_id, std::uint32_t count, std::vector<std::uint64_t>& done)
+  RelaySink(std::uint64_t chunk_id, std::uint32_t count, DoneList& done)
       : chunk_id_(chunk_id), count_(count), done_(&done) {}
 
   void deliver(std::uint64_t index, std::span<const std::byte> value) override {
@@ -108,13 +134,13 @@ class RelaySink final : public pool::detail::ResultSink {
     settled_ += items;
     if (settled_ >= count_) {
       try {
-        done_->push_back(chunk_id_);
+        done_->push(chunk_id_);
       } catch (...) {
       }
     }
   }
 
-  // Appends this chunk's result frame to `message`.
+  // Appends this chunk's result frame to `message`. Only after settled().
   void write(std::vector<std::byte>& message) const {
     ResultFrame f;
     f.chunk_id = chunk_id_;
@@ -133,14 +159,15 @@ class RelaySink final : public pool::detail::ResultSink {
   std::uint64_t chunk_id_;
   std::uint32_t count_;
   std::size_t settled_ = 0;
-  std::vector<std::uint64_t>* done_;
+  DoneList* done_;
   std::vector<std::byte> items_;
 };
 
 struct LocalPool {
   std::unique_ptr<pool::detail::PoolCore> core;
+  // Chunks handed to `core`, by id. Only the serving loop adds and removes entries.
   std::map<std::uint64_t, std::unique_ptr<RelaySink>> chunks;
-  std::vector<std::uint64_t> done;  // chunk ids settled, not yet sent back
+  DoneList done;
   bool spin = false;
 };
 
@@ -148,7 +175,8 @@ bool never_ready(const void*) noexcept {
   return false;
 }
 bool has_done(const void* pool) noexcept {
-  return !static_cast<const LocalPool*>(pool)->done.empty();
+  // relaxed: a hint; send_results() reads the list under its lock.
+  return static_cast<const LocalPool*>(pool)->done.size.load(std::memory_order_relaxed) != 0;
 }
 
 class Server {
@@ -167,9 +195,9 @@ class Server {
         if (handle(*m)) finish();
       }
       for (auto& [id, p] : pools_) {
-        p.core->wait_until(&never_ready, nullptr, Clock::now());  // collects, never sleeps
-        if (!p.done.empty()) {
-          send_results(id, p);
+        p->core->wait_until(&never_ready, nullptr, Clock::now());  // collects, never sleeps
+        if (has_done(p.get())) {
+          send_results(id, *p);
           busy = true;
         }
       }
@@ -187,7 +215,7 @@ class Server {
       // us at once) for a short slice, then look at MPI again; otherwise back off.
       LocalPool* waiting = nullptr;
       for (auto& [id, p] : pools_) {
-        if (!p.chunks.empty()) waiting = &p;
+        if (!p->chunks.empty()) waiting = p.get();
       }
       if (waiting != nullptr && !waiting->spin) {
         waiting->core->wait_until(&has_done, waiting,
@@ -217,10 +245,10 @@ class Server {
         if (it != pools_.end()) {
           try {
             if (static_cast<Kind>(m.header.kind) == Kind::terminate) {
-              it->second.core->terminate();
+              it->second->core->terminate();
             } else {
-              it->second.core->close();
-              it->second.core->join();
+              it->second->core->close();
+              it->second->core->join();
             }
           } catch (const std::exception& e) {
             std::fprintf(stderr, "ringpool: rank %d: closing pool %u: %s\n", g_rank,
@@ -255,12 +283,12 @@ class Server {
         o.slot_size = static_cast<std::size_t>(body->slot_size);
         o.ring_depth = static_cast<std::size_t>(body->ring_depth);
         o.wait = body->spin != 0 ? pool::WaitMode::spin : pool::WaitMode::block;
-        LocalPool p;
-        p.core = std::make_unique<pool::detail::PoolCore>(o);
-        p.spin = body->spin != 0;
-        out.workers = p.core->workers();
-        out.max_payload = p.core->max_payload();
-        out.ring_messages = p.core->ring_messages();
+        auto p = std::make_unique<LocalPool>();
+        p->core = std::make_unique<pool::detail::PoolCore>(o);
+        p->spin = body->spin != 0;
+        out.workers = p->core->workers();
+        out.max_payload = p->core->max_payload();
+        out.ring_messages = p->core->ring_messages();
         out.ok = 1;
         heartbeat_ms_ = body->heartbeat_ms;
         pools_[m.header.pool_id] = std::move(p);
@@ -278,7 +306,7 @@ class Server {
   void tasks(const Message& m) {
     auto it = pools_.find(m.header.pool_id);
     if (it == pools_.end()) return;
-    LocalPool& p = it->second;
+    LocalPool& p = *it->second;
     std::span<const std::byte> in(m.body);
     for (std::uint32_t k = 0; k < m.header.frames; ++k) {
       const auto f = take<TaskFrame>(in);
@@ -325,14 +353,13 @@ class Server {
   void send_results(std::uint32_t pool_id, LocalPool& p) {
     auto message = begin_message(Kind::results, pool_id);
     std::uint32_t frames = 0;
-    for (const std::uint64_t id : p.done) {
+    for (const std::uint64_t id : p.done.take()) {
       auto it = p.chunks.find(id);
       if (it == p.chunks.end()) continue;
       it->second->write(message);
       p.chunks.erase(it);
       ++frames;
     }
-    p.done.clear();
     set_frames(message, frames);
     outbox_.send(0, std::move(message));
     last_send_ = Clock::now();
@@ -341,7 +368,7 @@ class Server {
   [[noreturn]] void finish() {
     for (auto& [id, p] : pools_) {
       try {
-        p.core->terminate();
+        p->core->terminate();
       } catch (...) {
       }
     }
@@ -352,7 +379,7 @@ class Server {
     std::exit(0);
   }
 
-  std::map<std::uint32_t, LocalPool> pools_;
+  std::map<std::uint32_t, std::unique_ptr<LocalPool>> pools_;
   Outbox outbox_;
   std::uint32_t heartbeat_ms_ = 0;
   Clock::time_point last_send_{};
