@@ -1,0 +1,36 @@
+# Runs PROGRAM (ARGS separated by "@@") under MPIEXEC with NP ranks and MPI_FLAGS (separated
+# by "@@"), then checks: the exit code is EXIT_CODE (or non-zero when EXIT_CODE is
+# "nonzero"), every regex in EXPECT (separated by "@@") matches stdout+stderr, and the
+# run took at most MAX_SECONDS (default 60).
+string(REPLACE "@@" ";" args "${ARGS}")
+string(REPLACE "@@" ";" flags "${MPI_FLAGS}")
+string(REPLACE "@@" ";" expectations "${EXPECT}")
+if(NOT DEFINED MAX_SECONDS)
+  set(MAX_SECONDS 60)
+endif()
+if(NOT DEFINED EXIT_CODE)
+  set(EXIT_CODE 0)
+endif()
+string(TIMESTAMP start "%s")
+execute_process(COMMAND ${MPIEXEC} -np ${NP} ${flags} ${PROGRAM} ${args}
+                OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc
+                TIMEOUT ${MAX_SECONDS})
+string(TIMESTAMP end "%s")
+math(EXPR took "${end} - ${start}")
+message("${out}${err}")
+message("(mpirun exited with ${rc} after ${took} s)")
+if(EXIT_CODE STREQUAL "nonzero")
+  if("${rc}" STREQUAL "0" OR NOT "${rc}" MATCHES "^[0-9]+$")
+    message(FATAL_ERROR "expected mpirun to end the job with a non-zero exit code, got '${rc}'")
+  endif()
+elseif(NOT "${rc}" STREQUAL "${EXIT_CODE}")
+  message(FATAL_ERROR "mpirun exited with '${rc}', expected ${EXIT_CODE}")
+endif()
+if(took GREATER MAX_SECONDS)
+  message(FATAL_ERROR "the job took ${took} s, more than ${MAX_SECONDS} s")
+endif()
+foreach(regex IN LISTS expectations)
+  if(NOT "${out}${err}" MATCHES "${regex}")
+    message(FATAL_ERROR "output does not match: ${regex}")
+  endif()
+endforeach()
