@@ -2,10 +2,11 @@
 // PoolCore, results back into the batch's sinks, lost ranks (see cluster_core.hpp).
 //
 // Locks: mu_ guards the MPI traffic and the remote chunk table (every MPI call is made
-// with it held: MPI_THREAD_SERIALIZED). sink_mu_ is a leaf: it is held around every call
-// into a batch's sink, from this file (remote results) and from the local PoolCore's
-// collector (through LocalChunk), so two threads never write one sink at once. Order:
-// mu_, then the local pool's lock, then sink_mu_.
+// with it held: MPI_THREAD_SERIALIZED). sink_mu_ is a leaf: it is held around the calls
+// into a batch's sink that touch its shared parts (fail, settled; all of them for remote
+// results), from this file and from the local PoolCore's collector (through LocalChunk), so
+// two threads never change one sink's shared state at once. Order: mu_, then the local
+// pool's lock, then sink_mu_.
 #include "ringpool/cluster/detail/cluster_core.hpp"
 
 #include <algorithm>
@@ -104,8 +105,10 @@ struct ClusterCore::Impl {
   struct LocalChunk final : ResultSink {
     Impl* impl = nullptr;
     ResultSink* target = nullptr;
+    // Without sink_mu_: a batch's sinks take deliveries of distinct items from several
+    // threads (MapSink writes its own slot, ImapSink locks, a future has one item); fail()
+    // and settled() change shared parts and take it.
     void deliver(std::uint64_t index, std::span<const std::byte> value) override {
-      std::lock_guard lock(impl->sink_mu_);
       target->deliver(index, value);
     }
     void fail(std::uint64_t index, std::exception_ptr error) noexcept override {
@@ -609,7 +612,7 @@ struct ClusterCore::Impl {
   bool wait(bool (*ready)(const void*), const void* context,
             std::optional<Clock::time_point> deadline) {
     const bool spin = options_.wait == pool::WaitMode::spin;
-    Backoff backoff(spin, std::chrono::microseconds(200));
+    Backoff backoff(spin, std::chrono::microseconds(100));
     for (;;) {
       if (ready(context)) return true;
       bool did = false;

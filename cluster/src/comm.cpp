@@ -124,7 +124,8 @@ void Backoff::pause() noexcept {
     sleep_ = std::chrono::microseconds(10);
   }
   if (spin_ || Clock::now() - idle_since_ < std::chrono::microseconds(50)) {
-    if ((idle_ & 15U) == 0) {
+    // Yield every 4th pause: a rank, its workers and other ranks may share a core.
+    if ((idle_ & 3U) == 0) {
       ::sched_yield();
     } else {
       for (int i = 0; i < 16; ++i) {

@@ -67,8 +67,8 @@ struct Message {
 // loops), its source counted in `malformed`.
 [[nodiscard]] std::optional<Message> try_receive(std::size_t& malformed);
 
-// Polling back-off: spins ~50 us, then sleeps 10 us, doubling up to `max_sleep`
-// (spin mode: yields instead of sleeping).
+// Polling back-off: spins ~50 us (yielding every 4th call), then sleeps 10 us, doubling up
+// to `max_sleep` (spin mode: keeps spinning and yielding, never sleeps).
 class Backoff {
  public:
   Backoff(bool spin, std::chrono::microseconds max_sleep) noexcept

@@ -183,7 +183,9 @@ class Server {
  public:
   [[noreturn]] void run() {
     std::size_t malformed = 0;
-    Backoff backoff(false, std::chrono::microseconds(1000));
+    // Idle sleeps grow to 200 us: the latency a new task sees at worst from this loop.
+    Backoff backoff(false, std::chrono::microseconds(200));
+    Backoff spinning(true, std::chrono::microseconds(200));
     last_send_ = Clock::now();
     for (;;) {
       bool busy = false;
@@ -209,20 +211,22 @@ class Server {
       }
       if (busy) {
         backoff.reset();
+        spinning.reset();
         continue;
       }
       // Idle: with chunks in flight, sleep on the local pool's own wake-up (a result wakes
       // us at once) for a short slice, then look at MPI again; otherwise back off.
       LocalPool* waiting = nullptr;
+      bool spin = false;
       for (auto& [id, p] : pools_) {
         if (!p->chunks.empty()) waiting = p.get();
+        spin = spin || p->spin;
       }
-      if (waiting != nullptr && !waiting->spin) {
+      if (spin) {
+        spinning.pause();  // a spin-mode pool is open: never sleep (it yields often)
+      } else if (waiting != nullptr) {
         waiting->core->wait_until(&has_done, waiting,
                                   Clock::now() + std::chrono::microseconds(200));
-      } else if (waiting != nullptr) {
-        backoff.reset();
-        backoff.pause();
       } else {
         backoff.pause();
       }

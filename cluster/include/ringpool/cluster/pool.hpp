@@ -75,8 +75,9 @@ struct PoolOptions {
   // then sleep with a growing back-off (right when ranks share cores); spin: never sleep.
   pool::WaitMode wait = pool::WaitMode::block;
   // Bound on the work one rank holds: at most max(2 * its workers, ceil(items_in_flight /
-  // chunksize)) chunks, never more than its local rings hold.
-  std::size_t items_in_flight = 1024;
+  // chunksize)) chunks, never more than its local rings hold. Smaller: work spreads more
+  // evenly at the end of a batch; larger: fewer waits for room (and MPI round trips).
+  std::size_t items_in_flight = 16384;
   // A rank that sends nothing (results or its heartbeat, every rank_timeout / 4) for this
   // long while it holds chunks is taken as lost: its items fail with RankLost.
   std::chrono::milliseconds rank_timeout{2000};
@@ -279,15 +280,26 @@ class Pool {
         buf.resize(state);
         if constexpr (Task::kStateful) Task::write_state(buf.data(), f);
         std::uint32_t count = 0;
-        while (index + count < n && count < chunk) {
-          const auto& args = pool::detail::to_args<Args, Star>(*it);
-          const std::size_t b = Items::bytes(args);
-          if (buf.size() - state + b > limit) break;
-          const std::size_t at = buf.size();
-          buf.resize(at + b);
-          Items::write(buf.data() + at, args);
-          ++count;
-          ++it;
+        if constexpr (Items::kPacked) {
+          // Fixed-size items: one resize, then each item at its place.
+          const std::size_t size = Items::item_size();
+          count = static_cast<std::uint32_t>(std::min({chunk, n - index, limit / size}));
+          buf.resize(state + count * size);
+          std::byte* out = buf.data() + state;
+          for (std::uint32_t k = 0; k < count; ++k, ++it, out += size) {
+            Items::write(out, pool::detail::to_args<Args, Star>(*it));
+          }
+        } else {
+          while (index + count < n && count < chunk) {
+            const auto& args = pool::detail::to_args<Args, Star>(*it);
+            const std::size_t b = Items::bytes(args);
+            if (buf.size() - state + b > limit) break;
+            const std::size_t at = buf.size();
+            buf.resize(at + b);
+            Items::write(buf.data() + at, args);
+            ++count;
+            ++it;
+          }
         }
         req.count = count;
         req.payload = buf;
