@@ -270,7 +270,11 @@ struct ClusterCore::Impl {
   }
 
   // ---- capacity ----------------------------------------------------------------------
+  // Chunks `p` may hold. Rank 0's own pool: as many as its rings hold (no network in the
+  // way; what it cannot take waits for room). A remote rank: enough to keep its workers busy
+  // through a round trip, and no more, so that the end of a batch is not left to a slow rank.
   std::size_t limit_for(const Participant& p, std::size_t count) const noexcept {
+    if (p.local) return std::max<std::size_t>(p.ring_messages, 1);
     const std::size_t per_items = (options_.items_in_flight + std::max<std::size_t>(count, 1) - 1) /
                                   std::max<std::size_t>(count, 1);
     return std::max<std::size_t>(1, std::min(p.ring_messages, std::max(2 * p.workers, per_items)));

@@ -74,10 +74,11 @@ struct PoolOptions {
   // How local workers and every rank's serving loop wait (pool::WaitMode). block: poll,
   // then sleep with a growing back-off (right when ranks share cores); spin: never sleep.
   pool::WaitMode wait = pool::WaitMode::block;
-  // Bound on the work one rank holds: at most max(2 * its workers, ceil(items_in_flight /
-  // chunksize)) chunks, never more than its local rings hold. Smaller: work spreads more
-  // evenly at the end of a batch; larger: fewer waits for room (and MPI round trips).
-  std::size_t items_in_flight = 16384;
+  // Bound on the work a remote rank holds: at most max(2 * its workers, ceil(items_in_flight
+  // / chunksize)) chunks, never more than its local rings hold (rank 0's own pool takes up to
+  // its ring capacity). Smaller: a batch's end waits less for a slow rank; larger: fewer
+  // round trips for small chunks.
+  std::size_t items_in_flight = 4096;
   // A rank that sends nothing (results or its heartbeat, every rank_timeout / 4) for this
   // long while it holds chunks is taken as lost: its items fail with RankLost.
   std::chrono::milliseconds rank_timeout{2000};
