@@ -564,6 +564,7 @@ struct ClusterCore::Impl {
                  "ringpool: MPI rank %d (pid %d on %s) lost: %s; its tasks fail with RankLost\n",
                  p.rank, static_cast<int>(p.pid), p.host.c_str(), why.c_str());
     ++ranks_lost_;
+    note_rank_lost(p.rank);
     outbox_.abandon(p.rank);
     p.frames = 0;
     p.unsent = 0;

@@ -24,6 +24,8 @@ using Clock = std::chrono::steady_clock;
 // with ours). Valid after init().
 [[nodiscard]] MPI_Comm comm() noexcept;
 [[nodiscard]] int this_rank() noexcept;
+// Records that a cluster pool lost `rank` (rank 0): the end of the job does not wait for it.
+void note_rank_lost(int rank) noexcept;
 
 // Throws ClusterError naming `what` and MPI's error string when rc != MPI_SUCCESS.
 void check_mpi(int rc, const char* what);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,8 @@ MPI_Comm g_comm = MPI_COMM_NULL;
 int g_rank = 0;
 std::vector<RankInfo> g_ranks;
 bool g_initialized = false;
+std::mutex g_lost_mu;
+std::vector<int> g_lost;  // ranks a cluster pool lost (rank 0), under g_lost_mu
 
 // Fixed-size record each rank sends to rank 0 in MPI_Gather.
 struct InfoWire {
@@ -171,6 +174,27 @@ struct LocalPool {
   bool spin = false;
 };
 
+// MPI_Finalize, bounded when a rank was lost: Open MPI 4.1.4 under --enable-recovery
+// sometimes waits forever in it for the dead rank. After 3 s this process ends with
+// `status` without it (mpirun then reports that it did not finalise).
+void finalize(bool after_loss, int status) noexcept {
+  if (after_loss) {
+    try {
+      std::thread([status] {
+        std::this_thread::sleep_for(std::chrono::seconds(3));
+        std::fprintf(stderr,
+                     "ringpool: rank %d: MPI_Finalize did not return within 3 s after a rank "
+                     "was lost; ending without it\n",
+                     g_rank);
+        std::fflush(stderr);
+        std::_Exit(status);
+      }).detach();
+    } catch (...) {
+    }
+  }
+  MPI_Finalize();
+}
+
 bool never_ready(const void*) noexcept {
   return false;
 }
@@ -265,6 +289,7 @@ class Server {
         break;
       }
       case Kind::stop:
+        stop_after_loss_ = m.header.frames > 0;  // rank 0 counts the ranks it lost there
         return true;
       default:
         break;
@@ -379,7 +404,7 @@ class Server {
     pools_.clear();
     outbox_.drain(Clock::now() + std::chrono::seconds(2));
     MPI_Comm_free(&g_comm);
-    MPI_Finalize();
+    finalize(stop_after_loss_, 0);
     std::exit(0);
   }
 
@@ -387,6 +412,7 @@ class Server {
   Outbox outbox_;
   std::uint32_t heartbeat_ms_ = 0;
   Clock::time_point last_send_{};
+  bool stop_after_loss_ = false;
 };
 
 // ---- rank 0 ----------------------------------------------------------------------------
@@ -396,20 +422,39 @@ void end_job() noexcept {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized != 0) return;
-  const int size = static_cast<int>(g_ranks.size());
-  auto stop = begin_message(Kind::stop, 0);
-  for (int r = 1; r < size; ++r) {
-    MPI_Send(stop.data(), static_cast<int>(stop.size()), MPI_BYTE, r, static_cast<int>(Kind::stop),
-             g_comm);
+  std::vector<int> lost;
+  {
+    std::lock_guard lock(g_lost_mu);
+    lost = g_lost;
+  }
+  try {
+    Outbox outbox;
+    for (int r = 1; r < static_cast<int>(g_ranks.size()); ++r) {
+      if (std::find(lost.begin(), lost.end(), r) != lost.end()) continue;
+      auto stop = begin_message(Kind::stop, 0);
+      set_frames(stop, static_cast<std::uint32_t>(lost.size()));
+      outbox.send(r, std::move(stop));
+    }
+    (void)outbox.drain(Clock::now() + std::chrono::seconds(2));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ringpool: telling the ranks to stop failed: %s\n", e.what());
   }
   MPI_Comm_free(&g_comm);
-  MPI_Finalize();
+  finalize(!lost.empty(), 1);
 }
 
 }  // namespace
 
 MPI_Comm comm() noexcept {
   return g_comm;
+}
+
+void note_rank_lost(int rank) noexcept {
+  try {
+    std::lock_guard lock(g_lost_mu);
+    if (std::find(g_lost.begin(), g_lost.end(), rank) == g_lost.end()) g_lost.push_back(rank);
+  } catch (...) {
+  }
 }
 int this_rank() noexcept {
   return g_rank;

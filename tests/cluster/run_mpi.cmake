@@ -1,6 +1,6 @@
 # Runs PROGRAM (ARGS separated by "@@") under MPIEXEC with NP ranks and MPI_FLAGS (separated
-# by "@@"), then checks: the exit code is EXIT_CODE (or non-zero when EXIT_CODE is
-# "nonzero"), every regex in EXPECT (separated by "@@") matches stdout+stderr, and the
+# by "@@"), then checks: the exit code is EXIT_CODE (non-zero when EXIT_CODE is "nonzero",
+# anything when "any", as long as mpirun ended by itself), every regex in EXPECT (separated by "@@") matches stdout+stderr, and the
 # run took at most MAX_SECONDS (default 60).
 string(REPLACE "@@" ";" args "${ARGS}")
 string(REPLACE "@@" ";" flags "${MPI_FLAGS}")
@@ -19,7 +19,11 @@ string(TIMESTAMP end "%s")
 math(EXPR took "${end} - ${start}")
 message("${out}${err}")
 message("(mpirun exited with ${rc} after ${took} s)")
-if(EXIT_CODE STREQUAL "nonzero")
+if(NOT "${rc}" MATCHES "^[0-9]+$")
+  message(FATAL_ERROR "mpirun did not end by itself: ${rc}")
+endif()
+if(EXIT_CODE STREQUAL "any")
+elseif(EXIT_CODE STREQUAL "nonzero")
   if("${rc}" STREQUAL "0" OR NOT "${rc}" MATCHES "^[0-9]+$")
     message(FATAL_ERROR "expected mpirun to end the job with a non-zero exit code, got '${rc}'")
   endif()
