@@ -20,6 +20,9 @@ void add_tune_command(CLI::App& app);
 void add_bench_pool_command(CLI::App& bench);
 // ringpool bench payload (cmd_bench_payload.cpp); `bench` is the parent command.
 void add_bench_payload_command(CLI::App& bench);
+// ringpool bench cluster (cmd_bench_cluster.cpp; only when built with the cluster module,
+// RINGPOOL_HAVE_CLUSTER); run under mpirun.
+void add_bench_cluster_command(CLI::App& bench);
 // ringpool shm list / clean: ringpool segments in /dev/shm (cmd_shm.cpp)
 void add_shm_command(CLI::App& app);
 

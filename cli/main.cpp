@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   ringpool::cli::add_bench_rings_command(*bench);
   ringpool::cli::add_bench_pool_command(*bench);
   ringpool::cli::add_bench_payload_command(*bench);
+#ifdef RINGPOOL_HAVE_CLUSTER
+  ringpool::cli::add_bench_cluster_command(*bench);
+#endif
   ringpool::cli::add_report_command(*bench);
   ringpool::cli::add_c2c_command(app);
   ringpool::cli::add_tune_command(app);

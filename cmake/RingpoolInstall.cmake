@@ -3,12 +3,17 @@ include(CMakePackageConfigHelpers)
 set(ringpool_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/ringpool)
 set(ringpool_pkgconfig_dir ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-install(TARGETS ringpool_base ringpool_ipc ringpool_topology ringpool_pool ringpool
+set(ringpool_installed_modules base ipc topology pool)
+if(RINGPOOL_HAVE_CLUSTER)
+  list(APPEND ringpool_installed_modules cluster)
+endif()
+list(TRANSFORM ringpool_installed_modules PREPEND ringpool_ OUTPUT_VARIABLE ringpool_installed_targets)
+install(TARGETS ${ringpool_installed_targets} ringpool
         EXPORT ringpoolTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-foreach(module base ipc topology pool)
+foreach(module ${ringpool_installed_modules})
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${module}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endforeach()
 install(EXPORT ringpoolTargets NAMESPACE ringpool:: DESTINATION ${ringpool_cmake_dir})

@@ -16,6 +16,8 @@ packages=(
   python3                 # Python multiprocessing peer in the pool benchmark
   chromium                # renders the HTML report in tests
   procps util-linux       # taskset, used by the CLI tests
+  libopenmpi-dev openmpi-bin  # the cluster module (Open MPI 4.1) and mpirun for its tests
+  python3-mpi4py          # mpi4py.futures MPIPoolExecutor, the peer of `ringpool bench cluster`
 )
 
 missing=()

@@ -1,0 +1,273 @@
+// ringpool bench cluster: cluster::Pool across MPI ranks, run under mpirun (every rank runs
+// this command; ranks 1.. serve inside cluster::init). Tasks/s of map (chunksize 1000 and 1)
+// and imap_unordered (chunksize 1) with 1, 2, ... ranks, the submit().get() round trip to a
+// remote rank, and cluster::Pool with one rank against pool::Pool with the same workers.
+// --peer FILE adds the rows of bench/cluster/mpi4py_bench.py (mpi4py.futures
+// MPIPoolExecutor on the same ranks) and the ratios the targets ask for.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "json_output.hpp"
+#include "numbers.hpp"
+#include "ringpool/cluster/cluster.hpp"
+#include "ringpool/cluster/pool.hpp"
+#include "ringpool/pool/pool.hpp"
+
+namespace {
+
+int bench_cluster_noop(int x) {
+  return x;
+}
+
+}  // namespace
+
+RINGPOOL_TASK(bench_cluster_noop);
+
+namespace ringpool::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct BenchClusterArgs {
+  JsonOutput json;
+  bool quick = false;
+  std::size_t rounds = 3;
+  std::string peer;
+};
+
+struct Row {
+  std::string system;
+  std::string kase;
+  std::size_t ranks = 0;
+  double value = 0;
+  std::string unit;
+};
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::vector<int> inputs(std::size_t n) {
+  std::vector<int> v(n);
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+// Best of `rounds` (as the peer script): tasks/s of one map / imap_unordered.
+template <class P>
+double map_rate(P& pool, std::size_t n, std::size_t chunksize, std::size_t rounds) {
+  const auto in = inputs(n);
+  double best = 0;
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const auto start = Clock::now();
+    const auto out = pool.map(bench_cluster_noop, in, chunksize);
+    const double took = seconds_since(start);
+    if (out != in) throw std::runtime_error("ringpool bench cluster: map gave wrong results");
+    best = std::max(best, static_cast<double>(n) / took);
+  }
+  return best;
+}
+
+double imap_unordered_rate(cluster::Pool& pool, std::size_t n, std::size_t rounds) {
+  const auto in = inputs(n);
+  double best = 0;
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const auto start = Clock::now();
+    long long sum = 0;
+    std::size_t count = 0;
+    for (const int v : pool.imap_unordered(bench_cluster_noop, in, 1)) {
+      sum += v;
+      ++count;
+    }
+    const double took = seconds_since(start);
+    if (count != n || sum != static_cast<long long>(n) * static_cast<long long>(n - 1) / 2) {
+      throw std::runtime_error("ringpool bench cluster: imap_unordered gave wrong results");
+    }
+    best = std::max(best, static_cast<double>(n) / took);
+  }
+  return best;
+}
+
+// Median microseconds of submit().get() to rank 1 (rank 0 only coordinates).
+double round_trip_us(pool::WaitMode wait, std::size_t samples) {
+  cluster::PoolOptions o;
+  o.ranks = 2;
+  o.local = false;
+  o.wait = wait;
+  o.workers_per_rank = 1;
+  cluster::Pool pool(o);
+  for (int i = 0; i < 200; ++i) (void)pool.apply(bench_cluster_noop, i);
+  std::vector<double> us;
+  us.reserve(samples);
+  for (std::size_t i = 0; i < samples; ++i) {
+    const auto start = Clock::now();
+    if (pool.apply(bench_cluster_noop, static_cast<int>(i)) != static_cast<int>(i)) {
+      throw std::runtime_error("ringpool bench cluster: wrong round-trip result");
+    }
+    us.push_back(seconds_since(start) * 1e6);
+  }
+  std::nth_element(us.begin(), us.begin() + static_cast<std::ptrdiff_t>(us.size() / 2), us.end());
+  return us[us.size() / 2];
+}
+
+std::vector<Row> read_peer(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("ringpool bench cluster: cannot read --peer file " + file);
+  const auto doc = nlohmann::json::parse(in);
+  std::vector<Row> rows;
+  for (const auto& r : doc) {
+    rows.push_back(Row{r.at("system").get<std::string>(), r.at("case").get<std::string>(),
+                       r.at("ranks").get<std::size_t>(), r.at("value").get<double>(),
+                       r.at("unit").get<std::string>()});
+  }
+  return rows;
+}
+
+const Row* find(const std::vector<Row>& rows, const std::string& system, const std::string& kase,
+                std::size_t ranks) {
+  for (const auto& r : rows) {
+    if (r.system == system && r.kase == kase && r.ranks == ranks) return &r;
+  }
+  return nullptr;
+}
+
+std::string format_value(const Row& r) {
+  char buf[64];
+  if (r.unit == "us") {
+    std::snprintf(buf, sizeof buf, "%.1f us", r.value);
+  } else if (r.value >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.2f M %s", r.value / 1e6, r.unit.c_str());
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f k %s", r.value / 1e3, r.unit.c_str());
+  }
+  return buf;
+}
+
+std::string format_report(const std::vector<Row>& rows, std::size_t world) {
+  std::ostringstream out;
+  out << "Cluster (cluster::Pool over MPI, " << world << " rank(s) of this job";
+  const auto& info = cluster::ranks();
+  out << "; rank 0 on " << info[0].host << ", " << info[0].machine << ")\n";
+  for (const auto& r : rows) {
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-16s %-34s ranks %zu  %s\n", r.system.c_str(),
+                  r.kase.c_str(), r.ranks, format_value(r).c_str());
+    out << line;
+  }
+  const auto ratio_line = [&](const char* target, double value, double goal) {
+    char line[200];
+    std::snprintf(line, sizeof line, "  target: %-58s %.2fx (goal %.2gx): %s\n", target, value,
+                  goal, value >= goal ? "met" : "missed");
+    out << line;
+  };
+  const std::size_t top = world;
+  const Row* map = find(rows, "ringpool-cluster", "map chunksize 1000", top);
+  const Row* peer_map = find(rows, "mpi4py-futures", "map chunksize 1000", top);
+  if (map != nullptr && peer_map != nullptr) {
+    ratio_line("map chunksize 1000 vs MPIPoolExecutor.map, same ranks",
+               map->value / peer_map->value, 10);
+  }
+  const Row* imap = find(rows, "ringpool-cluster", "imap_unordered chunksize 1", top);
+  const Row* peer_map1 = find(rows, "mpi4py-futures", "map chunksize 1", top);
+  if (imap != nullptr && peer_map1 != nullptr) {
+    ratio_line("imap_unordered chunksize 1 vs MPIPoolExecutor.map chunksize 1",
+               imap->value / peer_map1->value, 50);
+  }
+  const Row* rt = find(rows, "ringpool-cluster", "submit round trip (remote rank), spin", 2);
+  const Row* peer_rt = find(rows, "mpi4py-futures", "submit round trip (remote rank)", top);
+  if (rt != nullptr && peer_rt != nullptr) {
+    ratio_line("round trip: MPIPoolExecutor's / ours (spin)", peer_rt->value / rt->value, 20);
+  }
+  const Row* one = find(rows, "ringpool-cluster", "map chunksize 1000", 1);
+  const Row* local = find(rows, "ringpool-pool", "map chunksize 1000", 1);
+  if (one != nullptr && local != nullptr) {
+    ratio_line("cluster::Pool 1 rank vs pool::Pool, same workers", one->value / local->value, 0.8);
+  }
+  return out.str();
+}
+
+void run_bench_cluster(const BenchClusterArgs& args) {
+  static char name[] = "ringpool";
+  char* argv[] = {name, nullptr};
+  cluster::init(1, argv);  // ranks 1.. serve here and exit when rank 0 is done
+  args.json.check();
+  const std::size_t world = cluster::world_size();
+  const std::size_t rounds = args.quick ? 1 : args.rounds;
+  const std::size_t n_map = args.quick ? 10000 : 100000;
+  const std::size_t n_small = args.quick ? 1000 : 10000;
+  const std::size_t n_imap = args.quick ? 2000 : 20000;
+  std::vector<Row> rows;
+  for (std::size_t ranks = 1; ranks <= world; ++ranks) {
+    cluster::PoolOptions o;
+    o.ranks = ranks;
+    cluster::Pool pool(o);
+    (void)pool.map(bench_cluster_noop, inputs(1000), 10);  // every rank's workers are up
+    rows.push_back({"ringpool-cluster", "map chunksize 1000", ranks,
+                    map_rate(pool, n_map, 1000, rounds), "tasks/s"});
+    rows.push_back({"ringpool-cluster", "map chunksize 1", ranks,
+                    map_rate(pool, n_small, 1, rounds), "tasks/s"});
+    rows.push_back({"ringpool-cluster", "imap_unordered chunksize 1", ranks,
+                    imap_unordered_rate(pool, n_imap, rounds), "tasks/s"});
+  }
+  {
+    // The cluster layer's overhead: pool::Pool with the workers cluster::Pool's rank 0 has.
+    pool::Pool local;
+    (void)local.map(bench_cluster_noop, inputs(1000), 10);
+    rows.push_back({"ringpool-pool", "map chunksize 1000", 1, map_rate(local, n_map, 1000, rounds),
+                    "tasks/s"});
+  }
+  if (world >= 2) {
+    const std::size_t samples = args.quick ? 200 : 2000;
+    rows.push_back({"ringpool-cluster", "submit round trip (remote rank), spin", 2,
+                    round_trip_us(pool::WaitMode::spin, samples), "us"});
+    rows.push_back({"ringpool-cluster", "submit round trip (remote rank), block", 2,
+                    round_trip_us(pool::WaitMode::block, samples), "us"});
+  }
+  if (!args.peer.empty()) {
+    for (auto& r : read_peer(args.peer)) rows.push_back(std::move(r));
+  }
+  if (!args.json.on_stdout()) std::cout << format_report(rows, world) << std::flush;
+  nlohmann::json doc = nlohmann::json::array();
+  for (const auto& r : rows) {
+    doc.push_back({{"system", r.system},
+                   {"case", r.kase},
+                   {"ranks", r.ranks},
+                   {"value", r.value},
+                   {"unit", r.unit}});
+  }
+  args.json.write(doc);
+}
+
+}  // namespace
+
+void add_bench_cluster_command(CLI::App& bench) {
+  auto args = std::make_shared<BenchClusterArgs>();
+  auto* cmd = bench.add_subcommand(
+      "cluster",
+      "cluster::Pool across MPI ranks (run under mpirun): map and imap_unordered tasks/s with 1.."
+      "N ranks, the round trip to a remote rank, the one-rank overhead; --peer adds "
+      "mpi4py.futures rows from bench/cluster/mpi4py_bench.py");
+  args->json.add_options(*cmd, "one array of {system, case, ranks, value, unit}");
+  cmd->add_option("--rounds", args->rounds, "Rounds per case; the best is reported")
+      ->check(integer_in(1, 1000))
+      ->capture_default_str();
+  cmd->add_flag("--quick", args->quick, "Small sizes and one round (seconds; for tests)");
+  cmd->add_option("--peer", args->peer,
+                  "JSON rows of bench/cluster/mpi4py_bench.py to print beside ours, with the "
+                  "target ratios")
+      ->type_name("FILE");
+  cmd->callback([args] { run_bench_cluster(*args); });
+}
+
+}  // namespace ringpool::cli
