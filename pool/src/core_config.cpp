@@ -54,6 +54,11 @@ CoreConfig CoreConfig::from(const PoolOptions& o) {
                           std::to_string(sizeof(TaskHeader) + 64) + " bytes and 1 GiB; got " +
                           std::to_string(o.slot_size));
   }
+  if (o.max_payload < o.slot_size) {
+    throw InvalidArgument("ringpool: PoolOptions::max_payload (" + std::to_string(o.max_payload) +
+                          " bytes) must be at least slot_size (" + std::to_string(o.slot_size) +
+                          " bytes)");
+  }
   if (o.ring_depth < 2 || o.ring_depth > (std::size_t{1} << 20)) {
     throw InvalidArgument("ringpool: PoolOptions::ring_depth must be between 2 and 2^20; got " +
                           std::to_string(o.ring_depth));
@@ -61,6 +66,8 @@ CoreConfig CoreConfig::from(const PoolOptions& o) {
   c.workers = o.workers ? *o.workers : std::max<std::size_t>(1, topology::usable_cores());
   c.wait = o.wait;
   c.slot_size = o.slot_size;
+  c.max_payload = o.max_payload;
+  c.payloads = PayloadNames::fresh();
   c.depth = o.ring_depth;
   c.retries = o.retries;
   c.max_tasks = o.max_tasks_per_child;

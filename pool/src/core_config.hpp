@@ -9,6 +9,7 @@
 #include <functional>
 #include <vector>
 
+#include "ringpool/pool/detail/payload.hpp"
 #include "ringpool/pool/pool.hpp"
 #include "ringpool/topology/cpu_set.hpp"
 #include "ringpool/topology/placement.hpp"
@@ -19,6 +20,8 @@ struct CoreConfig {
   std::size_t workers = 0;
   WaitMode wait = WaitMode::block;
   std::size_t slot_size = 0;
+  std::size_t max_payload = 0;  // PoolOptions::max_payload
+  PayloadNames payloads;        // this pool's payload segments (payload.hpp)
   std::size_t depth = 0;
   std::uint32_t retries = 0;
   std::size_t max_tasks = 0;

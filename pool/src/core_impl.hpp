@@ -37,6 +37,9 @@ struct PoolCore::Impl {
 
   // ---- core_progress.cpp ----
   void send(const SendRequest& req);
+  // send()'s two halves: a payload too large for a slot, and one message into a ring.
+  void send_by_reference(const SendRequest& req);
+  void send_message(const SendRequest& req);
   // Drains every result ring once, reaps dead workers now and then (always when
   // `force_death_check`), flushes backlogs. True when anything was settled. Any thread.
   bool collect(bool force_death_check);

@@ -46,8 +46,35 @@ std::string describe_exit(const WorkerSupervisor::Death& d) {
 // ---- sending ---------------------------------------------------------------------------
 
 void PoolCore::Impl::send(const SendRequest& req) {
-  const std::size_t limit = dispatcher.max_payload();
-  if (req.payload_bytes > limit) throw PayloadTooLarge(req.payload_bytes, limit, "task arguments");
+  if (req.payload_bytes > dispatcher.max_payload()) {
+    send_by_reference(req);
+    return;
+  }
+  send_message(req);
+}
+
+// The payload is encoded straight into a payload segment, without the lock (it may be
+// large); the ring carries a PayloadRef. The worker takes (unlinks) the segment.
+void PoolCore::Impl::send_by_reference(const SendRequest& req) {
+  if (req.payload_bytes > config.max_payload) {
+    throw PayloadTooLarge(req.payload_bytes, config.max_payload, "task arguments",
+                          PayloadTooLarge::OverLimit{"PoolOptions::max_payload"});
+  }
+  (void)dispatcher.wire_fn(req);  // an unregistered task (spawn) is refused before encoding
+  OutgoingPayload payload = OutgoingPayload::create(config.payloads, req.payload_bytes);
+  req.encode(req.context, payload.bytes().data());
+  SendRequest by_ref = req;
+  by_ref.by_reference = true;
+  by_ref.payload_bytes = sizeof(PayloadRef);
+  by_ref.encode = [](const void* ref, std::byte* out) {
+    std::memcpy(out, ref, sizeof(PayloadRef));
+  };
+  by_ref.context = &payload.ref();
+  send_message(by_ref);  // throws: the segment is unlinked with `payload`
+  payload.hand_over();
+}
+
+void PoolCore::Impl::send_message(const SendRequest& req) {
   const Dispatcher::WireFn fn = dispatcher.wire_fn(req);
   for (unsigned attempt = 0;; ++attempt) {
     {
@@ -173,6 +200,10 @@ void PoolCore::Impl::recover(const WorkerSupervisor::Death& d) {
 
   // (1) Results it published before dying still count.
   (void)collector.drain(i);
+  // Payload segments it created and never handed over (or handed over in a message that
+  // never left it) are nobody's now. Those the parent created for its tasks stay: the
+  // messages naming them are requeued below.
+  if (d.pid > 0) (void)config.payloads.remove_of(d.pid);
   // relaxed (all reads of `self` here): the worker is reaped; its stores are complete.
   const std::uint64_t current = self.current_task.load(std::memory_order_relaxed);
   // (2) A message it claimed from the shared ring mid-pop or mid-task, and (3) the

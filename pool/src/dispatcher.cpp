@@ -94,7 +94,8 @@ bool Dispatcher::try_send(const SendRequest& req, WireFn fn) {
   h.task_id = table_.id_of(index);
   h.invoker = fn.invoker;
   h.fn = fn.fn;
-  h.kind = static_cast<std::uint32_t>(MessageKind::task);
+  h.kind =
+      static_cast<std::uint32_t>(req.by_reference ? MessageKind::task_by_ref : MessageKind::task);
   h.count = req.count;
   h.skip = 0;
   h.item_size = req.item_size;

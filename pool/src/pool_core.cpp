@@ -1,6 +1,8 @@
 // PoolCore: the parent side of a Pool (see core_impl.hpp for its parts). This file builds
 // it, ends it (close, join, terminate) and answers the pool's questions (plan, stats,
 // pids); core_progress.cpp moves work forward.
+#include <unistd.h>
+
 #include <algorithm>
 #include <string>
 #include <thread>
@@ -41,7 +43,7 @@ PoolCore::Impl::Impl(const PoolOptions& options)
                 return table.live_approx() != 0;
               }),
       dispatcher(config, layout, table, workers),
-      collector(layout, table),
+      collector(layout, table, config.payloads, config.max_payload),
       early_deaths(config.workers, 0),
       init_failures(config.workers, 0) {
   workers.start_all();
@@ -53,6 +55,10 @@ PoolCore::Impl::~Impl() {
     kill_all_and_fail(std::make_exception_ptr(
         Closed("ringpool: the pool was destroyed before this task finished")));
   }
+  // Payload segments never taken (tasks or results dropped by terminate, late results of
+  // settled tasks, a worker killed mid-transfer): every worker is gone, so none is in
+  // flight. Only the pool's own process cleans up (not a forked copy of it).
+  if (::getpid() == config.self_pid) (void)config.payloads.remove_all();
 }
 
 // A re-executed worker serves only if main() hands it to serve_if_worker; otherwise it runs
@@ -244,6 +250,9 @@ std::size_t PoolCore::workers() const noexcept {
 }
 std::size_t PoolCore::max_payload() const noexcept {
   return impl_->dispatcher.max_payload();
+}
+std::size_t PoolCore::payload_limit() const noexcept {
+  return impl_->config.max_payload;
 }
 std::size_t PoolCore::ring_messages() const noexcept {
   return impl_->config.depth * impl_->config.workers;

@@ -63,7 +63,8 @@ namespace ringpool::pool::detail {
 namespace {
 constexpr std::uint64_t kQueueMagic =
     0x3145554555515052ULL;  // "RPQUEUE1" (version 2 spelt RPOUEUE1)
-// 2: the space wait is an ipc::EventCount; 3: per-get claim records; 4: per-put records
+// 2: the space wait is an ipc::EventCount; 3: per-get claim records; 4: per-put records,
+// and large items by reference (payload_owner, payload_serial, ref_length)
 constexpr std::uint32_t kQueueVersion = 4;
 constexpr std::size_t kRingOffset = 3968;  // inside the 4 KiB `ringpool shm` scans for rings
 constexpr std::size_t kTypeNameBytes = 128;
@@ -80,6 +81,11 @@ struct QueueCore::Shared {
   std::uint64_t slot_size;
   std::uint64_t ring_offset;
   std::uint64_t ring_bytes;
+  // Large items (payload.hpp): the owner part of the payload segment names, and the
+  // length of a ring message holding a reference (0: items never go by reference).
+  std::int64_t payload_owner;
+  std::uint64_t payload_serial;
+  std::uint64_t ref_length;
   char type_name[kTypeNameBytes];  // the creator's element type, NUL-terminated
 
   // Units of maxsize taken: items in the ring + puts in progress + gets in progress.
@@ -125,8 +131,20 @@ void validate_spec(const QueueCore::Spec& spec) {
   }
 }
 
+// The ring message that carries a large item's PayloadRef is one byte longer than a slot
+// (and at least a PayloadRef): longer than any item that travels in a slot. Types of a
+// fixed size always fit their slot and never go by reference.
+std::size_t ref_length_of(const QueueCore::Spec& spec) {
+  if (spec.min_slot_size != 0) return 0;
+  return std::max(spec.slot_size + 1, sizeof(PayloadRef));
+}
+
+std::size_t message_bytes(const QueueCore::Spec& spec) {
+  return std::max(spec.slot_size, ref_length_of(spec));
+}
+
 std::size_t segment_bytes(const QueueCore::Spec& spec) {
-  return kRingOffset + ipc::MpmcByteRing::required_bytes(spec.maxsize, spec.slot_size);
+  return kRingOffset + ipc::MpmcByteRing::required_bytes(spec.maxsize, message_bytes(spec));
 }
 
 [[noreturn]] void throw_not_a_queue(std::string_view name, const std::string& why) {
@@ -144,7 +162,11 @@ std::shared_ptr<QueueCore> QueueCore::init(std::shared_ptr<ipc::Segment> segment
   const std::span<std::byte> ring_region = segment->bytes().subspan(kRingOffset);
   ipc::RingOptions ring_options;
   ring_options.wait = opts.wait;
-  auto ring = ipc::MpmcByteRing::create(ring_region, spec.maxsize, spec.slot_size, ring_options);
+  auto ring =
+      ipc::MpmcByteRing::create(ring_region, spec.maxsize, message_bytes(spec), ring_options);
+  const std::size_t ref_length = ref_length_of(spec);
+  PayloadNames payloads;
+  if (ref_length != 0) payloads = PayloadNames::fresh();
 
   // The mapping is fresh (zero-filled); the header is written before the magic.
   shared->version = kQueueVersion;
@@ -154,6 +176,9 @@ std::shared_ptr<QueueCore> QueueCore::init(std::shared_ptr<ipc::Segment> segment
   shared->slot_size = spec.slot_size;
   shared->ring_offset = kRingOffset;
   shared->ring_bytes = ring_region.size();
+  shared->payload_owner = payloads.owner_pid();
+  shared->payload_serial = payloads.owner_serial();
+  shared->ref_length = ref_length;
   const std::size_t n = std::min(spec.type_name.size(), kTypeNameBytes - 1);
   std::memcpy(shared->type_name, spec.type_name.data(), n);
   shared->type_name[n] = '\0';
@@ -168,6 +193,10 @@ std::shared_ptr<QueueCore> QueueCore::init(std::shared_ptr<ipc::Segment> segment
   core->maxsize_ = spec.maxsize;
   core->slot_size_ = spec.slot_size;
   core->wait_ = opts.wait;
+  core->ref_length_ = ref_length;
+  core->payloads_ = std::move(payloads);
+  core->max_payload_ = opts.max_payload;
+  core->removes_payloads_ = core->segment_->is_anonymous() || opts.unlink_on_destroy;
   return core;
 }
 
@@ -230,11 +259,23 @@ std::shared_ptr<QueueCore> QueueCore::open_named(std::string_view name, const Sp
     throw_not_a_queue(name, "its header is inconsistent (maxsize " + std::to_string(maxsize) +
                                 ", slot size " + std::to_string(slot) + ")");
   }
+  // Read once: the names of its large items' segments, checked before use.
+  Spec stored = spec;
+  stored.slot_size = static_cast<std::size_t>(slot);
+  const std::uint64_t ref_length = shared->ref_length;
+  const std::int64_t payload_owner = shared->payload_owner;
+  const std::uint64_t payload_serial = shared->payload_serial;
+  if (ref_length != ref_length_of(stored) ||
+      (ref_length != 0 && (payload_owner <= 0 || payload_owner > (std::int64_t{1} << 22)))) {
+    throw_not_a_queue(name, "its large-item fields are inconsistent (reference length " +
+                                std::to_string(ref_length) + ", owner " +
+                                std::to_string(payload_owner) + ")");
+  }
   const std::span<std::byte> ring_region =
       segment->bytes().subspan(kRingOffset, static_cast<std::size_t>(shared->ring_bytes));
   auto producer = ipc::MpmcByteProducer::attach(ring_region);
   auto consumer = ipc::MpmcByteConsumer::attach(ring_region);
-  if (producer.capacity() < maxsize || producer.max_message_size() != slot) {
+  if (producer.capacity() < maxsize || producer.max_message_size() != message_bytes(stored)) {
     throw_not_a_queue(name, "its ring does not match its header");
   }
   if (opts.wait != producer.wait_strategy()) {
@@ -251,7 +292,18 @@ std::shared_ptr<QueueCore> QueueCore::open_named(std::string_view name, const Sp
   core->consumer_ = std::move(consumer);
   core->maxsize_ = static_cast<std::size_t>(maxsize);
   core->slot_size_ = static_cast<std::size_t>(slot);
+  core->ref_length_ = static_cast<std::size_t>(ref_length);
+  if (ref_length != 0) core->payloads_ = PayloadNames(payload_owner, payload_serial);
+  core->max_payload_ = opts.max_payload;
   return core;
+}
+
+QueueCore::~QueueCore() {
+  // Large items never taken, or whose producer died between creating and publishing
+  // them: the creator's last handle removes them (not a forked copy of it).
+  if (removes_payloads_ && !payloads_.empty() && ::getpid() == payloads_.owner_pid()) {
+    (void)payloads_.remove_all();
+  }
 }
 
 namespace {

@@ -13,8 +13,13 @@
 
 namespace ringpool::pool::detail {
 
-ResultCollector::ResultCollector(const SharedLayout& layout, TaskTable& table)
-    : layout_(layout), table_(table), parts_(layout.workers()) {
+ResultCollector::ResultCollector(const SharedLayout& layout, TaskTable& table,
+                                 const PayloadNames& payloads, std::size_t max_payload)
+    : layout_(layout),
+      table_(table),
+      payloads_(payloads),
+      max_payload_(max_payload),
+      parts_(layout.workers()) {
   results_.reserve(layout.workers());
   for (std::size_t i = 0; i < layout.workers(); ++i) {
     results_.push_back(ipc::SpscByteConsumer::attach(layout.regions(i).results));
@@ -84,10 +89,22 @@ void ResultCollector::settle(std::size_t worker, std::span<const std::byte> mess
     const bool last = r->next + 1 == r->count;
     if (item.kind == ResultReader::ItemKind::value) {
       table_.deliver_next(*r, item.bytes);
+    } else if (item.kind == ResultReader::ItemKind::value_ref) {
+      deliver_by_reference(*r, item.bytes);
     } else {
       fail_with_error(worker, reader.header().task_id, *r, item.bytes);
     }
     if (last) return;  // retired: `r` may be reused
+  }
+}
+
+void ResultCollector::deliver_by_reference(TaskTable::Record& r,
+                                           std::span<const std::byte> ref) noexcept {
+  try {
+    const IncomingPayload payload = IncomingPayload::take(payloads_, ref, max_payload_);
+    table_.deliver_next(r, payload.bytes());
+  } catch (...) {
+    table_.fail_next(r, std::current_exception());
   }
 }
 

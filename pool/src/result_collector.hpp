@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ringpool/ipc/byte_ring.hpp"
+#include "ringpool/pool/detail/payload.hpp"
 #include "shared_layout.hpp"
 #include "task_table.hpp"
 
@@ -17,7 +18,10 @@ namespace ringpool::pool::detail {
 
 class ResultCollector {
  public:
-  ResultCollector(const SharedLayout& layout, TaskTable& table);
+  // Results by reference are taken from payload segments of `payloads` (which must outlive
+  // the collector), up to `max_payload` bytes.
+  ResultCollector(const SharedLayout& layout, TaskTable& table, const PayloadNames& payloads,
+                  std::size_t max_payload);
 
   // Settles up to `budget` messages from worker i's ring (all when budget is 0); returns
   // how many were read.
@@ -41,9 +45,14 @@ class ResultCollector {
   // Fails the record's next item with the error of `body`, joined to the gathered parts.
   void fail_with_error(std::size_t worker, std::uint64_t task_id, TaskTable::Record& r,
                        std::span<const std::byte> body) noexcept;
+  // Settles the record's next item with the value in the payload segment `ref` names (or
+  // fails it with the DecodeError of a refused reference).
+  void deliver_by_reference(TaskTable::Record& r, std::span<const std::byte> ref) noexcept;
 
   const SharedLayout& layout_;
   TaskTable& table_;
+  const PayloadNames& payloads_;
+  std::size_t max_payload_;
   std::vector<ipc::SpscByteConsumer> results_;
   std::vector<ErrorParts> parts_;
 };

@@ -76,7 +76,7 @@ struct WorkerRegions {
 };
 
 // The start record of a spawn-started worker: where its parts lie in the inherited memfd.
-inline constexpr std::uint64_t kSpawnLayoutMagic = 0x5250535041574e32ULL;  // "RPSPAWN2"
+inline constexpr std::uint64_t kSpawnLayoutMagic = 0x5250535041574e33ULL;  // "RPSPAWN3"
 struct SpawnLayout {
   std::uint64_t magic;
   std::uint64_t index;        // this worker's index
@@ -93,7 +93,9 @@ struct SpawnLayout {
   std::uint64_t result_bytes;
   std::uint64_t shared_offset;
   std::uint64_t shared_bytes;
-  std::uint64_t init_key;  // registry key of the initializer; 0 = none
+  std::uint64_t init_key;        // registry key of the initializer; 0 = none
+  std::uint64_t max_payload;     // PoolOptions::max_payload
+  std::uint64_t payload_serial;  // with `parent`, names the pool's payload segments
 };
 static_assert(std::is_trivially_copyable_v<SpawnLayout>);
 

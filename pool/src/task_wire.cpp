@@ -10,7 +10,28 @@ namespace ringpool::pool::detail {
 
 // ---- worker side ---------------------------------------------------------------------
 
+std::span<std::byte> ResultWriter::begin_large(std::size_t n) {
+  large_ = OutgoingPayload();  // one left by an encoder that threw: unlinked
+  if (payloads_ == nullptr || n > payload_limit_) return {};
+  // The reference item must fit the message the value would have gone in.
+  if (used_ + kResultItemHeader + sizeof(PayloadRef) > buf_.size()) flush();
+  large_ = OutgoingPayload::create(*payloads_, n);
+  return large_.bytes();
+}
+
+void ResultWriter::end_large() noexcept {
+  std::byte* p = buf_.data() + used_;
+  p[0] = std::byte{kResultValueRef};
+  put_u32(p + 1, static_cast<std::uint32_t>(sizeof(PayloadRef)));
+  std::memcpy(p + kResultItemHeader, &large_.ref(), sizeof(PayloadRef));
+  used_ += kResultItemHeader + sizeof(PayloadRef);
+  ++count_;
+  // The reference travels with this message; the name is the parent's to unlink.
+  large_.hand_over();
+}
+
 void ResultWriter::error(const ErrorHead& head, std::string_view type_name, std::string_view what) {
+  large_ = OutgoingPayload();  // a value whose encoder threw: its segment is unlinked
   constexpr std::size_t kMaxTypeName = 4096;
   if (type_name.size() > kMaxTypeName) type_name = type_name.substr(0, kMaxTypeName);
   const std::size_t text_room = kMaxErrorBody - kErrorBodyPrefix - type_name.size();

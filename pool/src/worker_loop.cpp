@@ -100,8 +100,9 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
     st.stop = true;
     return;
   }
-  if (h.kind != static_cast<std::uint32_t>(MessageKind::task) || h.task_id == 0 || h.invoker == 0 ||
-      h.fn == 0) {
+  const bool by_ref = h.kind == static_cast<std::uint32_t>(MessageKind::task_by_ref);
+  if ((h.kind != static_cast<std::uint32_t>(MessageKind::task) && !by_ref) || h.task_id == 0 ||
+      h.invoker == 0 || h.fn == 0) {
     return;
   }
   WorkerShared& self = *st.config->regions.self;
@@ -117,8 +118,20 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
                    "ringpool: this spawned worker has no registered task with the key the "
                    "pool sent (is it running the same program?)");
     }
-  } else {
+  } else if (!by_ref) {
     invoker(fn, h, msg.subspan(sizeof h), writer);
+  } else {
+    // The items are in a payload segment: taken (and its name unlinked) before the call.
+    IncomingPayload payload;
+    bool taken = false;
+    try {
+      payload =
+          IncomingPayload::take(st.config->payloads, msg.subspan(sizeof h), st.config->max_payload);
+      taken = true;
+    } catch (...) {
+      for (std::uint32_t i = h.skip; i < h.count; ++i) writer.current_exception_as_error();
+    }
+    if (taken) invoker(fn, h, payload.bytes(), writer);
   }
   writer.flush();
   // relaxed: as above; the results are already committed.
@@ -173,6 +186,7 @@ int run_worker(const WorkerConfig& c) noexcept {
 
   std::vector<std::byte> buffer(c.slot_size);
   ResultWriter writer(buffer, &push_result, &st);
+  writer.enable_large(&c.payloads, c.max_payload);
   std::uint64_t done = 0;
   std::uint64_t idle = 0;
   std::chrono::steady_clock::time_point idle_since{};
@@ -256,6 +270,9 @@ int spawned_worker_entry(std::span<const std::byte> payload) {
     bad_start("slot size " + std::to_string(l.slot_size) + " is out of range");
   }
   if (l.parent <= 0) bad_start("the parent pid " + std::to_string(l.parent) + " is invalid");
+  if (l.max_payload < l.slot_size || l.max_payload > (std::uint64_t{1} << 46)) {
+    bad_start("max_payload " + std::to_string(l.max_payload) + " is out of range");
+  }
   const WorkerRegions regions = SharedLayout::adopt_spawned(l);
 
   static std::function<void()> initializer;  // worker_main never returns
@@ -274,6 +291,8 @@ int spawned_worker_entry(std::span<const std::byte> payload) {
   config.pin = false;  // spawn_worker pinned this process before it executed anything
   config.wait = static_cast<WaitMode>(l.wait);
   config.slot_size = static_cast<std::size_t>(l.slot_size);
+  config.max_payload = static_cast<std::size_t>(l.max_payload);
+  config.payloads = PayloadNames(l.parent, l.payload_serial);
   config.max_tasks = static_cast<std::size_t>(l.max_tasks);
   config.initializer = &initializer;
   config.regions = regions;

@@ -26,6 +26,8 @@ struct WorkerConfig {
   topology::CpuSet cpus;
   WaitMode wait = WaitMode::block;
   std::size_t slot_size = 0;
+  std::size_t max_payload = 0;  // the pool's limit on a task's payload and a result
+  PayloadNames payloads;        // the pool's payload segments (payload.hpp)
   std::size_t max_tasks = 0;
   const std::function<void()>* initializer = nullptr;
   WorkerRegions regions;

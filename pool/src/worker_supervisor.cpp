@@ -55,6 +55,8 @@ WorkerConfig WorkerSupervisor::worker_config(std::size_t i) const {
   c.cpus = config_.cpus[i];
   c.wait = config_.wait;
   c.slot_size = config_.slot_size;
+  c.max_payload = config_.max_payload;
+  c.payloads = config_.payloads;
   c.max_tasks = config_.max_tasks;
   c.initializer = &config_.initializer;
   c.regions = layout_.regions(i);
@@ -180,6 +182,8 @@ ringpool::detail::SpawnRequest WorkerSupervisor::spawn_request(std::size_t i) co
   l.parent = config_.self_pid;
   l.wait = static_cast<std::uint32_t>(config_.wait);
   l.slot_size = config_.slot_size;
+  l.max_payload = config_.max_payload;
+  l.payload_serial = config_.payloads.owner_serial();
   l.max_tasks = config_.max_tasks;
   l.init_key = config_.initializer_key;
   ringpool::detail::SpawnRequest request;

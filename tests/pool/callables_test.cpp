@@ -148,9 +148,10 @@ TEST(Callables, CapturelessLambdasStayPlainFunctions) {
   EXPECT_EQ(pool.apply([](int x) { return x * 3; }, 5), 15);
 }
 
-TEST(Callables, StateLargerThanASlotIsRefusedAtSubmit) {
+TEST(Callables, StateAboveMaxPayloadIsRefusedAtSubmit) {
   PoolOptions o = workers(1);
   o.slot_size = 1024;
+  o.max_payload = 1024;
   Pool pool(o);
   std::array<char, 4096> big{};
   big[7] = 'x';

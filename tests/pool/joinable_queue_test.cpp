@@ -93,7 +93,7 @@ TEST(JoinableQueue, TaskDoneMoreOftenThanPutIsATypedError) {
 }
 
 TEST(JoinableQueue, FailedPutsAddNoTask) {
-  JoinableQueue<std::string> q(1, QueueOptions{.slot_size = 8});
+  JoinableQueue<std::string> q(1, QueueOptions{.slot_size = 8, .max_payload = 8});
   EXPECT_THROW(q.put(std::string(100, 'x')), PayloadTooLarge);
   EXPECT_TRUE(q.try_put("a"));
   EXPECT_FALSE(q.try_put("b"));                // full

@@ -311,17 +311,18 @@ TEST(Pool, TerminateFailsUnfinishedFuturesWithClosed) {
   EXPECT_THROW((void)pool.submit(square, 1), Closed);
 }
 
-TEST(Pool, ArgumentTooLargeForTheSlotIsPayloadTooLargeAndNothingIsSent) {
+TEST(Pool, ArgumentAboveMaxPayloadIsPayloadTooLargeAndNothingIsSent) {
   PoolOptions o = opts(1);
   o.slot_size = 1024;
+  o.max_payload = 1024;  // larger than a slot travels by reference up to max_payload
   Pool pool(o);
   try {
     (void)pool.submit(greet, std::string(5000, 'x'));
     FAIL() << "expected PayloadTooLarge";
   } catch (const PayloadTooLarge& e) {
     EXPECT_GE(e.size(), 5000u);  // the string plus its framing
-    EXPECT_EQ(e.limit(), 1024u - sizeof(ringpool::pool::detail::TaskHeader));
-    EXPECT_NE(std::string(e.what()).find("slot_size"), std::string::npos);
+    EXPECT_EQ(e.limit(), 1024u);
+    EXPECT_NE(std::string(e.what()).find("max_payload"), std::string::npos);
   }
   std::vector<std::string> in{"a", std::string(5000, 'y'), "b"};
   EXPECT_THROW((void)pool.map(greet, in), PayloadTooLarge);
@@ -329,9 +330,10 @@ TEST(Pool, ArgumentTooLargeForTheSlotIsPayloadTooLargeAndNothingIsSent) {
   EXPECT_EQ(pool.apply(greet, std::string("ok")), "hello ok");
 }
 
-TEST(Pool, ResultTooLargeForTheSlotFailsThatTask) {
+TEST(Pool, ResultAboveMaxPayloadFailsThatTask) {
   PoolOptions o = opts(1);
   o.slot_size = 1024;
+  o.max_payload = 1024;
   Pool pool(o);
   auto big = pool.submit([](int n) { return std::string(static_cast<std::size_t>(n), 'z'); }, 4000);
   try {

@@ -84,6 +84,13 @@ std::string shout(std::string s) {
 }
 RINGPOOL_TASK(shout);
 
+// Large payloads (larger than a slot) both ways through spawn-started workers.
+std::vector<double> double_all(std::vector<double> v) {
+  for (double& x : v) x *= 2;
+  return v;
+}
+RINGPOOL_TASK(double_all);
+
 int fail_on(int x) {
   if (x == 3) throw std::out_of_range("three is not allowed");
   return x;
@@ -196,6 +203,22 @@ TEST(SpawnPool, WorkersAreFreshCopiesOfTheProgram) {
     EXPECT_FALSE(was_reexecuted(forked.worker_pids()[0]));
   }
   g_marker = 0;
+}
+
+TEST(SpawnPool, A64MiBVectorTravelsBothWays) {
+  Pool pool(spawn_opts(1));
+  std::vector<double> v((std::size_t{64} << 20) / sizeof(double));
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i);
+  const std::vector<double> back = pool.submit(double_all, v).get();
+  ASSERT_EQ(back.size(), v.size());
+  EXPECT_EQ(back[12345], 2.0 * 12345);
+  EXPECT_EQ(back.back(), 2.0 * v.back());
+  // A map with one item larger than a slot.
+  std::vector<std::vector<double>> in(6, std::vector<double>{1.0});
+  in[3].assign(100'000, 0.5);
+  const auto out = pool.map(double_all, in);
+  EXPECT_EQ(out[3], std::vector<double>(100'000, 1.0));
+  EXPECT_EQ(out[5], std::vector<double>{2.0});
 }
 
 TEST(SpawnPool, EveryCallFormWorks) {
@@ -471,6 +494,8 @@ ringpool::pool::detail::SpawnLayout plausible_layout(int fd, std::uint64_t bytes
   l.wait = 1;
   l.fd = fd;
   l.slot_size = 4096;
+  l.max_payload = std::uint64_t{1} << 30;
+  l.payload_serial = 1;
   l.bytes = bytes;
   l.self_offset = 4 * kLine;
   l.task_offset = 8 * kLine;
@@ -513,6 +538,9 @@ TEST(SpawnPoolStartData, GarbageAndLiesAreRefused) {
   l = plausible_layout(fd, kBytes);
   l.slot_size = 1;
   expect_refused(encode(l), {fd}, "slot size 1 is out of range");
+  l = plausible_layout(fd, kBytes);
+  l.max_payload = 100;
+  expect_refused(encode(l), {fd}, "max_payload 100 is out of range");
   l = plausible_layout(fd, kBytes * 2);
   expect_refused(encode(l), {fd}, "is not the pool's mapping");
   l = plausible_layout(fd + 100, kBytes);

@@ -46,21 +46,36 @@ class Closed : public PoolError {
   using PoolError::PoolError;
 };
 
-// An encoded value does not fit the slot it must travel in; nothing was sent.
+// An encoded value is larger than what may travel: a Pool's or Queue's max_payload (larger
+// values than a slot travel through a payload segment up to that limit), or a Pipe's slot.
+// Nothing was sent.
 class PayloadTooLarge : public PoolError {
  public:
+  // For a slot-bound channel (Pipe): the advice is a larger slot_size.
   PayloadTooLarge(std::size_t size, std::size_t limit, const std::string& what_travels = "value")
-      : PoolError("ringpool: the encoded " + what_travels + " is " + std::to_string(size) +
-                  " bytes but a slot holds at most " + std::to_string(limit) +
-                  " bytes; nothing was sent. Create the queue or pool with a larger slot_size, "
-                  "or send a smaller value"),
-        size_(size),
-        limit_(limit) {}
+      : PayloadTooLarge(size, limit, what_travels, " bytes but a slot holds at most ",
+                        "Create the queue or pool with a larger slot_size, or send a smaller "
+                        "value") {}
+  // For a limit set by max_payload: `option` names the option to raise.
+  struct OverLimit {
+    const char* option;  // e.g. "PoolOptions::max_payload"
+  };
+  PayloadTooLarge(std::size_t size, std::size_t limit, const std::string& what_travels,
+                  OverLimit over)
+      : PayloadTooLarge(size, limit, what_travels, " bytes, above the limit of ",
+                        std::string("Raise ") + over.option + " or send a smaller value") {}
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
 
  private:
+  PayloadTooLarge(std::size_t size, std::size_t limit, const std::string& what_travels,
+                  const char* relation, const std::string& advice)
+      : PoolError("ringpool: the encoded " + what_travels + " is " + std::to_string(size) +
+                  relation + std::to_string(limit) + " bytes; nothing was sent. " + advice),
+        size_(size),
+        limit_(limit) {}
+
   std::size_t size_;
   std::size_t limit_;
 };

@@ -107,13 +107,16 @@ class Imap {
   }
 
   void send_some() {
+    // A message of several items fits a slot; one larger item goes alone, by reference.
     const std::size_t limit = pool_->core().max_payload();
+    const std::size_t most = pool_->core().payload_limit();
+    const PayloadTooLarge::OverLimit over{"PoolOptions::max_payload"};
     std::vector<std::byte>& buf = buffer_;
     buf.clear();
     if constexpr (Task::kStateful) {
       // The task's state goes ahead of the items of every message.
       const std::size_t state = Task::state_bytes(fn_);
-      if (state > limit) throw PayloadTooLarge(state, limit, "task's state");
+      if (state > most) throw PayloadTooLarge(state, most, "task's state", over);
       buf.resize(state);
       Task::write_state(buf.data(), fn_);
     }
@@ -124,12 +127,12 @@ class Imap {
         const auto& item = *it_;
         const auto& args = detail::to_args<Args, Star>(item);
         const std::size_t b = Items::bytes(args);
-        if (b > limit - base) {
+        if (b > most - base) {
           if (count > 0) break;  // send what we have; the oversize item throws next time
           ++it_;
-          throw PayloadTooLarge(b, limit - base, "arguments of one imap item");
+          throw PayloadTooLarge(b, most - base, "arguments of one imap item", over);
         }
-        if (buf.size() + b > limit) break;
+        if (count > 0 && buf.size() + b > limit) break;
         const std::size_t at = buf.size();
         buf.resize(at + b);
         Items::write(buf.data() + at, args);

@@ -117,9 +117,14 @@ struct PoolOptions {
   // How many times a task whose worker died is run again before its future fails with
   // WorkerLost (0 = never rerun: the task may have had side effects).
   std::uint32_t retries = 0;
-  // Largest task or result message in bytes (arguments of one call or of one chunk of
-  // map items; one result). A larger argument throws PayloadTooLarge at submit.
+  // Ring slot in bytes: task messages (arguments of one call or of one chunk of map items)
+  // and results up to this size travel in the rings (the fast path); larger ones travel
+  // through a one-off shared-memory segment handed over by reference (docs/codec.md).
   std::size_t slot_size = 16384;
+  // Largest encoded arguments of one task message (or one result) in bytes; a larger one
+  // throws PayloadTooLarge at submit (a result: its future fails with it). At least
+  // slot_size.
+  std::size_t max_payload = std::size_t{1} << 30;
   // Messages per worker ring (task and result rings); the shared ring holds
   // ring_depth * workers. Rounded up to a power of two.
   std::size_t ring_depth = 64;
@@ -169,7 +174,7 @@ class Pool {
   // ---- single tasks ----------------------------------------------------------------
   // apply_async: runs fn(args...) in a worker; the future holds its result or error.
   // Throws (nothing sent): Closed after close(), PayloadTooLarge when the encoded
-  // arguments exceed the slot.
+  // arguments exceed PoolOptions::max_payload.
   //
   // fn is a function, a lambda (capturing or generic), a function object or a member
   // function pointer (then the first argument is the object): see task_traits.hpp and
@@ -368,21 +373,26 @@ class Pool {
     if (chunk == 0) {
       throw InvalidArgument("ringpool: chunksize must be at least 1");
     }
+    const PayloadTooLarge::OverLimit over{"PoolOptions::max_payload"};
+    const std::size_t most = core_->payload_limit();
     std::size_t state = 0;
     if constexpr (Task::kStateful) {
       state = Task::state_bytes(f);
-      if (state > core_->max_payload()) {
-        throw PayloadTooLarge(state, core_->max_payload(), "task's state");
-      }
+      if (state > most) throw PayloadTooLarge(state, most, "task's state", over);
     }
-    const std::size_t limit = core_->max_payload() - state;
-    // Every input must fit a message on its own: check before sending anything.
+    // Items of a message that fits a slot; a larger item goes alone, by reference.
+    const std::size_t limit = core_->max_payload() > state ? core_->max_payload() - state : 0;
+    // Every input must be within the limit on its own: check before sending anything.
     if constexpr (Items::kPacked) {
-      if (Items::item_size() > limit) throw PayloadTooLarge(Items::item_size(), limit, "arguments");
+      if (Items::item_size() > most - state) {
+        throw PayloadTooLarge(Items::item_size(), most - state, "arguments", over);
+      }
     } else {
       for (const auto& item : inputs) {
         const std::size_t b = Items::bytes(detail::to_args<Args, Star>(item));
-        if (b > limit) throw PayloadTooLarge(b, limit, "arguments of one map item");
+        if (b > most - state) {
+          throw PayloadTooLarge(b, most - state, "arguments of one map item", over);
+        }
       }
     }
     const bool parallel = core_->plan_batch(n);
@@ -409,7 +419,7 @@ class Pool {
               return Items::bytes(detail::to_args<Args, Star>(*it));
             }
           }();
-          if (bytes + b > limit) break;
+          if (count > 0 && bytes + b > limit) break;
           bytes += b;
           ++count;
           ++it;

@@ -22,8 +22,10 @@
 //    the timeout). try_put / try_get never block.
 //  - close(): every blocked put/get wakes; puts fail with Closed at once; gets drain what
 //    is left, then fail with Closed.
-//  - A value whose encoding exceeds the slot size throws PayloadTooLarge before anything
-//    is enqueued.
+//  - Any size travels: an item of a type without a fixed size whose encoding exceeds the
+//    slot goes through a one-off payload segment handed over by reference (the slot
+//    carries the reference; docs/codec.md, "Any size"). Above QueueOptions::max_payload
+//    it throws PayloadTooLarge before anything is enqueued.
 //  - Shared memory is hostile: impossible shared state (a peer wrote garbage into the
 //    mapping) makes put/get throw Corrupted instead of waiting, and try_put/try_get throw
 //    it at once; state that merely looks full or empty forever ends in Full/Empty at the
@@ -64,6 +66,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -80,6 +83,7 @@
 #include "ringpool/ipc/errors.hpp"
 #include "ringpool/ipc/ring_options.hpp"
 #include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/detail/payload.hpp"
 #include "ringpool/pool/errors.hpp"
 
 namespace ringpool::pool {
@@ -94,6 +98,10 @@ struct QueueOptions {
   // Largest encoded item in bytes. 0: Codec<T>::fixed_size for fixed-size T, else
   // kDefaultQueueSlotSize. On open: 0 accepts the creator's, anything else must match.
   std::size_t slot_size = 0;
+  // Largest encoded item in bytes; larger items (of types without a fixed size) than
+  // slot_size travel by reference up to this limit. Per handle: a put above it throws
+  // PayloadTooLarge, a get above it DecodeError.
+  std::size_t max_payload = std::size_t{1} << 30;
   // How blocked puts and gets wait: futex (default: sleep, cores stay idle), spin, yield.
   ipc::WaitStrategy wait = ipc::WaitStrategy::futex;
   // Named queues: the creating handle (and its copies) remove the name from /dev/shm
@@ -235,12 +243,24 @@ class QueueCore {
   [[noreturn]] void throw_corrupted(const char* operation) const;
   [[nodiscard]] std::size_t maxsize() const noexcept { return maxsize_; }
   [[nodiscard]] std::size_t slot_size() const noexcept { return slot_size_; }
+  // Large items: the length of a ring message that holds a PayloadRef (longer than any
+  // item in a slot; 0 when items never go by reference: types of a fixed size), the
+  // queue's payload segment names and this handle's limit.
+  [[nodiscard]] std::size_t ref_length() const noexcept { return ref_length_; }
+  [[nodiscard]] const PayloadNames& payloads() const noexcept { return payloads_; }
+  [[nodiscard]] std::size_t max_payload() const noexcept { return max_payload_; }
   [[nodiscard]] std::size_t items_approx() const noexcept;
   [[nodiscard]] const std::string& name() const noexcept;
   void close() noexcept;
   [[nodiscard]] bool is_closed() const noexcept { return producer_.is_closed(); }
 
   struct Shared;  // the header at the start of the segment (queue.cpp)
+
+  // The creating handle's last copy in the creating process removes the payload segments
+  // left behind (an anonymous queue's, or a named one's when it unlinks the name).
+  ~QueueCore();
+  QueueCore(const QueueCore&) = delete;
+  QueueCore& operator=(const QueueCore&) = delete;
 
  private:
   QueueCore() = default;
@@ -254,6 +274,10 @@ class QueueCore {
   std::size_t maxsize_ = 0;
   std::size_t slot_size_ = 0;
   ipc::WaitStrategy wait_ = ipc::WaitStrategy::futex;
+  std::size_t ref_length_ = 0;
+  PayloadNames payloads_;
+  std::size_t max_payload_ = 0;
+  bool removes_payloads_ = false;  // the creator's handle (see ~QueueCore)
 };
 
 // The shared unfinished-task count of a JoinableQueue (queue.cpp): an anonymous segment
@@ -336,11 +360,12 @@ class Queue {
   // Never waits. Throws PayloadTooLarge, Closed, Corrupted.
   [[nodiscard]] bool try_put(const T& value) {
     const std::size_t n = checked_size(value);
+    detail::OutgoingPayload large = encode_large(value, n);
     if (!core_->try_reserve()) return false;
     // Taken once the unit is held (a put waiting for room holds no record).
     detail::QueueCore::PutRecord record = core_->acquire_put_record();
     record.hold_unit();
-    return enqueue_reserved(value, n, record, false, std::nullopt);
+    return enqueue_reserved(value, n, record, large, false, std::nullopt);
   }
 
   // Blocks while empty. Throws Closed once the queue is closed and drained,
@@ -374,9 +399,35 @@ class Queue {
 
   std::size_t checked_size(const T& value) const {
     const std::size_t n = Codec<T>::size(value);
-    if (n > core_->slot_size()) throw PayloadTooLarge(n, core_->slot_size(), "queue item");
+    if (n > core_->slot_size()) {
+      if (core_->ref_length() == 0) throw PayloadTooLarge(n, core_->slot_size(), "queue item");
+      if (n > core_->max_payload()) {
+        throw PayloadTooLarge(n, core_->max_payload(), "queue item",
+                              PayloadTooLarge::OverLimit{"QueueOptions::max_payload"});
+      }
+    }
     if (core_->is_closed()) throw_closed("put");
     return n;
+  }
+
+  // An item larger than the slot, encoded straight into a new payload segment (before a
+  // unit is reserved: a long encode holds no capacity); empty for an item that fits.
+  detail::OutgoingPayload encode_large(const T& value, std::size_t n) const {
+    if (n <= core_->slot_size()) return {};
+    detail::OutgoingPayload large = detail::OutgoingPayload::create(core_->payloads(), n);
+    Codec<T>::encode(value, large.bytes());  // throws: the segment is unlinked
+    return large;
+  }
+
+  // An item as it came out of the ring: its bytes, or a reference to a payload segment
+  // (taken, and its name unlinked, here).
+  T decode_item(std::span<const std::byte> bytes) const {
+    if (core_->ref_length() != 0 && bytes.size() == core_->ref_length()) {
+      const detail::IncomingPayload payload = detail::IncomingPayload::take(
+          core_->payloads(), bytes.first(sizeof(detail::PayloadRef)), core_->max_payload());
+      return Codec<T>::decode(payload.bytes());
+    }
+    return Codec<T>::decode(bytes);
   }
 
   [[noreturn]] void throw_closed(const char* operation) const {
@@ -395,6 +446,7 @@ class Queue {
 
   void put_impl(const T& value, std::optional<std::chrono::nanoseconds> timeout) {
     const std::size_t n = checked_size(value);
+    detail::OutgoingPayload large = encode_large(value, n);
     detail::QueueCore::Deadline deadline;
     if (timeout) deadline = std::chrono::steady_clock::now() + *timeout;
     switch (core_->reserve(deadline)) {
@@ -408,32 +460,37 @@ class Queue {
     // Taken once the unit is held (a put waiting for room holds no record).
     detail::QueueCore::PutRecord record = core_->acquire_put_record();
     record.hold_unit();
-    (void)enqueue_reserved(value, n, record, true, deadline, timeout);
+    (void)enqueue_reserved(value, n, record, large, true, deadline, timeout);
   }
 
   // A unit is reserved (held in `record`), so the ring normally has a free slot for this
   // item (maxsize <= capacity); a consumer still copying out the slot of this ticket may
   // make it wait. Returns false (the unit given back) when a non-blocking call found no slot.
+  // With `large` (the item is in a payload segment) the slot carries its reference.
   bool enqueue_reserved(const T& value, std::size_t n, detail::QueueCore::PutRecord& record,
-                        bool blocking, detail::QueueCore::Deadline deadline,
+                        detail::OutgoingPayload& large, bool blocking,
+                        detail::QueueCore::Deadline deadline,
                         std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
     // An encoder that may throw writes into a buffer first: a claimed ring slot must
     // always be committed.
     constexpr bool kNoexceptEncode = noexcept(Codec<T>::encode(value, std::span<std::byte>()));
     std::vector<std::byte> bytes;
     if constexpr (!kNoexceptEncode) {
-      bytes.resize(n);
-      try {
-        Codec<T>::encode(value, bytes);
-      } catch (...) {
-        record.drop_unit();
-        core_->cancel_reservation();
-        throw;
+      if (!large) {
+        bytes.resize(n);
+        try {
+          Codec<T>::encode(value, bytes);
+        } catch (...) {
+          record.drop_unit();
+          core_->cancel_reservation();
+          throw;
+        }
       }
     }
     ipc::MpmcByteProducer producer = core_->producer();
     ipc::OpStatus status = ipc::OpStatus::ok;
     const char* operation = blocking ? "put" : "try_put";
+    if (large) n = core_->ref_length();
     const std::span<std::byte> room =
         core_->claim_reserved(producer, record, n, blocking, deadline, status, operation);
     if (room.data() == nullptr) {
@@ -441,12 +498,16 @@ class Queue {
       if (status == ipc::OpStatus::closed) throw_closed("put");
       throw_full(timeout);
     }
-    if constexpr (kNoexceptEncode) {
+    if (large) {
+      std::memcpy(room.data(), &large.ref(), sizeof(detail::PayloadRef));
+      std::fill(room.begin() + sizeof(detail::PayloadRef), room.end(), std::byte{0});
+    } else if constexpr (kNoexceptEncode) {
       Codec<T>::encode(value, room);
     } else {
       std::copy(bytes.begin(), bytes.end(), room.begin());
     }
     detail::QueueCore::commit_put(producer, record, n);
+    if (large) large.hand_over();  // the name is the consumer's now
     return true;
   }
 
@@ -458,7 +519,7 @@ class Queue {
     auto visit = [&](std::span<const std::byte> bytes) {
       taken = true;
       if (claim) claim.mark_taken();
-      out.emplace(Codec<T>::decode(bytes));
+      out.emplace(decode_item(bytes));
     };
     try {
       if (claim) {
@@ -490,8 +551,8 @@ class Queue {
       out = try_get_once(consumer);
       if (out || consumer.corrupted()) return out;
     }
-    core_->recover_dead(
-        operation, [&](std::span<const std::byte> bytes) { out.emplace(Codec<T>::decode(bytes)); });
+    core_->recover_dead(operation,
+                        [&](std::span<const std::byte> bytes) { out.emplace(decode_item(bytes)); });
     return out;
   }
 
@@ -519,7 +580,7 @@ class Queue {
       auto visit = [&](std::span<const std::byte> bytes) {
         taken = true;
         if (claim) claim.mark_taken();
-        out.emplace(Codec<T>::decode(bytes));
+        out.emplace(decode_item(bytes));
       };
       try {
         status = claim ? consumer.pop_tracked(claim.word(), visit, slice)

@@ -40,6 +40,9 @@ struct SendRequest {
   StateBase* owned_state = nullptr;
   std::uint64_t base_index = 0;  // sink index of the message's first item
   int route = kRouteLeastLoaded;
+  // Set by the core when the payload travels in a payload segment: the message carries
+  // a PayloadRef (MessageKind::task_by_ref).
+  bool by_reference = false;
   // Part of a lazy batch (imap) begun before close(): still accepted after close(), as
   // Python's imap, whose tasks were all queued when it began; refused after join/terminate.
   bool continues_batch = false;
@@ -53,8 +56,10 @@ class PoolCore final : public Progress {
   PoolCore& operator=(const PoolCore&) = delete;
 
   // Encodes and enqueues one task message; blocks (collecting results meanwhile) while
-  // the target ring is full. Throws Closed after close()/terminate(), PayloadTooLarge when
-  // payload_bytes exceeds max_payload() (nothing sent).
+  // the target ring is full. A payload larger than max_payload() is encoded into a payload
+  // segment first (outside the lock) and sent by reference. Throws Closed after
+  // close()/terminate(), PayloadTooLarge when payload_bytes exceeds payload_limit(),
+  // PoolError when no payload segment can be created (nothing sent).
   void send(const SendRequest& request);
 
   bool wait_until(bool (*ready)(const void*), const void* context,
@@ -69,8 +74,10 @@ class PoolCore final : public Progress {
   void note_single_submit() noexcept;
 
   [[nodiscard]] std::size_t workers() const noexcept;
-  // Bytes of items that fit one task message.
+  // Bytes of items that fit one task message in a ring slot (larger ones go by reference).
   [[nodiscard]] std::size_t max_payload() const noexcept;
+  // PoolOptions::max_payload: the most bytes of items one task message may carry.
+  [[nodiscard]] std::size_t payload_limit() const noexcept;
   // Task messages the rings can hold at once (bounds lazy imap).
   [[nodiscard]] std::size_t ring_messages() const noexcept;
   [[nodiscard]] bool closed() const noexcept;

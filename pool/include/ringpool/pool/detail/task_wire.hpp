@@ -9,11 +9,15 @@
 //   TaskHeader, then `count` items. Item = the call's arguments, each framed as in
 //   Codec<std::tuple<P...>>. When every parameter has a fixed-size codec the items are
 //   packed back to back (TaskHeader::item_size bytes each); otherwise each item is a u32
-//   length followed by the bytes.
+//   length followed by the bytes. A message whose items (with a task's state) do not fit
+//   a slot has kind task_by_ref: after the header comes a PayloadRef (payload.hpp) naming
+//   the payload segment that holds those bytes.
 // Result message (worker -> parent; the worker's SPSC result ring):
 //   ResultHeader, then `count` results for items first .. first + count - 1 of the task.
 //   Result = u8 status, u32 length, then the bytes: status 0 = Codec<R> bytes of the
-//   value (empty for void), status 1 = an error body (below). An error body larger than a
+//   value (empty for void), status 1 = an error body (below), status 3 = a PayloadRef
+//   naming the payload segment that holds a value too large for a message (payload.hpp).
+//   An error body larger than a
 //   message travels in pieces: items of status 2 (error part, not counted in the header's
 //   `count`, possibly in messages of count 0) carry its first bytes, in order, and the
 //   status-1 item that follows them carries the rest.
@@ -25,6 +29,7 @@
 // addresses differ, so there the header carries kRegisteredInvoker and the task's
 // registry key (see spawn.hpp) instead. Every length is still checked before use
 // (shared memory is treated as hostile).
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -40,11 +45,12 @@
 #include <utility>
 
 #include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/detail/payload.hpp"
 #include "ringpool/pool/errors.hpp"
 
 namespace ringpool::pool::detail {
 
-enum class MessageKind : std::uint32_t { task = 0x7a5c, stop = 0x5709 };
+enum class MessageKind : std::uint32_t { task = 0x7a5c, task_by_ref = 0x7a5d, stop = 0x5709 };
 
 struct TaskHeader {
   std::uint64_t task_id;    // parent's record id; never 0
@@ -76,6 +82,7 @@ inline constexpr std::size_t kResultItemHeader = 5;  // u8 status + u32 length
 inline constexpr std::uint8_t kResultOk = 0;
 inline constexpr std::uint8_t kResultError = 1;
 inline constexpr std::uint8_t kResultErrorPart = 2;
+inline constexpr std::uint8_t kResultValueRef = 3;
 
 // How a task's exception comes back: as itself (a standard type, a system_error of a known
 // category, a registered type) or as TaskFailed (other).
@@ -146,6 +153,13 @@ class ResultWriter {
   ResultWriter(std::span<std::byte> buffer, PushFn push, void* context) noexcept
       : buf_(buffer), push_(push), context_(context) {}
 
+  // Results larger than a message go through payload segments named by `names` (which
+  // must outlive the writer), up to `limit` bytes. Without this call they are refused.
+  void enable_large(const PayloadNames* names, std::size_t limit) noexcept {
+    payloads_ = names;
+    payload_limit_ = limit;
+  }
+
   // Starts the results of task `task_id`, beginning at item `first`.
   void begin(std::uint64_t task_id, std::uint32_t first) noexcept {
     task_id_ = task_id;
@@ -153,10 +167,12 @@ class ResultWriter {
     count_ = 0;
     used_ = sizeof(ResultHeader);
   }
-  // Room for a successful result of n bytes (empty span and no effect when n can never
-  // fit a result message: the caller reports PayloadTooLarge instead).
+  // Room for a successful result of n bytes: in the message, or (n larger than a message
+  // can hold) in a new payload segment. Empty span and no effect when n is above
+  // value_limit(): the caller reports PayloadTooLarge instead. Throws PoolError when no
+  // payload segment can be created.
   [[nodiscard]] std::span<std::byte> begin_value(std::size_t n) {
-    if (n > max_value_size()) return {};
+    if (n > max_value_size()) return begin_large(n);
     if (used_ + kResultItemHeader + n > buf_.size()) flush();
     std::byte* p = buf_.data() + used_;
     p[0] = std::byte{kResultOk};
@@ -165,6 +181,10 @@ class ResultWriter {
     return {p + kResultItemHeader, n};
   }
   void end_value() noexcept {
+    if (large_) {
+      end_large();
+      return;
+    }
     used_ += pending_;
     ++count_;
   }
@@ -184,8 +204,16 @@ class ResultWriter {
   [[nodiscard]] std::size_t max_value_size() const noexcept {
     return buf_.size() - sizeof(ResultHeader) - kResultItemHeader;
   }
+  // The largest result that can travel (by reference when larger than max_value_size()).
+  [[nodiscard]] std::size_t value_limit() const noexcept {
+    return payloads_ != nullptr ? std::max(payload_limit_, max_value_size()) : max_value_size();
+  }
 
  private:
+  // Cold halves of begin_value / end_value for a value in a payload segment.
+  std::span<std::byte> begin_large(std::size_t n);
+  void end_large() noexcept;
+
   std::span<std::byte> buf_;
   PushFn push_;
   void* context_;
@@ -194,6 +222,9 @@ class ResultWriter {
   std::uint32_t count_ = 0;
   std::size_t used_ = sizeof(ResultHeader);
   std::size_t pending_ = 0;
+  const PayloadNames* payloads_ = nullptr;
+  std::size_t payload_limit_ = 0;
+  OutgoingPayload large_;  // the value being encoded by reference, if any
 };
 
 // Parent side: walks one result message (ResultHeader, then items). The message lies in
@@ -201,10 +232,11 @@ class ResultWriter {
 // checked against the bytes left before anything is read through it.
 class ResultReader {
  public:
-  enum class ItemKind { value, error, error_part };
+  enum class ItemKind { value, value_ref, error, error_part };
   struct Item {
     ItemKind kind = ItemKind::value;   // error_part: leading bytes of the next error's body
-    std::span<const std::byte> bytes;  // Codec bytes of the value, or (part of) the error body
+    std::span<const std::byte> bytes;  // Codec bytes of the value, a PayloadRef (value_ref),
+                                       // or (part of) the error body
   };
   enum class Next { item, end, truncated };
 
@@ -237,6 +269,9 @@ class ResultReader {
         break;
       case kResultErrorPart:
         out.kind = ItemKind::error_part;
+        break;
+      case kResultValueRef:
+        out.kind = ItemKind::value_ref;
         break;
       default:
         return Next::truncated;
@@ -305,7 +340,8 @@ void run_item(Call& call, std::span<const std::byte> item, ResultWriter& out) {
       const std::size_t n = Codec<R>::size(result);
       const std::span<std::byte> room = out.begin_value(n);
       if (room.size() != n || (n > 0 && room.data() == nullptr)) {
-        throw PayloadTooLarge(n, out.max_value_size(), "task result");
+        throw PayloadTooLarge(n, out.value_limit(), "task result",
+                              PayloadTooLarge::OverLimit{"PoolOptions::max_payload"});
       }
       Codec<R>::encode(result, room);
       out.end_value();
