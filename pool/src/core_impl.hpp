@@ -56,6 +56,10 @@ struct PoolCore::Impl {
   void join();
   void terminate();
   void kill_all_and_fail(const std::exception_ptr& error);
+  // Future::cancel() / running() of a single task's future; shutdown(cancel_futures).
+  bool cancel(StateBase& state);
+  bool running(const StateBase& state);
+  std::size_t cancel_pending();
   // Runs the callbacks queued while `mu` was held (see t_deferred_callbacks).
   static void run_callbacks(std::vector<std::function<void()>>& callbacks) noexcept;
 

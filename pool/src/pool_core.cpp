@@ -26,13 +26,20 @@ CoreConfig checked_config(const PoolOptions& o) {
   return CoreConfig::from(o);
 }
 
+// Task records reserved up front, and task words: per worker, a full task ring, its share
+// of the shared ring, a full result ring, the task it runs and one in a backlog; records
+// past it (not expected) work but cannot be cancelled once sent.
+std::size_t task_records(const CoreConfig& c) {
+  return c.workers * (3 * c.depth + 2);
+}
+
 }  // namespace
 
 PoolCore::Impl::Impl(const PoolOptions& options)
     : config(checked_config(options)),
       layout(SharedLayout::create(config.workers, config.depth, config.slot_size,
-                                  config.start == StartMethod::spawn)),
-      table(config.workers, config.workers * (3 * config.depth + 2)),
+                                  task_records(config), config.start == StartMethod::spawn)),
+      table(config.workers, task_records(config), layout.task_words()),
       workers(config, layout, mu,
               [this] {
                 // relaxed (all): hints; collect() takes mu and re-checks everything.
@@ -175,6 +182,42 @@ void PoolCore::Impl::kill_all_and_fail(const std::exception_ptr& error) {
   run_callbacks(callbacks);
 }
 
+bool PoolCore::Impl::cancel(StateBase& state) {
+  std::vector<std::function<void()>> callbacks;
+  bool cancelled = false;
+  {
+    std::lock_guard lock(mu);
+    TaskTable::Record* r = table.lookup(state.task_id());
+    if (r == nullptr || r->owned != &state) return state.cancelled();
+    t_deferred_callbacks = &deferred;
+    cancelled = table.try_cancel(*r);
+    t_deferred_callbacks = nullptr;
+    callbacks.swap(deferred);
+  }
+  run_callbacks(callbacks);
+  return cancelled;
+}
+
+bool PoolCore::Impl::running(const StateBase& state) {
+  std::lock_guard lock(mu);
+  const TaskTable::Record* r = table.lookup(state.task_id());
+  return r != nullptr && r->owned == &state && table.running(*r);
+}
+
+std::size_t PoolCore::Impl::cancel_pending() {
+  std::vector<std::function<void()>> callbacks;
+  std::size_t n = 0;
+  {
+    std::lock_guard lock(mu);
+    t_deferred_callbacks = &deferred;
+    n = table.cancel_all_pending();
+    t_deferred_callbacks = nullptr;
+    callbacks.swap(deferred);
+  }
+  run_callbacks(callbacks);
+  return n;
+}
+
 void PoolCore::Impl::terminate() {
   if (joined) return;
   kill_all_and_fail(std::make_exception_ptr(
@@ -194,6 +237,18 @@ void PoolCore::send(const SendRequest& request) {
 bool PoolCore::wait_until(bool (*ready)(const void*), const void* context,
                           std::optional<Clock::time_point> deadline) {
   return impl_->wait_until(ready, context, deadline);
+}
+
+bool PoolCore::cancel(StateBase& state) {
+  return impl_->cancel(state);
+}
+
+bool PoolCore::running(const StateBase& state) {
+  return impl_->running(state);
+}
+
+std::size_t PoolCore::cancel_pending() {
+  return impl_->cancel_pending();
 }
 
 bool PoolCore::plan_batch(std::size_t tasks) {
@@ -354,6 +409,11 @@ void Pool::join() {
 }
 void Pool::terminate() {
   core_->terminate();
+}
+void Pool::shutdown(bool wait, bool cancel_futures) {
+  core_->close();
+  if (cancel_futures) (void)core_->cancel_pending();
+  if (wait) core_->join();
 }
 LastPlan Pool::last_plan() const {
   return core_->last_plan();

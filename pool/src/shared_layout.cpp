@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -35,12 +36,14 @@ bool region_ok(std::uint64_t offset, std::uint64_t size, std::uint64_t total) no
 }  // namespace
 
 SharedLayout SharedLayout::create(std::size_t workers, std::size_t depth, std::size_t slot_size,
-                                  bool need_fd) {
+                                  std::size_t task_words, bool need_fd) {
   SharedLayout l;
   l.workers_ = workers;
   const std::size_t header = round_up(sizeof(PoolShared), kLine);
   const std::size_t per_worker = round_up(sizeof(WorkerShared), kLine);
-  l.shared_offset_ = header + per_worker * workers;
+  l.words_offset_ = header + per_worker * workers;
+  l.words_count_ = std::max<std::size_t>(task_words, 1);
+  l.shared_offset_ = l.words_offset_ + round_up(l.words_count_ * sizeof(TaskWord), kLine);
   l.shared_bytes_ = round_up(ipc::MpmcByteRing::required_bytes(depth * workers, slot_size), kLine);
   l.rings_offset_ = l.shared_offset_ + l.shared_bytes_;
   l.ring_bytes_ = round_up(ipc::SpscByteRing::required_bytes(depth, slot_size), kLine);
@@ -56,6 +59,8 @@ SharedLayout SharedLayout::create(std::size_t workers, std::size_t depth, std::s
   l.pool_->workers = workers;
   l.worker_records_ = reinterpret_cast<WorkerShared*>(base + header);
   for (std::size_t i = 0; i < workers; ++i) ::new (&l.worker_records_[i]) WorkerShared{};
+  auto* words = reinterpret_cast<TaskWord*>(base + l.words_offset_);
+  for (std::size_t i = 0; i < l.words_count_; ++i) ::new (&words[i]) TaskWord{0};
   // The rings poll (the pool core wakes sleepers itself); handles are attached by their users.
   const ipc::RingOptions spin{ipc::WaitStrategy::spin, 0};
   (void)ipc::MpmcByteRing::create({base + l.shared_offset_, l.shared_bytes_}, depth * workers,
@@ -75,7 +80,12 @@ WorkerRegions SharedLayout::regions(std::size_t i) const noexcept {
                        &worker_records_[i],
                        {rings, ring_bytes_},
                        {rings + ring_bytes_, ring_bytes_},
-                       {base + shared_offset_, shared_bytes_}};
+                       {base + shared_offset_, shared_bytes_},
+                       task_words()};
+}
+
+std::span<TaskWord> SharedLayout::task_words() const noexcept {
+  return {reinterpret_cast<TaskWord*>(segment_.data() + words_offset_), words_count_};
 }
 
 SpawnLayout SharedLayout::spawn_layout(std::size_t i) const noexcept {
@@ -96,6 +106,8 @@ SpawnLayout SharedLayout::spawn_layout(std::size_t i) const noexcept {
   l.result_bytes = r.results.size();
   l.shared_offset = offset(r.shared.data());
   l.shared_bytes = r.shared.size();
+  l.words_offset = offset(r.task_words.data());
+  l.words_count = r.task_words.size();
   return l;
 }
 
@@ -108,7 +120,10 @@ WorkerRegions SharedLayout::adopt_spawned(const SpawnLayout& l) {
   if (!region_ok(l.self_offset, sizeof(WorkerShared), l.bytes) ||
       !region_ok(l.task_offset, l.task_bytes, l.bytes) ||
       !region_ok(l.result_offset, l.result_bytes, l.bytes) ||
-      !region_ok(l.shared_offset, l.shared_bytes, l.bytes) || l.self_offset < sizeof(PoolShared)) {
+      !region_ok(l.shared_offset, l.shared_bytes, l.bytes) ||
+      l.words_count > (l.bytes / sizeof(TaskWord)) ||
+      !region_ok(l.words_offset, l.words_count * sizeof(TaskWord), l.bytes) ||
+      l.self_offset < sizeof(PoolShared)) {
     bad_start("a region lies outside the mapping or is misaligned");
   }
   struct stat st {};
@@ -138,10 +153,13 @@ WorkerRegions SharedLayout::adopt_spawned(const SpawnLayout& l) {
   const auto span_at = [bytes](std::uint64_t offset, std::uint64_t size) {
     return std::span<std::byte>{bytes + offset, static_cast<std::size_t>(size)};
   };
-  return WorkerRegions{pool, reinterpret_cast<WorkerShared*>(bytes + l.self_offset),
+  return WorkerRegions{pool,
+                       reinterpret_cast<WorkerShared*>(bytes + l.self_offset),
                        span_at(l.task_offset, l.task_bytes),
                        span_at(l.result_offset, l.result_bytes),
-                       span_at(l.shared_offset, l.shared_bytes)};
+                       span_at(l.shared_offset, l.shared_bytes),
+                       {reinterpret_cast<TaskWord*>(bytes + l.words_offset),
+                        static_cast<std::size_t>(l.words_count)}};
 }
 
 }  // namespace ringpool::pool::detail

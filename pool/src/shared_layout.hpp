@@ -1,7 +1,8 @@
 #pragma once
 // The Pool's shared mapping and the plain-data records in it (internal to ringpool::pool).
 //
-//   | PoolShared | WorkerShared x n | shared MPMC ring | (task SPSC ring, result SPSC ring) x n |
+//   | PoolShared | WorkerShared x n | task words | shared MPMC ring | (task ring, result ring) x n
+//   |
 //
 // One anonymous mapping (a memfd where the kernel has it, so that spawn-started workers can
 // inherit it); every part starts on a 128-byte line. The parent creates and initialises it
@@ -66,13 +67,31 @@ struct alignas(kLine) WorkerShared {
 static_assert(std::is_standard_layout_v<WorkerShared>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 
+// Task words: one per task record index (TaskTable), the agreement between the parent and
+// the workers on whether a sent task may still be cancelled. A word is
+// `generation << 32 | TaskState`, the generation being the record's (the high half of the
+// task id; the low half is index + 1). The parent stores pending before it publishes the
+// message; a worker moves pending -> running with one CAS before it runs the task, the
+// parent pending -> cancelled with one CAS in Future::cancel(): whoever wins decides. A
+// worker whose CAS fails skips the message and settles nothing (the parent settled it as
+// cancelled, or the word belongs to a later use of the record: the message is stale).
+// Records with an index past the array are not tracked: workers run them unconditionally
+// and they cannot be cancelled once sent.
+using TaskWord = std::atomic<std::uint64_t>;
+static_assert(std::is_standard_layout_v<TaskWord> && TaskWord::is_always_lock_free);
+enum TaskState : std::uint32_t { kTaskPending = 1, kTaskRunning = 2, kTaskCancelled = 3 };
+[[nodiscard]] constexpr std::uint64_t task_word(std::uint64_t task_id, TaskState s) noexcept {
+  return (task_id & ~std::uint64_t{0xffffffff}) | s;
+}
+
 // What one worker finds in the mapping.
 struct WorkerRegions {
   PoolShared* pool = nullptr;
   WorkerShared* self = nullptr;
-  std::span<std::byte> tasks;    // its SPSC task ring (worker = consumer)
-  std::span<std::byte> results;  // its SPSC result ring (worker = producer)
-  std::span<std::byte> shared;   // the shared MPMC ring (worker = consumer, tracked pops)
+  std::span<std::byte> tasks;      // its SPSC task ring (worker = consumer)
+  std::span<std::byte> results;    // its SPSC result ring (worker = producer)
+  std::span<std::byte> shared;     // the shared MPMC ring (worker = consumer, tracked pops)
+  std::span<TaskWord> task_words;  // see TaskWord (worker: pending -> running)
 };
 
 // The start record of a spawn-started worker: where its parts lie in the inherited memfd.
@@ -93,6 +112,8 @@ struct SpawnLayout {
   std::uint64_t result_bytes;
   std::uint64_t shared_offset;
   std::uint64_t shared_bytes;
+  std::uint64_t words_offset;  // the task words
+  std::uint64_t words_count;
   std::uint64_t init_key;        // registry key of the initializer; 0 = none
   std::uint64_t max_payload;     // PoolOptions::max_payload
   std::uint64_t payload_serial;  // with `parent`, names the pool's payload segments
@@ -106,10 +127,11 @@ class SharedLayout {
   SharedLayout& operator=(SharedLayout&&) noexcept = default;
 
   // Parent: maps and initialises a layout for `workers` workers whose rings hold `depth`
-  // messages (the shared ring depth * workers) of up to `slot_size` bytes. `need_fd`: the
-  // mapping must be a memfd (spawn start method); throws PoolError when it cannot be.
+  // messages (the shared ring depth * workers) of up to `slot_size` bytes, and `task_words`
+  // task words (at least 1). `need_fd`: the mapping must be a memfd (spawn start method);
+  // throws PoolError when it cannot be.
   static SharedLayout create(std::size_t workers, std::size_t depth, std::size_t slot_size,
-                             bool need_fd);
+                             std::size_t task_words, bool need_fd);
 
   // Spawn-started worker: checks every field of `l` (alignment, each region inside the
   // mapping, the fd's size, the pool header) and maps the inherited memfd. Throws
@@ -120,6 +142,7 @@ class SharedLayout {
   [[nodiscard]] PoolShared& pool() const noexcept { return *pool_; }
   [[nodiscard]] WorkerShared& worker(std::size_t i) const noexcept { return worker_records_[i]; }
   [[nodiscard]] WorkerRegions regions(std::size_t i) const noexcept;
+  [[nodiscard]] std::span<TaskWord> task_words() const noexcept;
   // Worker i's parts as offsets into the memfd (fields other than the layout's are zero).
   [[nodiscard]] SpawnLayout spawn_layout(std::size_t i) const noexcept;
   [[nodiscard]] int fd() const noexcept { return segment_.fd(); }
@@ -127,6 +150,8 @@ class SharedLayout {
  private:
   ipc::Segment segment_;
   std::size_t workers_ = 0;
+  std::size_t words_offset_ = 0;
+  std::size_t words_count_ = 0;
   std::size_t shared_offset_ = 0;
   std::size_t shared_bytes_ = 0;
   std::size_t rings_offset_ = 0;

@@ -5,7 +5,8 @@
 
 namespace ringpool::pool::detail {
 
-TaskTable::TaskTable(std::size_t workers, std::size_t reserve_records) : queued_(workers, 0) {
+TaskTable::TaskTable(std::size_t workers, std::size_t reserve_records, std::span<TaskWord> words)
+    : words_(words), queued_(workers, 0) {
   records_.reserve(reserve_records);
   free_.reserve(reserve_records);
 }
@@ -21,6 +22,50 @@ void TaskTable::reroute(Record& r, int route) noexcept {
   if (r.worker >= 0) --queued_[static_cast<std::size_t>(r.worker)];
   r.worker = route;
   if (route >= 0) ++queued_[static_cast<std::size_t>(route)];
+  if (TaskWord* w = word_of(r)) {
+    // relaxed: as in reserve(); the dead worker is reaped, and the requeued message is
+    // published again by a later commit.
+    w->store(task_word(id_of(static_cast<std::uint32_t>(&r - records_.data())), kTaskPending),
+             std::memory_order_relaxed);
+  }
+}
+
+TaskWord* TaskTable::word_of(const Record& r) const noexcept {
+  const auto i = static_cast<std::size_t>(&r - records_.data());
+  return i < words_.size() ? &words_[i] : nullptr;
+}
+
+bool TaskTable::try_cancel(Record& r) noexcept {
+  TaskWord* w = word_of(r);
+  if (w == nullptr || r.attempts != 0) return false;
+  const std::uint64_t id = id_of(static_cast<std::uint32_t>(&r - records_.data()));
+  std::uint64_t expected = task_word(id, kTaskPending);
+  // relaxed: the CAS is the whole agreement; pairs with the worker's CAS in claim_task()
+  // (worker_loop.cpp): exactly one of the two leaves pending.
+  if (!w->compare_exchange_strong(expected, task_word(id, kTaskCancelled),
+                                  std::memory_order_relaxed, std::memory_order_relaxed)) {
+    return false;
+  }
+  for (std::uint32_t k = r.next; k < r.count; ++k) r.sink->cancel_item(r.base + k);
+  r.next = r.count;
+  retire(r);
+  return true;
+}
+
+std::size_t TaskTable::cancel_all_pending() noexcept {
+  std::size_t n = 0;
+  for (Record& r : records_) {
+    if (r.live && try_cancel(r)) ++n;
+  }
+  return n;
+}
+
+bool TaskTable::running(const Record& r) const noexcept {
+  const TaskWord* w = word_of(r);
+  // relaxed: a snapshot; the word decides nothing here.
+  return w != nullptr &&
+         w->load(std::memory_order_relaxed) ==
+             task_word(id_of(static_cast<std::uint32_t>(&r - records_.data())), kTaskRunning);
 }
 
 TaskTable::Record* TaskTable::lookup(std::uint64_t id) noexcept {

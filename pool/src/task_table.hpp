@@ -4,8 +4,10 @@
 // was rerun and which worker ring it went to.
 //
 // A record's id is its index plus a generation, so a late, repeated or forged result for a
-// record that was settled and reused is ignored (lookup() returns nullptr). Not
-// thread-safe: the pool core's mutex guards every call except empty().
+// record that was settled and reused is ignored (lookup() returns nullptr). Each record
+// index below the task-word array has a task word in shared memory (see TaskWord in
+// shared_layout.hpp): the parent's side of the cancel agreement with the workers is here.
+// Not thread-safe: the pool core's mutex guards every call except empty().
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "ringpool/pool/future.hpp"
+#include "shared_layout.hpp"
 
 namespace ringpool::pool::detail {
 
@@ -32,17 +35,26 @@ class TaskTable {
     int worker = -1;  // the worker whose SPSC ring it went to; -1 for the shared ring
   };
 
-  TaskTable(std::size_t workers, std::size_t reserve);
+  TaskTable(std::size_t workers, std::size_t reserve, std::span<TaskWord> words);
 
-  // Reserves a record for a message about to be written; its id goes in the header.
-  // Inline (with id_of, unreserve and start): the submit path.
+  // Reserves a record for a message about to be written; its id goes in the header. Its
+  // task word is pending from now (before the message is published). Inline (with id_of,
+  // unreserve and start): the submit path.
   [[nodiscard]] std::uint32_t reserve() {
+    std::uint32_t i = 0;
     if (!free_.empty()) {
-      const std::uint32_t i = free_.back();
+      i = free_.back();
       free_.pop_back();
-      return i;
+    } else {
+      i = grow();
     }
-    return grow();
+    if (i < words_.size()) {
+      // relaxed: the word is the whole agreement (nothing is published through it); the
+      // message's commit, a release store that the worker's pop acquires, carries this
+      // store to the worker before its CAS in claim_task() (worker_loop.cpp).
+      words_[i].store(task_word(id_of(i), kTaskPending), std::memory_order_relaxed);
+    }
+    return i;
   }
   [[nodiscard]] std::uint64_t id_of(std::uint32_t index) const noexcept {
     return (static_cast<std::uint64_t>(records_[index].generation) << 32) | (index + 1);
@@ -61,14 +73,26 @@ class TaskTable {
     r.next = 0;
     r.attempts = 0;
     r.worker = worker;
+    if (owned != nullptr) owned->set_task_id(id_of(index));
     if (worker >= 0) ++queued_[static_cast<std::size_t>(worker)];
     // relaxed: waiters read it with acquire only after retire(); the record is under the
     // lock.
     live_.fetch_add(1, std::memory_order_relaxed);
   }
 
-  // A recovered message of `r` now goes to worker `route`'s ring (-1: the shared ring).
+  // A recovered message of `r` now goes to worker `route`'s ring (-1: the shared ring). Its
+  // task word is pending again (the dead worker may have moved it to running).
   void reroute(Record& r, int route) noexcept;
+
+  // Cancels `r` if no worker has started it: wins its task word (pending -> cancelled),
+  // settles its items with ResultSink::cancel_item() and retires it. False when a worker
+  // won the word, when `r` was rerun after its worker died (it started once), or when it
+  // has no task word.
+  bool try_cancel(Record& r) noexcept;
+  // Cancels every live record no worker has started; returns how many.
+  std::size_t cancel_all_pending() noexcept;
+  // A worker has moved `r`'s task word to running.
+  [[nodiscard]] bool running(const Record& r) const noexcept;
 
   // The live record with this id, or nullptr (settled already, or never issued).
   [[nodiscard]] Record* lookup(std::uint64_t id) noexcept;
@@ -112,7 +136,10 @@ class TaskTable {
   std::uint32_t grow();
   void retire(Record& r) noexcept;
 
+  [[nodiscard]] TaskWord* word_of(const Record& r) const noexcept;
+
   std::vector<Record> records_;
+  std::span<TaskWord> words_;
   std::vector<std::uint32_t> free_;
   std::vector<std::size_t> queued_;
   std::atomic<std::size_t> live_{0};

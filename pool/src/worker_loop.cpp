@@ -91,6 +91,24 @@ void push_result(void* context, std::span<const std::byte> message) {
   }
 }
 
+// Claims the task of message `task_id` before running it: moves its task word from pending
+// to running (see TaskWord in shared_layout.hpp). False when the parent cancelled it first,
+// or when the word belongs to a later use of the record (a stale message): the message is
+// then skipped and nothing is settled for it. A task with no word (its record index is past
+// the array) runs.
+bool claim_task(const WorkerState& st, std::uint64_t task_id) noexcept {
+  const std::span<TaskWord> words = st.config->regions.task_words;
+  const std::uint64_t low = task_id & 0xffffffffULL;  // record index + 1, checked before use
+  if (low == 0 || low > words.size()) return true;
+  std::uint64_t expected = task_word(task_id, kTaskPending);
+  // relaxed: the CAS is the whole agreement; pairs with the parent's CAS in
+  // TaskTable::try_cancel(): exactly one of the two leaves pending. The parent's pending
+  // store reached us with the message (its commit is a release store our pop acquired).
+  return words[static_cast<std::size_t>(low - 1)].compare_exchange_strong(
+      expected, task_word(task_id, kTaskRunning), std::memory_order_relaxed,
+      std::memory_order_relaxed);
+}
+
 // Runs one task message in place (the slot stays held until it returns).
 void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byte> msg) {
   if (msg.size() < sizeof(TaskHeader)) return;  // an abandoned send (commit(0))
@@ -105,6 +123,7 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
       h.invoker == 0 || h.fn == 0) {
     return;
   }
+  if (!claim_task(st, h.task_id)) return;  // cancelled (or stale): settle nothing
   WorkerShared& self = *st.config->regions.self;
   // relaxed: the parent reads it only after reaping this worker.
   self.current_task.store(h.task_id, std::memory_order_relaxed);

@@ -504,6 +504,8 @@ ringpool::pool::detail::SpawnLayout plausible_layout(int fd, std::uint64_t bytes
   l.result_bytes = kLine;
   l.shared_offset = 16 * kLine;
   l.shared_bytes = kLine;
+  l.words_offset = 20 * kLine;
+  l.words_count = kLine / sizeof(TaskWord);
   return l;
 }
 
@@ -531,6 +533,12 @@ TEST(SpawnPoolStartData, GarbageAndLiesAreRefused) {
   expect_refused(encode(l), {fd}, "outside the mapping");
   l = plausible_layout(fd, kBytes);
   l.shared_bytes = ~std::uint64_t{0};
+  expect_refused(encode(l), {fd}, "outside the mapping");
+  l = plausible_layout(fd, kBytes);
+  l.words_count = ~std::uint64_t{0} / sizeof(TaskWord);
+  expect_refused(encode(l), {fd}, "outside the mapping");
+  l = plausible_layout(fd, kBytes);
+  l.words_offset = kBytes;
   expect_refused(encode(l), {fd}, "outside the mapping");
   l = plausible_layout(fd, kBytes);
   l.result_offset += 8;

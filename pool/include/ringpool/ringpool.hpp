@@ -3,7 +3,8 @@
 //   ringpool::Error                         the one base of every ringpool error
 //   ringpool::ipc       segments, SPSC/MPMC rings (typed and byte), EventCount
 //   ringpool::topology  hwloc machine model, usable CPUs, placement policies, plan, pinning
-//   ringpool::pool      Process, Pool, Future, Queue/JoinableQueue/SimpleQueue, Pipe,
+//   ringpool::pool      Process, Pool, Future, wait/as_completed, Queue/JoinableQueue/SimpleQueue,
+//   Pipe,
 //                       Lock/RLock/Semaphore/BoundedSemaphore/Event/Condition/Barrier,
 //                       Value/Array, Codec, spawn registration
 // Each module's headers may also be included alone (see README, "Modules").
@@ -21,4 +22,5 @@
 #include "ringpool/pool/spawn.hpp"
 #include "ringpool/pool/sync.hpp"
 #include "ringpool/pool/this_process.hpp"
+#include "ringpool/pool/wait.hpp"
 #include "ringpool/topology/topology.hpp"

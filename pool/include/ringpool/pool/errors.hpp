@@ -134,6 +134,14 @@ class PoolBroken : public PoolError {
   using PoolError::PoolError;
 };
 
+// The task was cancelled before any worker started it (Future::cancel(), or
+// Pool::shutdown(..., cancel_futures = true)): get() and exception() of its future throw it
+// (Python's concurrent.futures.CancelledError).
+class CancelledError : public PoolError {
+ public:
+  using PoolError::PoolError;
+};
+
 // The call is not allowed in the object's current state (join before close,
 // start twice, a daemon starting children, ...).
 class InvalidState : public PoolError {

@@ -7,6 +7,9 @@
 //   f.get(10ms);                     // throws Timeout when not ready; f stays usable
 //   f.add_done_callback([](const Future<int>& g) { ... });
 //   auto g = f.then([](int v) { return v + 1; });
+//   f.cancel();                      // true when no worker had started it: it never runs
+//
+// wait(futures, timeout, when) and as_completed(futures, timeout) are in wait.hpp.
 //
 // A Future is a cheap, copyable handle on a shared state (copies see the same result).
 // Any thread may wait on it; a waiting thread also collects results from the pool's
@@ -59,6 +62,9 @@ class ResultSink {
   virtual void deliver(std::uint64_t index, std::span<const std::byte> value) = 0;
   // Item `index` failed.
   virtual void fail(std::uint64_t index, std::exception_ptr error) noexcept = 0;
+  // Item `index` was cancelled before any worker started it (Future::cancel(),
+  // Pool::shutdown(..., cancel_futures = true)). Default: fail() with CancelledError.
+  virtual void cancel_item(std::uint64_t index) noexcept;
   // The `items` items of one task message have all been delivered or failed (called once
   // per message, after its last deliver()/fail(), and never again for them).
   virtual void settled(std::size_t items) noexcept { (void)items; }
@@ -68,12 +74,20 @@ class ResultSink {
 };
 
 // Implemented by the pool: makes progress (collects results) while a thread waits.
+class StateBase;
 class Progress {
  public:
   // Blocks until `ready()` returns true or `deadline` passes; returns ready().
   // `ready` is evaluated with no pool lock held.
   virtual bool wait_until(bool (*ready)(const void*), const void* context,
                           std::optional<Clock::time_point> deadline) = 0;
+  // Cancels the task `state` is the future of, if no worker has started it: true when it
+  // is cancelled now (its state then completes as cancelled). False when it runs, has
+  // finished, was rerun after its worker died, or `state` is not a single task's future.
+  // Any thread; takes the pool's lock.
+  virtual bool cancel(StateBase& state) = 0;
+  // True while a worker runs the task `state` is the future of. Any thread.
+  virtual bool running(const StateBase& state) = 0;
 
  protected:
   ~Progress() = default;
@@ -87,16 +101,27 @@ inline thread_local std::vector<std::function<void()>>* t_deferred_callbacks = n
 // The part of a future's shared state that does not depend on R.
 class StateBase : public ResultSink {
  public:
-  enum Status : std::uint32_t { kPending = 0, kValue = 1, kError = 2 };
+  enum Status : std::uint32_t { kPending = 0, kValue = 1, kError = 2, kCancelled = 3 };
 
   [[nodiscard]] bool ready() const noexcept {
     // acquire: pairs with the release store in finish(); the value or error written
     // before it is visible.
     return status_.load(std::memory_order_acquire) != kPending;
   }
+  // Failed or cancelled: error() holds the exception get() rethrows.
   [[nodiscard]] bool has_error() const noexcept {
     // acquire: pairs with the release store in finish().
+    const std::uint32_t s = status_.load(std::memory_order_acquire);
+    return s == kError || s == kCancelled;
+  }
+  // Failed (not cancelled): what wait(..., ReturnWhen::first_exception) looks for.
+  [[nodiscard]] bool failed() const noexcept {
+    // acquire: pairs with the release store in finish().
     return status_.load(std::memory_order_acquire) == kError;
+  }
+  [[nodiscard]] bool cancelled() const noexcept {
+    // acquire: pairs with the release store in finish().
+    return status_.load(std::memory_order_acquire) == kCancelled;
   }
   [[nodiscard]] const std::exception_ptr& error() const noexcept { return error_; }
 
@@ -113,6 +138,14 @@ class StateBase : public ResultSink {
   void fail(std::uint64_t, std::exception_ptr error) noexcept override {
     error_ = std::move(error);
     finish(kError);
+  }
+  void cancel_item(std::uint64_t) noexcept override {
+    error_ = cancelled_error();
+    finish(kCancelled);
+  }
+  static std::exception_ptr cancelled_error() noexcept {
+    return std::make_exception_ptr(
+        CancelledError("ringpool: the task was cancelled before a worker started it"));
   }
 
   // Registers `cb` to run once complete (at once if complete already). A callback that
@@ -134,6 +167,10 @@ class StateBase : public ResultSink {
   [[nodiscard]] Progress* progress() const noexcept { return progress_; }
   // Set once, before the state is shared with any other thread.
   void set_progress(Progress* p) noexcept { progress_ = p; }
+  // The id of the task record this state is the future of (0: none). Read and written only
+  // under the lock of the pool that settles it.
+  [[nodiscard]] std::uint64_t task_id() const noexcept { return task_id_; }
+  void set_task_id(std::uint64_t id) noexcept { task_id_ = id; }
 
   void add_ref() noexcept {
     // relaxed: the caller already holds a reference, so the count cannot reach zero.
@@ -141,13 +178,15 @@ class StateBase : public ResultSink {
   }
   void release_ref() noexcept {
     // acq_rel: the last owner must see every other owner's writes before destroying.
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_(this);
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
   }
 
  protected:
-  using Destroy = void (*)(StateBase*) noexcept;
-  explicit StateBase(Destroy destroy) noexcept : destroy_(destroy) {}
+  StateBase() noexcept = default;
   ~StateBase() = default;
+  // Destroys the complete object and frees its block (the last reference is gone). A
+  // virtual rather than a stored function pointer: the state stays within its slab class.
+  virtual void destroy() noexcept = 0;
 
   // Publishes the outcome, wakes sleepers and runs callbacks. Called once.
   void finish(Status s) noexcept {
@@ -192,7 +231,7 @@ class StateBase : public ResultSink {
   // pool settles every live task before it is destroyed (join, terminate, ~Pool), and a
   // settled state never calls it.
   Progress* progress_ = nullptr;
-  Destroy destroy_;
+  std::uint64_t task_id_ = 0;  // under the pool's lock (see task_id())
   std::exception_ptr error_;
   std::mutex callbacks_mu_;
   std::vector<std::function<void()>> callbacks_;
@@ -236,16 +275,15 @@ class State final : public StateBase {
   }
 
  private:
-  State() noexcept : StateBase(&State::destroy) {}
+  State() noexcept = default;
   ~State() {
     if constexpr (!std::is_void_v<R>) {
       if (has_value_) std::launder(reinterpret_cast<R*>(storage_))->~R();
     }
   }
-  static void destroy(StateBase* base) noexcept {
-    auto* self = static_cast<State*>(base);
-    self->~State();
-    state_deallocate(self, sizeof(State));
+  void destroy() noexcept override {
+    this->~State();
+    state_deallocate(this, sizeof(State));
   }
 
   struct Empty {};
@@ -264,6 +302,10 @@ template <class T>
 struct IsFuture : std::false_type {};
 template <class T>
 struct IsFuture<Future<T>> : std::true_type {};
+
+inline void ResultSink::cancel_item(std::uint64_t index) noexcept {
+  fail(index, StateBase::cancelled_error());
+}
 
 }  // namespace detail
 
@@ -334,10 +376,49 @@ class Future {
     }
     return !s.has_error();
   }
+  // concurrent.futures.Future.done(): finished with a value, an error, or cancelled.
+  // Never blocks. (The same as ready().)
+  [[nodiscard]] bool done() const { return checked().ready(); }
+  // Cancelled by cancel() or Pool::shutdown(..., cancel_futures = true).
+  [[nodiscard]] bool cancelled() const { return checked().cancelled(); }
+  // A worker runs the task now (it can no longer be cancelled). False for a map_async or
+  // then() future, which stand for no single task.
+  [[nodiscard]] bool running() const {
+    auto& s = checked();
+    if (s.ready()) return false;
+    detail::Progress* p = s.progress();
+    return p != nullptr && p->running(s);
+  }
+  // concurrent.futures.Future.cancel(): true when the task had not started: it will never
+  // run, its record is reclaimed, the future completes as cancelled (callbacks run) and
+  // get() throws CancelledError. True again for a future cancelled before. False when it
+  // runs or has finished, and for a map_async or then() future. Any thread; does not block
+  // on the task.
+  bool cancel() const {
+    auto& s = checked();
+    if (s.cancelled()) return true;
+    if (s.ready()) return false;
+    detail::Progress* p = s.progress();
+    return p != nullptr && p->cancel(s);
+  }
+
   // The error the task failed with (nullptr when it succeeded). Blocks until ready.
+  // Throws CancelledError when the future was cancelled (as Python's exception()).
   [[nodiscard]] std::exception_ptr exception() const {
     wait();
-    return state_->has_error() ? state_->error() : nullptr;
+    return error_or_null();
+  }
+  // As exception(), but throws Timeout when not finished within `timeout` (the future
+  // stays usable).
+  template <class Rep, class Period>
+  [[nodiscard]] std::exception_ptr exception(std::chrono::duration<Rep, Period> timeout) const {
+    if (!wait_for(timeout)) {
+      throw Timeout(
+          "ringpool: Future::exception timed out after " +
+          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()) +
+          " us; the task is still pending or running and the future stays usable");
+    }
+    return error_or_null();
   }
 
   // Runs cb(*this) once the future is complete (at once if it is already).
@@ -388,6 +469,8 @@ class Future {
     f.state_ = state;
     return f;
   }
+  // The shared state (nullptr when empty): wait() and as_completed() watch it.
+  [[nodiscard]] detail::StateBase* state_base() const noexcept { return state_; }
 
  private:
   template <class>
@@ -398,6 +481,10 @@ class Future {
       throw InvalidState("ringpool: this Future is empty (default-constructed or moved from)");
     }
     return *state_;
+  }
+  std::exception_ptr error_or_null() const {
+    if (state_->cancelled()) std::rethrow_exception(state_->error());
+    return state_->has_error() ? state_->error() : nullptr;
   }
   R take() const {
     if (state_->has_error()) std::rethrow_exception(state_->error());

@@ -1,6 +1,7 @@
 #pragma once
 // Imap: the lazy range imap()/imap_unordered() return (include <ringpool/pool/pool.hpp>).
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <iterator>
@@ -17,7 +18,8 @@
 
 namespace ringpool::pool {
 
-// The range returned by imap()/imap_unordered(). Move-only; iterate it once. Its
+// The range returned by imap()/imap_unordered(). Move-only; iterate it once, either as a
+// range or with next() / next(timeout) (Python's IMapIterator.next), not both. Its
 // destructor waits for the items already in flight (they write into it).
 template <class R, class Task, class View, bool Star>
 class Imap {
@@ -65,11 +67,13 @@ class Imap {
     using value_type = R;
     using difference_type = std::ptrdiff_t;
     iterator() = default;
-    explicit iterator(Imap* parent) : parent_(parent) { current_ = parent_->next(); }
+    explicit iterator(Imap* parent) : parent_(parent) {
+      current_ = parent_->next_outcome(std::nullopt);
+    }
     // The item's result; throws its error (TaskFailed, WorkerLost, ...).
     const R& operator*() const { return current_->value(); }
     iterator& operator++() {
-      current_ = parent_->next();
+      current_ = parent_->next_outcome(std::nullopt);
       return *this;
     }
     void operator++(int) { ++*this; }
@@ -85,8 +89,27 @@ class Imap {
   iterator begin() { return iterator(this); }
   std::default_sentinel_t end() { return {}; }
 
+  // The next result (nullopt once every result was handed out); rethrows a failed item's
+  // error (that item is consumed: the next call goes on after it). Blocks until a result
+  // is there.
+  std::optional<R> next() { return value_of(next_outcome(std::nullopt)); }
+  // As next(), but throws Timeout when no result is ready within `timeout` (Python's
+  // next(timeout) raises TimeoutError); nothing is lost: a later call returns it. (Sending
+  // more inputs may block past the timeout while the task rings are full.)
+  template <class Rep, class Period>
+  std::optional<R> next(std::chrono::duration<Rep, Period> timeout) {
+    return value_of(next_outcome(detail::Clock::now() +
+                                 std::chrono::duration_cast<detail::Clock::duration>(timeout)));
+  }
+
  private:
-  std::optional<Outcome<R>> next() {
+  static std::optional<R> value_of(std::optional<Outcome<R>>&& out) {
+    if (!out) return std::nullopt;
+    return std::move(*out).value();
+  }
+
+  // The next outcome, or nullopt at the end. Throws Timeout when `deadline` passes first.
+  std::optional<Outcome<R>> next_outcome(std::optional<detail::Clock::time_point> deadline) {
     for (;;) {
       if (auto out = sink_->take()) {
         ++taken_;
@@ -102,7 +125,11 @@ class Imap {
         if (input_error_) return Outcome<R>(std::exchange(input_error_, nullptr));
         return std::nullopt;
       }
-      pool_->core().wait_until(&detail::ImapSink<R>::has_next, sink_.get(), std::nullopt);
+      if (!pool_->core().wait_until(&detail::ImapSink<R>::has_next, sink_.get(), deadline)) {
+        throw Timeout(
+            "ringpool: imap next(timeout): no result within the timeout; the iterator stays "
+            "usable (call next again)");
+      }
     }
   }
 

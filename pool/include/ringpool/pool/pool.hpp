@@ -9,7 +9,9 @@
 //   std::vector<int> v = pool.map(square, inputs);    // chunksize as Python's map
 //   for (int x : pool.imap(square, inputs)) ...       // lazy, in input order
 //   for (int x : pool.imap_unordered(square, inputs)) // lazy, as completed
+//   auto all = pool.map_async(square, inputs);        // Future<std::vector<int>>
 //   pool.close(); pool.join();                        // or let the destructor do it
+//   pool.shutdown(/*wait=*/true, /*cancel_futures=*/false);  // Executor.shutdown
 //
 // Tasks are plain functions or captureless lambdas (function pointers: with the fork
 // start method they are valid in the workers; with spawn, tasks are registered with
@@ -57,6 +59,7 @@
 #include "ringpool/pool/outcome.hpp"
 #include "ringpool/pool/process.hpp"
 #include "ringpool/pool/spawn.hpp"
+#include "ringpool/pool/wait.hpp"
 #include "ringpool/topology/placement.hpp"
 
 namespace ringpool::pool {
@@ -260,6 +263,30 @@ class Pool {
     return map_outcomes_impl<false>(fn, inputs, chunksize);
   }
 
+  // map_async: map() without waiting: a future of every result in input order, or of the
+  // first failed item's error (as map() throws it). Every input is read and sent before
+  // this returns: when the rings cannot hold them all, it collects results while it waits
+  // for room (most of the work may be done by then; Python's map_async hands the sending
+  // to a thread). `callback(const std::vector<R>&)` runs on success and
+  // `error_callback(std::exception_ptr)` on failure, as Python's (in the thread that
+  // completes the future; pass nullptr for none). Throws as map() does before anything is
+  // sent (Closed, PayloadTooLarge, InvalidArgument); the future has no cancel().
+  template <class F, std::ranges::input_range Range, class Callback = std::nullptr_t,
+            class ErrorCallback = std::nullptr_t>
+  auto map_async(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt,
+                 Callback callback = nullptr, ErrorCallback error_callback = nullptr) {
+    return map_async_impl<false>(fn, inputs, chunksize, std::move(callback),
+                                 std::move(error_callback));
+  }
+  // starmap_async: map_async over tuples (or pairs) of arguments.
+  template <class F, std::ranges::input_range Range, class Callback = std::nullptr_t,
+            class ErrorCallback = std::nullptr_t>
+  auto starmap_async(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt,
+                     Callback callback = nullptr, ErrorCallback error_callback = nullptr) {
+    return map_async_impl<true>(fn, inputs, chunksize, std::move(callback),
+                                std::move(error_callback));
+  }
+
   // imap: a lazy range of results in input order. Inputs are read as results are
   // consumed: at most about ring_messages() * chunksize items are in flight, so a huge
   // or unbounded input is never materialised. A failed item throws from operator* at
@@ -283,6 +310,12 @@ class Pool {
   void join();
   // Kills the workers now (SIGKILL); unfinished futures fail with Closed.
   void terminate();
+  // concurrent.futures.Executor.shutdown: close(); with cancel_futures, every task no worker
+  // has started is cancelled (its future completes as cancelled; a batch's cancelled items
+  // fail with CancelledError); with wait, join() (waits for the rest). With wait = false
+  // it returns at once and the tasks go on; join() or the destructor waits for them.
+  // Calling it again is harmless.
+  void shutdown(bool wait = true, bool cancel_futures = false);
 
   // ---- introspection ---------------------------------------------------------------
   [[nodiscard]] LastPlan last_plan() const;
@@ -336,6 +369,36 @@ class Pool {
     return out;
   }
 
+  template <bool Star, class F, class Range, class Callback, class ErrorCallback>
+  auto map_async_impl(F fn, const Range& inputs, std::optional<std::size_t> chunksize,
+                      Callback callback, ErrorCallback error_callback) {
+    static_assert(detail::check_task<F, detail::MapHint<const Range&, Star>>());
+    using Task = detail::TaskOf<F, detail::MapHint<const Range&, Star>>;
+    using R = typename Task::Result;
+    static_assert(!std::is_void_v<R>, "ringpool: map_async needs a function that returns a value");
+    using State = detail::State<std::vector<R>>;
+    State* state = State::make();
+    state->set_progress(core_.get());
+    auto future = Future<std::vector<R>>::adopt(state);
+    state->add_ref();  // the sink's reference
+    auto* sink =
+        new detail::MapAsyncSink<R>(state, static_cast<std::size_t>(std::ranges::distance(inputs)));
+    run_batch<Star, Task>(Task::prepare(fn), inputs, chunksize, *sink);
+    if constexpr (!std::is_null_pointer_v<Callback> || !std::is_null_pointer_v<ErrorCallback>) {
+      // Only once every item was sent (a call that throws runs no callback, as Python's);
+      // at once when the future is complete already. The state holds its callbacks, so it
+      // outlives their call.
+      state->on_done([state, cb = std::move(callback), ecb = std::move(error_callback)]() mutable {
+        if (state->has_error()) {
+          if constexpr (!std::is_null_pointer_v<ErrorCallback>) ecb(state->error());
+        } else if constexpr (!std::is_null_pointer_v<Callback>) {
+          cb(state->value());
+        }
+      });
+    }
+    return future;
+  }
+
   template <bool Star, class F, class Range>
   auto map_impl(F fn, const Range& inputs, std::optional<std::size_t> chunksize) {
     static_assert(detail::check_task<F, detail::MapHint<const Range&, Star>>());
@@ -359,41 +422,66 @@ class Pool {
     }
   }
 
-  // Sends every input in messages of up to chunksize items and waits for all results.
-  // A stateful task's state goes ahead of the items in every message.
-  template <bool Star, class Task, class Range, class R>
+  // Every item of a batch was sent (`sent` of them): a map() waits for their results, a
+  // map_async() hands its sink over to the collector (it may be gone when this returns).
+  // `error`: what stopped the sending (nullptr: nothing did).
+  template <class R>
+  void finish_batch(detail::MapSink<R>& sink, std::size_t sent, std::exception_ptr error) {
+    (void)error;  // map() rethrows it itself
+    sink.finish_sending(sent);
+    core_->wait_until(&detail::MapSink<R>::complete, &sink, std::nullopt);
+  }
+  template <class R>
+  void finish_batch(detail::MapAsyncSink<R>& sink, std::size_t sent, std::exception_ptr error) {
+    sink.finish_sending(sent, std::move(error));
+  }
+
+  // Sends every input in messages of up to chunksize items, then finish_batch(): also when
+  // it throws (after what was sent). A stateful task's state goes ahead of the items in
+  // every message.
+  template <bool Star, class Task, class Range, class Sink>
   void run_batch(const typename Task::Fn& f, const Range& inputs,
-                 std::optional<std::size_t> chunksize, detail::MapSink<R>& sink) {
+                 std::optional<std::size_t> chunksize, Sink& sink) {
     using Args = typename Task::Args;
     using Items = detail::ItemCodec<Args>;
     const std::size_t n = sink.values().size();
-    if (n == 0) return;
+    if (n == 0) {
+      finish_batch(sink, 0, nullptr);
+      return;
+    }
     const std::size_t workers = core_->workers();
-    std::size_t chunk = chunksize.value_or((n + 4 * workers - 1) / (4 * workers));
-    if (chunk == 0) {
-      throw InvalidArgument("ringpool: chunksize must be at least 1");
-    }
-    const PayloadTooLarge::OverLimit over{"PoolOptions::max_payload"};
-    const std::size_t most = core_->payload_limit();
+    std::size_t chunk = 0;
     std::size_t state = 0;
-    if constexpr (Task::kStateful) {
-      state = Task::state_bytes(f);
-      if (state > most) throw PayloadTooLarge(state, most, "task's state", over);
-    }
-    // Items of a message that fits a slot; a larger item goes alone, by reference.
-    const std::size_t limit = core_->max_payload() > state ? core_->max_payload() - state : 0;
-    // Every input must be within the limit on its own: check before sending anything.
-    if constexpr (Items::kPacked) {
-      if (Items::item_size() > most - state) {
-        throw PayloadTooLarge(Items::item_size(), most - state, "arguments", over);
+    std::size_t limit = 0;
+    try {
+      chunk = chunksize.value_or((n + 4 * workers - 1) / (4 * workers));
+      if (chunk == 0) {
+        throw InvalidArgument("ringpool: chunksize must be at least 1");
       }
-    } else {
-      for (const auto& item : inputs) {
-        const std::size_t b = Items::bytes(detail::to_args<Args, Star>(item));
-        if (b > most - state) {
-          throw PayloadTooLarge(b, most - state, "arguments of one map item", over);
+      const PayloadTooLarge::OverLimit over{"PoolOptions::max_payload"};
+      const std::size_t most = core_->payload_limit();
+      if constexpr (Task::kStateful) {
+        state = Task::state_bytes(f);
+        if (state > most) throw PayloadTooLarge(state, most, "task's state", over);
+      }
+      // Items of a message that fits a slot; a larger item goes alone, by reference.
+      limit = core_->max_payload() > state ? core_->max_payload() - state : 0;
+      // Every input must be within the limit on its own: check before sending anything.
+      if constexpr (Items::kPacked) {
+        if (Items::item_size() > most - state) {
+          throw PayloadTooLarge(Items::item_size(), most - state, "arguments", over);
+        }
+      } else {
+        for (const auto& item : inputs) {
+          const std::size_t b = Items::bytes(detail::to_args<Args, Star>(item));
+          if (b > most - state) {
+            throw PayloadTooLarge(b, most - state, "arguments of one map item", over);
+          }
         }
       }
+    } catch (...) {
+      finish_batch(sink, 0, std::current_exception());  // nothing was sent
+      throw;
     }
     const bool parallel = core_->plan_batch(n);
     struct Cursor {
@@ -454,13 +542,11 @@ class Pool {
         ++message;
       }
     } catch (...) {
-      // Items already sent still settle into `sink`: wait for them before unwinding.
-      sink.finish_sending(sent);
-      core_->wait_until(&detail::MapSink<R>::complete, &sink, std::nullopt);
+      // Items already sent still settle into `sink`: map() waits for them before unwinding.
+      finish_batch(sink, sent, std::current_exception());
       throw;
     }
-    sink.finish_sending(sent);
-    core_->wait_until(&detail::MapSink<R>::complete, &sink, std::nullopt);
+    finish_batch(sink, sent, nullptr);
   }
 
   std::unique_ptr<detail::PoolCore> core_;

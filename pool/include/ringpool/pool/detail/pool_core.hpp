@@ -64,6 +64,11 @@ class PoolCore final : public Progress {
 
   bool wait_until(bool (*ready)(const void*), const void* context,
                   std::optional<Clock::time_point> deadline) override;
+  bool cancel(StateBase& state) override;
+  bool running(const StateBase& state) override;
+  // Cancels every task no worker has started (Pool::shutdown(..., cancel_futures = true));
+  // returns how many task messages.
+  std::size_t cancel_pending();
 
   // Decides the path of a batch of `tasks` tasks and records it for last_plan().
   // Returns true for the parallel path (message i goes to worker i's SPSC ring).

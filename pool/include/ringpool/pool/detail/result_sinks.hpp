@@ -1,7 +1,9 @@
 #pragma once
 // Where the collector writes a batch's results: MapSink (one slot per input of a map(),
-// complete when every item is settled) and ImapSink (the bounded window of an imap()/
+// complete when every item is settled), MapAsyncSink (the same for map_async(), completing
+// a future) and ImapSink (the bounded window of an imap()/
 // imap_unordered(), handed out one at a time).
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -84,6 +86,78 @@ R unwrap_slot(typename MapSink<R>::Slot&& slot) {
     return std::move(*slot);
   }
 }
+
+// Results of a map_async(): one slot per input, like MapSink, but owned by nobody but
+// itself. It lives until every item sent has settled and the sender has called
+// finish_sending(); whichever comes last completes the future (the values in input order,
+// or the first failed item's error, as map() throws) and deletes the sink.
+template <class R>
+class MapAsyncSink final : public ResultSink {
+ public:
+  using Slot = typename MapSink<R>::Slot;
+
+  // Takes over one reference to `state`; `n` items will be sent at most.
+  MapAsyncSink(State<std::vector<R>>* state, std::size_t n)
+      : values_(n), state_(state), remaining_(n + 1) {}
+
+  void deliver(std::uint64_t index, std::span<const std::byte> value) override {
+    values_[index] = Codec<R>::decode(value);
+  }
+  void fail(std::uint64_t index, std::exception_ptr error) noexcept override {
+    try {
+      errors_.emplace_back(index, std::move(error));
+    } catch (...) {
+    }
+  }
+  void settled(std::size_t items) noexcept override { release(items); }
+  // The sender sent `sent` of the n items and will not touch the sink again (it may be
+  // gone when this returns). `error`: what stopped it early; the future fails with it.
+  void finish_sending(std::size_t sent, std::exception_ptr error) noexcept {
+    sender_error_ = std::move(error);
+    release(values_.size() - sent + 1);
+  }
+
+  std::vector<Slot>& values() noexcept { return values_; }
+
+ private:
+  void release(std::size_t count) noexcept {
+    // acq_rel: the one that brings the count to zero sees every value and error the
+    // others wrote (the collector under the pool lock, the sender) before it reads them.
+    if (remaining_.fetch_sub(count, std::memory_order_acq_rel) == count) complete();
+  }
+  void complete() noexcept {
+    State<std::vector<R>>* state = state_;
+    if (sender_error_) {
+      state->fail(0, std::move(sender_error_));
+    } else if (!errors_.empty()) {
+      const auto first =
+          std::min_element(errors_.begin(), errors_.end(),
+                           [](const auto& a, const auto& b) { return a.first < b.first; });
+      state->fail(0, first->second);
+    } else {
+      try {
+        if constexpr (std::is_default_constructible_v<R>) {
+          state->set_value(std::move(values_));
+        } else {
+          std::vector<R> out;
+          out.reserve(values_.size());
+          for (auto& v : values_) out.push_back(std::move(*v));
+          state->set_value(std::move(out));
+        }
+      } catch (...) {
+        state->fail(0, std::current_exception());
+      }
+    }
+    delete this;
+    state->release_ref();
+  }
+
+  std::vector<Slot> values_;
+  std::vector<std::pair<std::uint64_t, std::exception_ptr>> errors_;  // under the pool's lock
+  std::exception_ptr sender_error_;  // written before the sender's release
+  State<std::vector<R>>* state_;
+  std::atomic<std::size_t> remaining_;  // items not settled + 1 for the sender
+};
 
 // Results of an imap()/imap_unordered(): a bounded window, handed out one at a time.
 template <class R>

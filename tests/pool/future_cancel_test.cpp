@@ -1,0 +1,237 @@
+// Future::cancel(), cancelled(), running(), done(), exception(timeout): a task no worker has
+// started is cancelled (never runs, its future completes as cancelled); a running or
+// finished one is not; cancel racing a worker decides each task exactly one way. Suite
+// CancelThreads (thread workers, one process) also runs under ThreadSanitizer.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ringpool/pool/pool.hpp"
+#include "ringpool/pool/sync.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ringpool::pool::CancelledError;
+using ringpool::pool::Event;
+using ringpool::pool::Future;
+using ringpool::pool::Pool;
+using ringpool::pool::PoolOptions;
+using ringpool::pool::StartMethod;
+using ringpool::pool::Timeout;
+using ringpool::pool::WaitMode;
+using ringpool::test::eventually;
+
+// Flags in a MAP_SHARED mapping made before the pool forks: a task marks that it ran.
+class RanFlags {
+ public:
+  explicit RanFlags(std::size_t n) : n_(n) {
+    void* p = ::mmap(nullptr, n * sizeof(std::atomic<int>), PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::runtime_error("mmap failed");
+    flags_ = static_cast<std::atomic<int>*>(p);
+    for (std::size_t i = 0; i < n; ++i) new (&flags_[i]) std::atomic<int>(0);
+  }
+  RanFlags(const RanFlags&) = delete;
+  RanFlags& operator=(const RanFlags&) = delete;
+  ~RanFlags() { ::munmap(flags_, n_ * sizeof(std::atomic<int>)); }
+  std::atomic<int>& operator[](std::size_t i) { return flags_[i]; }
+
+ private:
+  std::size_t n_;
+  std::atomic<int>* flags_ = nullptr;
+};
+
+// Set before each pool starts (fork copies them; thread workers share them).
+Event* g_gate = nullptr;
+RanFlags* g_ran = nullptr;
+
+int gated(int x) {
+  (void)g_gate->wait(20s);
+  (*g_ran)[static_cast<std::size_t>(x)].fetch_add(1);
+  return x;
+}
+int mark(int x) {
+  (*g_ran)[static_cast<std::size_t>(x)].fetch_add(1);
+  return x;
+}
+int fails(int x) {
+  throw std::invalid_argument("bad " + std::to_string(x));
+}
+
+PoolOptions options(std::size_t workers, StartMethod start, WaitMode wait) {
+  PoolOptions o;
+  o.workers = workers;
+  o.start_method = start;
+  o.wait = wait;
+  o.pin = false;
+  return o;
+}
+
+struct Fixture {
+  Event gate;
+  RanFlags ran{4096};
+  Fixture() {
+    g_gate = &gate;
+    g_ran = &ran;
+  }
+};
+
+TEST(Cancel, QueuedTaskNeverRunsAndItsFutureIsCancelled) {
+  Fixture fx;
+  Pool pool(options(1, StartMethod::fork, WaitMode::block));
+  auto first = pool.submit(gated, 0);  // holds the only worker
+  ASSERT_TRUE(eventually([&] { return first.running(); }));
+  auto queued = pool.submit(mark, 1);
+  auto after = pool.submit(mark, 2);
+  EXPECT_FALSE(queued.running());
+  EXPECT_FALSE(queued.done());
+
+  std::atomic<int> callbacks{0};
+  std::atomic<bool> saw_cancelled{false};
+  queued.add_done_callback([&](const Future<int>& f) {
+    saw_cancelled = f.cancelled();
+    ++callbacks;
+  });
+  EXPECT_TRUE(queued.cancel());
+  EXPECT_TRUE(queued.cancel());  // again: still cancelled (as Python)
+  EXPECT_TRUE(queued.cancelled());
+  EXPECT_TRUE(queued.done());
+  EXPECT_FALSE(queued.running());
+  EXPECT_EQ(callbacks.load(), 1);
+  EXPECT_TRUE(saw_cancelled.load());
+  EXPECT_THROW((void)queued.get(), CancelledError);
+  EXPECT_THROW((void)queued.exception(), CancelledError);
+  EXPECT_THROW((void)queued.exception(1s), CancelledError);
+
+  fx.gate.set();
+  EXPECT_EQ(first.get(), 0);
+  EXPECT_EQ(after.get(), 2);
+  pool.close();
+  pool.join();  // the worker has passed the cancelled message
+  EXPECT_EQ(fx.ran[1].load(), 0);
+  EXPECT_EQ(fx.ran[2].load(), 1);
+}
+
+TEST(Cancel, RunningOrFinishedTaskIsNotCancelled) {
+  Fixture fx;
+  Pool pool(options(1, StartMethod::fork, WaitMode::block));
+  auto running = pool.submit(gated, 0);
+  ASSERT_TRUE(eventually([&] { return running.running(); }));
+  EXPECT_FALSE(running.cancel());
+  EXPECT_FALSE(running.cancelled());
+  EXPECT_THROW((void)running.exception(20ms), Timeout);  // still usable after
+  fx.gate.set();
+  EXPECT_EQ(running.get(), 0);
+  EXPECT_FALSE(running.running());
+  EXPECT_FALSE(running.cancel());
+  EXPECT_FALSE(running.cancelled());
+  EXPECT_EQ(running.exception(), nullptr);
+
+  auto failed = pool.submit(fails, 3);
+  failed.wait();
+  EXPECT_FALSE(failed.cancel());
+  EXPECT_NE(failed.exception(1s), nullptr);
+  EXPECT_THROW((void)failed.get(), std::invalid_argument);
+}
+
+TEST(Cancel, ContinuationsAndEmptyFutures) {
+  Fixture fx;
+  Pool pool(options(1, StartMethod::fork, WaitMode::block));
+  auto first = pool.submit(gated, 0);
+  auto queued = pool.submit(mark, 1);
+  auto next = queued.then([](int v) { return v + 1; });
+  EXPECT_FALSE(next.cancel());  // stands for no task of its own
+  EXPECT_TRUE(queued.cancel());
+  EXPECT_THROW((void)next.get(), CancelledError);  // the error travels on
+  EXPECT_FALSE(next.cancelled());
+  fx.gate.set();
+  EXPECT_EQ(first.get(), 0);
+  EXPECT_THROW((void)Future<int>().cancel(), ringpool::pool::InvalidState);
+}
+
+// Many submits each raced by an immediate cancel(): exactly one of "ran" and
+// "cancel() == true" per task, never both, never neither.
+void race(StartMethod start, WaitMode wait, int rounds) {
+  Fixture fx;
+  std::vector<int> won(static_cast<std::size_t>(rounds), 0);
+  {
+    Pool pool(options(2, start, wait));
+    std::vector<Future<int>> futures;
+    std::mt19937 rng(12345);
+    for (int i = 0; i < rounds; ++i) {
+      // 0 to 40 us between submit and cancel: around a worker's pop latency here, so that both
+      // outcomes occur (the counts are printed; only exclusivity is asserted).
+      const auto delay = std::chrono::nanoseconds(rng() % 40000);
+      futures.push_back(pool.submit(mark, i));
+      const auto t0 = std::chrono::steady_clock::now();
+      while (std::chrono::steady_clock::now() - t0 < delay) {
+      }
+      won[static_cast<std::size_t>(i)] = futures.back().cancel() ? 1 : 0;
+    }
+    int cancelled = 0;
+    for (int i = 0; i < rounds; ++i) {
+      const auto& f = futures[static_cast<std::size_t>(i)];
+      if (won[static_cast<std::size_t>(i)] != 0) {
+        ++cancelled;
+        EXPECT_TRUE(f.cancelled());
+        EXPECT_THROW((void)f.get(), CancelledError);
+      } else {
+        EXPECT_EQ(f.get(), i);
+        EXPECT_FALSE(f.cancelled());
+      }
+    }
+    pool.close();
+    pool.join();  // every message was popped: skipped or run
+    std::printf("cancel race: %d of %d cancelled before a worker started them\n", cancelled,
+                rounds);
+  }
+  for (int i = 0; i < rounds; ++i) {
+    const int ran = fx.ran[static_cast<std::size_t>(i)].load();
+    ASSERT_EQ(ran + won[static_cast<std::size_t>(i)], 1)
+        << "task " << i << ": ran " << ran << " time(s), cancel() returned "
+        << (won[static_cast<std::size_t>(i)] != 0);
+  }
+}
+
+TEST(Cancel, RacingAWorkerDecidesEachTaskOnceSpin) {
+  race(StartMethod::fork, WaitMode::spin, 4000);
+}
+TEST(Cancel, RacingAWorkerDecidesEachTaskOnceBlock) {
+  race(StartMethod::fork, WaitMode::block, 4000);
+}
+
+TEST(CancelThreads, RacingAWorkerDecidesEachTaskOnce) {
+  race(StartMethod::thread, WaitMode::spin, 2000);
+}
+
+TEST(Cancel, TaskRerunAfterItsWorkerDiedIsNotCancelled) {
+  // A task whose worker died while running it started once: cancel() refuses it even
+  // while it waits for the replacement worker.
+  Fixture fx;
+  PoolOptions o = options(1, StartMethod::fork, WaitMode::block);
+  o.retries = 1;
+  Pool pool(o);
+  auto f = pool.submit(gated, 0);
+  ASSERT_TRUE(eventually([&] { return f.running(); }));
+  const auto pid = pool.worker_pid(0);
+  ASSERT_TRUE(pid.has_value());
+  ASSERT_GT(*pid, 0);
+  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+  ASSERT_TRUE(eventually([&] { return pool.stats().retried == 1; }));
+  EXPECT_FALSE(f.cancel());
+  fx.gate.set();
+  EXPECT_EQ(f.get(), 0);
+}
+
+}  // namespace

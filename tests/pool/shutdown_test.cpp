@@ -1,0 +1,82 @@
+// Pool::shutdown(wait, cancel_futures) as concurrent.futures.Executor.shutdown: no more
+// submissions; wait = false returns at once while tasks go on; cancel_futures cancels
+// every task no worker has started, batches included.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "ringpool/pool/pool.hpp"
+#include "ringpool/pool/sync.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using ringpool::pool::CancelledError;
+using ringpool::pool::Closed;
+using ringpool::pool::Event;
+using ringpool::pool::Future;
+using ringpool::pool::Pool;
+using ringpool::pool::PoolOptions;
+using ringpool::test::eventually;
+
+Event* g_gate = nullptr;  // set before the pool forks
+
+// True when the gate opened within 20 s.
+bool gated(int) {
+  return g_gate->wait(20s);
+}
+int quick(int x) {
+  return x;
+}
+
+PoolOptions one_worker() {
+  PoolOptions o;
+  o.workers = 1;
+  o.pin = false;
+  return o;
+}
+
+TEST(Shutdown, WithoutWaitReturnsWhileTasksRun) {
+  Event gate;
+  g_gate = &gate;
+  Pool pool(one_worker());
+  auto f = pool.submit(gated, 0);
+  auto g = pool.submit(quick, 7);
+  pool.shutdown(false);  // must not wait for the gate: the gate opens only after it
+  EXPECT_THROW((void)pool.submit(quick, 1), Closed);
+  gate.set();
+  EXPECT_TRUE(f.get());  // the gate opened while the task waited
+  EXPECT_EQ(g.get(), 7);
+  pool.shutdown();  // waits (join); again is harmless
+  pool.shutdown(true, true);
+}
+
+TEST(Shutdown, CancelFuturesCancelsWhatNoWorkerStarted) {
+  Event gate;
+  g_gate = &gate;
+  Pool pool(one_worker());
+  auto running = pool.submit(gated, 0);
+  ASSERT_TRUE(eventually([&] { return running.running(); }));
+  std::vector<Future<int>> queued;
+  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit(quick, i));
+  auto batch = pool.map_async(quick, std::vector<int>{1, 2, 3}, 1);
+  // Open the gate once shutdown has cancelled the queued tasks (it waits for the running one).
+  std::thread opener([&] {
+    (void)eventually([&] { return queued.back().cancelled(); });
+    gate.set();
+  });
+  pool.shutdown(true, true);
+  opener.join();
+  EXPECT_TRUE(running.get());
+  EXPECT_FALSE(running.cancelled());
+  for (auto& f : queued) {
+    EXPECT_TRUE(f.cancelled());
+    EXPECT_THROW((void)f.get(), CancelledError);
+  }
+  EXPECT_THROW((void)batch.get(), CancelledError);  // its items were cancelled
+}
+
+}  // namespace
