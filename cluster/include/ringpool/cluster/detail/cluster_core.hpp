@@ -56,6 +56,11 @@ class ClusterCore final : public pool::detail::Progress {
 
   bool wait_until(bool (*ready)(const void*), const void* context,
                   std::optional<pool::detail::Clock::time_point> deadline) override;
+  // A cluster task cannot be cancelled yet (its chunk may be on another rank already):
+  // cancel() is always false, and running() false (rank 0 does not learn when a chunk
+  // starts).
+  bool cancel(pool::detail::StateBase& /*state*/) override { return false; }
+  bool running(const pool::detail::StateBase& /*state*/) override { return false; }
 
   // Records the plan of a batch of `tasks` tasks (0: unknown length) for last_plan();
   // returns true for the parallel mode (no more tasks than cores in all ranks).
