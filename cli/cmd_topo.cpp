@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -209,10 +210,21 @@ void add_topology_commands(CLI::App& app) {
   topo_opts->json.add_options(*topo_cmd, "the tree and the usable CPUs");
   topo_cmd->callback([topo_opts] {
     topo_opts->json.check();
+#ifdef RINGPOOL_HAVE_CLUSTER
+    const bool cluster = under_mpirun();
+    if (cluster) start_cluster();  // under mpirun: rank 0 describes every rank
+#endif
     const topo::Machine m = load_machine(topo_opts->source);
     const topo::Usable usable = m.usable();
     if (!topo_opts->json.on_stdout()) print_topo(m, usable);
-    topo_opts->json.write(topo_json(m, usable));
+    auto doc = topo_json(m, usable);
+#ifdef RINGPOOL_HAVE_CLUSTER
+    if (cluster) {
+      if (!topo_opts->json.on_stdout()) print_cluster();
+      doc["mpi_ranks"] = cluster_json();
+    }
+#endif
+    topo_opts->json.write(doc);
   });
 
   struct PlanOptions {
@@ -220,6 +232,7 @@ void add_topology_commands(CLI::App& app) {
     std::size_t tasks = 0;
     std::string policy;
     std::string cpus;
+    std::size_t ranks = 0;
     JsonOutput json;
   };
   auto plan_opts = std::make_shared<PlanOptions>();
@@ -234,7 +247,24 @@ void add_topology_commands(CLI::App& app) {
                                         "Explicit CPU list for the list policy, e.g. 0-3,8");
   add_source_options(*plan_cmd, plan_opts->source);
   plan_opts->json.add_options(*plan_cmd, "the plan");
-  plan_cmd->callback([plan_opts, cpus_opt] {
+  auto* ranks_opt = plan_cmd->add_option(
+      "--ranks", plan_opts->ranks,
+      "Under mpirun: plan over the usable cores of the first R MPI ranks (cluster::Pool)");
+  plan_cmd->callback([plan_opts, cpus_opt, ranks_opt] {
+    if (ranks_opt->count() > 0) {
+#ifdef RINGPOOL_HAVE_CLUSTER
+      if (!under_mpirun()) {
+        throw std::runtime_error("plan --ranks describes an MPI job: run it under mpirun -np N");
+      }
+      plan_opts->json.check();
+      start_cluster();
+      plan_opts->json.write(
+          cluster_plan(plan_opts->tasks, plan_opts->ranks, !plan_opts->json.on_stdout()));
+      return;
+#else
+      throw std::runtime_error("plan --ranks needs ringpool built with MPI (the cluster module)");
+#endif
+    }
     topo::Placement placement;
     if (!plan_opts->policy.empty()) placement.policy = topo::parse_policy(plan_opts->policy);
     if (cpus_opt->count() > 0) {

@@ -2,6 +2,8 @@
 // Sub-commands of the `ringpool` program. Each add_* function registers its
 // sub-command on the given CLI11 app and is defined in its own cmd_*.cpp.
 #include <CLI/CLI.hpp>
+#include <cstddef>
+#include <nlohmann/json.hpp>
 
 namespace ringpool::cli {
 
@@ -23,6 +25,15 @@ void add_bench_payload_command(CLI::App& bench);
 // ringpool bench cluster (cmd_bench_cluster.cpp; only when built with the cluster module,
 // RINGPOOL_HAVE_CLUSTER); run under mpirun.
 void add_bench_cluster_command(CLI::App& bench);
+#ifdef RINGPOOL_HAVE_CLUSTER
+// `topo` / `plan --ranks` under mpirun (cmd_cluster_topo.cpp).
+[[nodiscard]] bool under_mpirun() noexcept;
+void start_cluster();  // cluster::init: ranks 1.. serve there and exit when rank 0 is done
+[[nodiscard]] nlohmann::json cluster_json();
+void print_cluster();
+// The plan of `tasks` over the first `ranks` ranks' usable cores; prints it when `print`.
+nlohmann::json cluster_plan(std::size_t tasks, std::size_t ranks, bool print);
+#endif
 // ringpool shm list / clean: ringpool segments in /dev/shm (cmd_shm.cpp)
 void add_shm_command(CLI::App& app);
 

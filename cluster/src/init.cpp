@@ -34,6 +34,7 @@ MPI_Comm g_comm = MPI_COMM_NULL;
 int g_rank = 0;
 std::vector<RankInfo> g_ranks;
 bool g_initialized = false;
+pid_t g_init_pid = 0;  // the rank's own process: a forked child must not end the job
 std::mutex g_lost_mu;
 std::vector<int> g_lost;  // ranks a cluster pool lost (rank 0), under g_lost_mu
 
@@ -418,7 +419,9 @@ class Server {
 // ---- rank 0 ----------------------------------------------------------------------------
 
 void end_job() noexcept {
-  if (g_comm == MPI_COMM_NULL) return;
+  // A child forked after init (a user's Process calling exit()) inherits this handler; only
+  // the rank's own process may talk MPI.
+  if (g_comm == MPI_COMM_NULL || ::getpid() != g_init_pid) return;
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized != 0) return;
@@ -503,6 +506,7 @@ void init(int argc, char** argv) {
     detail::g_ranks.push_back(std::move(info));
   }
   detail::g_initialized = true;
+  detail::g_init_pid = ::getpid();
   std::atexit(&detail::end_job);
 }
 
