@@ -37,24 +37,15 @@ class TaskTable {
 
   TaskTable(std::size_t workers, std::size_t reserve, std::span<TaskWord> words);
 
-  // Reserves a record for a message about to be written; its id goes in the header. Its
-  // task word is pending from now (before the message is published). Inline (with id_of,
-  // unreserve and start): the submit path.
+  // Reserves a record for a message about to be written; its id goes in the header.
+  // Inline (with id_of, unreserve and start): the submit path.
   [[nodiscard]] std::uint32_t reserve() {
-    std::uint32_t i = 0;
     if (!free_.empty()) {
-      i = free_.back();
+      const std::uint32_t i = free_.back();
       free_.pop_back();
-    } else {
-      i = grow();
+      return i;
     }
-    if (i < words_.size()) {
-      // relaxed: the word is the whole agreement (nothing is published through it); the
-      // message's commit, a release store that the worker's pop acquires, carries this
-      // store to the worker before its CAS in claim_task() (worker_loop.cpp).
-      words_[i].store(task_word(id_of(i), kTaskPending), std::memory_order_relaxed);
-    }
-    return i;
+    return grow();
   }
   [[nodiscard]] std::uint64_t id_of(std::uint32_t index) const noexcept {
     return (static_cast<std::uint64_t>(records_[index].generation) << 32) | (index + 1);
