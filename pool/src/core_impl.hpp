@@ -71,6 +71,7 @@ struct PoolCore::Impl {
   WorkerSupervisor workers;
   Dispatcher dispatcher;
   ResultCollector collector;
+  PayloadLanes lanes{&config.payloads};  // large task payloads (payload.hpp)
 
   // Per worker: deaths in a row before the initializer returned (all, and all but SIGKILL).
   std::vector<int> early_deaths;

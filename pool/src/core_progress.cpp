@@ -61,7 +61,7 @@ void PoolCore::Impl::send_by_reference(const SendRequest& req) {
                           PayloadTooLarge::OverLimit{"PoolOptions::max_payload"});
   }
   (void)dispatcher.wire_fn(req);  // an unregistered task (spawn) is refused before encoding
-  OutgoingPayload payload = OutgoingPayload::create(config.payloads, req.payload_bytes);
+  OutgoingPayload payload = OutgoingPayload::create(config.payloads, req.payload_bytes, &lanes);
   req.encode(req.context, payload.bytes().data());
   SendRequest by_ref = req;
   by_ref.by_reference = true;
@@ -249,6 +249,13 @@ void PoolCore::Impl::recover(const WorkerSupervisor::Death& d) {
     if (r == nullptr) return;  // already settled
     if (h.task_id == current) {
       if (++r->attempts > config.retries) {
+        // Its payload will never be read: a lane it was in is free again.
+        if (h.kind == static_cast<std::uint32_t>(MessageKind::task_by_ref) &&
+            m.size() == sizeof(TaskHeader) + sizeof(PayloadRef)) {
+          PayloadRef ref;
+          std::memcpy(&ref, m.data() + sizeof(TaskHeader), sizeof ref);
+          lanes.release(ref);
+        }
         stats.failed_lost += r->count - r->next;
         table.fail_rest(
             *r, std::make_exception_ptr(

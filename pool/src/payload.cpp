@@ -7,9 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -40,6 +43,13 @@ std::size_t sweep(const std::string& prefix, bool remove) noexcept {
   if (dir == nullptr) return 0;
   std::size_t n = 0;
   const uid_t self = ::geteuid();
+  std::string full;  // "/" + an entry's name
+  try {
+    full.reserve(NAME_MAX + 2);
+  } catch (...) {
+    ::closedir(dir);
+    return 0;  // out of memory: the owner's next sweep removes them
+  }
   while (const dirent* e = ::readdir(dir)) {
     const std::string_view name(e->d_name);
     if (name.substr(0, stem.size()) != stem) continue;
@@ -52,7 +62,8 @@ std::size_t sweep(const std::string& prefix, bool remove) noexcept {
       ++n;
       continue;
     }
-    const std::string full = "/" + std::string(name);
+    full.assign(1, '/');
+    full.append(name);  // within the reserved NAME_MAX + 2: no allocation
     if (::shm_unlink(full.c_str()) == 0) ++n;
   }
   ::closedir(dir);
@@ -102,27 +113,94 @@ std::size_t PayloadNames::count() const noexcept {
   return sweep(prefix_, false);
 }
 
+// ---- PayloadLanes ---------------------------------------------------------------------------
+
+namespace {
+
+// Lane capacities grow in steps of 1 MiB (a value slightly larger than the last reuses it).
+std::size_t lane_capacity(std::size_t bytes) {
+  constexpr std::size_t kStep = std::size_t{1} << 20;
+  return std::min(kLaneMax, (bytes + kStep - 1) / kStep * kStep);
+}
+
+LaneHeader& header_of(const ipc::Segment& segment) noexcept {
+  return *reinterpret_cast<LaneHeader*>(segment.data());
+}
+
+std::shared_ptr<ipc::Segment> create_segment(const std::string& name, std::size_t bytes) {
+  ipc::SegmentOptions options;
+  options.mode = 0600;
+  // The encoder writes every byte: populating the pages in one call is cheaper than one
+  // page fault per 4 KiB.
+  options.prefault = true;
+  try {
+    return std::make_shared<ipc::Segment>(ipc::Segment::create(name, bytes, options));
+  } catch (const ipc::IpcError& e) {
+    throw PoolError("ringpool: cannot create a shared-memory segment of " + std::to_string(bytes) +
+                    " bytes for a large payload: " + e.what());
+  }
+}
+
+}  // namespace
+
+bool PayloadLanes::claim(std::size_t bytes, OutgoingPayload& out) {
+  std::lock_guard lock(mu_);
+  const auto self = static_cast<std::int64_t>(::getpid());
+  if (lane_ != nullptr && creator_ == self) {
+    std::uint64_t expected = 0;
+    // acquire: pairs with the receiver's release store in IncomingPayload::release(): its
+    // reads of the last value happen before our writes of the next.
+    if (!header_of(*lane_).busy.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                                        std::memory_order_relaxed)) {
+      return false;
+    }
+    if (lane_->size() - sizeof(LaneHeader) < bytes) {
+      // Too small and free: replaced (receivers drop their mapping at the next reference).
+      ::shm_unlink(lane_->name().c_str());
+      lane_.reset();
+    }
+  }
+  if (lane_ == nullptr || creator_ != self) {
+    // relaxed: a counter; only uniqueness within this pid matters.
+    const std::uint64_t sequence = g_sequence.fetch_add(1, std::memory_order_relaxed) + 1;
+    lane_ =
+        create_segment(names_->name_of(self, sequence), sizeof(LaneHeader) + lane_capacity(bytes));
+    sequence_ = sequence;
+    creator_ = self;
+    // relaxed: nobody else maps the new lane before its first reference is published.
+    ::new (lane_->data()) LaneHeader{};
+    header_of(*lane_).busy.store(1, std::memory_order_relaxed);
+  }
+  out.discard();
+  out.segment_ = lane_;
+  out.offset_ = sizeof(LaneHeader);
+  out.busy_ = &header_of(*lane_).busy;
+  out.ref_ = PayloadRef{kPayloadLaneRefMagic, bytes, self, sequence_};
+  return true;
+}
+
+void PayloadLanes::release(const PayloadRef& ref) noexcept {
+  std::lock_guard lock(mu_);
+  if (lane_ == nullptr || ref.magic != kPayloadLaneRefMagic || ref.sender != creator_ ||
+      ref.sequence != sequence_) {
+    return;
+  }
+  // release: as a receiver's release after reading (nobody will read this value).
+  header_of(*lane_).busy.store(0, std::memory_order_release);
+}
+
 // ---- OutgoingPayload ----------------------------------------------------------------------
 
-OutgoingPayload OutgoingPayload::create(const PayloadNames& names, std::size_t bytes) {
+OutgoingPayload OutgoingPayload::create(const PayloadNames& names, std::size_t bytes,
+                                        PayloadLanes* lanes) {
   OutgoingPayload out;
+  if (lanes != nullptr && bytes <= kLaneMax && lanes->claim(bytes, out)) return out;
   out.ref_.magic = kPayloadRefMagic;
   out.ref_.bytes = bytes;
   out.ref_.sender = static_cast<std::int64_t>(::getpid());
   // relaxed: a counter; only uniqueness within this pid matters.
   out.ref_.sequence = g_sequence.fetch_add(1, std::memory_order_relaxed) + 1;
-  ipc::SegmentOptions options;
-  options.mode = 0600;
-  // The encoder writes every byte: populating the pages in one call is much cheaper than
-  // one page fault per 4 KiB.
-  options.prefault = true;
-  try {
-    out.segment_ = std::make_unique<ipc::Segment>(
-        ipc::Segment::create(names.name_of(out.ref_.sender, out.ref_.sequence), bytes, options));
-  } catch (const ipc::IpcError& e) {
-    throw PoolError("ringpool: cannot create a shared-memory segment of " + std::to_string(bytes) +
-                    " bytes for a large payload: " + e.what());
-  }
+  out.segment_ = create_segment(names.name_of(out.ref_.sender, out.ref_.sequence), bytes);
   return out;
 }
 
@@ -130,6 +208,8 @@ OutgoingPayload& OutgoingPayload::operator=(OutgoingPayload&& other) noexcept {
   if (this != &other) {
     discard();
     segment_ = std::move(other.segment_);
+    offset_ = other.offset_;
+    busy_ = std::exchange(other.busy_, nullptr);
     ref_ = other.ref_;
   }
   return *this;
@@ -141,19 +221,25 @@ OutgoingPayload::~OutgoingPayload() {
 
 void OutgoingPayload::discard() noexcept {
   if (segment_ == nullptr) return;
-  // Never sent: nobody else knows the name.
-  ::shm_unlink(segment_->name().c_str());
+  if (busy_ != nullptr) {
+    // release: the lane is free again; nothing was sent.
+    busy_->store(0, std::memory_order_release);
+  } else {
+    ::shm_unlink(segment_->name().c_str());  // never sent: nobody else knows the name
+  }
   segment_.reset();
+  busy_ = nullptr;
 }
 
 void OutgoingPayload::hand_over() noexcept {
-  segment_.reset();  // unmaps; the name stays for the receiver
+  segment_.reset();  // a one-off segment is unmapped; its name stays for the receiver
+  busy_ = nullptr;   // the lane stays busy until the receiver has read the value
 }
 
 // ---- IncomingPayload ----------------------------------------------------------------------
 
 IncomingPayload IncomingPayload::take(const PayloadNames& names, std::span<const std::byte> record,
-                                      std::size_t limit) {
+                                      std::size_t limit, LaneView* view) {
   if (names.empty()) refuse("this end has no payload names");
   if (record.size() != sizeof(PayloadRef)) {
     refuse("the record is " + std::to_string(record.size()) + " bytes, not " +
@@ -161,7 +247,9 @@ IncomingPayload IncomingPayload::take(const PayloadNames& names, std::span<const
   }
   PayloadRef ref;
   std::memcpy(&ref, record.data(), sizeof ref);  // read once, then checked
-  if (ref.magic != kPayloadRefMagic) refuse("its magic is wrong");
+  const bool lane = ref.magic == kPayloadLaneRefMagic;
+  if (ref.magic != kPayloadRefMagic && !lane) refuse("its magic is wrong");
+  if (lane && view == nullptr) refuse("a lane reference where none can arrive");
   if (ref.sender <= 0 || ref.sender > kPidMaxLimit) {
     refuse("its sender pid " + std::to_string(ref.sender) + " is out of range");
   }
@@ -171,8 +259,29 @@ IncomingPayload IncomingPayload::take(const PayloadNames& names, std::span<const
   }
   const std::string name = names.name_of(ref.sender, ref.sequence);
   IncomingPayload in;
+  if (lane) {
+    if (view->name_ != name) {
+      view->reset();  // the sender replaced its lane: the old mapping goes
+      try {
+        view->segment_ = std::make_shared<ipc::Segment>(ipc::Segment::open(name));
+      } catch (const ipc::IpcError& e) {
+        refuse(std::string("its lane cannot be opened: ") + e.what());
+      }
+      view->name_ = name;
+    }
+    const ipc::Segment& segment = *view->segment_;
+    if (segment.size() < sizeof(LaneHeader) || segment.size() - sizeof(LaneHeader) < ref.bytes) {
+      refuse("its lane is " + std::to_string(segment.size()) + " bytes, too small for the " +
+             std::to_string(ref.bytes) + " announced");
+    }
+    in.segment_ = view->segment_;
+    in.bytes_ = segment.bytes().subspan(sizeof(LaneHeader), static_cast<std::size_t>(ref.bytes));
+    in.busy_ = &header_of(segment).busy;
+    return in;
+  }
   try {
-    in.segment_ = ipc::Segment::open(name);  // O_NOFOLLOW, regular file, owner, mode 0600
+    // O_NOFOLLOW, a regular file of this uid with mode 0600.
+    in.segment_ = std::make_shared<ipc::Segment>(ipc::Segment::open(name));
   } catch (const ipc::IpcError& e) {
     if (e.code() != ipc::IpcErrc::not_found) ::shm_unlink(name.c_str());
     refuse(std::string("its segment cannot be opened: ") + e.what());
@@ -180,11 +289,31 @@ IncomingPayload IncomingPayload::take(const PayloadNames& names, std::span<const
   // The value has been taken: nobody else may open the name, and its memory goes back
   // once this mapping is gone.
   ::shm_unlink(name.c_str());
-  if (in.segment_.size() != ref.bytes) {
-    refuse("its segment is " + std::to_string(in.segment_.size()) + " bytes, not the " +
+  if (in.segment_->size() != ref.bytes) {
+    refuse("its segment is " + std::to_string(in.segment_->size()) + " bytes, not the " +
            std::to_string(ref.bytes) + " announced");
   }
+  in.bytes_ = in.segment_->bytes();
   return in;
+}
+
+IncomingPayload& IncomingPayload::operator=(IncomingPayload&& other) noexcept {
+  if (this != &other) {
+    release();
+    segment_ = std::move(other.segment_);
+    bytes_ = other.bytes_;
+    busy_ = std::exchange(other.busy_, nullptr);
+  }
+  return *this;
+}
+
+void IncomingPayload::release() noexcept {
+  // release: pairs with the sender's acquire CAS in PayloadLanes::claim(): our reads of the
+  // value happen before its writes of the next one.
+  if (busy_ != nullptr) busy_->store(0, std::memory_order_release);
+  busy_ = nullptr;
+  segment_.reset();
+  bytes_ = {};
 }
 
 }  // namespace ringpool::pool::detail

@@ -19,7 +19,8 @@ ResultCollector::ResultCollector(const SharedLayout& layout, TaskTable& table,
       table_(table),
       payloads_(payloads),
       max_payload_(max_payload),
-      parts_(layout.workers()) {
+      parts_(layout.workers()),
+      lanes_(layout.workers()) {
   results_.reserve(layout.workers());
   for (std::size_t i = 0; i < layout.workers(); ++i) {
     results_.push_back(ipc::SpscByteConsumer::attach(layout.regions(i).results));
@@ -42,6 +43,7 @@ bool ResultCollector::pending() const noexcept {
 
 void ResultCollector::reset(std::size_t i) {
   parts_[i] = ErrorParts{};  // a dead worker's unfinished error: its task is rerun or lost
+  lanes_[i].reset();         // its lane goes (the pool unlinks its name)
   results_[i].reset();
   results_[i] = ipc::SpscByteConsumer::attach(layout_.regions(i).results);
 }
@@ -52,7 +54,10 @@ void ResultCollector::settle(std::size_t worker, std::span<const std::byte> mess
   ResultReader reader;
   if (!reader.open(message)) return;
   TaskTable::Record* r = table_.lookup(reader.header().task_id);
-  if (r == nullptr) return;
+  if (r == nullptr) {
+    drop_references(worker, reader);
+    return;
+  }
   if (reader.header().first != r->next || reader.header().count > r->count - r->next) {
     table_.fail_rest(*r, std::make_exception_ptr(DecodeError(
                              "ringpool: a worker sent a result message out of sequence")));
@@ -90,7 +95,7 @@ void ResultCollector::settle(std::size_t worker, std::span<const std::byte> mess
     if (item.kind == ResultReader::ItemKind::value) {
       table_.deliver_next(*r, item.bytes);
     } else if (item.kind == ResultReader::ItemKind::value_ref) {
-      deliver_by_reference(*r, item.bytes);
+      deliver_by_reference(worker, *r, item.bytes);
     } else {
       fail_with_error(worker, reader.header().task_id, *r, item.bytes);
     }
@@ -98,10 +103,25 @@ void ResultCollector::settle(std::size_t worker, std::span<const std::byte> mess
   }
 }
 
-void ResultCollector::deliver_by_reference(TaskTable::Record& r,
+// A late message (its task was settled after a retry): values it holds by reference are
+// taken and dropped, so that a one-off segment goes now and the worker's lane is free.
+void ResultCollector::drop_references(std::size_t worker, ResultReader& reader) noexcept {
+  ResultReader::Item item;
+  while (reader.next(item) == ResultReader::Next::item) {
+    if (item.kind != ResultReader::ItemKind::value_ref) continue;
+    try {
+      (void)IncomingPayload::take(payloads_, item.bytes, max_payload_, &lanes_[worker]);
+    } catch (...) {
+      // A refused reference: nothing to drop.
+    }
+  }
+}
+
+void ResultCollector::deliver_by_reference(std::size_t worker, TaskTable::Record& r,
                                            std::span<const std::byte> ref) noexcept {
   try {
-    const IncomingPayload payload = IncomingPayload::take(payloads_, ref, max_payload_);
+    const IncomingPayload payload =
+        IncomingPayload::take(payloads_, ref, max_payload_, &lanes_[worker]);
     table_.deliver_next(r, payload.bytes());
   } catch (...) {
     table_.fail_next(r, std::current_exception());

@@ -11,6 +11,7 @@
 
 #include "ringpool/ipc/byte_ring.hpp"
 #include "ringpool/pool/detail/payload.hpp"
+#include "ringpool/pool/detail/task_wire.hpp"
 #include "shared_layout.hpp"
 #include "task_table.hpp"
 
@@ -47,7 +48,9 @@ class ResultCollector {
                        std::span<const std::byte> body) noexcept;
   // Settles the record's next item with the value in the payload segment `ref` names (or
   // fails it with the DecodeError of a refused reference).
-  void deliver_by_reference(TaskTable::Record& r, std::span<const std::byte> ref) noexcept;
+  void drop_references(std::size_t worker, ResultReader& reader) noexcept;
+  void deliver_by_reference(std::size_t worker, TaskTable::Record& r,
+                            std::span<const std::byte> ref) noexcept;
 
   const SharedLayout& layout_;
   TaskTable& table_;
@@ -55,6 +58,7 @@ class ResultCollector {
   std::size_t max_payload_;
   std::vector<ipc::SpscByteConsumer> results_;
   std::vector<ErrorParts> parts_;
+  std::vector<LaneView> lanes_;  // each worker's lane, mapped once (payload.hpp)
 };
 
 }  // namespace ringpool::pool::detail

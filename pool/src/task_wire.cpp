@@ -15,7 +15,7 @@ std::span<std::byte> ResultWriter::begin_large(std::size_t n) {
   if (payloads_ == nullptr || n > payload_limit_) return {};
   // The reference item must fit the message the value would have gone in.
   if (used_ + kResultItemHeader + sizeof(PayloadRef) > buf_.size()) flush();
-  large_ = OutgoingPayload::create(*payloads_, n);
+  large_ = OutgoingPayload::create(*payloads_, n, lanes_);
   return large_.bytes();
 }
 

@@ -31,6 +31,7 @@ struct WorkerState {
   ipc::SpscByteProducer results;
   ipc::MpmcByteConsumer shared;
   bool stop = false;
+  LaneView lane{};  // the pool's lane, mapped once (payload.hpp)
   // Spawn-started workers: the last registry key resolved, and its function.
   std::uint64_t last_key = 0;
   std::uint64_t last_fn = 0;
@@ -144,8 +145,8 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
     IncomingPayload payload;
     bool taken = false;
     try {
-      payload =
-          IncomingPayload::take(st.config->payloads, msg.subspan(sizeof h), st.config->max_payload);
+      payload = IncomingPayload::take(st.config->payloads, msg.subspan(sizeof h),
+                                      st.config->max_payload, &st.lane);
       taken = true;
     } catch (...) {
       for (std::uint32_t i = h.skip; i < h.count; ++i) writer.current_exception_as_error();
@@ -205,7 +206,8 @@ int run_worker(const WorkerConfig& c) noexcept {
 
   std::vector<std::byte> buffer(c.slot_size);
   ResultWriter writer(buffer, &push_result, &st);
-  writer.enable_large(&c.payloads, c.max_payload);
+  PayloadLanes lanes(&c.payloads);  // its name is removed by the pool when it reaps us
+  writer.enable_large(&c.payloads, c.max_payload, &lanes);
   std::uint64_t done = 0;
   std::uint64_t idle = 0;
   std::chrono::steady_clock::time_point idle_since{};

@@ -123,8 +123,8 @@ TEST(LargePayload, VectorOf64MiBBothWaysThroughAForkPool) {
     const std::vector<double> back = pool.submit(echo_doubles, v).get();
     EXPECT_EQ(back, v);
     EXPECT_EQ(own_payload_segments(), before) << "every segment was taken and unlinked";
-    EXPECT_EQ(pool.apply(sum_doubles, ramp(3'000'000)), sum_doubles(ramp(3'000'000)));
-    EXPECT_EQ(pool.apply(make_doubles, std::size_t{5'000'000}), ramp(5'000'000));
+    EXPECT_EQ(pool.apply(sum_doubles, ramp(300'000)), sum_doubles(ramp(300'000)));
+    EXPECT_EQ(pool.apply(make_doubles, std::size_t{500'000}), ramp(500'000));
     EXPECT_EQ(pool.stats().tasks_sent, 3u);
   }
   EXPECT_EQ(own_payload_segments(), before);
@@ -261,7 +261,10 @@ TEST(LargePayload, AWorkerKilledMidTransferLeavesNothingBehind) {
     ASSERT_EQ(::kill(*pid, SIGKILL), 0);
     EXPECT_THROW((void)running.get(), WorkerLost);
     EXPECT_EQ(queued.get(), sum_doubles(ramp(1 << 20))) << "the queued one is requeued intact";
-    EXPECT_EQ(own_payload_segments(), before);
+    EXPECT_EQ(own_payload_segments(), before + 1) << "only the pool's own lane is left";
+    // The lost task's lane was freed: the next large task reuses it.
+    EXPECT_EQ(pool.apply(sum_doubles, ramp(1 << 20)), sum_doubles(ramp(1 << 20)));
+    EXPECT_EQ(own_payload_segments(), before + 1);
 
     // Terminated with a large task never taken: the pool removes its segment.
     auto blocker = pool.submit(slow_sum, ramp(10));
@@ -269,6 +272,26 @@ TEST(LargePayload, AWorkerKilledMidTransferLeavesNothingBehind) {
     std::this_thread::sleep_for(50ms);
     pool.terminate();
     EXPECT_THROW((void)never.get(), ringpool::pool::Closed);
+  }
+  EXPECT_EQ(own_payload_segments(), before);
+}
+
+TEST(LargePayload, LanesAreReusedAndGoWithThePool) {
+  const std::size_t before = own_payload_segments();
+  {
+    Pool pool(opts(1));
+    for (int round = 0; round < 20; ++round) {
+      const std::size_t n = round % 3 == 1 ? 3'000'000 : 1'000'000;  // grows, then fits
+      const std::vector<double> v = ramp(n / sizeof(double));
+      ASSERT_EQ(pool.apply(echo_doubles, v), v) << round;
+    }
+    // The pool's lane and its worker's lane, nothing else: values of at most kLaneMax
+    // reuse them.
+    EXPECT_EQ(own_payload_segments(), before + 2);
+    // Larger than a lane: a one-off segment each way, gone once read.
+    const std::vector<double> big = ramp((detail::kLaneMax + 8) / sizeof(double));
+    EXPECT_EQ(pool.apply(echo_doubles, big).size(), big.size());
+    EXPECT_EQ(own_payload_segments(), before + 2);
   }
   EXPECT_EQ(own_payload_segments(), before);
 }

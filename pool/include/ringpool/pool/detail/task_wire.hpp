@@ -155,9 +155,12 @@ class ResultWriter {
 
   // Results larger than a message go through payload segments named by `names` (which
   // must outlive the writer), up to `limit` bytes. Without this call they are refused.
-  void enable_large(const PayloadNames* names, std::size_t limit) noexcept {
+  // With `lanes`, values up to kLaneMax reuse the writer's lane (payload.hpp).
+  void enable_large(const PayloadNames* names, std::size_t limit,
+                    PayloadLanes* lanes = nullptr) noexcept {
     payloads_ = names;
     payload_limit_ = limit;
+    lanes_ = lanes;
   }
 
   // Starts the results of task `task_id`, beginning at item `first`.
@@ -224,6 +227,7 @@ class ResultWriter {
   std::size_t pending_ = 0;
   const PayloadNames* payloads_ = nullptr;
   std::size_t payload_limit_ = 0;
+  PayloadLanes* lanes_ = nullptr;
   OutgoingPayload large_;  // the value being encoded by reference, if any
 };
 
