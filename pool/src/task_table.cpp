@@ -7,28 +7,26 @@ namespace ringpool::pool::detail {
 
 TaskTable::TaskTable(std::size_t workers, std::size_t reserve_records, std::span<TaskWord> words)
     : words_(words), queued_(workers, 0) {
+  // Every word is pending for its record's first generation (Record::generation starts
+  // at 1); retire() arms it for the next one. Arming ahead, not in reserve(), keeps the
+  // store (and its cache-line transfer) off the submit path.
+  const std::uint64_t first = task_word(std::uint64_t{Record{}.generation} << 32, kTaskPending);
+  // relaxed: no worker exists yet; the rings' release commits publish the words later.
+  for (TaskWord& w : words_) w.store(first, std::memory_order_relaxed);
   records_.reserve(reserve_records);
   free_.reserve(reserve_records);
 }
 
 std::uint32_t TaskTable::reserve() {
-  std::uint32_t i = 0;
   if (!free_.empty()) {
-    i = free_.back();
+    const std::uint32_t i = free_.back();
     free_.pop_back();
-  } else {
-    records_.emplace_back();
-    // Room for every record in the free list now, so that retiring never allocates.
-    free_.reserve(records_.capacity());
-    i = static_cast<std::uint32_t>(records_.size() - 1);
+    return i;
   }
-  if (i < words_.size()) {
-    // relaxed: the word is the whole agreement (nothing is published through it); the
-    // message's commit, a release store that the worker's pop acquires, carries this store
-    // to the worker before its CAS in claim_task() (worker_loop.cpp).
-    words_[i].store(task_word(id_of(i), kTaskPending), std::memory_order_relaxed);
-  }
-  return i;
+  records_.emplace_back();
+  // Room for every record in the free list now, so that retiring never allocates.
+  free_.reserve(records_.capacity());
+  return static_cast<std::uint32_t>(records_.size() - 1);
 }
 
 std::uint64_t TaskTable::id_of(std::uint32_t index) const noexcept {
@@ -129,6 +127,14 @@ void TaskTable::fail_all(const std::exception_ptr& error) noexcept {
 void TaskTable::retire(Record& r) noexcept {
   r.live = false;
   if (++r.generation == 0) r.generation = 1;
+  if (TaskWord* w = word_of(r)) {
+    // relaxed: the word is the whole agreement (nothing is published through it); the next
+    // message of this record is published by a commit, a release store that the worker's
+    // pop acquires, so this store reaches the worker before its CAS in claim_task()
+    // (worker_loop.cpp). A stale message of the old generation fails that CAS.
+    w->store(task_word(id_of(static_cast<std::uint32_t>(&r - records_.data())), kTaskPending),
+             std::memory_order_relaxed);
+  }
   if (r.worker >= 0) --queued_[static_cast<std::size_t>(r.worker)];
   StateBase* owned = std::exchange(r.owned, nullptr);
   // The sink may complete (and its owner return) inside settled(): nothing touches it after.

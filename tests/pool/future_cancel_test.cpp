@@ -234,4 +234,35 @@ TEST(Cancel, TaskRerunAfterItsWorkerDiedIsNotCancelled) {
   EXPECT_EQ(f.get(), 0);
 }
 
+TEST(Cancel, QueuedTasksOfADeadWorkerAreRequeuedAndStayCancellable) {
+  // The worker dies while tasks wait in its ring: the parent takes them back (a backlog
+  // until the replacement runs). One cancelled before the death never runs; one cancelled
+  // after it is decided by the same agreement; the others run on the replacement.
+  Fixture fx;
+  Pool pool(options(1, StartMethod::fork, WaitMode::block));
+  auto held = pool.submit(gated, 0);
+  ASSERT_TRUE(eventually([&] { return held.running(); }));
+  auto runs = pool.submit(mark, 1);
+  auto cancelled_before = pool.submit(mark, 2);
+  auto cancelled_after = pool.submit(mark, 3);
+  ASSERT_TRUE(cancelled_before.cancel());
+  const auto pid = pool.worker_pid(0);
+  ASSERT_TRUE(pid.has_value());
+  ASSERT_GT(*pid, 0);
+  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+  EXPECT_THROW((void)held.get(), ringpool::pool::WorkerLost);  // collected with the death
+  const bool won = cancelled_after.cancel();
+  EXPECT_EQ(runs.get(), 1);
+  if (won) {
+    EXPECT_THROW((void)cancelled_after.get(), CancelledError);
+  } else {
+    EXPECT_EQ(cancelled_after.get(), 3);
+  }
+  pool.close();
+  pool.join();
+  EXPECT_EQ(fx.ran[1].load(), 1);
+  EXPECT_EQ(fx.ran[2].load(), 0);
+  EXPECT_EQ(fx.ran[3].load(), won ? 0 : 1);
+}
+
 }  // namespace
