@@ -37,8 +37,7 @@ class TaskTable {
 
   TaskTable(std::size_t workers, std::size_t reserve, std::span<TaskWord> words);
 
-  // Reserves a record for a message about to be written; its id goes in the header. (Its
-  // task word is already pending for this generation: see retire().)
+  // Reserves a record for a message about to be written; its id goes in the header.
   [[nodiscard]] std::uint32_t reserve();
   [[nodiscard]] std::uint64_t id_of(std::uint32_t index) const noexcept;
   // The message was not sent after all: the record goes back unused.
