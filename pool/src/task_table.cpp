@@ -59,7 +59,7 @@ void TaskTable::reroute(Record& r, int route) noexcept {
   r.worker = route;
   if (route >= 0) ++queued_[static_cast<std::size_t>(route)];
   if (TaskWord* w = word_of(r)) {
-    // relaxed: as in reserve(); the dead worker is reaped, and the requeued message is
+    // relaxed: as in retire(); the dead worker is reaped, and the requeued message is
     // published again by a later commit.
     w->store(task_word(id_of(static_cast<std::uint32_t>(&r - records_.data())), kTaskPending),
              std::memory_order_relaxed);
