@@ -13,6 +13,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ringpool/pool/pool.hpp"
@@ -213,6 +214,54 @@ TEST(Cancel, RacingAWorkerDecidesEachTaskOnceBlock) {
 
 TEST(CancelThreads, RacingAWorkerDecidesEachTaskOnce) {
   race(StartMethod::thread, WaitMode::spin, 2000);
+}
+
+// The other new calls with thread workers, so that ThreadSanitizer sees them race with the
+// collector: map_async's sink completed by whichever side comes last, wait/as_completed
+// over futures settled by other threads, imap next(timeout), shutdown(cancel_futures).
+TEST(CancelThreads, MapAsyncWaitAsCompletedImapNextAndShutdown) {
+  Fixture fx;
+  Pool pool(options(2, StartMethod::thread, WaitMode::block));
+  std::vector<int> in(300);
+  for (int i = 0; i < 300; ++i) in[static_cast<std::size_t>(i)] = i;
+  std::atomic<int> callback_sum{0};
+  auto batch = pool.map_async(mark, in, 7, [&](const std::vector<int>& v) {
+    int sum = 0;
+    for (int x : v) sum += x;
+    callback_sum = sum;
+  });
+  std::vector<Future<int>> fs;
+  for (int i = 300; i < 340; ++i) fs.push_back(pool.submit(mark, i));
+  auto [done, not_done] = ringpool::pool::wait(fs, 20s);
+  EXPECT_EQ(done.size(), fs.size());
+  int seen = 0;
+  for (const auto& f : ringpool::pool::as_completed(fs, 20s)) seen += f.get() >= 300 ? 1 : 0;
+  EXPECT_EQ(seen, 40);
+  EXPECT_EQ(batch.get().size(), 300U);
+  EXPECT_TRUE(eventually([&] { return callback_sum.load() == 299 * 300 / 2; }));
+  auto it = pool.imap(mark, std::vector<int>{340, 341});
+  EXPECT_EQ(it.next(20s), std::optional<int>(340));
+  EXPECT_EQ(it.next(20s), std::optional<int>(341));
+  EXPECT_EQ(it.next(20s), std::nullopt);
+
+  auto held = pool.submit(gated, 342);
+  auto held2 = pool.submit(gated, 343);
+  ASSERT_TRUE(eventually([&] { return held.running() && held2.running(); }));
+  std::vector<Future<int>> queued;
+  for (int i = 344; i < 360; ++i) queued.push_back(pool.submit(mark, i));
+  std::thread opener([&] {
+    (void)eventually([&] { return queued.back().done(); });
+    fx.gate.set();
+  });
+  pool.shutdown(true, true);
+  opener.join();
+  EXPECT_EQ(held.get(), 342);
+  EXPECT_EQ(held2.get(), 343);
+  // Each either ran or was cancelled, never both (both workers were held: all cancelled).
+  for (int i = 344; i < 360; ++i) {
+    const auto& f = queued[static_cast<std::size_t>(i - 344)];
+    EXPECT_EQ(fx.ran[static_cast<std::size_t>(i)].load() + (f.cancelled() ? 1 : 0), 1) << i;
+  }
 }
 
 TEST(Cancel, TaskRerunAfterItsWorkerDiedIsNotCancelled) {
