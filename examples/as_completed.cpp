@@ -44,6 +44,7 @@ int main() {
   const bool cancelled = extra.cancel();
   std::printf("extra task cancelled: %s (cancelled() = %s)\n", cancelled ? "true" : "false",
               extra.cancelled() ? "true" : "false");
+  std::fflush(stdout);
 
   std::string order;
   for (const rp::Future<int>& f : rp::as_completed(futures, 10s)) {

@@ -13,6 +13,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ringpool/pool/pool.hpp"
@@ -215,6 +216,54 @@ TEST(CancelThreads, RacingAWorkerDecidesEachTaskOnce) {
   race(StartMethod::thread, WaitMode::spin, 2000);
 }
 
+// The other new calls with thread workers, so that ThreadSanitizer sees them race with the
+// collector: map_async's sink completed by whichever side comes last, wait/as_completed
+// over futures settled by other threads, imap next(timeout), shutdown(cancel_futures).
+TEST(CancelThreads, MapAsyncWaitAsCompletedImapNextAndShutdown) {
+  Fixture fx;
+  Pool pool(options(2, StartMethod::thread, WaitMode::block));
+  std::vector<int> in(300);
+  for (int i = 0; i < 300; ++i) in[static_cast<std::size_t>(i)] = i;
+  std::atomic<int> callback_sum{0};
+  auto batch = pool.map_async(mark, in, 7, [&](const std::vector<int>& v) {
+    int sum = 0;
+    for (int x : v) sum += x;
+    callback_sum = sum;
+  });
+  std::vector<Future<int>> fs;
+  for (int i = 300; i < 340; ++i) fs.push_back(pool.submit(mark, i));
+  auto [done, not_done] = ringpool::pool::wait(fs, 20s);
+  EXPECT_EQ(done.size(), fs.size());
+  int seen = 0;
+  for (const auto& f : ringpool::pool::as_completed(fs, 20s)) seen += f.get() >= 300 ? 1 : 0;
+  EXPECT_EQ(seen, 40);
+  EXPECT_EQ(batch.get().size(), 300U);
+  EXPECT_TRUE(eventually([&] { return callback_sum.load() == 299 * 300 / 2; }));
+  auto it = pool.imap(mark, std::vector<int>{340, 341});
+  EXPECT_EQ(it.next(20s), std::optional<int>(340));
+  EXPECT_EQ(it.next(20s), std::optional<int>(341));
+  EXPECT_EQ(it.next(20s), std::nullopt);
+
+  auto held = pool.submit(gated, 342);
+  auto held2 = pool.submit(gated, 343);
+  ASSERT_TRUE(eventually([&] { return held.running() && held2.running(); }));
+  std::vector<Future<int>> queued;
+  for (int i = 344; i < 360; ++i) queued.push_back(pool.submit(mark, i));
+  std::thread opener([&] {
+    (void)eventually([&] { return queued.back().done(); });
+    fx.gate.set();
+  });
+  pool.shutdown(true, true);
+  opener.join();
+  EXPECT_EQ(held.get(), 342);
+  EXPECT_EQ(held2.get(), 343);
+  // Each either ran or was cancelled, never both (both workers were held: all cancelled).
+  for (int i = 344; i < 360; ++i) {
+    const auto& f = queued[static_cast<std::size_t>(i - 344)];
+    EXPECT_EQ(fx.ran[static_cast<std::size_t>(i)].load() + (f.cancelled() ? 1 : 0), 1) << i;
+  }
+}
+
 TEST(Cancel, TaskRerunAfterItsWorkerDiedIsNotCancelled) {
   // A task whose worker died while running it started once: cancel() refuses it even
   // while it waits for the replacement worker.
@@ -232,6 +281,37 @@ TEST(Cancel, TaskRerunAfterItsWorkerDiedIsNotCancelled) {
   EXPECT_FALSE(f.cancel());
   fx.gate.set();
   EXPECT_EQ(f.get(), 0);
+}
+
+TEST(Cancel, QueuedTasksOfADeadWorkerAreRequeuedAndStayCancellable) {
+  // The worker dies while tasks wait in its ring: the parent takes them back (a backlog
+  // until the replacement runs). One cancelled before the death never runs; one cancelled
+  // after it is decided by the same agreement; the others run on the replacement.
+  Fixture fx;
+  Pool pool(options(1, StartMethod::fork, WaitMode::block));
+  auto held = pool.submit(gated, 0);
+  ASSERT_TRUE(eventually([&] { return held.running(); }));
+  auto runs = pool.submit(mark, 1);
+  auto cancelled_before = pool.submit(mark, 2);
+  auto cancelled_after = pool.submit(mark, 3);
+  ASSERT_TRUE(cancelled_before.cancel());
+  const auto pid = pool.worker_pid(0);
+  ASSERT_TRUE(pid.has_value());
+  ASSERT_GT(*pid, 0);
+  ASSERT_EQ(::kill(*pid, SIGKILL), 0);
+  EXPECT_THROW((void)held.get(), ringpool::pool::WorkerLost);  // collected with the death
+  const bool won = cancelled_after.cancel();
+  EXPECT_EQ(runs.get(), 1);
+  if (won) {
+    EXPECT_THROW((void)cancelled_after.get(), CancelledError);
+  } else {
+    EXPECT_EQ(cancelled_after.get(), 3);
+  }
+  pool.close();
+  pool.join();
+  EXPECT_EQ(fx.ran[1].load(), 1);
+  EXPECT_EQ(fx.ran[2].load(), 0);
+  EXPECT_EQ(fx.ran[3].load(), won ? 0 : 1);
 }
 
 }  // namespace
