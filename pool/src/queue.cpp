@@ -18,8 +18,6 @@
 //
 // Every wait has an exit on corruption: impossible ring state throws Corrupted, and a
 // counter a peer forced to "full" ends in the caller's timeout.
-#include "ringpool/pool/queue.hpp"
-
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
@@ -33,6 +31,7 @@
 #include "ringpool/ipc/errors.hpp"
 #include "ringpool/ipc/event_count.hpp"
 #include "ringpool/ipc/segment.hpp"
+#include "ringpool/pool/detail/queue_core.hpp"
 #include "ringpool/pool/errors.hpp"
 
 namespace ringpool::pool::detail {

@@ -10,7 +10,7 @@
 #include <type_traits>
 
 #include "ringpool/ipc/event_count.hpp"
-#include "ringpool/pool/queue.hpp"
+#include "ringpool/pool/detail/queue_core.hpp"
 
 namespace ringpool::pool::detail {
 

@@ -1,7 +1,9 @@
-// JoinCounter: the shared unfinished-task count of a JoinableQueue (queue.hpp).
+// JoinCounter: the shared unfinished-task count of a JoinableQueue (queue_variants.hpp).
 // join() waits on `all_done` for `unfinished` == 0 with the EventCount protocol: the
 // publish is the seq_cst decrement to 0 in task_done() or cancel_add(), followed by
 // notify_all() (every joiner waits for the same state).
+#include "ringpool/pool/queue_variants.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -10,7 +12,6 @@
 #include "ringpool/ipc/event_count.hpp"
 #include "ringpool/ipc/segment.hpp"
 #include "ringpool/pool/errors.hpp"
-#include "ringpool/pool/queue.hpp"
 
 namespace ringpool::pool::detail {
 
