@@ -105,15 +105,20 @@ Tally run_with_flips(std::size_t field_offset, std::uint32_t valid, std::uint32_
   const std::vector<std::byte> pattern = make_message();
   // A heap block of exactly the message's size: ASan sees any read past it.
   std::vector<std::byte> message(pattern);
-  auto* field = reinterpret_cast<std::uint32_t*>(message.data() + field_offset);
+  std::byte* field = message.data() + field_offset;
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> flips{0};
   std::thread flipper([&] {
     std::uint64_t n = 0;
     while (!stop.load(std::memory_order_relaxed)) {
       ++n;
-      std::atomic_ref<std::uint32_t>(*field).store((n & 1) != 0 ? bad : valid,
-                                                   std::memory_order_relaxed);
+      const std::uint32_t value = (n & 1) != 0 ? bad : valid;
+      if (reinterpret_cast<std::uintptr_t>(field) % alignof(std::uint32_t) == 0) {
+        std::atomic_ref<std::uint32_t>(*reinterpret_cast<std::uint32_t*>(field))
+            .store(value, std::memory_order_relaxed);
+      } else {
+        std::memcpy(field, &value, sizeof value);  // unaligned: a plain store, as a peer's
+      }
       flips.store(n, std::memory_order_relaxed);
     }
   });
