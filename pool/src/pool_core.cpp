@@ -62,6 +62,14 @@ PoolCore::Impl::~Impl() {
     kill_all_and_fail(std::make_exception_ptr(
         Closed("ringpool: the pool was destroyed before this task finished")));
   }
+  // Every task is settled now (joined, or failed above or by terminate()), so a thread still
+  // inside wait_until() (another thread's Future::get()) sees its future ready and leaves;
+  // the pool's memory outlives it. Woken, in case it sleeps on the results event count.
+  // acquire: pairs with the release decrement when a waiter leaves wait_until().
+  while (active_waiters.load(std::memory_order_acquire) != 0) {
+    layout.pool().results.notify_all();
+    std::this_thread::yield();
+  }
   // Payload segments never taken (tasks or results dropped by terminate, late results of
   // settled tasks, a worker killed mid-transfer): every worker is gone, so none is in
   // flight. Only the pool's own process cleans up (not a forked copy of it).

@@ -18,6 +18,7 @@
 #include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/process.hpp"
 #include "ringpool/pool/queue.hpp"
+#include "ringpool/pool/queue_variants.hpp"
 #include "ringpool/pool/shared_value.hpp"
 #include "ringpool/pool/spawn.hpp"
 #include "ringpool/pool/sync.hpp"

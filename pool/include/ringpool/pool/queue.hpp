@@ -60,268 +60,33 @@
 //    (more than kQueuePutRecords at once) or died untracked, no dead producer's ticket is decided
 //    (consumers wait at it, as before: a get with a timeout ends in Empty); a stopped (not killed)
 //    producer holds its ticket.
-#include <sys/types.h>
-
+//
+// Parts: the options (queue_options.hpp), the type-independent core
+// (detail/queue_core.hpp), items as bytes and large items by reference
+// (detail/queue_items.hpp), JoinableQueue and SimpleQueue (queue_variants.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <type_traits>
-#include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include "ringpool/ipc/byte_ring.hpp"
 #include "ringpool/ipc/errors.hpp"
-#include "ringpool/ipc/ring_options.hpp"
+#include "ringpool/ipc/segment.hpp"
 #include "ringpool/pool/codec.hpp"
 #include "ringpool/pool/detail/payload.hpp"
+#include "ringpool/pool/detail/queue_core.hpp"
+#include "ringpool/pool/detail/queue_items.hpp"
 #include "ringpool/pool/errors.hpp"
+#include "ringpool/pool/queue_options.hpp"
 
 namespace ringpool::pool {
-
-// Slot size used for types without a fixed encoded size when none is given.
-inline constexpr std::size_t kDefaultQueueSlotSize = 1024;
-// The bound of a queue created with maxsize 0 (Python's unbounded Queue()).
-inline constexpr std::size_t kUnboundedQueueMaxsize = std::size_t{1} << 14;
-
-// Every member has an initialiser, so designated initialisers may name any subset.
-struct QueueOptions {
-  // Largest encoded item in bytes. 0: Codec<T>::fixed_size for fixed-size T, else
-  // kDefaultQueueSlotSize. On open: 0 accepts the creator's, anything else must match.
-  std::size_t slot_size = 0;
-  // Largest encoded item in bytes; larger items (of types without a fixed size) than
-  // slot_size travel by reference up to this limit. Per handle: a put above it throws
-  // PayloadTooLarge, a get above it DecodeError.
-  std::size_t max_payload = std::size_t{1} << 30;
-  // How blocked puts and gets wait: futex (default: sleep, cores stay idle), spin, yield.
-  ipc::WaitStrategy wait = ipc::WaitStrategy::futex;
-  // Named queues: the creating handle (and its copies) remove the name from /dev/shm
-  // when the last of them goes away; processes that opened it keep their mapping.
-  bool unlink_on_destroy = true;
-  // Named queues: permission bits of the segment.
-  mode_t mode = 0600;
-  // Named queues, open: accept a segment owned by another uid or open to group/other
-  // (a mode other than 0600). Only for queues deliberately shared with other users, all
-  // of whom are trusted: any of them can write garbage into the queue or read its items.
-  bool allow_untrusted = false;
-};
-
-// Per-call claim records in a queue's header: at most this many gets at once are tracked
-// for crash recovery (further concurrent gets run untracked).
-inline constexpr std::size_t kQueueClaimRecords = 64;
-// Per-put records in a queue's header: at most this many puts at once are tracked for
-// crash recovery (further concurrent puts run untracked, see the header comment).
-inline constexpr std::size_t kQueuePutRecords = 32;
-// How often a blocked get looks for dead consumers' claims and dead producers' tickets.
-inline constexpr std::chrono::milliseconds kQueueRecoveryPeriod{100};
-
-namespace detail {
-
-// The type-independent part of a queue, in queue.cpp: the segment with its header
-// and ring, the exact-maxsize counter and the wait for space (an ipc::EventCount).
-class QueueCore {
- public:
-  struct Spec {
-    std::size_t maxsize = 0;
-    std::size_t slot_size = 0;      // resolved (never 0)
-    std::size_t min_slot_size = 0;  // fixed size of T, 0 when variable
-    std::uint64_t type_tag = 0;
-    std::string type_name;  // for error messages
-  };
-
-  static std::shared_ptr<QueueCore> create_anonymous(const Spec& spec, const QueueOptions& opts);
-  static std::shared_ptr<QueueCore> create_named(std::string_view name, const Spec& spec,
-                                                 const QueueOptions& opts);
-  // spec.maxsize is ignored; spec.slot_size 0 accepts the stored one.
-  static std::shared_ptr<QueueCore> open_named(std::string_view name, const Spec& spec,
-                                               const QueueOptions& opts);
-
-  using Deadline = std::optional<std::chrono::steady_clock::time_point>;
-
-  // Takes one unit of maxsize for a put; ok, timeout (still full at the deadline) or
-  // closed.
-  ipc::OpStatus reserve(Deadline deadline);
-  // Non-blocking reserve: true when a unit was taken; false when full. Throws Closed.
-  bool try_reserve();
-  // Returns a unit taken by reserve() whose item was never enqueued.
-  void cancel_reservation() noexcept;
-  // After a get removed an item (its slot released): frees its unit, wakes producers.
-  void item_taken() noexcept;
-
-  // A claim record of this process for one get; empty when all are taken.
-  class Claim {
-   public:
-    Claim() noexcept = default;
-    Claim(Claim&& other) noexcept
-        : core_(std::exchange(other.core_, nullptr)), index_(other.index_) {}
-    Claim& operator=(Claim&&) = delete;
-    ~Claim();
-    [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }
-    // The record's claim word, for MpmcByteConsumer::pop_tracked.
-    [[nodiscard]] ipc::ClaimWord& word() const noexcept;
-    // Called while the item is decoded, before its slot is released: from here on a
-    // death means the unit must be given back by whoever recovers this record.
-    void mark_taken() const noexcept;
-    // The item is out of the ring and its unit given back: the record is idle again.
-    void done() const noexcept;
-
-   private:
-    friend class QueueCore;
-    Claim(QueueCore* core, std::size_t index) noexcept : core_(core), index_(index) {}
-    QueueCore* core_ = nullptr;
-    std::size_t index_ = 0;
-  };
-  [[nodiscard]] Claim acquire_claim() noexcept;
-
-  // A put's record of this process (see the header comment), taken right after its unit is
-  // reserved; untracked when all are taken (then the queue's count of untracked puts holds
-  // it). Frees the record when destroyed.
-  class PutRecord {
-   public:
-    PutRecord(PutRecord&& other) noexcept
-        : core_(std::exchange(other.core_, nullptr)), index_(other.index_) {}
-    PutRecord& operator=(PutRecord&&) = delete;
-    ~PutRecord();
-    // The record's claim word, for MpmcByteProducer::claim_tracked / commit_tracked.
-    [[nodiscard]] ipc::ClaimWord& word() noexcept;
-    // After reserve(): the put holds a unit of maxsize.
-    void hold_unit() noexcept;
-    // Before the unit is given back or travels with the committed item.
-    void drop_unit() noexcept;
-
-   private:
-    friend class QueueCore;
-    PutRecord(QueueCore* core, std::size_t index) noexcept : core_(core), index_(index) {}
-    static constexpr std::size_t kUntracked = ~std::size_t{0};
-    QueueCore* core_ = nullptr;
-    std::size_t index_ = kUntracked;
-    ipc::ClaimWord scratch_{0};  // the word of an untracked put (nobody reads it)
-  };
-  [[nodiscard]] PutRecord acquire_put_record() noexcept;
-
-  // Recovers at most one dead consumer's claimed item: f(bytes) gets its payload (the
-  // slot is released after f, also if f throws) and true is returned; the dead
-  // consumer's unit is given back either way. False when there was none to recover.
-  // Throws Corrupted for `operation` when the held slot's length is impossible (the slot
-  // is released, never followed).
-  bool recover_dead(const char* operation,
-                    const std::function<void(std::span<const std::byte>)>& f);
-  // Settles the records of dead producers: a ticket claimed and never committed is published
-  // as a tombstone, a unit held without a slot is given back. True when a tombstone was
-  // published (items behind it may be ready now). One process at a time does this (a lock
-  // word with a dead-owner takeover); false at once when another one is at it.
-  bool recover_dead_puts() noexcept;
-
-  // With a unit reserved (record.hold_unit() done): claims a ring slot of n bytes through
-  // `producer`, tracked in `record`. Blocking (`blocking`): waits until `deadline` for a
-  // slot (one is normally free at once; a slow consumer may still hold the one this ticket
-  // needs). Non-blocking: one attempt. On failure the reservation is returned and the span
-  // is empty, `status` says why (timeout / closed). Throws Corrupted (reservation returned)
-  // on impossible ring state. Publish with commit_put().
-  std::span<std::byte> claim_reserved(ipc::MpmcByteProducer& producer, PutRecord& record,
-                                      std::size_t n, bool blocking, Deadline deadline,
-                                      ipc::OpStatus& status, const char* operation);
-  // Publishes the slot of claim_reserved() with an n-byte item; its unit travels with it.
-  static void commit_put(ipc::MpmcByteProducer& producer, PutRecord& record, std::size_t n);
-  // Gives back the units of the tombstones `consumer` skipped.
-  void give_back_skipped(ipc::MpmcByteConsumer& consumer) noexcept;
-
-  // Ends of the ring for one call: handles are cheap views (the core keeps the mapping),
-  // so every call has its own and threads share none.
-  [[nodiscard]] ipc::MpmcByteProducer producer() const noexcept { return producer_.clone(); }
-  [[nodiscard]] ipc::MpmcByteConsumer consumer() const noexcept { return consumer_.clone(); }
-  // Throws Corrupted for `operation` ("get", "try_get", ...).
-  [[noreturn]] void throw_corrupted(const char* operation) const;
-  [[nodiscard]] std::size_t maxsize() const noexcept { return maxsize_; }
-  [[nodiscard]] std::size_t slot_size() const noexcept { return slot_size_; }
-  // Large items: the length of a ring message that holds a PayloadRef (longer than any
-  // item in a slot; 0 when items never go by reference: types of a fixed size), the
-  // queue's payload segment names and this handle's limit.
-  [[nodiscard]] std::size_t ref_length() const noexcept { return ref_length_; }
-  [[nodiscard]] const PayloadNames& payloads() const noexcept { return payloads_; }
-  [[nodiscard]] std::size_t max_payload() const noexcept { return max_payload_; }
-  [[nodiscard]] std::size_t items_approx() const noexcept;
-  [[nodiscard]] const std::string& name() const noexcept;
-  void close() noexcept;
-  [[nodiscard]] bool is_closed() const noexcept { return producer_.is_closed(); }
-
-  struct Shared;  // the header at the start of the segment (queue.cpp)
-
-  // The creating handle's last copy in the creating process removes the payload segments
-  // left behind (an anonymous queue's, or a named one's when it unlinks the name).
-  ~QueueCore();
-  QueueCore(const QueueCore&) = delete;
-  QueueCore& operator=(const QueueCore&) = delete;
-
- private:
-  QueueCore() = default;
-  static std::shared_ptr<QueueCore> init(std::shared_ptr<ipc::Segment> segment, const Spec& spec,
-                                         const QueueOptions& opts);
-
-  std::shared_ptr<ipc::Segment> segment_;
-  Shared* shared_ = nullptr;
-  ipc::MpmcByteProducer producer_;  // templates for the per-call ends
-  ipc::MpmcByteConsumer consumer_;
-  std::size_t maxsize_ = 0;
-  std::size_t slot_size_ = 0;
-  ipc::WaitStrategy wait_ = ipc::WaitStrategy::futex;
-  std::size_t ref_length_ = 0;
-  PayloadNames payloads_;
-  std::size_t max_payload_ = 0;
-  bool removes_payloads_ = false;  // the creator's handle (see ~QueueCore)
-};
-
-// The shared unfinished-task count of a JoinableQueue (queue.cpp): an anonymous segment
-// with the count and the EventCount join() sleeps on.
-class JoinCounter {
- public:
-  static std::shared_ptr<JoinCounter> create_anonymous();
-
-  // One more unfinished task; called before its item is enqueued.
-  void add() noexcept;
-  // The item of the last add() was not enqueued after all.
-  void cancel_add() noexcept;
-  // One task finished. Throws InvalidState when no task is unfinished.
-  void task_done();
-  // True once no task is unfinished; false at `deadline` (nullopt: waits without limit).
-  bool wait_all_done(std::optional<std::chrono::steady_clock::time_point> deadline);
-  [[nodiscard]] std::size_t unfinished_approx() const noexcept;
-
-  struct Shared;  // the segment's contents (queue.cpp)
-
- private:
-  JoinCounter() = default;
-  // Decrements unless the count is 0; returns the value before (0: nothing changed).
-  std::uint64_t decrement() noexcept;
-
-  std::shared_ptr<ipc::Segment> segment_;
-  Shared* shared_ = nullptr;
-};
-
-template <class T>
-QueueCore::Spec queue_spec(std::size_t maxsize, const QueueOptions& opts, bool opening) {
-  QueueCore::Spec spec;
-  spec.maxsize = maxsize == 0 ? kUnboundedQueueMaxsize : maxsize;
-  if constexpr (FixedSize<T>) spec.min_slot_size = Codec<T>::fixed_size;
-  spec.slot_size = opts.slot_size;
-  if (spec.slot_size == 0 && !opening) {
-    spec.slot_size = spec.min_slot_size != 0 ? spec.min_slot_size : kDefaultQueueSlotSize;
-  }
-  spec.type_tag = type_tag<T>();
-  spec.type_name = demangle(typeid(T).name());
-  return spec;
-}
-
-}  // namespace detail
 
 template <class T>
 class Queue {
@@ -397,37 +162,19 @@ class Queue {
  private:
   explicit Queue(std::shared_ptr<detail::QueueCore> core) : core_(std::move(core)) {}
 
+  // The item's encoded size (detail/queue_items.hpp); Closed once the queue is closed.
   std::size_t checked_size(const T& value) const {
-    const std::size_t n = Codec<T>::size(value);
-    if (n > core_->slot_size()) {
-      if (core_->ref_length() == 0) throw PayloadTooLarge(n, core_->slot_size(), "queue item");
-      if (n > core_->max_payload()) {
-        throw PayloadTooLarge(n, core_->max_payload(), "queue item",
-                              PayloadTooLarge::OverLimit{"QueueOptions::max_payload"});
-      }
-    }
+    const std::size_t n = detail::queue_item_size(*core_, value);
     if (core_->is_closed()) throw_closed("put");
     return n;
   }
 
-  // An item larger than the slot, encoded straight into a new payload segment (before a
-  // unit is reserved: a long encode holds no capacity); empty for an item that fits.
   detail::OutgoingPayload encode_large(const T& value, std::size_t n) const {
-    if (n <= core_->slot_size()) return {};
-    detail::OutgoingPayload large = detail::OutgoingPayload::create(core_->payloads(), n);
-    Codec<T>::encode(value, large.bytes());  // throws: the segment is unlinked
-    return large;
+    return detail::encode_large_item(*core_, value, n);
   }
 
-  // An item as it came out of the ring: its bytes, or a reference to a payload segment
-  // (taken, and its name unlinked, here).
   T decode_item(std::span<const std::byte> bytes) const {
-    if (core_->ref_length() != 0 && bytes.size() == core_->ref_length()) {
-      const detail::IncomingPayload payload = detail::IncomingPayload::take(
-          core_->payloads(), bytes.first(sizeof(detail::PayloadRef)), core_->max_payload());
-      return Codec<T>::decode(payload.bytes());
-    }
-    return Codec<T>::decode(bytes);
+    return detail::decode_queue_item<T>(*core_, bytes);
   }
 
   [[noreturn]] void throw_closed(const char* operation) const {
@@ -618,105 +365,7 @@ class Queue {
   std::shared_ptr<detail::QueueCore> core_;
 };
 
-// Python's multiprocessing.JoinableQueue(maxsize): a Queue<T> that also counts unfinished
-// tasks. Every successful put adds one; a consumer calls task_done() once per item it has
-// finished with; join() blocks until the count is back to 0. Copies (also in forked
-// children) share the queue and the count. Anonymous only (create it before fork).
-// Not crash-safe for join(): a consumer that dies between get and task_done leaves its task
-// unfinished, so join() without a timeout would wait for ever (as Python's); use
-// join(timeout).
-template <class T>
-class JoinableQueue {
- public:
-  using value_type = T;
-
-  // maxsize 0: kUnboundedQueueMaxsize, as Queue.
-  explicit JoinableQueue(std::size_t maxsize = 0, QueueOptions options = {})
-      : queue_(maxsize, options), counter_(detail::JoinCounter::create_anonymous()) {}
-
-  // As Queue::put / try_put; a put that fails (throws or returns false) adds no task.
-  void put(const T& value) {
-    put_counted([&] { queue_.put(value); });
-  }
-  void put(const T& value, std::chrono::nanoseconds timeout) {
-    put_counted([&] { queue_.put(value, timeout); });
-  }
-  [[nodiscard]] bool try_put(const T& value) {
-    counter_->add();
-    bool put = false;
-    try {
-      put = queue_.try_put(value);
-    } catch (...) {
-      counter_->cancel_add();
-      throw;
-    }
-    if (!put) counter_->cancel_add();
-    return put;
-  }
-  // As Queue::get / try_get (a get does not finish a task: call task_done()).
-  [[nodiscard]] T get() { return queue_.get(); }
-  [[nodiscard]] T get(std::chrono::nanoseconds timeout) { return queue_.get(timeout); }
-  [[nodiscard]] std::optional<T> try_get() { return queue_.try_get(); }
-
-  // One task is finished. Throws InvalidState when called more often than items were put
-  // (Python's ValueError "task_done() called too many times"). Any process, any thread.
-  void task_done() { counter_->task_done(); }
-  // Blocks until every item put so far has been task_done()'d.
-  void join() { static_cast<void>(counter_->wait_all_done(std::nullopt)); }
-  // Same, at most `timeout`: false when tasks were still unfinished.
-  [[nodiscard]] bool join(std::chrono::nanoseconds timeout) {
-    return counter_->wait_all_done(std::chrono::steady_clock::now() + timeout);
-  }
-  // Tasks put and not yet task_done()'d (racy by nature).
-  [[nodiscard]] std::size_t unfinished_tasks_approx() const noexcept {
-    return counter_->unfinished_approx();
-  }
-
-  [[nodiscard]] std::size_t size_approx() const noexcept { return queue_.size_approx(); }
-  [[nodiscard]] bool empty() const noexcept { return queue_.empty(); }
-  [[nodiscard]] bool full() const noexcept { return queue_.full(); }
-  [[nodiscard]] std::size_t maxsize() const noexcept { return queue_.maxsize(); }
-  [[nodiscard]] std::size_t slot_size() const noexcept { return queue_.slot_size(); }
-  void close() noexcept { queue_.close(); }
-  [[nodiscard]] bool is_closed() const noexcept { return queue_.is_closed(); }
-
- private:
-  template <class Put>
-  void put_counted(Put&& put) {
-    // Counted before the item can be seen: its task_done() never finds the count at 0.
-    counter_->add();
-    try {
-      put();
-    } catch (...) {
-      counter_->cancel_add();
-      throw;
-    }
-  }
-
-  Queue<T> queue_;
-  std::shared_ptr<detail::JoinCounter> counter_;
-};
-
-// Python's multiprocessing.SimpleQueue: put, get, empty, close and nothing else, over a
-// Queue<T> of maxsize 0 (kUnboundedQueueMaxsize items; put blocks only beyond that).
-template <class T>
-class SimpleQueue {
- public:
-  using value_type = T;
-
-  explicit SimpleQueue(QueueOptions options = {}) : queue_(0, options) {}
-
-  // Throws PayloadTooLarge, Closed.
-  void put(const T& value) { queue_.put(value); }
-  // Blocks while empty; throws Closed once closed and drained.
-  [[nodiscard]] T get() { return queue_.get(); }
-  // Racy by nature, as Python's.
-  [[nodiscard]] bool empty() const noexcept { return queue_.empty(); }
-  // As Queue::close(): puts fail at once, gets drain then throw Closed.
-  void close() noexcept { queue_.close(); }
-
- private:
-  Queue<T> queue_;
-};
-
 }  // namespace ringpool::pool
+
+// JoinableQueue<T> and SimpleQueue<T>, so that this header keeps declaring every queue.
+#include "ringpool/pool/queue_variants.hpp"

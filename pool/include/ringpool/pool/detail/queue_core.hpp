@@ -1,0 +1,192 @@
+#pragma once
+// QueueCore: the type-independent part of a Queue<T> (pool/src/queue*.cpp), and the spec
+// a Queue<T> hands it.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <utility>
+
+#include "ringpool/ipc/byte_ring.hpp"
+#include "ringpool/ipc/ring_options.hpp"
+#include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/detail/payload.hpp"
+#include "ringpool/pool/queue_options.hpp"
+
+namespace ringpool::pool::detail {
+
+// The type-independent part of a queue, in queue.cpp, queue_claims.cpp and queue_puts.cpp: the
+// segment with its header and ring, the exact-maxsize counter and the wait for space (an
+// ipc::EventCount).
+class QueueCore {
+ public:
+  struct Spec {
+    std::size_t maxsize = 0;
+    std::size_t slot_size = 0;      // resolved (never 0)
+    std::size_t min_slot_size = 0;  // fixed size of T, 0 when variable
+    std::uint64_t type_tag = 0;
+    std::string type_name;  // for error messages
+  };
+
+  static std::shared_ptr<QueueCore> create_anonymous(const Spec& spec, const QueueOptions& opts);
+  static std::shared_ptr<QueueCore> create_named(std::string_view name, const Spec& spec,
+                                                 const QueueOptions& opts);
+  // spec.maxsize is ignored; spec.slot_size 0 accepts the stored one.
+  static std::shared_ptr<QueueCore> open_named(std::string_view name, const Spec& spec,
+                                               const QueueOptions& opts);
+
+  using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+  // Takes one unit of maxsize for a put; ok, timeout (still full at the deadline) or
+  // closed.
+  ipc::OpStatus reserve(Deadline deadline);
+  // Non-blocking reserve: true when a unit was taken; false when full. Throws Closed.
+  bool try_reserve();
+  // Returns a unit taken by reserve() whose item was never enqueued.
+  void cancel_reservation() noexcept;
+  // After a get removed an item (its slot released): frees its unit, wakes producers.
+  void item_taken() noexcept;
+
+  // A claim record of this process for one get; empty when all are taken.
+  class Claim {
+   public:
+    Claim() noexcept = default;
+    Claim(Claim&& other) noexcept
+        : core_(std::exchange(other.core_, nullptr)), index_(other.index_) {}
+    Claim& operator=(Claim&&) = delete;
+    ~Claim();
+    [[nodiscard]] explicit operator bool() const noexcept { return core_ != nullptr; }
+    // The record's claim word, for MpmcByteConsumer::pop_tracked.
+    [[nodiscard]] ipc::ClaimWord& word() const noexcept;
+    // Called while the item is decoded, before its slot is released: from here on a
+    // death means the unit must be given back by whoever recovers this record.
+    void mark_taken() const noexcept;
+    // The item is out of the ring and its unit given back: the record is idle again.
+    void done() const noexcept;
+
+   private:
+    friend class QueueCore;
+    Claim(QueueCore* core, std::size_t index) noexcept : core_(core), index_(index) {}
+    QueueCore* core_ = nullptr;
+    std::size_t index_ = 0;
+  };
+  [[nodiscard]] Claim acquire_claim() noexcept;
+
+  // A put's record of this process (see the header comment), taken right after its unit is
+  // reserved; untracked when all are taken (then the queue's count of untracked puts holds
+  // it). Frees the record when destroyed.
+  class PutRecord {
+   public:
+    PutRecord(PutRecord&& other) noexcept
+        : core_(std::exchange(other.core_, nullptr)), index_(other.index_) {}
+    PutRecord& operator=(PutRecord&&) = delete;
+    ~PutRecord();
+    // The record's claim word, for MpmcByteProducer::claim_tracked / commit_tracked.
+    [[nodiscard]] ipc::ClaimWord& word() noexcept;
+    // After reserve(): the put holds a unit of maxsize.
+    void hold_unit() noexcept;
+    // Before the unit is given back or travels with the committed item.
+    void drop_unit() noexcept;
+
+   private:
+    friend class QueueCore;
+    PutRecord(QueueCore* core, std::size_t index) noexcept : core_(core), index_(index) {}
+    static constexpr std::size_t kUntracked = ~std::size_t{0};
+    QueueCore* core_ = nullptr;
+    std::size_t index_ = kUntracked;
+    ipc::ClaimWord scratch_{0};  // the word of an untracked put (nobody reads it)
+  };
+  [[nodiscard]] PutRecord acquire_put_record() noexcept;
+
+  // Recovers at most one dead consumer's claimed item: f(bytes) gets its payload (the
+  // slot is released after f, also if f throws) and true is returned; the dead
+  // consumer's unit is given back either way. False when there was none to recover.
+  // Throws Corrupted for `operation` when the held slot's length is impossible (the slot
+  // is released, never followed).
+  bool recover_dead(const char* operation,
+                    const std::function<void(std::span<const std::byte>)>& f);
+  // Settles the records of dead producers: a ticket claimed and never committed is published
+  // as a tombstone, a unit held without a slot is given back. True when a tombstone was
+  // published (items behind it may be ready now). One process at a time does this (a lock
+  // word with a dead-owner takeover); false at once when another one is at it.
+  bool recover_dead_puts() noexcept;
+
+  // With a unit reserved (record.hold_unit() done): claims a ring slot of n bytes through
+  // `producer`, tracked in `record`. Blocking (`blocking`): waits until `deadline` for a
+  // slot (one is normally free at once; a slow consumer may still hold the one this ticket
+  // needs). Non-blocking: one attempt. On failure the reservation is returned and the span
+  // is empty, `status` says why (timeout / closed). Throws Corrupted (reservation returned)
+  // on impossible ring state. Publish with commit_put().
+  std::span<std::byte> claim_reserved(ipc::MpmcByteProducer& producer, PutRecord& record,
+                                      std::size_t n, bool blocking, Deadline deadline,
+                                      ipc::OpStatus& status, const char* operation);
+  // Publishes the slot of claim_reserved() with an n-byte item; its unit travels with it.
+  static void commit_put(ipc::MpmcByteProducer& producer, PutRecord& record, std::size_t n);
+  // Gives back the units of the tombstones `consumer` skipped.
+  void give_back_skipped(ipc::MpmcByteConsumer& consumer) noexcept;
+
+  // Ends of the ring for one call: handles are cheap views (the core keeps the mapping),
+  // so every call has its own and threads share none.
+  [[nodiscard]] ipc::MpmcByteProducer producer() const noexcept { return producer_.clone(); }
+  [[nodiscard]] ipc::MpmcByteConsumer consumer() const noexcept { return consumer_.clone(); }
+  // Throws Corrupted for `operation` ("get", "try_get", ...).
+  [[noreturn]] void throw_corrupted(const char* operation) const;
+  [[nodiscard]] std::size_t maxsize() const noexcept { return maxsize_; }
+  [[nodiscard]] std::size_t slot_size() const noexcept { return slot_size_; }
+  // Large items: the length of a ring message that holds a PayloadRef (longer than any
+  // item in a slot; 0 when items never go by reference: types of a fixed size), the
+  // queue's payload segment names and this handle's limit.
+  [[nodiscard]] std::size_t ref_length() const noexcept { return ref_length_; }
+  [[nodiscard]] const PayloadNames& payloads() const noexcept { return payloads_; }
+  [[nodiscard]] std::size_t max_payload() const noexcept { return max_payload_; }
+  [[nodiscard]] std::size_t items_approx() const noexcept;
+  [[nodiscard]] const std::string& name() const noexcept;
+  void close() noexcept;
+  [[nodiscard]] bool is_closed() const noexcept { return producer_.is_closed(); }
+
+  struct Shared;  // the header at the start of the segment (pool/src/queue_shared.hpp)
+
+  // The creating handle's last copy in the creating process removes the payload segments
+  // left behind (an anonymous queue's, or a named one's when it unlinks the name).
+  ~QueueCore();
+  QueueCore(const QueueCore&) = delete;
+  QueueCore& operator=(const QueueCore&) = delete;
+
+ private:
+  QueueCore() = default;
+  static std::shared_ptr<QueueCore> init(std::shared_ptr<ipc::Segment> segment, const Spec& spec,
+                                         const QueueOptions& opts);
+
+  std::shared_ptr<ipc::Segment> segment_;
+  Shared* shared_ = nullptr;
+  ipc::MpmcByteProducer producer_;  // templates for the per-call ends
+  ipc::MpmcByteConsumer consumer_;
+  std::size_t maxsize_ = 0;
+  std::size_t slot_size_ = 0;
+  ipc::WaitStrategy wait_ = ipc::WaitStrategy::futex;
+  std::size_t ref_length_ = 0;
+  PayloadNames payloads_;
+  std::size_t max_payload_ = 0;
+  bool removes_payloads_ = false;  // the creator's handle (see ~QueueCore)
+};
+template <class T>
+QueueCore::Spec queue_spec(std::size_t maxsize, const QueueOptions& opts, bool opening) {
+  QueueCore::Spec spec;
+  spec.maxsize = maxsize == 0 ? kUnboundedQueueMaxsize : maxsize;
+  if constexpr (FixedSize<T>) spec.min_slot_size = Codec<T>::fixed_size;
+  spec.slot_size = opts.slot_size;
+  if (spec.slot_size == 0 && !opening) {
+    spec.slot_size = spec.min_slot_size != 0 ? spec.min_slot_size : kDefaultQueueSlotSize;
+  }
+  spec.type_tag = type_tag<T>();
+  spec.type_name = demangle(typeid(T).name());
+  return spec;
+}
+
+}  // namespace ringpool::pool::detail

@@ -1,0 +1,53 @@
+#pragma once
+// The items of a Queue<T> as bytes: an item's encoded size checked against the slot and the
+// handle's limit, the encoding of an item larger than the slot into a payload segment of
+// its own, and the decoding of a ring message (the item's bytes, or a reference to such a
+// segment). docs/codec.md, "Any size".
+#include <cstddef>
+#include <span>
+
+#include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/detail/payload.hpp"
+#include "ringpool/pool/detail/queue_core.hpp"
+#include "ringpool/pool/errors.hpp"
+
+namespace ringpool::pool::detail {
+
+// The encoded size of `value`. Throws PayloadTooLarge when it exceeds the slot of a queue
+// whose items never go by reference, or the handle's max_payload.
+template <class T>
+std::size_t queue_item_size(const QueueCore& core, const T& value) {
+  const std::size_t n = Codec<T>::size(value);
+  if (n > core.slot_size()) {
+    if (core.ref_length() == 0) throw PayloadTooLarge(n, core.slot_size(), "queue item");
+    if (n > core.max_payload()) {
+      throw PayloadTooLarge(n, core.max_payload(), "queue item",
+                            PayloadTooLarge::OverLimit{"QueueOptions::max_payload"});
+    }
+  }
+  return n;
+}
+
+// An item larger than the slot, encoded straight into a new payload segment (before a
+// unit is reserved: a long encode holds no capacity); empty for an item that fits.
+template <class T>
+OutgoingPayload encode_large_item(const QueueCore& core, const T& value, std::size_t n) {
+  if (n <= core.slot_size()) return {};
+  OutgoingPayload large = OutgoingPayload::create(core.payloads(), n);
+  Codec<T>::encode(value, large.bytes());  // throws: the segment is unlinked
+  return large;
+}
+
+// An item as it came out of the ring: its bytes, or a reference to a payload segment
+// (taken, and its name unlinked, here).
+template <class T>
+T decode_queue_item(const QueueCore& core, std::span<const std::byte> bytes) {
+  if (core.ref_length() != 0 && bytes.size() == core.ref_length()) {
+    const IncomingPayload payload =
+        IncomingPayload::take(core.payloads(), bytes.first(sizeof(PayloadRef)), core.max_payload());
+    return Codec<T>::decode(payload.bytes());
+  }
+  return Codec<T>::decode(bytes);
+}
+
+}  // namespace ringpool::pool::detail
