@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "ringpool/cluster/errors.hpp"
+#include "ringpool/ipc/detail/cpu_relax.hpp"
 #include "ringpool/ipc/detail/process_probe.hpp"
 
 namespace ringpool::cluster::detail {
@@ -123,17 +124,13 @@ void Backoff::pause() noexcept {
     idle_since_ = Clock::now();
     sleep_ = std::chrono::microseconds(10);
   }
-  if (spin_ || Clock::now() - idle_since_ < std::chrono::microseconds(50)) {
-    // Yield every 4th pause: a rank, its workers and other ranks may share a core.
-    if ((idle_ & 3U) == 0) {
-      ::sched_yield();
-    } else {
-      for (int i = 0; i < 16; ++i) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-      }
-    }
+  const auto idle_for = Clock::now() - idle_since_;
+  if (idle_ <= 4) {
+    for (int i = 0; i < 16; ++i) ipc::detail::cpu_relax();
+    return;
+  }
+  if (spin_ || idle_for < yield_for_) {
+    ::sched_yield();
     return;
   }
   std::this_thread::sleep_for(sleep_);

@@ -69,18 +69,29 @@ struct Message {
 // loops), its source counted in `malformed`.
 [[nodiscard]] std::optional<Message> try_receive(std::size_t& malformed);
 
-// Polling back-off: spins ~50 us (yielding every 4th call), then sleeps 10 us, doubling up
-// to `max_sleep` (spin mode: keeps spinning and yielding, never sleeps).
+// Polling back-off for a loop that polls MPI (which has no wake-up to sleep on): spins for
+// its first 4 calls, then yields on every call (a rank, its workers and other ranks may
+// share a core: on this project's 2-vCPU host a yield per empty poll gave the shortest round
+// trips, see docs/cluster.md) until `yield_for` has passed since the loop went idle, then
+// sleeps 10 us, doubling up to `max_sleep`. Spin mode never sleeps. A loop waiting for work
+// it knows is outstanding passes a long `yield_for`, so that no sleep sits on the hot path
+// of a round trip.
 class Backoff {
  public:
-  Backoff(bool spin, std::chrono::microseconds max_sleep) noexcept
-      : spin_(spin), max_sleep_(max_sleep) {}
+  Backoff(bool spin, std::chrono::microseconds max_sleep,
+          std::chrono::microseconds yield_for = std::chrono::microseconds(50)) noexcept
+      : spin_(spin), max_sleep_(max_sleep), yield_for_(yield_for) {}
   void reset() noexcept { idle_ = 0; }
   void pause() noexcept;
+  // How long the loop has been idle (pausing without a reset); zero before the first pause.
+  [[nodiscard]] Clock::duration idle_for() const noexcept {
+    return idle_ == 0 ? Clock::duration::zero() : Clock::now() - idle_since_;
+  }
 
  private:
   bool spin_;
   std::chrono::microseconds max_sleep_;
+  std::chrono::microseconds yield_for_;
   unsigned idle_ = 0;
   Clock::time_point idle_since_{};
   std::chrono::microseconds sleep_{10};

@@ -181,14 +181,20 @@ bool ClusterCore::Impl::progress_locked() {
 }
 
 // Waits until ready(context) or the deadline, making progress on MPI and the local pool.
+// While a remote rank holds work this thread never sleeps for the first kHotWait of a wait
+// (MPI has no wake-up to sleep on: it spins, then yields), so a result that comes back
+// within that time meets no sleep on its way; after it, block mode sleeps in short slices
+// (on the local pool's wake-up when rank 0's own pool holds work too).
 bool ClusterCore::Impl::wait(bool (*ready)(const void*), const void* context,
                              std::optional<Clock::time_point> deadline) {
+  constexpr auto kHotWait = std::chrono::milliseconds(2);
   const bool spin = options_.wait == pool::WaitMode::spin;
-  Backoff backoff(spin, std::chrono::microseconds(100));
+  Backoff backoff(spin, std::chrono::microseconds(100), kHotWait);
   for (;;) {
     if (ready(context)) return true;
     bool did = false;
-    if (remote_in_flight_.load(std::memory_order_acquire) > 0 || !local_ || outbox_pending_hint()) {
+    const bool remote = remote_in_flight_.load(std::memory_order_acquire) > 0;
+    if (remote || !local_ || outbox_pending_hint()) {
       DeferredCallbacks deferred;
       {
         std::unique_lock lock(mu_, std::try_to_lock);
@@ -217,13 +223,13 @@ bool ClusterCore::Impl::wait(bool (*ready)(const void*), const void* context,
       backoff.reset();
       continue;
     }
-    if (local_ && !spin && participants_[0]->in_flight.load(std::memory_order_acquire) > 0) {
+    const bool local_work =
+        local_ && participants_[0]->in_flight.load(std::memory_order_acquire) > 0;
+    if (!spin && local_work && (!remote || backoff.idle_for() >= kHotWait)) {
       // Sleep on the local pool's wake-up (a local result ends it at once); look at MPI
       // again after a short slice when remote ranks hold work too.
-      const auto slice = remote_in_flight_.load(std::memory_order_acquire) > 0
-                             ? std::chrono::microseconds(50)
-                             : std::chrono::microseconds(2000);
-      auto until = Clock::now() + slice;
+      auto until =
+          Clock::now() + (remote ? std::chrono::microseconds(50) : std::chrono::microseconds(2000));
       if (deadline) until = std::min(until, *deadline);
       local_->wait_until(ready, context, until);
       continue;

@@ -206,10 +206,16 @@ bool has_done(const void* pool) noexcept {
 
 class Server {
  public:
+  // The serving loop. It never sleeps within kHotWait of its last message or result, nor
+  // while a local chunk is out and younger than that (it spins, then yields, polling MPI
+  // and the local pools in turn): a round trip meets no sleep and no extra hand-off here.
+  // Past that, block mode sleeps: on a local pool's wake-up while it holds chunks (a result
+  // ends the sleep at once; MPI is looked at again after 200 us), else in a back-off up to
+  // 200 us (the latency a new task sees at worst from this loop after a quiet spell).
   [[noreturn]] void run() {
+    constexpr auto kHotWait = std::chrono::milliseconds(1);
     std::size_t malformed = 0;
-    // Idle sleeps grow to 200 us: the latency a new task sees at worst from this loop.
-    Backoff backoff(false, std::chrono::microseconds(200));
+    Backoff backoff(false, std::chrono::microseconds(200), kHotWait);
     Backoff spinning(true, std::chrono::microseconds(200));
     last_send_ = Clock::now();
     for (;;) {
@@ -239,8 +245,6 @@ class Server {
         spinning.reset();
         continue;
       }
-      // Idle: with chunks in flight, sleep on the local pool's own wake-up (a result wakes
-      // us at once) for a short slice, then look at MPI again; otherwise back off.
       LocalPool* waiting = nullptr;
       bool spin = false;
       for (auto& [id, p] : pools_) {
@@ -248,8 +252,8 @@ class Server {
         spin = spin || p->spin;
       }
       if (spin) {
-        spinning.pause();  // a spin-mode pool is open: never sleep (it yields often)
-      } else if (waiting != nullptr) {
+        spinning.pause();  // a spin-mode pool is open: never sleep (it yields)
+      } else if (waiting != nullptr && backoff.idle_for() >= kHotWait) {
         waiting->core->wait_until(&has_done, waiting,
                                   Clock::now() + std::chrono::microseconds(200));
       } else {
@@ -286,6 +290,13 @@ class Server {
           pools_.erase(it);
         }
         outbox_.send(0, begin_message(Kind::closed, m.header.pool_id));
+        last_send_ = Clock::now();
+        break;
+      }
+      case Kind::echo: {
+        auto reply = begin_message(Kind::echo, m.header.pool_id);
+        reply.insert(reply.end(), m.body.begin(), m.body.end());
+        outbox_.send(0, std::move(reply));
         last_send_ = Clock::now();
         break;
       }
