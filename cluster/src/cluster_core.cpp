@@ -30,6 +30,14 @@ bool ClusterCore::wait_until(bool (*ready)(const void*), const void* context,
   return impl_->wait(ready, context, deadline);
 }
 
+bool ClusterCore::cancel(pool::detail::StateBase& state) {
+  return impl_->cancel(state);
+}
+
+bool ClusterCore::running(const pool::detail::StateBase& state) {
+  return impl_->running(state);
+}
+
 bool ClusterCore::plan_batch(std::size_t tasks) {
   return impl_->plan_batch(tasks);
 }

@@ -3,7 +3,9 @@
 // tasks message per progress step unless it is starving).
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <mutex>
+#include <optional>
 
 #include "core_impl.hpp"
 #include "ringpool/cluster/errors.hpp"
@@ -144,24 +146,28 @@ void ClusterCore::Impl::send_remote(Participant& p, const ChunkRequest& req) {
   f.count = req.count;
   f.item_size = req.item_size;
   f.payload_bytes = req.payload.size();
+  const std::size_t offset = p.out.size();
   put(p.out, f);
   p.out.insert(p.out.end(), req.payload.begin(), req.payload.end());
   ++p.frames;
-  ++p.unsent;
+  p.unsent.push_back(id);
   Chunk c;
+  c.out_offset = offset;
+  c.out_bytes = p.out.size() - offset;
   c.sink = req.sink;
   c.owned_state = req.owned_state;
   c.base_index = req.base_index;
   c.count = req.count;
   c.participant = index_of(p);
   chunks_.emplace(id, c);
+  if (c.owned_state != nullptr) owned_chunks_.emplace(c.owned_state, id);
   // relaxed: under mu_ (readers outside it only need an eventually-current hint).
   if (p.in_flight.fetch_add(1, std::memory_order_relaxed) == 0) p.last_heard = Clock::now();
   remote_in_flight_.fetch_add(1, std::memory_order_relaxed);
   // Send at once while the rank has fewer chunks than workers (it is starving, and a
   // single submit must not wait); otherwise let chunks gather into one message, sent at
   // the next progress step.
-  const std::size_t sent = p.in_flight.load(std::memory_order_relaxed) - p.unsent;
+  const std::size_t sent = p.in_flight.load(std::memory_order_relaxed) - p.unsent.size();
   if (sent < p.workers || p.out.size() >= 64 * 1024 ||
       p.frames >= std::max<std::size_t>(limit_for(p, req.count) / 4, 1)) {
     flush(p);
@@ -174,8 +180,65 @@ void ClusterCore::Impl::flush(Participant& p) {
   std::vector<std::byte> message = std::move(p.out);
   p.out = begin_message(Kind::tasks, pool_id_);
   p.frames = 0;
-  p.unsent = 0;
+  p.unsent.clear();
   outbox_.send(p.rank, std::move(message));
+}
+
+// A remote chunk can be cancelled while its frame still waits in `out` (it is cut out: the
+// rank never sees it); once sent, rank 0 cannot take it back, and it counts as running (as
+// Python's ProcessPoolExecutor marks a future running once it is in the call queue). A
+// chunk in rank 0's own pool: as pool::Pool (cancellable until a worker starts it).
+bool ClusterCore::Impl::cancel(StateBase& state) {
+  DeferredCallbacks deferred;
+  std::optional<bool> remote;
+  {
+    std::lock_guard lock(mu_);
+    deferred.install();
+    remote = cancel_remote(state);
+    deferred.uninstall();
+  }
+  deferred.run();
+  if (remote) return *remote;
+  // Not a remote chunk: rank 0's own pool, without mu_ (it runs callbacks, which may submit).
+  return local_ ? local_->cancel(state) : state.cancelled();
+}
+
+std::optional<bool> ClusterCore::Impl::cancel_remote(StateBase& state) {
+  const auto owned = owned_chunks_.find(&state);
+  if (owned == owned_chunks_.end()) return std::nullopt;
+  const auto it = chunks_.find(owned->second);
+  if (it == chunks_.end()) return state.cancelled();
+  Participant& p = *participants_[it->second.participant];
+  const auto at = std::find(p.unsent.begin(), p.unsent.end(), it->first);
+  if (at == p.unsent.end()) return false;  // sent: the rank has it
+  const Chunk& c = it->second;
+  p.out.erase(p.out.begin() + static_cast<std::ptrdiff_t>(c.out_offset),
+              p.out.begin() + static_cast<std::ptrdiff_t>(c.out_offset + c.out_bytes));
+  for (auto later = std::next(at); later != p.unsent.end(); ++later) {
+    chunks_.at(*later).out_offset -= c.out_bytes;
+  }
+  p.unsent.erase(at);
+  --p.frames;
+  {
+    std::lock_guard sinks(sink_mu_);
+    for (std::uint32_t i = 0; i < c.count; ++i) c.sink->cancel_item(c.base_index + i);
+  }
+  settle_chunk(p, it, false);
+  return true;
+}
+
+bool ClusterCore::Impl::running(const StateBase& state) {
+  {
+    std::lock_guard lock(mu_);
+    const auto owned = owned_chunks_.find(&state);
+    if (owned != owned_chunks_.end()) {
+      const auto it = chunks_.find(owned->second);
+      if (it == chunks_.end()) return false;
+      const auto& unsent = participants_[it->second.participant]->unsent;
+      return std::find(unsent.begin(), unsent.end(), it->first) == unsent.end();
+    }
+  }
+  return local_ && local_->running(state);
 }
 
 }  // namespace ringpool::cluster::detail

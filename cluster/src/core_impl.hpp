@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,7 +51,7 @@ struct ClusterCore::Impl {
     // Remote only, under mu_:
     std::vector<std::byte> out;  // the tasks message being filled
     std::uint32_t frames = 0;
-    std::size_t unsent = 0;  // chunks in `out`
+    std::vector<std::uint64_t> unsent;  // ids of the chunks in `out`, in order
     Clock::time_point last_heard{};
     bool open_answered = false;
     bool close_answered = false;
@@ -64,6 +65,10 @@ struct ClusterCore::Impl {
     std::uint64_t base_index = 0;
     std::uint32_t count = 0;
     std::size_t participant = 0;
+    // While the chunk waits in its participant's `out` (not sent yet): where its frame and
+    // payload are there.
+    std::size_t out_offset = 0;
+    std::size_t out_bytes = 0;
   };
 
   // Rank 0's chunks in the local pool go through one of these: it forwards to the batch's
@@ -71,12 +76,24 @@ struct ClusterCore::Impl {
   struct LocalChunk final : ResultSink {
     Impl* impl = nullptr;
     ResultSink* target = nullptr;
+    std::size_t cancelled = 0;  // items cancelled (never run), under sink_mu_
     // Without sink_mu_: a batch's sinks take deliveries of distinct items from several
     // threads (MapSink writes its own slot, ImapSink locks, a future has one item); fail()
     // and settled() change shared parts and take it.
     void deliver(std::uint64_t index, std::span<const std::byte> value) override;
     void fail(std::uint64_t index, std::exception_ptr error) noexcept override;
+    void cancel_item(std::uint64_t index) noexcept override;
     void settled(std::size_t items) noexcept override;
+  };
+
+  // Runs the callbacks of futures completed while a lock was held (install() before taking
+  // the lock, run() after releasing it).
+  struct DeferredCallbacks {
+    std::vector<std::function<void()>> callbacks;
+    bool installed = false;
+    void install() noexcept;
+    void uninstall() noexcept;
+    void run() noexcept;
   };
 
   struct RoomQuery {
@@ -105,10 +122,18 @@ struct ClusterCore::Impl {
   void send_local(Participant& p, const ChunkRequest& req);
   void send_remote(Participant& p, const ChunkRequest& req);
   void flush(Participant& p);
+  // Future::cancel() / running() of a single submit (see ClusterCore).
+  bool cancel(StateBase& state);
+  bool running(const StateBase& state);
+  // Under mu_: cancels `state`'s remote chunk while it is unsent; nullopt when `state` has no
+  // remote chunk.
+  std::optional<bool> cancel_remote(StateBase& state);
 
   // ---- results and progress (core_results.cpp) ---------------------------------------
   std::size_t receive_some();
-  void settle_chunk(Participant& p, std::unordered_map<std::uint64_t, Chunk>::iterator it);
+  // Forgets a chunk that is done (`ran`: its items count for its rank in stats()).
+  void settle_chunk(Participant& p, std::unordered_map<std::uint64_t, Chunk>::iterator it,
+                    bool ran = true);
   void results(Participant& p, const Message& m);
   bool progress_locked();
   bool wait(bool (*ready)(const void*), const void* context,
@@ -129,6 +154,8 @@ struct ClusterCore::Impl {
   std::mutex mu_;
   Outbox outbox_;
   std::unordered_map<std::uint64_t, Chunk> chunks_;
+  // The remote chunk of each single submit's future (for cancel/running).
+  std::unordered_map<const StateBase*, std::uint64_t> owned_chunks_;
   std::uint64_t next_chunk_ = 0;
   std::atomic<std::size_t> remote_in_flight_{0};
   Clock::time_point last_liveness_check_{};

@@ -20,7 +20,7 @@ void ClusterCore::Impl::lose(Participant& p, const std::string& why) {
   note_rank_lost(p.rank);
   outbox_.abandon(p.rank);
   p.frames = 0;
-  p.unsent = 0;
+  p.unsent.clear();
   p.out = begin_message(Kind::tasks, pool_id_);
   const auto error = std::make_exception_ptr(RankLost(p.rank, why));
   const std::size_t me = index_of(p);

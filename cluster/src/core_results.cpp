@@ -1,6 +1,7 @@
 // Results of ClusterCore (rank 0): rank 0's local chunks settle through LocalChunk, remote
 // results and errors arrive in results messages and go into the batches' sinks; wait() is
 // the one progress loop (MPI and the local pool) every waiting thread runs.
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <mutex>
@@ -13,35 +14,28 @@
 
 namespace ringpool::cluster::detail {
 
-namespace {
+void ClusterCore::Impl::DeferredCallbacks::install() noexcept {
+  if (pool::detail::t_deferred_callbacks == nullptr) {
+    pool::detail::t_deferred_callbacks = &callbacks;
+    installed = true;
+  }
+}
 
-// Runs the callbacks of futures completed while a lock was held.
-struct DeferredCallbacks {
-  std::vector<std::function<void()>> callbacks;
-  bool installed = false;
-  void install() noexcept {
-    if (pool::detail::t_deferred_callbacks == nullptr) {
-      pool::detail::t_deferred_callbacks = &callbacks;
-      installed = true;
+void ClusterCore::Impl::DeferredCallbacks::uninstall() noexcept {
+  if (installed) pool::detail::t_deferred_callbacks = nullptr;
+  installed = false;
+}
+
+void ClusterCore::Impl::DeferredCallbacks::run() noexcept {
+  for (auto& cb : callbacks) {
+    if (!cb) continue;
+    try {
+      cb();
+    } catch (...) {
     }
   }
-  void uninstall() noexcept {
-    if (installed) pool::detail::t_deferred_callbacks = nullptr;
-    installed = false;
-  }
-  void run() noexcept {
-    for (auto& cb : callbacks) {
-      if (!cb) continue;
-      try {
-        cb();
-      } catch (...) {
-      }
-    }
-    callbacks.clear();
-  }
-};
-
-}  // namespace
+  callbacks.clear();
+}
 
 void ClusterCore::Impl::LocalChunk::deliver(std::uint64_t index, std::span<const std::byte> value) {
   target->deliver(index, value);
@@ -52,13 +46,20 @@ void ClusterCore::Impl::LocalChunk::fail(std::uint64_t index, std::exception_ptr
   target->fail(index, std::move(error));
 }
 
+void ClusterCore::Impl::LocalChunk::cancel_item(std::uint64_t index) noexcept {
+  std::lock_guard lock(impl->sink_mu_);
+  ++cancelled;
+  target->cancel_item(index);
+}
+
 void ClusterCore::Impl::LocalChunk::settled(std::size_t items) noexcept {
   std::lock_guard lock(impl->sink_mu_);
   target->settled(items);
   Participant& p = *impl->participants_[0];
   // release: pairs with the acquire loads in has_room()/idle().
   p.in_flight.fetch_sub(1, std::memory_order_release);
-  impl->items_per_rank_[0] += items;
+  impl->items_per_rank_[0] += items - std::min(cancelled, items);  // what ran
+  cancelled = 0;
   // relaxed: a progress hint for wait_until() only.
   impl->local_settled_.fetch_add(1, std::memory_order_relaxed);
   try {
@@ -112,15 +113,18 @@ std::size_t ClusterCore::Impl::receive_some() {
 }
 
 void ClusterCore::Impl::settle_chunk(Participant& p,
-                                     std::unordered_map<std::uint64_t, Chunk>::iterator it) {
+                                     std::unordered_map<std::uint64_t, Chunk>::iterator it,
+                                     bool ran) {
   const Chunk c = it->second;
   chunks_.erase(it);
+  if (c.owned_state != nullptr) owned_chunks_.erase(c.owned_state);
   {
     std::lock_guard lock(sink_mu_);
     c.sink->settled(c.count);
-    items_per_rank_[static_cast<std::size_t>(p.rank)] += c.count;
+    if (ran) items_per_rank_[static_cast<std::size_t>(p.rank)] += c.count;
   }
   if (c.owned_state != nullptr) c.owned_state->release_ref();
+  // release (both): pair with the acquire loads in has_room()/idle()/wait().
   p.in_flight.fetch_sub(1, std::memory_order_release);
   remote_in_flight_.fetch_sub(1, std::memory_order_release);
 }
