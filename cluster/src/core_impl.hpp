@@ -6,12 +6,15 @@
 //   core_results.cpp   results and errors streaming back into the batches' sinks; the wait loop
 //   core_liveness.cpp  noticing lost ranks (pid, silence past rank_timeout) and failing their items
 //
-// Locks: mu_ guards the MPI traffic and the remote chunk table (every MPI call is made
-// with it held: MPI_THREAD_SERIALIZED). sink_mu_ is a leaf: it is held around the calls
+// Locks: mu_ guards this pool's traffic (its outbox and mailbox) and the remote chunk
+// table. Every MPI call is also made under the process's MPI lock (comm.hpp's mpi_mutex(),
+// a leaf held only inside comm.cpp's calls), which keeps two pools used from two threads
+// within MPI_THREAD_SERIALIZED; their messages are told apart by the pool's Mailbox.
+// sink_mu_ is a leaf too: it is held around the calls
 // into a batch's sink that touch its shared parts (fail, settled; all of them for remote
 // results), from these files and from the local PoolCore's collector (through LocalChunk), so
 // two threads never change one sink's shared state at once. Order: mu_, then the local
-// pool's lock, then sink_mu_.
+// pool's lock, then sink_mu_; mpi_mutex() never with sink_mu_.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -145,7 +148,8 @@ struct ClusterCore::Impl {
   void check_liveness();
 
   PoolOptions options_;
-  std::uint32_t pool_id_ = 0;
+  Mailbox mailbox_;  // this pool's id and its messages; closed (later ones dropped) last
+  std::uint32_t pool_id_ = mailbox_.id();
   std::vector<std::unique_ptr<Participant>> participants_;
   std::unique_ptr<pool::detail::PoolCore> local_;
   std::size_t max_payload_ = 0;

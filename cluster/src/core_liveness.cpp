@@ -1,6 +1,8 @@
 // Liveness of ClusterCore (rank 0): a remote rank is lost when its process on this host is
 // gone, or when it held chunks and said nothing (results or its heartbeat, sent every
-// rank_timeout / 4) for rank_timeout; its items then fail with RankLost.
+// rank_timeout / 4; a message for any pool of this process counts) for rank_timeout; its items then
+// fail with RankLost.
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -48,7 +50,8 @@ void ClusterCore::Impl::check_liveness() {
     if (p->local || !p->alive.load()) continue;
     if (p->same_host && pid_gone(p->pid)) {
       lose(*p, "its process " + std::to_string(p->pid) + " is gone");
-    } else if (p->in_flight.load() > 0 && now - p->last_heard > options_.rank_timeout) {
+    } else if (p->in_flight.load() > 0 &&
+               now - std::max(p->last_heard, heard_from(p->rank)) > options_.rank_timeout) {
       lose(*p, "silent for more than " + std::to_string(options_.rank_timeout.count()) +
                    " ms while it held tasks");
     }

@@ -13,10 +13,6 @@
 
 namespace ringpool::cluster::detail {
 
-namespace {
-std::atomic<std::uint32_t> g_next_pool_id{1};
-}  // namespace
-
 ClusterCore::Impl::Impl(const PoolOptions& options) : options_(options) {
   if (!initialized()) {
     throw ClusterError(
@@ -42,7 +38,6 @@ ClusterCore::Impl::Impl(const PoolOptions& options) : options_(options) {
     throw pool::InvalidArgument("ringpool: cluster::PoolOptions::rank_timeout must be > 0");
   }
   items_per_rank_.assign(world.size(), 0);
-  pool_id_ = g_next_pool_id.fetch_add(1, std::memory_order_relaxed);
   if (options.local) {
     pool::PoolOptions o;
     o.workers = options.workers_per_rank;

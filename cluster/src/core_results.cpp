@@ -72,16 +72,12 @@ void ClusterCore::Impl::LocalChunk::settled(std::size_t items) noexcept {
 std::size_t ClusterCore::Impl::receive_some() {
   std::size_t handled = 0;
   for (int k = 0; k < 256; ++k) {
-    auto m = try_receive(malformed_);
+    auto m = mailbox_.receive(malformed_);  // this pool's messages only
     if (!m) break;
     ++handled;
-    if (m->header.kind == 0) continue;
     Participant* p = participant_of(m->source);
     if (p == nullptr) continue;
     p->last_heard = Clock::now();
-    if (m->header.pool_id != pool_id_ && static_cast<Kind>(m->header.kind) != Kind::heartbeat) {
-      continue;  // a message for an earlier pool (its late answer)
-    }
     switch (static_cast<Kind>(m->header.kind)) {
       case Kind::opened: {
         std::span<const std::byte> in(m->body);

@@ -331,7 +331,10 @@ class Server {
         out.max_payload = p->core->max_payload();
         out.ring_messages = p->core->ring_messages();
         out.ok = 1;
-        heartbeat_ms_ = body->heartbeat_ms;
+        // One heartbeat serves every pool open here: the shortest interval asked for.
+        if (body->heartbeat_ms > 0 && (heartbeat_ms_ == 0 || body->heartbeat_ms < heartbeat_ms_)) {
+          heartbeat_ms_ = body->heartbeat_ms;
+        }
         pools_[m.header.pool_id] = std::move(p);
       } catch (const std::exception& e) {
         error = e.what();
@@ -415,8 +418,11 @@ class Server {
     }
     pools_.clear();
     outbox_.drain(Clock::now() + std::chrono::seconds(2));
-    MPI_Comm_free(&g_comm);
-    finalize(stop_after_loss_, 0);
+    {
+      std::lock_guard lock(mpi_mutex());
+      MPI_Comm_free(&g_comm);
+      finalize(stop_after_loss_, 0);
+    }
     std::exit(0);
   }
 
@@ -434,7 +440,10 @@ void end_job() noexcept {
   // the rank's own process may talk MPI.
   if (g_comm == MPI_COMM_NULL || ::getpid() != g_init_pid) return;
   int finalized = 0;
-  MPI_Finalized(&finalized);
+  {
+    std::lock_guard lock(mpi_mutex());
+    MPI_Finalized(&finalized);
+  }
   if (finalized != 0) return;
   std::vector<int> lost;
   {
@@ -453,6 +462,7 @@ void end_job() noexcept {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ringpool: telling the ranks to stop failed: %s\n", e.what());
   }
+  std::lock_guard lock(mpi_mutex());
   MPI_Comm_free(&g_comm);
   finalize(!lost.empty(), 1);
 }

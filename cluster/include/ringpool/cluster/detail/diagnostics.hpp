@@ -9,7 +9,8 @@ namespace ringpool::cluster::detail {
 // serving loop and back: Open MPI's transport plus both progress loops, without a local
 // pool (what cluster::Pool's submit().get() adds to it is the hop into the rank's pool and
 // back). `samples` values after 200 unmeasured ones. Rank 0 spins (then yields) while it
-// waits. No cluster::Pool may make progress meanwhile (it would take the echoes). Throws
+// waits. The echoes carry an id of their own, so cluster pools may be in use meanwhile (in
+// other threads too; the figures then include their traffic). Throws
 // ClusterError before init(), for a rank outside the job or when an echo does not come
 // back within 5 s.
 [[nodiscard]] std::vector<double> echo_round_trips_us(int rank, std::size_t samples);
