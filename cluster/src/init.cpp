@@ -206,10 +206,16 @@ bool has_done(const void* pool) noexcept {
 
 class Server {
  public:
+  // The serving loop. It never sleeps within kHotWait of its last message or result, nor
+  // while a local chunk is out and younger than that (it spins, then yields, polling MPI
+  // and the local pools in turn): a round trip meets no sleep and no extra hand-off here.
+  // Past that, block mode sleeps: on a local pool's wake-up while it holds chunks (a result
+  // ends the sleep at once; MPI is looked at again after 200 us), else in a back-off up to
+  // 200 us (the latency a new task sees at worst from this loop after a quiet spell).
   [[noreturn]] void run() {
+    constexpr auto kHotWait = std::chrono::milliseconds(1);
     std::size_t malformed = 0;
-    // Idle sleeps grow to 200 us: the latency a new task sees at worst from this loop.
-    Backoff backoff(false, std::chrono::microseconds(200));
+    Backoff backoff(false, std::chrono::microseconds(200), kHotWait);
     Backoff spinning(true, std::chrono::microseconds(200));
     last_send_ = Clock::now();
     for (;;) {
@@ -239,8 +245,6 @@ class Server {
         spinning.reset();
         continue;
       }
-      // Idle: with chunks in flight, sleep on the local pool's own wake-up (a result wakes
-      // us at once) for a short slice, then look at MPI again; otherwise back off.
       LocalPool* waiting = nullptr;
       bool spin = false;
       for (auto& [id, p] : pools_) {
@@ -248,8 +252,8 @@ class Server {
         spin = spin || p->spin;
       }
       if (spin) {
-        spinning.pause();  // a spin-mode pool is open: never sleep (it yields often)
-      } else if (waiting != nullptr) {
+        spinning.pause();  // a spin-mode pool is open: never sleep (it yields)
+      } else if (waiting != nullptr && backoff.idle_for() >= kHotWait) {
         waiting->core->wait_until(&has_done, waiting,
                                   Clock::now() + std::chrono::microseconds(200));
       } else {
@@ -289,6 +293,13 @@ class Server {
         last_send_ = Clock::now();
         break;
       }
+      case Kind::echo: {
+        auto reply = begin_message(Kind::echo, m.header.pool_id);
+        reply.insert(reply.end(), m.body.begin(), m.body.end());
+        outbox_.send(0, std::move(reply));
+        last_send_ = Clock::now();
+        break;
+      }
       case Kind::stop:
         stop_after_loss_ = m.header.frames > 0;  // rank 0 counts the ranks it lost there
         return true;
@@ -320,7 +331,10 @@ class Server {
         out.max_payload = p->core->max_payload();
         out.ring_messages = p->core->ring_messages();
         out.ok = 1;
-        heartbeat_ms_ = body->heartbeat_ms;
+        // One heartbeat serves every pool open here: the shortest interval asked for.
+        if (body->heartbeat_ms > 0 && (heartbeat_ms_ == 0 || body->heartbeat_ms < heartbeat_ms_)) {
+          heartbeat_ms_ = body->heartbeat_ms;
+        }
         pools_[m.header.pool_id] = std::move(p);
       } catch (const std::exception& e) {
         error = e.what();
@@ -404,8 +418,11 @@ class Server {
     }
     pools_.clear();
     outbox_.drain(Clock::now() + std::chrono::seconds(2));
-    MPI_Comm_free(&g_comm);
-    finalize(stop_after_loss_, 0);
+    {
+      std::lock_guard lock(mpi_mutex());
+      MPI_Comm_free(&g_comm);
+      finalize(stop_after_loss_, 0);
+    }
     std::exit(0);
   }
 
@@ -423,7 +440,10 @@ void end_job() noexcept {
   // the rank's own process may talk MPI.
   if (g_comm == MPI_COMM_NULL || ::getpid() != g_init_pid) return;
   int finalized = 0;
-  MPI_Finalized(&finalized);
+  {
+    std::lock_guard lock(mpi_mutex());
+    MPI_Finalized(&finalized);
+  }
   if (finalized != 0) return;
   std::vector<int> lost;
   {
@@ -442,6 +462,7 @@ void end_job() noexcept {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ringpool: telling the ranks to stop failed: %s\n", e.what());
   }
+  std::lock_guard lock(mpi_mutex());
   MPI_Comm_free(&g_comm);
   finalize(!lost.empty(), 1);
 }

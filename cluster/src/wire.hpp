@@ -13,6 +13,12 @@
 //   terminate 0 -> r  r terminates pool_id's local pool (SIGKILL), answers `closed`
 //   heartbeat r -> 0  nothing else was sent for a while
 //   stop      0 -> r  rank 0's program ended: r finalises MPI and exits
+//   echo      0 -> r  r sends the same message back at once (a diagnostic: the transport
+//                     and both progress loops, without a local pool; pool_id: an id of
+//                     its own, as a pool's, from rank 0's Mailbox)
+//
+// pool_id tells apart the pools alive at once on rank 0 (each a Mailbox, comm.hpp); 0 is
+// for heartbeat and stop, which are for every pool.
 //
 // Error body (a task's exception, as pool::detail::capture_error describes it): ErrorWire,
 // the type name (type_length bytes), then what() (the rest).
@@ -40,8 +46,9 @@ enum class Kind : std::uint32_t {
   closed = 7,
   heartbeat = 8,
   stop = 9,
+  echo = 10,
 };
-inline constexpr std::uint32_t kMaxKind = 9;
+inline constexpr std::uint32_t kMaxKind = 10;
 
 inline constexpr std::uint32_t kMagic = 0x31435052;  // "RPC1"
 

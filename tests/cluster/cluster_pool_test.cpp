@@ -246,6 +246,56 @@ TEST(ClusterPool, CloseJoinAndTerminate) {
   EXPECT_EQ(again.apply(square, 9), 81);
 }
 
+// A task no rank has yet can be cancelled: one gathered on rank 0 for a remote rank (not
+// sent), and one queued in rank 0's own pool behind a busy worker. It never runs, its future
+// completes as cancelled (callbacks run); a task sent to a remote rank is running and cannot
+// be cancelled.
+TEST(ClusterPool, CancelsATaskNoRankHasYet) {
+  PoolOptions o = with_ranks(2, false);
+  o.workers_per_rank = 1;
+  Pool pool(o);
+  auto busy = pool.submit(sleep_ms, 300);  // sent at once: rank 1's one worker is idle
+  auto before = pool.submit(add, 1, 2);    // these three are gathered on rank 0 until its
+  auto queued = pool.submit(square, 5);    // next progress step (rank 1 has a chunk for each
+  auto after = pool.submit(add, 3, 4);     // of its workers already)
+  bool called = false;
+  queued.add_done_callback([&](const ringpool::pool::Future<int>&) { called = true; });
+  EXPECT_TRUE(busy.running());
+  EXPECT_FALSE(busy.cancel());
+  EXPECT_FALSE(queued.running());
+  EXPECT_TRUE(queued.cancel());
+  EXPECT_TRUE(called);
+  EXPECT_TRUE(queued.cancelled());
+  EXPECT_TRUE(queued.done());
+  EXPECT_TRUE(queued.cancel());  // again: still cancelled
+  EXPECT_THROW((void)queued.get(), ringpool::pool::CancelledError);
+  EXPECT_EQ(busy.get(), 300);
+  EXPECT_FALSE(busy.running());
+  EXPECT_FALSE(busy.cancel());
+  EXPECT_EQ(before.get(), 3);  // the chunks around the one cut out travel whole
+  EXPECT_EQ(after.get(), 7);
+  EXPECT_EQ(pool.stats().items_per_rank.at(1), 3U);  // never the cancelled one
+
+  PoolOptions l = with_ranks(1);
+  l.workers_per_rank = 1;
+  Pool local(l);
+  auto running = local.submit(sleep_ms, 300);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!running.running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(running.running());
+  auto waiting = local.submit(square, 7);  // behind the busy worker in rank 0's pool
+  EXPECT_FALSE(waiting.running());
+  EXPECT_TRUE(waiting.cancel());
+  EXPECT_TRUE(waiting.cancelled());
+  EXPECT_THROW((void)waiting.get(), ringpool::pool::CancelledError);
+  EXPECT_FALSE(running.cancel());
+  EXPECT_EQ(running.get(), 300);
+  EXPECT_EQ(local.apply(square, 8), 64);
+  EXPECT_EQ(local.stats().items_per_rank.at(0), 2U);
+}
+
 TEST(ClusterPool, RefusesWhatCannotTravelOrRun) {
   Pool pool;
   EXPECT_THROW((void)pool.submit(not_registered, 1), ringpool::pool::InvalidArgument);

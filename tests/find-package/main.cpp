@@ -29,6 +29,17 @@ int main() {
     std::scoped_lock hold(lock);
     if (!lock.locked()) return 4;
   }
+#if __has_include(<ringpool/cluster/pool.hpp>)
+  // The cluster module (built with MPI) comes with the umbrella header, target and .pc file:
+  // before init() a cluster::Pool refuses to start (this links libringpool_cluster and MPI).
+  try {
+    ringpool::cluster::Pool cluster;
+    return 5;
+  } catch (const ringpool::cluster::ClusterError&) {
+  }
+  if (ringpool::cluster::initialized()) return 6;
+  std::printf("ringpool consumer: cluster module present\n");
+#endif
   std::printf("ringpool consumer: ring, topology (%zu usable cores) and pool work\n", cores);
   return 0;
 }

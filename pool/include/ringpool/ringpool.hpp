@@ -7,6 +7,7 @@
 //   Pipe,
 //                       Lock/RLock/Semaphore/BoundedSemaphore/Event/Condition/Barrier,
 //                       Value/Array, Codec, spawn registration
+//   ringpool::cluster   init, cluster::Pool across MPI ranks (when the build has it: MPI found)
 // Each module's headers may also be included alone (see README, "Modules").
 #include "ringpool/error.hpp"
 #include "ringpool/ipc/ipc.hpp"
@@ -25,3 +26,7 @@
 #include "ringpool/pool/this_process.hpp"
 #include "ringpool/pool/wait.hpp"
 #include "ringpool/topology/topology.hpp"
+#if __has_include("ringpool/cluster/pool.hpp")
+#include "ringpool/cluster/cluster.hpp"
+#include "ringpool/cluster/pool.hpp"
+#endif

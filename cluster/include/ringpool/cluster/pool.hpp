@@ -24,6 +24,11 @@
 // its chunks to its own local pool, pinned by that rank's topology plan. Results stream
 // back as chunks finish. Rank 0 also runs chunks in a local pool (PoolOptions::local).
 //
+// Futures: Future::cancel() is true for a task no rank has yet (still gathered on rank 0
+// for a remote rank, or queued in rank 0's own pool before a worker starts it): it never
+// runs. Once sent to a remote rank it cannot be taken back: running() is true from then on
+// (rank 0 does not learn when a remote worker starts it).
+//
 // Failure: a rank that dies or falls silent for PoolOptions::rank_timeout while it holds
 // chunks fails their items with RankLost; the pool goes on with the other ranks. (Whether
 // the job survives a dead rank at all is mpirun's choice: see docs/cluster.md.)

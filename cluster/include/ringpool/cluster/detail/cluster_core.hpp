@@ -56,11 +56,17 @@ class ClusterCore final : public pool::detail::Progress {
 
   bool wait_until(bool (*ready)(const void*), const void* context,
                   std::optional<pool::detail::Clock::time_point> deadline) override;
-  // A cluster task cannot be cancelled yet (its chunk may be on another rank already):
-  // cancel() is always false, and running() false (rank 0 does not learn when a chunk
-  // starts).
-  bool cancel(pool::detail::StateBase& /*state*/) override { return false; }
-  bool running(const pool::detail::StateBase& /*state*/) override { return false; }
+  // Cancels a single submit's task that no rank has yet: its chunk still gathered on rank 0
+  // for a remote rank (not sent), or queued in rank 0's own pool and not started by a worker
+  // there. True then (it never runs; the future completes as cancelled). False once the
+  // chunk was sent to a remote rank (rank 0 cannot take it back) or a worker started it.
+  // Any thread.
+  bool cancel(pool::detail::StateBase& state) override;
+  // True once the task's chunk was sent to a remote rank (it can no longer be cancelled;
+  // rank 0 does not learn when a remote worker starts it, as Python's ProcessPoolExecutor
+  // marks a future running when it enters the call queue), or while a worker of rank 0's
+  // own pool runs it. Any thread.
+  bool running(const pool::detail::StateBase& state) override;
 
   // Records the plan of a batch of `tasks` tasks (0: unknown length) for last_plan();
   // returns true for the parallel mode (no more tasks than cores in all ranks).
