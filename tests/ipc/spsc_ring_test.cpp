@@ -247,6 +247,60 @@ TEST(SpscHandle, MixedOperationsAcrossThreadsKeepOrder) {
 
 // ---- hostile peers -----------------------------------------------------------------------
 
+// ---- consumer pacing (spsc_core.hpp: idle prefetch, the slip) -------------------------
+
+// 8-byte items share a line: after a reload that found more than one item, a reload whose
+// next item is in the producer's line takes the slip (a pause and one more reload). The
+// items still come out complete and in order, through every read path.
+TEST(SpscPacing, SmallItemsThroughTheSlipPathArriveInOrder) {
+  HeapRegion region(SpscRing<std::uint64_t>::required_bytes(16));
+  auto [producer, consumer] = SpscRing<std::uint64_t>::create(region.bytes(), 16);
+  std::uint64_t next_in = 0;
+  std::uint64_t next_out = 0;
+  for (int lap = 0; lap < 40; ++lap) {
+    // Two items (the reload finds > 1), then one more into the same line, read singly.
+    for (int k = 0; k < 2; ++k) ASSERT_TRUE(producer.try_push(next_in++));
+    ASSERT_EQ(consumer.try_pop(), std::optional<std::uint64_t>(next_out++));
+    ASSERT_TRUE(producer.try_push(next_in++));
+    ASSERT_EQ(consumer.try_pop(), std::optional<std::uint64_t>(next_out++));
+    ASSERT_EQ(consumer.try_pop(), std::optional<std::uint64_t>(next_out++));
+    ASSERT_TRUE(producer.try_push(next_in++));
+    const std::uint64_t* item = consumer.front();
+    ASSERT_NE(item, nullptr);
+    EXPECT_EQ(*item, next_out++);
+    consumer.release();
+    ASSERT_TRUE(producer.try_push(next_in++));
+    std::uint64_t batch[4] = {};
+    ASSERT_EQ(consumer.try_pop_n(std::span<std::uint64_t>(batch)), 1u);
+    EXPECT_EQ(batch[0], next_out++);
+    EXPECT_FALSE(consumer.try_pop().has_value());
+  }
+  EXPECT_FALSE(consumer.corrupted());
+  EXPECT_EQ(next_in, next_out);
+}
+
+// A consumer that found the ring empty many times (idle: it prefetches before reloading)
+// still gets the next item at once, on the typed and on the byte ring.
+TEST(SpscPacing, AnIdleConsumerGetsTheNextItemOnItsFirstPoll) {
+  HeapRegion region(SpscRing<std::uint64_t>::required_bytes(8));
+  auto [producer, consumer] = SpscRing<std::uint64_t>::create(region.bytes(), 8);
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    for (int poll = 0; poll < 10; ++poll) ASSERT_FALSE(consumer.try_pop().has_value());
+    ASSERT_TRUE(producer.try_push(i));
+    ASSERT_EQ(consumer.try_pop(), std::optional<std::uint64_t>(i));
+  }
+  HeapRegion byte_region(SpscByteRing::required_bytes(8, 8));
+  auto [tx, rx] = SpscByteRing::create(byte_region.bytes(), 8, 8);
+  const auto message = bytes_of("idle");
+  for (int i = 0; i < 20; ++i) {
+    std::vector<std::byte> out;
+    for (int poll = 0; poll < 10; ++poll) ASSERT_FALSE(rx.try_pop(out));
+    ASSERT_TRUE(tx.try_push(message));
+    ASSERT_TRUE(rx.try_pop(out));
+    EXPECT_EQ(out, message);
+  }
+}
+
 TEST(SpscCorruption, ConsumerStaysCorruptedAfterThePeerRestoresTheTail) {
   HeapRegion region(SpscRing<std::uint64_t>::required_bytes(16));
   auto [producer, ring] = SpscRing<std::uint64_t>::create(region.bytes(), 16);

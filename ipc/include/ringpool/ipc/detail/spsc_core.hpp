@@ -18,6 +18,25 @@
 // `bound_` to 0: the fast paths fail, and no value read afterwards passes the compare, so
 // corrupted() is sticky without a flag test on any path.
 //
+// Consumer pacing (measured in docs/bench.md, "Why the 8-byte SPSC path lost to Boost"):
+// with items smaller than a cache line, several slots share a line, and a consumer that
+// keeps pace with a streaming producer reads the line the producer is still filling, so
+// every item costs the producer an ownership round trip for that line and for the tail's.
+// Two rules keep the consumer off that line:
+//  - the slot is prefetched on a reload only once the consumer has found the ring empty
+//    kIdlePolls times in a row (it is idle, waiting for the next item: the prefetch then
+//    overlaps the slot's transfer with the tail's); a consumer that is keeping up with a
+//    streaming producer never prefetches the slot being filled;
+//  - when a reload finds new items but the producer's next slot is in the same cache line
+//    as the consumer's next one, and the producer is streaming (the consumer's previous
+//    reload found more than one new item), the consumer pauses for about a microsecond
+//    at most and reloads the tail once before it takes the items, so that it stays about
+//    a line behind the producer ("temporal slipping", Giacomoni et al., FastForward, PPoPP
+//    2008). A consumer that finds one item per reload (a ping-pong, occasional items) never
+//    waits. Slots of 64 bytes or more never share a line, so only small items are paced.
+// Both rules apply to the single-item reads (pop_one, has_data); batch reads (available)
+// reload without either, as they measured best.
+//
 // Handle contract: the producer's handle holds the current tail and the consumer's handle
 // the current head. A copy of a handle carries them; once one copy has pushed (popped), an
 // older copy is stale for that side and must not push (pop) again: attach() anew instead.
@@ -26,6 +45,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "ringpool/ipc/detail/cpu_relax.hpp"
 #include "ringpool/ipc/detail/ring_header.hpp"
 #include "ringpool/ipc/detail/wait.hpp"
 
@@ -115,18 +135,14 @@ class alignas(kCacheLine) SpscCore {
   [[nodiscard]] bool has_data(std::uint64_t stride) noexcept {
     const std::uint64_t head = head_;
     if (head != tail_cache_) return true;
-    prefetch_slot(head, stride);
-    return refill_data(head);
+    return refill_paced(head, stride);
   }
   // One item: when there is one, read(index) copies out slot `index` (< capacity), then
   // the slot is freed. False when empty (or corrupted).
   template <class Read>
   bool pop_one(std::uint64_t stride, Read&& read) noexcept {
     const std::uint64_t head = head_;
-    if (head == tail_cache_) {
-      prefetch_slot(head, stride);
-      if (!refill_data(head)) return false;
-    }
+    if (head == tail_cache_ && !refill_paced(head, stride)) return false;
     RingControl* const control = control_;
     const bool notify = notify_;
     read(head & mask_);
@@ -135,6 +151,9 @@ class alignas(kCacheLine) SpscCore {
     return true;
   }
   // Items readable now (at least `want` unless fewer were published; 0 when corrupted).
+  // No pacing here (see the top of this file): a batch reader that prefetched while it
+  // polls an empty ring would take the line the producer is filling with its next batch,
+  // and a producer that publishes whole batches rarely leaves a line half-filled.
   [[nodiscard]] std::uint64_t available(std::uint64_t want) noexcept {
     if (tail_cache_ - head_ < want) (void)refill_data(head_);
     return tail_cache_ - head_;
@@ -190,16 +209,31 @@ class alignas(kCacheLine) SpscCore {
     tail_cache_ = 0;
     limit_ = capacity();
     bound_ = capacity();
+    empty_polls_ = 0;
+    streaming_ = false;
     corrupted_ = false;
   }
 
  private:
-  // Called before the tail is reloaded: the slot's line (which the producer writes just
-  // before the tail) is then fetched while the tail is, so a consumer that finds a new item
-  // waits for one cache-line transfer instead of two in a row. Only a hint: the slot is
-  // read (and its contents are ordered) after the acquire load of the tail, as always.
+  // Reloads in a row that found the ring empty before the consumer counts as idle.
+  static constexpr std::uint8_t kIdlePolls = 4;
+  // The slip: PAUSEs before the one extra reload of the tail (about 0.3 to 1.5 us,
+  // depending on the CPU's PAUSE latency; 32 and 64 measured in docs/bench.md).
+  static constexpr int kSlipPauses = 64;
+
+  // A hint only: the slot is read (and its contents are ordered) after the acquire load of
+  // the tail, as always.
   void prefetch_slot(std::uint64_t head, std::uint64_t stride) const noexcept {
     __builtin_prefetch(slots() + (head & mask_) * stride);
+  }
+  // Is the producer still filling the consumer's next line: is its next slot (`tail`, less
+  // than a line ahead of `head`) in the same cache line as `head`? The slots start on a line
+  // boundary (ring_header.hpp), so equal line numbers of the two offsets mean one line.
+  // Never for strides of a line or more, nor for a full ring.
+  [[nodiscard]] bool same_line(std::uint64_t head, std::uint64_t tail,
+                               std::uint64_t stride) const noexcept {
+    return stride < kCacheLine && (tail - head) * stride < kCacheLine &&
+           ((head & mask_) * stride) / kCacheLine == ((tail & mask_) * stride) / kCacheLine;
   }
   // Slow paths: reload the peer's position; one unsigned compare against bound_ both
   // validates it and answers. True when the cache now shows room / data.
@@ -219,11 +253,10 @@ class alignas(kCacheLine) SpscCore {
     if (used > bound) mark_corrupted();
     return false;
   }
+  // The consumer's plain reload (batch reads).
   bool refill_data(std::uint64_t head) noexcept {
     const std::uint64_t bound = bound_;
-    // acquire: pairs with the release / seq_cst store of tail in store_tail(); the slot
-    // contents written before it are visible.
-    const std::uint64_t tail = control_->producer.pos.load(std::memory_order_acquire);
+    const std::uint64_t tail = load_tail();
     const std::uint64_t avail = tail - head;
     if (avail - 1 < bound) [[likely]] {  // 1 <= avail <= capacity
       tail_cache_ = tail;
@@ -232,6 +265,43 @@ class alignas(kCacheLine) SpscCore {
     // avail == 0: empty. Otherwise the tail is behind the head or more than a lap ahead.
     if (avail != 0) mark_corrupted();
     return false;
+  }
+  // The single-item reads' reload, with the pacing rules at the top of this file.
+  bool refill_paced(std::uint64_t head, std::uint64_t stride) noexcept {
+    const std::uint64_t bound = bound_;
+    const bool idle = empty_polls_ >= kIdlePolls;
+    if (idle) prefetch_slot(head, stride);
+    std::uint64_t tail = load_tail();
+    const std::uint64_t avail = tail - head;
+    if (avail - 1 >= bound) [[unlikely]] {
+      // avail == 0: empty. Otherwise the tail is behind the head or more than a lap ahead.
+      if (avail != 0) {
+        mark_corrupted();
+      } else if (!idle) {
+        ++empty_polls_;
+      }
+      return false;
+    }
+    empty_polls_ = 0;
+    if (streaming_ && same_line(head, tail, stride)) {
+      // The slip: give a streaming producer time to leave the line, then reload once; the
+      // items the first reload found are there in any case.
+      for (int pause = 0; pause < kSlipPauses; ++pause) cpu_relax();
+      const std::uint64_t later = load_tail();
+      if (later - head - 1 >= bound || later - tail > bound) {  // not in [tail, head + bound]
+        mark_corrupted();
+        return false;
+      }
+      tail = later;
+    }
+    streaming_ = tail - head > 1;
+    tail_cache_ = tail;
+    return true;
+  }
+  [[nodiscard]] std::uint64_t load_tail() const noexcept {
+    // acquire: pairs with the release / seq_cst store of tail in store_tail(); the slot
+    // contents written before it are visible.
+    return control_->producer.pos.load(std::memory_order_acquire);
   }
   static void store_tail(RingControl& control, bool notify_sleepers,
                          std::uint64_t new_tail) noexcept {
@@ -269,6 +339,8 @@ class alignas(kCacheLine) SpscCore {
   std::uint64_t tail_cache_ = 0;  // consumer: last tail seen
   bool notify_ = false;           // futex ring: publishes notify the EventCounts
   bool corrupted_ = false;        // what corrupted() reports (the paths test bound_)
+  std::uint8_t empty_polls_ = 0;  // consumer: reloads in a row that found the ring empty
+  bool streaming_ = false;        // consumer: the last successful reload found > 1 item
 };
 
 static_assert(sizeof(SpscCore) == kCacheLine, "the hot fields share one cache line");
