@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,7 +17,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/process.hpp"
 #include "ringpool/pool/this_process.hpp"
 #include "test_support.hpp"
@@ -26,8 +29,11 @@ namespace {
 using namespace std::chrono_literals;
 using ringpool::pool::active_children;
 using ringpool::pool::InvalidState;
+using ringpool::pool::Pool;
+using ringpool::pool::PoolOptions;
 using ringpool::pool::Process;
 using ringpool::pool::ProcessOptions;
+using ringpool::pool::StartMethod;
 using ringpool::pool::Unsupported;
 using ringpool::test::Pipe;
 using ringpool::test::write_text;
@@ -69,6 +75,19 @@ std::string describe_parent() {
          (parent->is_alive() ? "alive" : "gone");
 }
 
+// A Pool task: "<name> daemon=<0|1> <pid name alive of parent()>".
+std::string describe_worker(int) {
+  return ringpool::this_process::name() +
+         " daemon=" + std::to_string(ringpool::this_process::is_daemon()) + " " + describe_parent();
+}
+
+PoolOptions pool_of(std::size_t workers, StartMethod start) {
+  PoolOptions o;
+  o.workers = workers;
+  o.start_method = start;
+  return o;
+}
+
 TEST(ProcessParent, NoneInTheMainProcess) {
   EXPECT_FALSE(ringpool::this_process::parent().has_value());
 }
@@ -107,6 +126,55 @@ TEST(ProcessParent, GrandchildSeesItsParentDie) {
   middle.join();
   write_text(gate.write_fd(), "x");
   EXPECT_EQ(report.read_line(), std::to_string(middle.pid()) + " middle gone");
+}
+
+// Python's parent_process() in a Pool worker is the pool's process; the workers are
+// daemonic ForkPoolWorker-<n>.
+TEST(ProcessParent, ForkPoolWorkersSeeThePoolsProcess) {
+  Pool pool(pool_of(2, StartMethod::fork));
+  const std::string parent = std::to_string(::getpid()) + " MainProcess alive";
+  const auto seen = pool.map(describe_worker, std::vector<int>(16, 0), 1);
+  ASSERT_EQ(seen.size(), 16U);
+  for (const std::string& s : seen) {
+    EXPECT_TRUE(s == "ForkPoolWorker-1 daemon=1 " + parent ||
+                s == "ForkPoolWorker-2 daemon=1 " + parent)
+        << s;
+  }
+  // A respawned worker is told the same.
+  const pid_t first = pool.worker_pids().at(0);
+  ASSERT_GT(first, 0);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  EXPECT_TRUE(ringpool::test::eventually([&] {
+    const auto now = pool.worker_pid(0);
+    return now && *now != first;
+  }));
+  for (const std::string& s : pool.map(describe_worker, std::vector<int>(16, 0), 1)) {
+    EXPECT_TRUE(s == "ForkPoolWorker-1 daemon=1 " + parent ||
+                s == "ForkPoolWorker-2 daemon=1 " + parent)
+        << s;
+  }
+}
+
+// The pool's process is the workers' parent also when it is itself a child.
+TEST(ProcessParent, ForkPoolWorkersOfAChildSeeThatChild) {
+  Pipe pipe;
+  Process owner(ProcessOptions{.name = "owner"}, [fd = pipe.write_fd()] {
+    Pool pool(pool_of(1, StartMethod::fork));
+    write_text(fd, pool.apply(describe_worker, 0));
+  });
+  owner.start();
+  pipe.close_write();
+  EXPECT_EQ(pipe.read_all(),
+            "ForkPoolWorker-1 daemon=1 " + std::to_string(owner.pid()) + " owner alive");
+  owner.join();
+  EXPECT_EQ(owner.exitcode(), 0);
+}
+
+// A thread worker runs in the pool's own process: parent() is that process's parent
+// (none in the main process), as in Python's ThreadPool.
+TEST(ProcessParent, ThreadPoolWorkersSeeTheirOwnProcesssParent) {
+  Pool pool(pool_of(2, StartMethod::thread));
+  EXPECT_EQ(pool.apply(describe_worker, 0), "MainProcess daemon=0 none");
 }
 
 TEST(ProcessParent, IsAliveOfAnotherProcessParentIsRefused) {
