@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using ringpool::pool::active_children;
+using ringpool::pool::ChildProcess;
 using ringpool::pool::InvalidState;
 using ringpool::pool::Pool;
 using ringpool::pool::PoolOptions;
@@ -63,8 +65,9 @@ bool fd_is_open(int fd) {
   return ::fcntl(fd, F_GETFD) != -1;
 }
 
-bool lists(const std::vector<pid_t>& pids, pid_t pid) {
-  return std::find(pids.begin(), pids.end(), pid) != pids.end();
+bool lists(const std::vector<ChildProcess>& children, pid_t pid) {
+  return std::any_of(children.begin(), children.end(),
+                     [pid](const ChildProcess& c) { return c.pid() == pid; });
 }
 
 // "pid name alive" of this_process::parent(), or "none".
@@ -436,10 +439,12 @@ TEST(ActiveChildren, AChildDoesNotListItsSiblings) {
   Process sibling(wait_forever);
   sibling.start();
   Pipe pipe;
-  Process p([fd = pipe.write_fd()] {
-    Process own([] {});
+  Pipe gate;
+  Process p([fd = pipe.write_fd(), gate_in = gate.read_fd(), gate_out = gate.write_fd()] {
+    Process own([gate_in] { wait_for_byte(gate_in); });  // runs until told to end
     own.start();
     std::string text = std::to_string(active_children().size());
+    write_text(gate_out, "x");
     own.join();
     text += " " + std::to_string(active_children().size());
     write_text(fd, text);
@@ -450,6 +455,61 @@ TEST(ActiveChildren, AChildDoesNotListItsSiblings) {
   p.join();
   sibling.kill();
   sibling.join();
+}
+
+// The handles active_children() returns act on the child as its Process would, also after
+// the Process object is gone: name, daemon, is_alive, sentinel, kill, join, exitcode.
+TEST(ActiveChildren, HandlesActOnTheChildAfterItsProcessObjectIsGone) {
+  pid_t pid = 0;
+  {
+    Process p(ProcessOptions{.name = "sleeper", .daemon = true}, wait_forever);
+    p.start();
+    pid = p.pid();
+  }
+  auto children = active_children();
+  ASSERT_EQ(children.size(), 1U);
+  ChildProcess child = children[0];
+  EXPECT_EQ(child.pid(), pid);
+  EXPECT_GT(child.pid(), 0);
+  EXPECT_EQ(child.name(), "sleeper");
+  EXPECT_TRUE(child.daemon());
+  EXPECT_TRUE(child.is_alive());
+  EXPECT_EQ(child.exitcode(), std::nullopt);
+  EXPECT_FALSE(child.join(1ms));
+  const int sentinel = child.sentinel();
+  EXPECT_EQ(poll_readable(sentinel, 0), 0);
+  EXPECT_THROW(child.send_signal(-1), ringpool::pool::InvalidArgument);
+  child.kill();
+  EXPECT_EQ(poll_readable(sentinel, 30'000), 1);
+  child.join();
+  EXPECT_FALSE(child.is_alive());
+  EXPECT_EQ(child.exitcode(), -9);
+  EXPECT_EQ(children[0].exitcode(), -9);  // copies share the record
+  child.kill();                           // reaped: a no-op, never a stray signal
+  EXPECT_TRUE(active_children().empty());
+}
+
+TEST(ActiveChildren, AHandleCarriedIntoAnotherProcessRefusesToAct) {
+  Process sleeper(wait_forever);
+  sleeper.start();
+  auto children = active_children();
+  ASSERT_EQ(children.size(), 1U);
+  Pipe pipe;
+  Process p([fd = pipe.write_fd(), child = children[0]]() mutable {
+    try {
+      child.kill();
+      write_text(fd, "signalled");
+    } catch (const InvalidState&) {
+      write_text(fd, "refused " + std::to_string(child.pid() > 0));
+    }
+  });
+  p.start();
+  pipe.close_write();
+  EXPECT_EQ(pipe.read_all(), "refused 1");
+  p.join();
+  EXPECT_TRUE(sleeper.is_alive());
+  sleeper.kill();
+  sleeper.join();
 }
 
 }  // namespace
