@@ -196,9 +196,11 @@ bool PoolCore::Impl::cancel(StateBase& state) {
   {
     std::lock_guard lock(mu);
     TaskTable::Record* r = table.lookup(state.task_id());
-    if (r == nullptr || r->owned != &state) return state.cancelled();
+    const bool single = r != nullptr && r->owned == &state;
+    // A batch's future (map_async) or a then() future never gets a task id.
+    if (!single && state.task_id() != 0) return state.cancelled();
     t_deferred_callbacks = &deferred;
-    cancelled = table.try_cancel(*r);
+    cancelled = single ? table.try_cancel(*r) : table.try_cancel_batch(state);
     t_deferred_callbacks = nullptr;
     callbacks.swap(deferred);
   }

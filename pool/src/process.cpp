@@ -34,6 +34,7 @@ struct ChildRecord {
   pid_t pid = -1;
   pid_t creator = -1;
   bool daemon = false;
+  std::string name;     // the Process's name (ChildProcess::name())
   int pidfd = -1;       // readable once the child has exited; -1 when pidfd_open failed
   int pidfd_error = 0;  // pidfd_open's errno when pidfd is -1
   std::mutex mutex;
@@ -158,11 +159,12 @@ void register_child(const std::shared_ptr<ChildRecord>& record) {
   reg.children.push_back(record);
 }
 
-std::shared_ptr<ChildRecord> make_record(pid_t pid, bool daemon) {
+std::shared_ptr<ChildRecord> make_record(pid_t pid, const ProcessOptions& options) {
   auto record = std::make_shared<ChildRecord>();
   record->pid = pid;
   record->creator = ::getpid();
-  record->daemon = daemon;
+  record->daemon = options.daemon;
+  record->name = options.name;
   // The child is unreaped, so the pid names it; O_CLOEXEC is implied.
   record->pidfd = ringpool::detail::open_pidfd(pid, record->pidfd_error);
   register_child(record);
@@ -212,18 +214,92 @@ bool write_byte(int fd) {
   return n == 1;
 }
 
+// The pidfd of `r`, or Unsupported naming `who` when pidfd_open failed.
+int sentinel_of(const ChildRecord& r, const std::string& who) {
+  if (r.pidfd < 0) {
+    throw Unsupported(who + ": pidfd_open(2) failed: " + std::strerror(r.pidfd_error) + " (errno " +
+                      std::to_string(r.pidfd_error) +
+                      "); a sentinel needs Linux 5.3 or later and a seccomp policy that allows "
+                      "pidfd_open. Wait with join(timeout) or poll is_alive() instead");
+  }
+  return r.pidfd;
+}
+
+void check_signal(int signal, const char* who) {
+  if (signal < 0 || signal >= NSIG) {
+    throw InvalidArgument(std::string("ringpool: ") + who + "::send_signal(" +
+                          std::to_string(signal) + "): not a signal number; use 1.." +
+                          std::to_string(NSIG - 1) + " (e.g. SIGTERM = 15, SIGKILL = 9)");
+  }
+}
+
 }  // namespace
 
-std::vector<pid_t> active_children() {
+std::vector<ChildProcess> active_children() {
   auto& reg = registry();
   std::lock_guard lock(reg.mutex);
   std::erase_if(reg.children, [](const std::shared_ptr<ChildRecord>& c) {
     return c->creator != ::getpid() || reap_if_exited(*c);
   });
-  std::vector<pid_t> pids;
-  for (const auto& c : reg.children) pids.push_back(c->pid);
-  return pids;
+  std::vector<ChildProcess> children;
+  children.reserve(reg.children.size());
+  // Every record here was made by start() for a forked or spawned child: pid > 0.
+  for (const auto& c : reg.children) children.push_back(ChildProcess(c));
+  return children;
 }
+
+// ---- ChildProcess --------------------------------------------------------------------
+
+ChildRecord& ChildProcess::own(const char* operation) const {
+  if (record_->creator != ::getpid()) {
+    throw InvalidState(std::string("ringpool: ChildProcess::") + operation + " on " +
+                       record_->name +
+                       ": it is not a child of this process (only its "
+                       "creator, pid " +
+                       std::to_string(record_->creator) + ", can wait for or signal it)");
+  }
+  return *record_;
+}
+
+pid_t ChildProcess::pid() const noexcept {
+  return record_->pid;
+}
+const std::string& ChildProcess::name() const noexcept {
+  return record_->name;
+}
+bool ChildProcess::daemon() const noexcept {
+  return record_->daemon;
+}
+bool ChildProcess::is_alive() {
+  return !reap_if_exited(own("is_alive()"));
+}
+std::optional<int> ChildProcess::exitcode() {
+  auto& r = own("exitcode()");
+  if (!reap_if_exited(r)) return std::nullopt;
+  std::lock_guard lock(r.mutex);
+  return r.exitcode;
+}
+void ChildProcess::join() {
+  static_cast<void>(wait_exit(own("join()"), std::nullopt));
+}
+bool ChildProcess::join(std::chrono::nanoseconds timeout) {
+  return wait_exit(own("join(timeout)"), std::max(timeout, std::chrono::nanoseconds(0)));
+}
+int ChildProcess::sentinel() const {
+  return sentinel_of(own("sentinel()"), "ringpool: ChildProcess::sentinel() on " + record_->name);
+}
+void ChildProcess::terminate() {
+  signal_child(own("terminate()"), SIGTERM);
+}
+void ChildProcess::kill() {
+  signal_child(own("kill()"), SIGKILL);
+}
+void ChildProcess::send_signal(int signal) {
+  check_signal(signal, "ChildProcess");
+  signal_child(own("send_signal()"), signal);
+}
+
+// ---- Process -------------------------------------------------------------------------
 
 Process::Process(Process&&) noexcept = default;
 
@@ -335,7 +411,7 @@ void Process::start_spawn() {
   request.daemon = options_.daemon;
   request.cpus = options_.cpus;
   const pid_t pid = ringpool::detail::spawn_worker(request);
-  record_ = make_record(pid, options_.daemon);
+  record_ = make_record(pid, options_);
 }
 
 void Process::start_fork() {
@@ -388,7 +464,7 @@ void Process::start_fork() {
     ringpool::detail::finish_child(code);
   }
 
-  record_ = make_record(pid, options_.daemon);
+  record_ = make_record(pid, options_);
   if (hold[0] >= 0) {
     ::close(hold[0]);
     try {
@@ -454,15 +530,8 @@ pid_t Process::pid() const {
 }
 
 int Process::sentinel() const {
-  const auto& r = started_record("sentinel()");
-  if (r.pidfd < 0) {
-    throw Unsupported("ringpool: Process::sentinel() on " + options_.name +
-                      ": pidfd_open(2) failed: " + std::strerror(r.pidfd_error) + " (errno " +
-                      std::to_string(r.pidfd_error) +
-                      "); a sentinel needs Linux 5.3 or later and a seccomp policy that allows "
-                      "pidfd_open. Wait with join(timeout) or poll is_alive() instead");
-  }
-  return r.pidfd;
+  return sentinel_of(started_record("sentinel()"),
+                     "ringpool: Process::sentinel() on " + options_.name);
 }
 
 void Process::close() {
@@ -498,11 +567,7 @@ void Process::kill() {
   signal_child(started_record("kill()"), SIGKILL);
 }
 void Process::send_signal(int signal) {
-  if (signal < 0 || signal >= NSIG) {
-    throw InvalidArgument("ringpool: Process::send_signal(" + std::to_string(signal) +
-                          "): not a signal number; use 1.." + std::to_string(NSIG - 1) +
-                          " (e.g. SIGTERM = 15, SIGKILL = 9)");
-  }
+  check_signal(signal, "Process");
   signal_child(started_record("send_signal()"), signal);
 }
 

@@ -75,11 +75,20 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 // parent pending -> cancelled with one CAS in Future::cancel(): whoever wins decides. A
 // worker whose CAS fails skips the message and settles nothing (the parent settled it as
 // cancelled, or the word belongs to a later use of the record: the message is stale).
+// Cancelling a map_async batch is all or nothing: the parent first moves every message's
+// word pending -> held with one CAS each, then either all to cancelled or (when a worker
+// won one of them) the held ones back to pending, all in one pass under the pool's lock.
+// A worker whose CAS finds its word held waits for that pass to end, then tries again.
 // Records with an index past the array are not tracked: workers run them unconditionally
 // and they cannot be cancelled once sent.
 using TaskWord = std::atomic<std::uint64_t>;
 static_assert(std::is_standard_layout_v<TaskWord> && TaskWord::is_always_lock_free);
-enum TaskState : std::uint32_t { kTaskPending = 1, kTaskRunning = 2, kTaskCancelled = 3 };
+enum TaskState : std::uint32_t {
+  kTaskPending = 1,
+  kTaskRunning = 2,
+  kTaskCancelled = 3,
+  kTaskHeld = 4,  // the parent is deciding whether to cancel the message's whole batch
+};
 [[nodiscard]] constexpr std::uint64_t task_word(std::uint64_t task_id, TaskState s) noexcept {
   return (task_id & ~std::uint64_t{0xffffffff}) | s;
 }

@@ -58,6 +58,75 @@ bool TaskTable::try_cancel(Record& r) noexcept {
   return true;
 }
 
+bool TaskTable::try_cancel_batch(const StateBase& future) noexcept {
+  // (1) The batch's records: all live, none started, rerun or untracked, and together
+  // holding every item of the batch (none has settled).
+  ResultSink* sink = nullptr;
+  std::size_t batch_items = 0;
+  std::size_t items = 0;
+  std::size_t chunks = 0;
+  for (Record& r : records_) {
+    if (!r.live || r.owned != nullptr) continue;
+    if (sink == nullptr) {
+      const ResultSink::Batch b = r.sink->batch();
+      if (b.future != &future) continue;
+      sink = r.sink;
+      batch_items = b.items;
+    } else if (r.sink != sink) {
+      continue;
+    }
+    if (r.next != 0 || r.attempts != 0 || word_of(r) == nullptr) return false;
+    items += r.count;
+    ++chunks;
+  }
+  if (sink == nullptr || items != batch_items) return false;
+  const auto id = [&](const Record& r) {
+    return id_of(static_cast<std::uint32_t>(&r - records_.data()));
+  };
+  // (2) Hold every word. Records are visited in the same order in each pass, and the
+  // passes stop after `chunks` records of the batch, so the sink is only compared by
+  // address (it may be deleted by the last retire in (3)).
+  std::size_t held = 0;
+  for (Record& r : records_) {
+    if (held == chunks) break;
+    if (!r.live || r.sink != sink) continue;
+    std::uint64_t expected = task_word(id(r), kTaskPending);
+    // relaxed: the CAS is the whole agreement; pairs with the worker's CAS in claim_task()
+    // (worker_loop.cpp): exactly one of the two leaves pending.
+    if (!word_of(r)->compare_exchange_strong(expected, task_word(id(r), kTaskHeld),
+                                             std::memory_order_relaxed,
+                                             std::memory_order_relaxed)) {
+      break;
+    }
+    ++held;
+  }
+  if (held != chunks) {
+    // A worker started one: the batch runs. Release the held words.
+    std::size_t released = 0;
+    for (Record& r : records_) {
+      if (released == held) break;
+      if (!r.live || r.sink != sink) continue;
+      // relaxed: a worker waiting in claim_task() loads it and then CASes pending -> running.
+      word_of(r)->store(task_word(id(r), kTaskPending), std::memory_order_relaxed);
+      ++released;
+    }
+    return false;
+  }
+  // (3) Every word is held: cancel them all; a worker waiting on one skips its message.
+  std::size_t cancelled = 0;
+  for (Record& r : records_) {
+    if (cancelled == chunks) break;
+    if (!r.live || r.sink != sink) continue;
+    // relaxed: a worker waiting in claim_task() loads it and skips the message.
+    word_of(r)->store(task_word(id(r), kTaskCancelled), std::memory_order_relaxed);
+    for (std::uint32_t k = 0; k < r.count; ++k) r.sink->cancel_item(r.base + k);
+    r.next = r.count;
+    ++cancelled;
+    retire(r);  // the last one completes the future and deletes the sink
+  }
+  return true;
+}
+
 std::size_t TaskTable::cancel_all_pending() noexcept {
   std::size_t n = 0;
   for (Record& r : records_) {

@@ -80,6 +80,13 @@ class TaskTable {
   // won the word, when `r` was rerun after its worker died (it started once), or when it
   // has no task word.
   bool try_cancel(Record& r) noexcept;
+  // Cancels the whole batch whose sink completes `future` (ResultSink::batch()) if no
+  // worker has started any of its records: holds every record's task word (pending ->
+  // held), then cancels them all as try_cancel() does, or, when a worker won one of the
+  // words, puts the held ones back to pending and cancels nothing. False also when one of
+  // the records settled or was rerun already, has no task word, or no live record belongs
+  // to `future`. The batch's sink may be gone when this returns true.
+  bool try_cancel_batch(const StateBase& future) noexcept;
   // Cancels every live record no worker has started; returns how many.
   std::size_t cancel_all_pending() noexcept;
   // A worker has moved `r`'s task word to running.

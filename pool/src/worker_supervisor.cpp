@@ -12,8 +12,10 @@
 #include <cstring>
 
 #include "ringpool/ipc/event_count.hpp"
+#include "ringpool/pool/detail/process_state.hpp"
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/spawn.hpp"
+#include "ringpool/pool/this_process.hpp"
 
 namespace ringpool::pool::detail {
 
@@ -142,16 +144,22 @@ void WorkerSupervisor::launch(std::size_t i) {
         error = std::string("ringpool: cannot start a spawned worker process: ") + e.what();
       }
       break;
-    case StartMethod::fork:
+    case StartMethod::fork: {
+      // Read before fork: the worker's this_process::parent() names the pool's process.
+      std::string owner_name = this_process::name();
       std::fflush(stdout);
       std::fflush(stderr);
       pid = ::fork();
-      if (pid == 0) worker_main(config);
+      if (pid == 0) {
+        become_fork_worker(i, std::move(owner_name));
+        worker_main(config);
+      }
       if (pid < 0) {
         error =
             std::string("ringpool: cannot start a worker process: fork: ") + std::strerror(errno);
       }
       break;
+    }
   }
   if (!error.empty()) {
     std::lock_guard sl(sup_mu_);
@@ -173,6 +181,19 @@ void WorkerSupervisor::launch(std::size_t i) {
     ++launched_;
     launched_cv_.notify_all();
   }
+}
+
+// In a forked worker, first thing: who it is, as Python's ForkPoolWorker-<n> (a daemonic
+// child of the pool's process, whose this_process::parent() is that process). The
+// registry of children copied from the parent is dropped (another parent thread may have
+// held its lock at the fork). A spawn-started worker learns the same from its start data.
+void WorkerSupervisor::become_fork_worker(std::size_t i, std::string owner_name) const {
+  ringpool::detail::reset_children_after_fork();
+  const std::string n = std::to_string(i + 1);
+  const std::string& owner_identity = ringpool::detail::current_process().identity;
+  ringpool::detail::become_child(
+      "ForkPoolWorker-" + n, owner_identity.empty() ? "w" + n : owner_identity + ":w" + n,
+      /*daemon=*/true, /*forked=*/true, config_.self_pid, std::move(owner_name));
 }
 
 // What a spawn-started worker needs: the layout of the mapping it inherits as a memfd

@@ -119,6 +119,7 @@ class WorkerSupervisor {
   bool reap_one(std::size_t i, Death& out);
   WorkerConfig worker_config(std::size_t i) const;
   ringpool::detail::SpawnRequest spawn_request(std::size_t i) const;
+  void become_fork_worker(std::size_t i, std::string owner_name) const;
   void ask_thread_to_quit(std::size_t i) noexcept;
 
   const CoreConfig& config_;

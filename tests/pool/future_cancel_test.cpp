@@ -216,6 +216,65 @@ TEST(CancelThreads, RacingAWorkerDecidesEachTaskOnce) {
   race(StartMethod::thread, WaitMode::spin, 2000);
 }
 
+// map_async batches each raced by cancel(): the whole batch or nothing. cancel() == true:
+// the future is cancelled and none of its items ran; false: every result arrives and every
+// item ran once.
+void race_batches(StartMethod start, WaitMode wait, int rounds) {
+  constexpr int kItems = 4;
+  Fixture fx;
+  std::vector<int> won(static_cast<std::size_t>(rounds), 0);
+  {
+    Pool pool(options(2, start, wait));
+    std::vector<Future<std::vector<int>>> futures;
+    std::mt19937 rng(54321);
+    for (int i = 0; i < rounds; ++i) {
+      std::vector<int> in;
+      for (int k = 0; k < kItems; ++k) in.push_back(i * kItems + k);
+      const auto delay = std::chrono::nanoseconds(rng() % 40000);
+      // Chunks of 1 or 2 items: to the shared ring or to the workers' own rings.
+      futures.push_back(pool.map_async(mark, in, 1 + rng() % 2));
+      const auto t0 = std::chrono::steady_clock::now();
+      while (std::chrono::steady_clock::now() - t0 < delay) {
+      }
+      won[static_cast<std::size_t>(i)] = futures.back().cancel() ? 1 : 0;
+    }
+    int cancelled = 0;
+    for (int i = 0; i < rounds; ++i) {
+      const auto& f = futures[static_cast<std::size_t>(i)];
+      if (won[static_cast<std::size_t>(i)] != 0) {
+        ++cancelled;
+        EXPECT_TRUE(f.cancelled());
+        EXPECT_THROW((void)f.get(), CancelledError);
+      } else {
+        std::vector<int> want;
+        for (int k = 0; k < kItems; ++k) want.push_back(i * kItems + k);
+        EXPECT_EQ(f.get(20s), want);  // a lost chunk fails here instead of hanging
+      }
+    }
+    pool.close();
+    pool.join();
+    std::printf("batch cancel race: %d of %d batches cancelled whole\n", cancelled, rounds);
+  }
+  for (int i = 0; i < rounds; ++i) {
+    for (int k = 0; k < kItems; ++k) {
+      const int ran = fx.ran[static_cast<std::size_t>(i * kItems + k)].load();
+      ASSERT_EQ(ran, 1 - won[static_cast<std::size_t>(i)])
+          << "batch " << i << " item " << k << ": ran " << ran << " time(s), cancel() returned "
+          << (won[static_cast<std::size_t>(i)] != 0);
+    }
+  }
+}
+
+TEST(Cancel, MapAsyncRacingWorkersIsCancelledWholeOrNotAtAllSpin) {
+  race_batches(StartMethod::fork, WaitMode::spin, 1000);
+}
+TEST(Cancel, MapAsyncRacingWorkersIsCancelledWholeOrNotAtAllBlock) {
+  race_batches(StartMethod::fork, WaitMode::block, 1000);
+}
+TEST(CancelThreads, MapAsyncRacingWorkersIsCancelledWholeOrNotAtAll) {
+  race_batches(StartMethod::thread, WaitMode::spin, 500);
+}
+
 // The other new calls with thread workers, so that ThreadSanitizer sees them race with the
 // collector: map_async's sink completed by whichever side comes last, wait/as_completed
 // over futures settled by other threads, imap next(timeout), shutdown(cancel_futures).

@@ -6,6 +6,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -15,8 +16,11 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/process.hpp"
 #include "ringpool/pool/this_process.hpp"
 #include "test_support.hpp"
@@ -25,9 +29,13 @@ namespace {
 
 using namespace std::chrono_literals;
 using ringpool::pool::active_children;
+using ringpool::pool::ChildProcess;
 using ringpool::pool::InvalidState;
+using ringpool::pool::Pool;
+using ringpool::pool::PoolOptions;
 using ringpool::pool::Process;
 using ringpool::pool::ProcessOptions;
+using ringpool::pool::StartMethod;
 using ringpool::pool::Unsupported;
 using ringpool::test::Pipe;
 using ringpool::test::write_text;
@@ -57,8 +65,9 @@ bool fd_is_open(int fd) {
   return ::fcntl(fd, F_GETFD) != -1;
 }
 
-bool lists(const std::vector<pid_t>& pids, pid_t pid) {
-  return std::find(pids.begin(), pids.end(), pid) != pids.end();
+bool lists(const std::vector<ChildProcess>& children, pid_t pid) {
+  return std::any_of(children.begin(), children.end(),
+                     [pid](const ChildProcess& c) { return c.pid() == pid; });
 }
 
 // "pid name alive" of this_process::parent(), or "none".
@@ -67,6 +76,19 @@ std::string describe_parent() {
   if (!parent) return "none";
   return std::to_string(parent->pid()) + " " + parent->name() + " " +
          (parent->is_alive() ? "alive" : "gone");
+}
+
+// A Pool task: "<name> daemon=<0|1> <pid name alive of parent()>".
+std::string describe_worker(int) {
+  return ringpool::this_process::name() +
+         " daemon=" + std::to_string(ringpool::this_process::is_daemon()) + " " + describe_parent();
+}
+
+PoolOptions pool_of(std::size_t workers, StartMethod start) {
+  PoolOptions o;
+  o.workers = workers;
+  o.start_method = start;
+  return o;
 }
 
 TEST(ProcessParent, NoneInTheMainProcess) {
@@ -107,6 +129,55 @@ TEST(ProcessParent, GrandchildSeesItsParentDie) {
   middle.join();
   write_text(gate.write_fd(), "x");
   EXPECT_EQ(report.read_line(), std::to_string(middle.pid()) + " middle gone");
+}
+
+// Python's parent_process() in a Pool worker is the pool's process; the workers are
+// daemonic ForkPoolWorker-<n>.
+TEST(ProcessParent, ForkPoolWorkersSeeThePoolsProcess) {
+  Pool pool(pool_of(2, StartMethod::fork));
+  const std::string parent = std::to_string(::getpid()) + " MainProcess alive";
+  const auto seen = pool.map(describe_worker, std::vector<int>(16, 0), 1);
+  ASSERT_EQ(seen.size(), 16U);
+  for (const std::string& s : seen) {
+    EXPECT_TRUE(s == "ForkPoolWorker-1 daemon=1 " + parent ||
+                s == "ForkPoolWorker-2 daemon=1 " + parent)
+        << s;
+  }
+  // A respawned worker is told the same.
+  const pid_t first = pool.worker_pids().at(0);
+  ASSERT_GT(first, 0);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  EXPECT_TRUE(ringpool::test::eventually([&] {
+    const auto now = pool.worker_pid(0);
+    return now && *now != first;
+  }));
+  for (const std::string& s : pool.map(describe_worker, std::vector<int>(16, 0), 1)) {
+    EXPECT_TRUE(s == "ForkPoolWorker-1 daemon=1 " + parent ||
+                s == "ForkPoolWorker-2 daemon=1 " + parent)
+        << s;
+  }
+}
+
+// The pool's process is the workers' parent also when it is itself a child.
+TEST(ProcessParent, ForkPoolWorkersOfAChildSeeThatChild) {
+  Pipe pipe;
+  Process owner(ProcessOptions{.name = "owner"}, [fd = pipe.write_fd()] {
+    Pool pool(pool_of(1, StartMethod::fork));
+    write_text(fd, pool.apply(describe_worker, 0));
+  });
+  owner.start();
+  pipe.close_write();
+  EXPECT_EQ(pipe.read_all(),
+            "ForkPoolWorker-1 daemon=1 " + std::to_string(owner.pid()) + " owner alive");
+  owner.join();
+  EXPECT_EQ(owner.exitcode(), 0);
+}
+
+// A thread worker runs in the pool's own process: parent() is that process's parent
+// (none in the main process), as in Python's ThreadPool.
+TEST(ProcessParent, ThreadPoolWorkersSeeTheirOwnProcesssParent) {
+  Pool pool(pool_of(2, StartMethod::thread));
+  EXPECT_EQ(pool.apply(describe_worker, 0), "MainProcess daemon=0 none");
 }
 
 TEST(ProcessParent, IsAliveOfAnotherProcessParentIsRefused) {
@@ -368,10 +439,12 @@ TEST(ActiveChildren, AChildDoesNotListItsSiblings) {
   Process sibling(wait_forever);
   sibling.start();
   Pipe pipe;
-  Process p([fd = pipe.write_fd()] {
-    Process own([] {});
+  Pipe gate;
+  Process p([fd = pipe.write_fd(), gate_in = gate.read_fd(), gate_out = gate.write_fd()] {
+    Process own([gate_in] { wait_for_byte(gate_in); });  // runs until told to end
     own.start();
     std::string text = std::to_string(active_children().size());
+    write_text(gate_out, "x");
     own.join();
     text += " " + std::to_string(active_children().size());
     write_text(fd, text);
@@ -382,6 +455,61 @@ TEST(ActiveChildren, AChildDoesNotListItsSiblings) {
   p.join();
   sibling.kill();
   sibling.join();
+}
+
+// The handles active_children() returns act on the child as its Process would, also after
+// the Process object is gone: name, daemon, is_alive, sentinel, kill, join, exitcode.
+TEST(ActiveChildren, HandlesActOnTheChildAfterItsProcessObjectIsGone) {
+  pid_t pid = 0;
+  {
+    Process p(ProcessOptions{.name = "sleeper", .daemon = true}, wait_forever);
+    p.start();
+    pid = p.pid();
+  }
+  auto children = active_children();
+  ASSERT_EQ(children.size(), 1U);
+  ChildProcess child = children[0];
+  EXPECT_EQ(child.pid(), pid);
+  EXPECT_GT(child.pid(), 0);
+  EXPECT_EQ(child.name(), "sleeper");
+  EXPECT_TRUE(child.daemon());
+  EXPECT_TRUE(child.is_alive());
+  EXPECT_EQ(child.exitcode(), std::nullopt);
+  EXPECT_FALSE(child.join(1ms));
+  const int sentinel = child.sentinel();
+  EXPECT_EQ(poll_readable(sentinel, 0), 0);
+  EXPECT_THROW(child.send_signal(-1), ringpool::pool::InvalidArgument);
+  child.kill();
+  EXPECT_EQ(poll_readable(sentinel, 30'000), 1);
+  child.join();
+  EXPECT_FALSE(child.is_alive());
+  EXPECT_EQ(child.exitcode(), -9);
+  EXPECT_EQ(children[0].exitcode(), -9);  // copies share the record
+  child.kill();                           // reaped: a no-op, never a stray signal
+  EXPECT_TRUE(active_children().empty());
+}
+
+TEST(ActiveChildren, AHandleCarriedIntoAnotherProcessRefusesToAct) {
+  Process sleeper(wait_forever);
+  sleeper.start();
+  auto children = active_children();
+  ASSERT_EQ(children.size(), 1U);
+  Pipe pipe;
+  Process p([fd = pipe.write_fd(), child = children[0]]() mutable {
+    try {
+      child.kill();
+      write_text(fd, "signalled");
+    } catch (const InvalidState&) {
+      write_text(fd, "refused " + std::to_string(child.pid() > 0));
+    }
+  });
+  p.start();
+  pipe.close_write();
+  EXPECT_EQ(pipe.read_all(), "refused 1");
+  p.join();
+  EXPECT_TRUE(sleeper.is_alive());
+  sleeper.kill();
+  sleeper.join();
 }
 
 }  // namespace

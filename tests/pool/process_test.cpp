@@ -405,15 +405,20 @@ TEST(Process, MisuseIsATypedError) {
   p.join();
 }
 
+// True when active_children() lists a child with this pid.
+bool active(pid_t pid) {
+  const auto running = ringpool::pool::active_children();
+  return std::any_of(running.begin(), running.end(),
+                     [pid](const ringpool::pool::ChildProcess& c) { return c.pid() == pid; });
+}
+
 TEST(Process, ActiveChildrenListsRunningOnes) {
   Process p(wait_forever);
   p.start();
-  const auto running = ringpool::pool::active_children();
-  EXPECT_NE(std::find(running.begin(), running.end(), p.pid()), running.end());
+  EXPECT_TRUE(active(p.pid()));
   p.kill();
   p.join();
-  const auto after = ringpool::pool::active_children();
-  EXPECT_EQ(std::find(after.begin(), after.end(), p.pid()), after.end());
+  EXPECT_FALSE(active(p.pid()));
 }
 
 TEST(Process, DestroyedUnjoinedChildKeepsRunningAndIsReaped) {
@@ -431,10 +436,7 @@ TEST(Process, DestroyedUnjoinedChildKeepsRunningAndIsReaped) {
   EXPECT_EQ(::kill(pid, 0), 0);
   write_text(gate.write_fd(), "x");
   // active_children() reaps it once it has ended.
-  EXPECT_TRUE(ringpool::test::eventually([&] {
-    const auto running = ringpool::pool::active_children();
-    return std::find(running.begin(), running.end(), pid) == running.end();
-  }));
+  EXPECT_TRUE(ringpool::test::eventually([&] { return !active(pid); }));
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // submissions; wait = false returns at once while tasks go on; cancel_futures cancels
 // every task no worker has started, batches included.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -76,7 +78,49 @@ TEST(Shutdown, CancelFuturesCancelsWhatNoWorkerStarted) {
     EXPECT_TRUE(f.cancelled());
     EXPECT_THROW((void)f.get(), CancelledError);
   }
-  EXPECT_THROW((void)batch.get(), CancelledError);  // its items were cancelled
+  // No chunk of it had started: cancelled whole, as a single task's future.
+  EXPECT_TRUE(batch.cancelled());
+  EXPECT_THROW((void)batch.get(), CancelledError);
+}
+
+std::atomic<int>* g_ran = nullptr;  // in a MAP_SHARED mapping made before the pool forks
+Event* g_started = nullptr;
+
+// Item 0 says it started, then holds the worker until the gate opens; each item marks
+// that it ran.
+int first_waits(int x) {
+  if (x == 0) {
+    g_started->set();
+    (void)g_gate->wait(20s);
+  }
+  g_ran[x].fetch_add(1);
+  return x;
+}
+
+// A map_async batch one of whose chunks had started: its other chunks are cancelled and
+// its future fails with CancelledError (its results are incomplete); it is not cancelled().
+TEST(Shutdown, CancelFuturesFailsABatchThatHadStarted) {
+  Event gate;
+  Event started;
+  g_gate = &gate;
+  g_started = &started;
+  void* shared = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(shared, MAP_FAILED);
+  g_ran = static_cast<std::atomic<int>*>(shared);
+  for (int i = 0; i < 4; ++i) new (&g_ran[i]) std::atomic<int>(0);
+  {
+    Pool pool(one_worker());
+    auto batch = pool.map_async(first_waits, std::vector<int>{0, 1, 2, 3}, 1);
+    ASSERT_TRUE(started.wait(20s));
+    pool.shutdown(false, true);  // cancels chunks 1 to 3, returns at once
+    gate.set();
+    pool.join();
+    EXPECT_FALSE(batch.cancelled());
+    EXPECT_THROW((void)batch.get(), CancelledError);
+  }
+  EXPECT_EQ(g_ran[0].load(), 1);
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(g_ran[i].load(), 0) << i;
+  ::munmap(shared, 4096);
 }
 
 }  // namespace

@@ -157,6 +157,17 @@ std::string read_tag(int) {
 }
 RINGPOOL_TASK(read_tag);
 
+// "<name> daemon=<0|1> <pid> <name> <alive|gone>" of this worker and its parent().
+std::string describe_worker(int) {
+  const auto parent = ringpool::this_process::parent();
+  std::string text = ringpool::this_process::name() +
+                     " daemon=" + std::to_string(ringpool::this_process::is_daemon()) + " ";
+  if (!parent) return text + "none";
+  return text + std::to_string(parent->pid()) + " " + parent->name() + " " +
+         (parent->is_alive() ? "alive" : "gone");
+}
+RINGPOOL_TASK(describe_worker);
+
 int unregistered(int x) {
   return x;
 }
@@ -203,6 +214,17 @@ TEST(SpawnPool, WorkersAreFreshCopiesOfTheProgram) {
     EXPECT_FALSE(was_reexecuted(forked.worker_pids()[0]));
   }
   g_marker = 0;
+}
+
+// Python's parent_process() in a spawn Pool worker: the pool's process.
+TEST(SpawnPool, WorkersSeeThePoolsProcessAsTheirParent) {
+  Pool pool(spawn_opts(2));
+  const std::string parent = std::to_string(::getpid()) + " MainProcess alive";
+  for (const std::string& s : pool.map(describe_worker, std::vector<int>(16, 0), 1)) {
+    EXPECT_TRUE(s == "SpawnPoolWorker-1 daemon=1 " + parent ||
+                s == "SpawnPoolWorker-2 daemon=1 " + parent)
+        << s;
+  }
 }
 
 TEST(SpawnPool, A64MiBVectorTravelsBothWays) {

@@ -214,8 +214,13 @@ TEST(Spawn, GrandchildSeesItsParentDie) {
 TEST(Spawn, SentinelCloseAndActiveChildren) {
   Process p(ProcessOptions{.start_method = StartMethod::spawn}, sleep_forever);
   p.start();
-  const auto running = ringpool::pool::active_children();
-  EXPECT_NE(std::find(running.begin(), running.end(), p.pid()), running.end());
+  {
+    // The handles share the child's record (and its sentinel) while they live.
+    const auto running = ringpool::pool::active_children();
+    ASSERT_EQ(running.size(), 1U);
+    EXPECT_EQ(running[0].pid(), p.pid());
+    EXPECT_EQ(running[0].name(), p.name());
+  }
   const int sentinel = p.sentinel();
   pollfd before{sentinel, POLLIN, 0};
   EXPECT_EQ(::poll(&before, 1, 0), 0);

@@ -53,10 +53,20 @@ inline constexpr std::size_t kMaxPooledState = 512;
 [[nodiscard]] void* state_allocate(std::size_t bytes);
 void state_deallocate(void* block, std::size_t bytes) noexcept;
 
+class StateBase;
+
 // Receives results decoded in place from a worker's result ring. Lives in the parent
 // only; called with the pool's lock held, from whichever thread collects.
 class ResultSink {
  public:
+  // A sink that completes one future for a whole batch (map_async) names it and the
+  // batch's item count, so that cancelling that future can find the batch's messages.
+  struct Batch {
+    const StateBase* future = nullptr;  // nullptr: not such a sink
+    std::size_t items = 0;
+  };
+  [[nodiscard]] virtual Batch batch() const noexcept { return {}; }
+
   // Item `index` of this sink succeeded with encoded `value` (decode may throw
   // DecodeError: the caller turns it into fail()).
   virtual void deliver(std::uint64_t index, std::span<const std::byte> value) = 0;
@@ -74,7 +84,6 @@ class ResultSink {
 };
 
 // Implemented by the pool: makes progress (collects results) while a thread waits.
-class StateBase;
 class Progress {
  public:
   // Blocks until `ready()` returns true or `deadline` passes; returns ready().
@@ -82,9 +91,11 @@ class Progress {
   virtual bool wait_until(bool (*ready)(const void*), const void* context,
                           std::optional<Clock::time_point> deadline) = 0;
   // Cancels the task `state` is the future of, if no worker has started it: true when it
-  // is cancelled now (its state then completes as cancelled). False when it runs, has
-  // finished, was rerun after its worker died, or `state` is not a single task's future.
-  // Any thread; takes the pool's lock.
+  // is cancelled now (its state then completes as cancelled). For a batch's future
+  // (ResultSink::batch()), all of the batch or nothing: true only when no worker had
+  // started any of its messages. False when it (or one of the batch's messages) runs, has
+  // finished, was rerun after its worker died, or `state` is a then() future. Any thread;
+  // takes the pool's lock.
   virtual bool cancel(StateBase& state) = 0;
   // True while a worker runs the task `state` is the future of. Any thread.
   virtual bool running(const StateBase& state) = 0;
@@ -392,8 +403,10 @@ class Future {
   // concurrent.futures.Future.cancel(): true when the task had not started: it will never
   // run, its record is reclaimed, the future completes as cancelled (callbacks run) and
   // get() throws CancelledError. True again for a future cancelled before. False when it
-  // runs or has finished, and for a map_async or then() future. Any thread; does not block
-  // on the task.
+  // runs or has finished, and for a then() future. A map_async/starmap_async future is
+  // cancelled whole or not at all: true when no worker had started any of its chunks (none
+  // will run); false once one has (the batch goes on and every result arrives). Any
+  // thread; does not block on the task.
   bool cancel() const {
     auto& s = checked();
     if (s.cancelled()) return true;

@@ -270,7 +270,9 @@ class Pool {
   // to a thread). `callback(const std::vector<R>&)` runs on success and
   // `error_callback(std::exception_ptr)` on failure, as Python's (in the thread that
   // completes the future; pass nullptr for none). Throws as map() does before anything is
-  // sent (Closed, PayloadTooLarge, InvalidArgument); the future has no cancel().
+  // sent (Closed, PayloadTooLarge, InvalidArgument). The future's cancel() cancels the
+  // whole batch while no worker has started any of its chunks (then none runs, the future
+  // is cancelled and error_callback gets CancelledError), and returns false once one has.
   template <class F, std::ranges::input_range Range, class Callback = std::nullptr_t,
             class ErrorCallback = std::nullptr_t>
   auto map_async(F fn, const Range& inputs, std::optional<std::size_t> chunksize = std::nullopt,
@@ -311,8 +313,10 @@ class Pool {
   // Kills the workers now (SIGKILL); unfinished futures fail with Closed.
   void terminate();
   // concurrent.futures.Executor.shutdown: close(); with cancel_futures, every task no worker
-  // has started is cancelled (its future completes as cancelled; a batch's cancelled items
-  // fail with CancelledError); with wait, join() (waits for the rest). With wait = false
+  // has started is cancelled (its future completes as cancelled; a map_async future none
+  // of whose chunks had started too, one whose other chunks ran fails with CancelledError;
+  // map()'s and imap's cancelled items fail with CancelledError); with wait, join() (waits
+  // for the rest). With wait = false
   // it returns at once and the tasks go on; join() or the destructor waits for them.
   // Calling it again is harmless.
   void shutdown(bool wait = true, bool cancel_futures = false);

@@ -201,10 +201,46 @@ class Process {
   bool closed_ = false;                          // close() succeeded
 };
 
-// Pids of the children this process started through Process (either start method) that
-// are still running, as Python's multiprocessing.active_children(): finished ones are
-// reaped first (their Process objects still report the exit code). Pool workers are not
-// listed. Thread-safe.
-[[nodiscard]] std::vector<pid_t> active_children();
+// A child as active_children() lists it (Python lists its Process objects): a handle that
+// shares the child's record with its Process object, so it stays valid after that object
+// is gone, and its pid always names the child (> 0, never reused while the child is
+// unreaped, and the record reaps it only when asked whether it ended). The calls behave
+// as Process's of the same names, and throw InvalidState in another process than the one
+// that started the child. Copyable; the copies share the record.
+class ChildProcess {
+ public:
+  // The child's pid (> 0).
+  [[nodiscard]] pid_t pid() const noexcept;
+  // Its name (ProcessOptions::name, or "Process-<n>").
+  [[nodiscard]] const std::string& name() const noexcept;
+  [[nodiscard]] bool daemon() const noexcept;
+  // Still running (reaps it if it has ended).
+  [[nodiscard]] bool is_alive();
+  // nullopt while running; else the exit status, or minus the signal that killed it.
+  [[nodiscard]] std::optional<int> exitcode();
+  void join();
+  // Waits at most `timeout`; true when the child has ended.
+  [[nodiscard]] bool join(std::chrono::nanoseconds timeout);
+  // The pidfd that becomes readable when the child ends (Process::sentinel()): valid while
+  // this handle, a copy of it or the child's Process object lives. Unsupported without
+  // pidfd_open.
+  [[nodiscard]] int sentinel() const;
+  // SIGTERM / SIGKILL / any signal; no-op once the child has been reaped.
+  void terminate();
+  void kill();
+  void send_signal(int signal);
+
+ private:
+  friend std::vector<ChildProcess> active_children();
+  explicit ChildProcess(std::shared_ptr<detail::ChildRecord> record) : record_(std::move(record)) {}
+  [[nodiscard]] detail::ChildRecord& own(const char* operation) const;
+  std::shared_ptr<detail::ChildRecord> record_;  // never null
+};
+
+// The children this process started through Process (either start method) that are still
+// running, as Python's multiprocessing.active_children(): finished ones are reaped first
+// (their Process objects still report the exit code). Pool workers are not listed.
+// Thread-safe.
+[[nodiscard]] std::vector<ChildProcess> active_children();
 
 }  // namespace ringpool::pool

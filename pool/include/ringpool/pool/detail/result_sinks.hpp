@@ -90,7 +90,8 @@ R unwrap_slot(typename MapSink<R>::Slot&& slot) {
 // Results of a map_async(): one slot per input, like MapSink, but owned by nobody but
 // itself. It lives until every item sent has settled and the sender has called
 // finish_sending(); whichever comes last completes the future (the values in input order,
-// or the first failed item's error, as map() throws) and deletes the sink.
+// or the first failed item's error, as map() throws; cancelled when every item was
+// cancelled) and deletes the sink.
 template <class R>
 class MapAsyncSink final : public ResultSink {
  public:
@@ -109,7 +110,14 @@ class MapAsyncSink final : public ResultSink {
     } catch (...) {
     }
   }
+  // Cancelled before any worker started it (Future::cancel() of the whole batch, or
+  // Pool::shutdown(..., cancel_futures = true) for some of its messages).
+  void cancel_item(std::uint64_t index) noexcept override {
+    ++cancelled_;
+    fail(index, StateBase::cancelled_error());
+  }
   void settled(std::size_t items) noexcept override { release(items); }
+  [[nodiscard]] Batch batch() const noexcept override { return {state_, values_.size()}; }
   // The sender sent `sent` of the n items and will not touch the sink again (it may be
   // gone when this returns). `error`: what stopped it early; the future fails with it.
   void finish_sending(std::size_t sent, std::exception_ptr error) noexcept {
@@ -129,6 +137,8 @@ class MapAsyncSink final : public ResultSink {
     State<std::vector<R>>* state = state_;
     if (sender_error_) {
       state->fail(0, std::move(sender_error_));
+    } else if (cancelled_ != 0 && cancelled_ == values_.size()) {
+      state->cancel_item(0);
     } else if (!errors_.empty()) {
       const auto first =
           std::min_element(errors_.begin(), errors_.end(),
@@ -155,6 +165,7 @@ class MapAsyncSink final : public ResultSink {
   std::vector<Slot> values_;
   std::vector<std::pair<std::uint64_t, std::exception_ptr>> errors_;  // under the pool's lock
   std::exception_ptr sender_error_;  // written before the sender's release
+  std::size_t cancelled_ = 0;        // items cancelled; under the pool's lock
   State<std::vector<R>>* state_;
   std::atomic<std::size_t> remaining_;  // items not settled + 1 for the sender
 };
