@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -18,6 +19,7 @@
 #include <utility>
 
 #include "ringpool/ipc/errors.hpp"
+#include "ringpool/pool/codec.hpp"
 #include "ringpool/pool/errors.hpp"
 
 namespace ringpool::pool::detail {
@@ -77,6 +79,20 @@ std::size_t sweep(const std::string& prefix, bool remove) noexcept {
 }
 
 }  // namespace
+
+// ---- the receiver's allocation ------------------------------------------------------------
+
+void prepare_large_fill(void* dest, std::size_t bytes) noexcept {
+  constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
+  const auto first = reinterpret_cast<std::uintptr_t>(dest);
+  if (first == 0 || bytes > UINTPTR_MAX - first) return;
+  const std::uintptr_t begin = (first + kHugePage - 1) & ~(kHugePage - 1);
+  const std::uintptr_t end = (first + bytes) & ~(kHugePage - 1);
+  if (end <= begin) return;
+  // A hint only: EINVAL (no THP in this kernel) or anything else leaves the pages as they
+  // are, and the decoder fills them either way.
+  (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
 
 // ---- PayloadNames -------------------------------------------------------------------------
 
