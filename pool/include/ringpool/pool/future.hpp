@@ -547,7 +547,9 @@ class Future {
   }
   void reset() noexcept {
     if (state_ != nullptr) {
-      state_->drop_handle();
+      // The last handle need not count itself down: no Future is left to ask sole_handle()
+      // (a recycled state starts from 0 again). Saves a locked instruction per task.
+      if (!state_->sole_handle()) state_->drop_handle();
       std::exchange(state_, nullptr)->release_ref();
     }
   }
