@@ -8,26 +8,16 @@
 #include <string>
 #include <vector>
 
+#include "bench_pair_args.hpp"
 #include "commands.hpp"
-#include "json_output.hpp"
-#include "numbers.hpp"
-#include "ringpool/bench/errors.hpp"
 #include "ringpool/bench/payload_bench.hpp"
-#include "ringpool/bench/pin.hpp"
 #include "ringpool/report/payload_section.hpp"
 #include "ringpool/report/progress.hpp"
 
 namespace ringpool::cli {
 namespace {
 
-struct BenchPayloadArgs {
-  JsonOutput json;
-  bool quick = false;
-  bool no_python = false;
-  std::size_t rounds = 5;
-  bool rounds_given = false;
-  std::string cpus;
-  bool cpus_given = false;
+struct BenchPayloadArgs : BenchPairArgs {
   std::string sizes;
   bool sizes_given = false;
   std::string wait = "spin";
@@ -35,29 +25,14 @@ struct BenchPayloadArgs {
 
 void run_bench_payload(const BenchPayloadArgs& args) {
   report::PayloadSectionOptions options;
-  // --quick means one round unless --rounds says otherwise.
-  options.rounds = args.quick && !args.rounds_given ? 1 : args.rounds;
+  options.rounds = args.rounds();
   options.quick = args.quick;
   options.python = !args.no_python;
   options.spin = args.wait == "spin";
   if (args.sizes_given) options.sizes = bench::parse_payload_sizes(args.sizes);
-  std::vector<int> cpus;
-  if (args.cpus_given) {
-    cpus = bench::parse_cpu_list(args.cpus);
-  } else {
-    cpus = bench::thread_affinity();
-    if (cpus.size() < 2) {
-      throw bench::BenchError(bench::BenchErrc::cpu_not_allowed,
-                              "ringpool bench payload needs two CPUs (caller and worker), but "
-                              "this process may only use CPU " +
-                                  bench::format_cpu_list(cpus));
-    }
-    cpus.resize(2);
-  }
-  bench::check_cpu_pair(cpus);
-  args.json.check();
-  options.parent_cpu = static_cast<unsigned>(cpus[0]);
-  options.worker_cpu = static_cast<unsigned>(cpus[1]);
+  const auto [parent, worker] = args.cpu_pair("payload", "(caller and worker)");
+  options.parent_cpu = static_cast<unsigned>(parent);
+  options.worker_cpu = static_cast<unsigned>(worker);
 
   // One progress section per size: a bar on a terminal, a line per size otherwise.
   const std::vector<std::size_t> sizes = report::payload_sizes(options);
@@ -95,35 +70,28 @@ void add_bench_payload_command(CLI::App& bench) {
                          "one array of {system, case, bytes, value, unit}; a case that did not "
                          "run has value null, its error and unsupported (true: the build refused "
                          "the size)");
-  auto* rounds = cmd->add_option("--rounds", args->rounds,
-                                 "Interleaved rounds per size, at most 3 from 16 MiB up; medians "
-                                 "are reported (1 with --quick)")
-                     ->check(integer_in(1, 1000))
-                     ->capture_default_str();
+  args->add_options(*cmd,
+                    {"Interleaved rounds per size, at most 3 from 16 MiB up; medians are reported "
+                     "(1 with --quick)",
+                     "Short trials and one round (seconds for small sizes; for tests)",
+                     "Caller,worker CPUs, e.g. 0,1 (default: the first two CPUs this process may "
+                     "use)"});
   auto* sizes =
       cmd->add_option("--sizes", args->sizes,
                       "Payload sizes, comma-separated, with an optional unit B, K/KiB, M/MiB, "
                       "G/GiB (default 8,1K,64K,1M,16M,256M)");
-  cmd->add_flag("--quick", args->quick,
-                "Short trials and one round (seconds for small sizes; for tests)");
-  cmd->add_flag("--no-python", args->no_python, "Skip the Python multiprocessing peer");
   cmd->add_option("--wait", args->wait,
                   "The pool's wait mode: spin (default; measures moving the bytes) or block")
       ->check(CLI::IsMember({"spin", "block"}))
       ->capture_default_str();
-  auto* cpus = cmd->add_option("--cpus", args->cpus,
-                               "Caller,worker CPUs, e.g. 0,1 (default: the first two CPUs this "
-                               "process may use)");
   cmd->footer(
       "The full run (six sizes, 5 rounds, Python included) takes about a minute on a quiet "
       "2-vCPU machine, most of it Python's 256 MiB round trips. A size this build refuses "
       "(PayloadTooLarge) is shown as \"not supported on this build\" with the error; in the JSON "
       "its value is null. Progress goes to stderr, one line per size when stderr is not a "
       "terminal.");
-  cmd->callback([args, cpus, rounds, sizes] {
-    args->cpus_given = cpus->count() > 0;
+  cmd->callback([args, sizes] {
     args->sizes_given = sizes->count() > 0;
-    args->rounds_given = rounds->count() > 0;
     run_bench_payload(*args);
   });
 }

@@ -122,10 +122,10 @@ void add_shm_command(CLI::App& app) {
       "shm", "Named ringpool segments in /dev/shm: list them, remove the stale ones");
   shm->require_subcommand(1);
 
-  auto* list = shm->add_subcommand(
-      "list",
-      "List ringpool segments (found by their ring header) with size, owner, creator pid and "
-      "whether the creator is alive");
+  auto* list = shm->add_subcommand("list",
+                                   "List ringpool segments (found by their ring header, or named "
+                                   "as payload segments) with size, owner, creator pid and "
+                                   "whether the creator is alive");
   list->add_option("--prefix", args->prefix, "Only names starting with this, e.g. /myapp-");
   list->add_flag("--json", args->json,
                  "Print one JSON array of {name, bytes, owner_uid, mode, ring_kind, "

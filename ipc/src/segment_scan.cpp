@@ -123,6 +123,42 @@ CreatorState creator_state(std::int64_t pid) {
   return paren[2] == 'Z' || paren[2] == 'X' ? CreatorState::dead : CreatorState::alive;
 }
 
+// A large-payload segment of ringpool::pool has no ring header; it is known by its name,
+// "/ringpool-blob-<owner pid>-<owner serial>-<sender pid>-<sequence>" (all decimal), and
+// belongs to its owner (a Pool or a Queue), which removes it. Returns the owner pid, or 0
+// when `name` is not such a name.
+std::int64_t payload_owner(std::string_view name) {
+  constexpr std::string_view kPayloadPrefix = "/ringpool-blob-";
+  if (name.substr(0, kPayloadPrefix.size()) != kPayloadPrefix) return 0;
+  name.remove_prefix(kPayloadPrefix.size());
+  std::int64_t owner = 0;
+  for (int field = 0; field < 4; ++field) {
+    std::size_t digits = 0;
+    std::int64_t value = 0;
+    while (digits < name.size() && digits < 19 && name[digits] >= '0' && name[digits] <= '9') {
+      value = value * 10 + (name[digits] - '0');
+      ++digits;
+    }
+    if (digits == 0) return 0;
+    if (field == 0) owner = value;
+    name.remove_prefix(digits);
+    if (field < 3) {
+      if (name.empty() || name.front() != '-') return 0;
+      name.remove_prefix(1);
+    }
+  }
+  return name.empty() && owner > 0 && owner <= kPidMaxLimit ? owner : 0;
+}
+
+// A payload segment as a Probe: no ring, the owner as the creator.
+std::optional<Probe> payload_probe(std::string_view name) {
+  const std::int64_t owner = payload_owner(name);
+  if (owner == 0) return std::nullopt;
+  Probe p;
+  p.creator_pid = owner;
+  return p;
+}
+
 std::string normalized_prefix(std::string_view prefix) {
   if (prefix.empty() || prefix.front() == '/') return std::string(prefix);
   return "/" + std::string(prefix);
@@ -189,9 +225,9 @@ std::vector<SegmentEntry> scan_segments(std::string_view prefix, const std::stri
     if (fd < 0) continue;  // unreadable (another user's), or a symlink: not ours to judge
     struct stat st {};
     std::optional<Probe> found;
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-      found = probe_fd(fd, static_cast<std::uint64_t>(st.st_size));
-    }
+    const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (regular && st.st_size > 0) found = probe_fd(fd, static_cast<std::uint64_t>(st.st_size));
+    if (regular && !found) found = payload_probe(name);
     ::close(fd);
     if (!found) continue;
     SegmentEntry entry;
@@ -201,7 +237,7 @@ std::vector<SegmentEntry> scan_segments(std::string_view prefix, const std::stri
     entry.mode = st.st_mode & 07777;
     entry.inode = static_cast<std::uint64_t>(st.st_ino);
     entry.device = static_cast<std::uint64_t>(st.st_dev);
-    entry.ring_kind = detail::kind_name(found->kind);
+    entry.ring_kind = found->kind == 0 ? "payload" : detail::kind_name(found->kind);
     entry.ring_offset = found->offset;
     entry.outer_magic = found->outer_magic;
     entry.capacity = found->capacity;
@@ -229,6 +265,7 @@ RemoveOutcome remove_if_stale(const SegmentEntry& entry, const std::string& dir)
                     static_cast<std::uint64_t>(st.st_ino) == entry.inode &&
                     static_cast<std::uint64_t>(st.st_dev) == entry.device;
   if (same && st.st_size > 0) found = probe_fd(fd, static_cast<std::uint64_t>(st.st_size));
+  if (same && !found) found = payload_probe(entry.name);
   ::close(fd);
   if (!same || !found) return RemoveOutcome::changed;
   if (st.st_uid != ::geteuid()) return RemoveOutcome::not_owner;

@@ -34,6 +34,7 @@ namespace {
 constexpr std::uint32_t kOpHello = 0x4F4C4548;       // "HELO"
 constexpr std::uint32_t kOpRegister = 0x31474552;    // "REG1"
 constexpr std::uint32_t kOpUnregister = 0x31474E55;  // "UNG1"
+constexpr std::uint32_t kOpPrefix = 0x31584650;      // "PFX1": every name starting so
 constexpr std::size_t kNameBytes = 256;              // Segment::kMaxNameLength + 1
 constexpr int kStartTimeoutMs = 5000;
 constexpr std::uint64_t kPidMaxLimit = std::uint64_t{1} << 22;  // Linux PID_MAX_LIMIT
@@ -101,6 +102,47 @@ struct Table {
     if (Record* row = find(r)) *row = rows[--count];
   }
 };
+
+// Unlinks the regular files of our uid in /dev/shm whose names start with `r`'s prefix
+// (without its '/'). getdents64 into a stack buffer: no allocation. An unlink may make the
+// directory listing skip an entry, so the sweep repeats until a pass removes nothing (at
+// most 8 passes).
+void unlink_prefix(const Record& r) noexcept {
+  const int dir = ::open(kShmDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;
+  const char* stem = r.name + 1;
+  const std::size_t stem_length = r.name_length - 1;
+  for (int pass = 0; pass < 8; ++pass) {
+    if (::lseek(dir, 0, SEEK_SET) != 0) break;
+    bool removed = false;
+    alignas(8) char buffer[4096];
+    for (;;) {
+      const long n = ::syscall(SYS_getdents64, dir, buffer, sizeof buffer);
+      if (n <= 0) break;
+      for (long at = 0; at < n;) {
+        // struct linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, char name[].
+        std::uint16_t reclen = 0;
+        std::memcpy(&reclen, buffer + at + 16, sizeof reclen);
+        if (reclen < 20 || at + reclen > n) break;
+        const char* name = buffer + at + 19;
+        const std::size_t length = ::strnlen(name, static_cast<std::size_t>(reclen) - 19);
+        at += reclen;
+        if (length < stem_length || length >= kNameBytes ||
+            std::memcmp(name, stem, stem_length) != 0) {
+          continue;
+        }
+        struct stat st {};
+        if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_uid != ::geteuid()) {
+          continue;
+        }
+        if (::unlinkat(dir, name, 0) == 0) removed = true;
+      }
+    }
+    if (!removed) break;
+  }
+  ::close(dir);
+}
 
 // Unlinks the name if it still is the object registered, owned by us. The check and the
 // unlink are two calls: a name replaced in between by another object of ours is the one
@@ -178,13 +220,19 @@ void silence_standard_streams() noexcept {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // EOF: every holder of the program's end is gone
     if (n != static_cast<ssize_t>(sizeof(r)) || !valid_name(r)) continue;
-    if (r.op == kOpRegister) {
+    if (r.op == kOpRegister || r.op == kOpPrefix) {
       table.put(r);
     } else if (r.op == kOpUnregister) {
       table.remove(r);
     }
   }
-  for (std::size_t i = 0; i < table.count; ++i) unlink_if_ours(table.rows[i]);
+  for (std::size_t i = 0; i < table.count; ++i) {
+    if (table.rows[i].op == kOpPrefix) {
+      unlink_prefix(table.rows[i]);
+    } else {
+      unlink_if_ours(table.rows[i]);
+    }
+  }
   ::_exit(0);
 }
 
@@ -194,6 +242,7 @@ struct Entry {
   std::string name;
   std::uint64_t inode;
   std::uint64_t device;
+  std::uint32_t op = kOpRegister;  // kOpPrefix: every name starting with `name`
 };
 
 struct Client {
@@ -324,7 +373,7 @@ std::string start(Client& c) {
   c.fd = sv[0];
   c.tracker = tracker;
   for (const Entry& e : c.entries) {
-    if (!send_record(c.fd, make_record(kOpRegister, e.name, e.inode, e.device))) {
+    if (!send_record(c.fd, make_record(e.op, e.name, e.inode, e.device))) {
       ::close(c.fd);
       c.fd = -1;
       c.tracker = 0;
@@ -359,8 +408,9 @@ std::string track_segment(const std::string& name, std::uint64_t inode,
     if (it != c.entries.end()) {
       it->inode = inode;
       it->device = device;
+      it->op = kOpRegister;
     } else {
-      c.entries.push_back(Entry{name, inode, device});
+      c.entries.push_back(Entry{name, inode, device, kOpRegister});
     }
     // A (re)start replays `entries`, which already hold this one.
     return deliver(c, make_record(kOpRegister, name, inode, device));
@@ -384,6 +434,32 @@ void untrack_segment(const std::string& name, std::uint64_t inode, std::uint64_t
     // Only allocation can fail here; the name stays registered and the tracker checks
     // the inode before it unlinks anything.
   }
+}
+
+std::string track_prefix(const std::string& prefix) noexcept {
+  try {
+    // At least "/x", no other '/': the tracker checks the same (valid_name).
+    if (prefix.size() < 2 || prefix.size() >= kNameBytes || prefix.front() != '/' ||
+        prefix.find('/', 1) != std::string::npos) {
+      return "prefix out of range";
+    }
+    Client& c = client();
+    const std::lock_guard lock(c.mutex);
+    auto it = std::find_if(c.entries.begin(), c.entries.end(),
+                           [&](const Entry& e) { return e.name == prefix; });
+    if (it != c.entries.end()) {
+      it->op = kOpPrefix;
+    } else {
+      c.entries.push_back(Entry{prefix, 0, 0, kOpPrefix});
+    }
+    return deliver(c, make_record(kOpPrefix, prefix, 0, 0));
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+void untrack_prefix(const std::string& prefix) noexcept {
+  untrack_segment(prefix);
 }
 
 pid_t tracker_pid() noexcept {

@@ -54,7 +54,8 @@ void PoolCore::Impl::send(const SendRequest& req) {
 }
 
 // The payload is encoded straight into a payload segment, without the lock (it may be
-// large); the ring carries a PayloadRef. The worker takes (unlinks) the segment.
+// large); the ring carries a PayloadRef. The worker takes (unlinks) the segment, unless
+// retries are on (then the pool keeps it until the task settles).
 void PoolCore::Impl::send_by_reference(const SendRequest& req) {
   if (req.payload_bytes > config.max_payload) {
     throw PayloadTooLarge(req.payload_bytes, config.max_payload, "task arguments",
@@ -65,6 +66,9 @@ void PoolCore::Impl::send_by_reference(const SendRequest& req) {
   req.encode(req.context, payload.bytes().data());
   SendRequest by_ref = req;
   by_ref.by_reference = true;
+  // With retries a one-off segment must outlive a worker that dies while running the
+  // task: the pool keeps it until the task settles (TaskTable::retire removes it).
+  if (config.retries > 0) by_ref.kept_payload = payload.keep_name();
   by_ref.payload_bytes = sizeof(PayloadRef);
   by_ref.encode = [](const void* ref, std::byte* out) {
     std::memcpy(out, ref, sizeof(PayloadRef));

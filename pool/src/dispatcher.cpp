@@ -109,6 +109,7 @@ bool Dispatcher::try_send(const SendRequest& req, WireFn fn) {
   }
   commit(target, total);
   table_.start(index, req.sink, req.owned_state, req.base_index, req.count, target);
+  if (req.kept_payload != 0) table_.keep_payload(index, req.kept_payload);
   wake_after_push(target);
   return true;
 }

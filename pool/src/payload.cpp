@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -17,7 +18,9 @@
 #include <string_view>
 #include <utility>
 
+#include "ringpool/ipc/detail/tracker.hpp"
 #include "ringpool/ipc/errors.hpp"
+#include "ringpool/pool/codec.hpp"
 #include "ringpool/pool/errors.hpp"
 
 namespace ringpool::pool::detail {
@@ -78,6 +81,20 @@ std::size_t sweep(const std::string& prefix, bool remove) noexcept {
 
 }  // namespace
 
+// ---- the receiver's allocation ------------------------------------------------------------
+
+void prepare_large_fill(void* dest, std::size_t bytes) noexcept {
+  constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
+  const auto first = reinterpret_cast<std::uintptr_t>(dest);
+  if (first == 0 || bytes > UINTPTR_MAX - first) return;
+  const std::uintptr_t begin = (first + kHugePage - 1) & ~(kHugePage - 1);
+  const std::uintptr_t end = (first + bytes) & ~(kHugePage - 1);
+  if (end <= begin) return;
+  // A hint only: EINVAL (no THP in this kernel) or anything else leaves the pages as they
+  // are, and the decoder fills them either way.
+  (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
+
 // ---- PayloadNames -------------------------------------------------------------------------
 
 PayloadNames::PayloadNames(std::int64_t owner_pid, std::uint64_t owner_serial)
@@ -106,6 +123,24 @@ std::size_t PayloadNames::remove_of(std::int64_t sender) const noexcept {
     return sweep(prefix_ + std::to_string(sender) + "-", true);
   } catch (...) {
     return 0;  // out of memory building the prefix: the owner's shutdown removes them
+  }
+}
+
+std::string PayloadNames::track() const noexcept {
+  if (prefix_.empty()) return "no owner";
+  return ipc::detail::track_prefix(prefix_);
+}
+
+void PayloadNames::untrack() const noexcept {
+  if (!prefix_.empty()) ipc::detail::untrack_prefix(prefix_);
+}
+
+void PayloadNames::remove(std::int64_t sender, std::uint64_t sequence) const noexcept {
+  if (sender <= 0 || prefix_.empty()) return;
+  try {
+    ::shm_unlink(name_of(sender, sequence).c_str());
+  } catch (...) {
+    // Out of memory building the name: the owner's shutdown removes it.
   }
 }
 
@@ -231,6 +266,12 @@ void OutgoingPayload::discard() noexcept {
   busy_ = nullptr;
 }
 
+std::uint64_t OutgoingPayload::keep_name() noexcept {
+  if (segment_ == nullptr || busy_ != nullptr) return 0;
+  ref_.magic = kPayloadKeptRefMagic;
+  return ref_.sequence;
+}
+
 void OutgoingPayload::hand_over() noexcept {
   segment_.reset();  // a one-off segment is unmapped; its name stays for the receiver
   busy_ = nullptr;   // the lane stays busy until the receiver has read the value
@@ -248,7 +289,8 @@ IncomingPayload IncomingPayload::take(const PayloadNames& names, std::span<const
   PayloadRef ref;
   std::memcpy(&ref, record.data(), sizeof ref);  // read once, then checked
   const bool lane = ref.magic == kPayloadLaneRefMagic;
-  if (ref.magic != kPayloadRefMagic && !lane) refuse("its magic is wrong");
+  const bool kept = ref.magic == kPayloadKeptRefMagic;
+  if (ref.magic != kPayloadRefMagic && !lane && !kept) refuse("its magic is wrong");
   if (lane && view == nullptr) refuse("a lane reference where none can arrive");
   if (ref.sender <= 0 || ref.sender > kPidMaxLimit) {
     refuse("its sender pid " + std::to_string(ref.sender) + " is out of range");
@@ -283,12 +325,12 @@ IncomingPayload IncomingPayload::take(const PayloadNames& names, std::span<const
     // O_NOFOLLOW, a regular file of this uid with mode 0600.
     in.segment_ = std::make_shared<ipc::Segment>(ipc::Segment::open(name));
   } catch (const ipc::IpcError& e) {
-    if (e.code() != ipc::IpcErrc::not_found) ::shm_unlink(name.c_str());
+    if (e.code() != ipc::IpcErrc::not_found && !kept) ::shm_unlink(name.c_str());
     refuse(std::string("its segment cannot be opened: ") + e.what());
   }
   // The value has been taken: nobody else may open the name, and its memory goes back
-  // once this mapping is gone.
-  ::shm_unlink(name.c_str());
+  // once this mapping is gone. A kept segment stays for a rerun; its sender removes it.
+  if (!kept) ::shm_unlink(name.c_str());
   if (in.segment_->size() != ref.bytes) {
     refuse("its segment is " + std::to_string(in.segment_->size()) + " bytes, not the " +
            std::to_string(ref.bytes) + " announced");

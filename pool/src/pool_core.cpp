@@ -53,6 +53,11 @@ PoolCore::Impl::Impl(const PoolOptions& options)
       collector(layout, table, config.payloads, config.max_payload),
       early_deaths(config.workers, 0),
       init_failures(config.workers, 0) {
+  table.set_payloads(&config.payloads);
+  // If this process is killed, its resource tracker removes the pool's payload segments
+  // (also those its workers created, and the lanes). Without a tracker they stay until
+  // `ringpool shm clean`; the pool works the same.
+  (void)config.payloads.track();
   workers.start_all();
   if (config.start == StartMethod::spawn) await_spawned_workers();
 }
@@ -73,7 +78,10 @@ PoolCore::Impl::~Impl() {
   // Payload segments never taken (tasks or results dropped by terminate, late results of
   // settled tasks, a worker killed mid-transfer): every worker is gone, so none is in
   // flight. Only the pool's own process cleans up (not a forked copy of it).
-  if (::getpid() == config.self_pid) (void)config.payloads.remove_all();
+  if (::getpid() == config.self_pid) {
+    (void)config.payloads.remove_all();
+    config.payloads.untrack();
+  }
 }
 
 // A re-executed worker serves only if main() hands it to serve_if_worker; otherwise it runs

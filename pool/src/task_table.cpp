@@ -175,6 +175,10 @@ void TaskTable::retire(Record& r) noexcept {
              std::memory_order_relaxed);
   }
   if (r.worker >= 0) --queued_[static_cast<std::size_t>(r.worker)];
+  if (const std::uint64_t kept = std::exchange(r.kept_payload, 0); kept != 0 && payloads_) {
+    // Settled: no rerun can read the task's arguments any more.
+    payloads_->remove(payloads_->owner_pid(), kept);
+  }
   StateBase* owned = std::exchange(r.owned, nullptr);
   // The sink may complete (and its owner return) inside settled(): nothing touches it after.
   std::exchange(r.sink, nullptr)->settled(r.count);

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "ringpool/pool/detail/payload.hpp"
 #include "ringpool/pool/future.hpp"
 #include "shared_layout.hpp"
 
@@ -33,6 +34,7 @@ class TaskTable {
     std::uint32_t next = 0;  // items settled so far (results arrive in order)
     std::uint32_t attempts = 0;
     int worker = -1;  // the worker whose SPSC ring it went to; -1 for the shared ring
+    std::uint64_t kept_payload = 0;  // the pool's one-off argument segment, removed at retire
   };
 
   TaskTable(std::size_t workers, std::size_t reserve, std::span<TaskWord> words);
@@ -49,6 +51,13 @@ class TaskTable {
   }
   [[nodiscard]] std::uint64_t id_of(std::uint32_t index) const noexcept {
     return (static_cast<std::uint64_t>(records_[index].generation) << 32) | (index + 1);
+  }
+  // The pool's payload names: a record's kept argument segment is removed under them.
+  void set_payloads(const PayloadNames* names) noexcept { payloads_ = names; }
+  // Record `index` (just started) owns the pool's one-off segment `sequence` until it is
+  // retired (a rerun after its worker died reads it again). Needs set_payloads().
+  void keep_payload(std::uint32_t index, std::uint64_t sequence) noexcept {
+    records_[index].kept_payload = sequence;
   }
   // The message was not sent after all: the record goes back unused.
   void unreserve(std::uint32_t index) noexcept { free_.push_back(index); }
@@ -141,6 +150,7 @@ class TaskTable {
   std::vector<std::uint32_t> free_;
   std::vector<std::size_t> queued_;
   std::atomic<std::size_t> live_{0};
+  const PayloadNames* payloads_ = nullptr;
 };
 
 }  // namespace ringpool::pool::detail

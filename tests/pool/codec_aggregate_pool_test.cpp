@@ -6,12 +6,10 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
-#include <optional>
 #include <string>
-#include <unordered_map>
-#include <variant>
 #include <vector>
 
+#include "codec_aggregate_fixtures.hpp"
 #include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/process.hpp"
 #include "ringpool/pool/queue.hpp"
@@ -24,32 +22,7 @@ using ringpool::pool::Process;
 using ringpool::pool::Queue;
 using ringpool::pool::QueueMismatch;
 
-enum class Side : std::uint8_t { buy, sell };
-
-struct Fill {  // trivially copyable: the memcpy path
-  std::int64_t qty;
-  double price;
-  friend bool operator==(const Fill&, const Fill&) = default;
-};
-
-struct Leg {
-  std::string venue;
-  std::vector<Fill> fills;
-  friend bool operator==(const Leg&, const Leg&) = default;
-};
-
-struct Order {
-  std::string symbol;
-  Side side;
-  std::vector<Leg> legs;
-  std::map<std::string, std::int32_t> limits;
-  std::unordered_map<std::int32_t, std::string> notes;
-  std::optional<Fill> last;
-  std::variant<std::int64_t, std::string> tag;
-  std::chrono::milliseconds ttl;
-  bool urgent;
-  friend bool operator==(const Order&, const Order&) = default;
-};
+using namespace ringpool_test::aggregates;
 
 struct Summary {
   std::string symbol;
@@ -59,33 +32,15 @@ struct Summary {
   friend bool operator==(const Summary&, const Summary&) = default;
 };
 
-Order make_order(int i) {
-  Order o{};
-  o.symbol = "SYM" + std::to_string(i);
-  o.side = i % 2 == 0 ? Side::buy : Side::sell;
-  o.legs = {{"XNAS", {{i, 1.5}, {2, 2.5}}}, {"XLON", {}}};
-  o.limits = {{"max", i}, {"min", -i}};
-  o.notes = {{i, "note"}};
-  if (i % 3 == 0) o.last = Fill{i, 9.0};
-  if (i % 2 == 0) {
-    o.tag = std::int64_t{i};
-  } else {
-    o.tag = std::string("tag") + std::to_string(i);
-  }
-  o.ttl = std::chrono::milliseconds(i);
-  o.urgent = i % 5 == 0;
-  return o;
-}
-
 // What the worker computes; the parent checks it against the same function run locally.
 Summary summarise(Order o) {
   Summary s{o.symbol, 0, {}, o.limits};
   for (const Leg& leg : o.legs) {
     s.venues.push_back(leg.venue);
-    for (const Fill& f : leg.fills) s.total_qty += f.qty;
+    for (const double size : leg.sizes) s.total_qty += static_cast<std::int64_t>(size);
   }
-  if (o.last) s.total_qty += o.last->qty;
-  if (o.urgent) s.venues.emplace_back("urgent");
+  if (o.last) s.total_qty += o.last->time_ns;
+  if (o.flags.active) s.venues.emplace_back("urgent");
   return s;
 }
 
@@ -93,8 +48,9 @@ Order echo(Order o) {
   return o;
 }
 
-Fill scale(Fill f, std::int64_t k) {
-  return Fill{f.qty * k, f.price};
+Tick later(Tick t, std::int64_t ns) {
+  t.time_ns += ns;
+  return t;
 }
 
 TEST(CodecAggregatePool, SubmitCarriesAggregatesBothWays) {
@@ -104,7 +60,7 @@ TEST(CodecAggregatePool, SubmitCarriesAggregatesBothWays) {
     EXPECT_EQ(pool.submit(echo, o).get(), o) << i;
     EXPECT_EQ(pool.submit(summarise, o).get(), summarise(o)) << i;
   }
-  EXPECT_EQ(pool.submit(scale, Fill{3, 1.25}, std::int64_t{4}).get(), (Fill{12, 1.25}));
+  EXPECT_EQ(pool.submit(later, sample_tick(3), std::int64_t{4}).get(), sample_tick(7));
 }
 
 TEST(CodecAggregatePool, MapAndImapCarryAggregates) {

@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "codec_aggregate_fixtures.hpp"
 #include "ringpool/pool/codec.hpp"
 
 namespace {
@@ -32,54 +33,11 @@ using ringpool::pool::type_tag;
 using ringpool::pool::detail::kIsRaw;
 using namespace std::chrono_literals;
 
-enum class Side : std::uint8_t { buy, sell };
+using namespace ringpool_test::aggregates;
 
-// Trivially copyable aggregates: memcpy path.
-struct Tick {
-  std::int64_t time_ns;
-  double price;
-  Side side;
-  std::array<std::int32_t, 3> levels;
-  std::chrono::microseconds latency;
-  friend bool operator==(const Tick&, const Tick&) = default;
-};
-struct Bar {
-  Tick open;
-  Tick close;
-  friend bool operator==(const Bar&, const Bar&) = default;
-};
 struct WithCArray {  // C array members are fine on the memcpy path
   std::int32_t id;
   char code[8];
-};
-
-// A bool member must be validated: field by field, still of fixed size.
-struct Flags {
-  std::int32_t id;
-  bool active;
-  friend bool operator==(const Flags&, const Flags&) = default;
-};
-
-// Every member kind, nested.
-struct Leg {
-  std::string venue;
-  std::vector<double> sizes;
-  friend bool operator==(const Leg&, const Leg&) = default;
-};
-struct Order {
-  std::string symbol;
-  Side side;
-  std::vector<Leg> legs;
-  std::map<std::string, std::int32_t> limits;
-  std::unordered_map<std::int32_t, std::string> notes;
-  std::optional<Tick> last;
-  std::variant<std::monostate, std::int64_t, std::string> tag;
-  std::pair<std::int32_t, std::string> owner;
-  std::tuple<bool, double, std::vector<std::string>> extra;
-  std::chrono::milliseconds ttl;
-  Flags flags;
-  Bar bar;
-  friend bool operator==(const Order&, const Order&) = default;
 };
 
 struct Empty {
@@ -153,10 +111,6 @@ T round_trip(const T& v) {
   const auto bytes = to_bytes(v);
   EXPECT_EQ(bytes.size(), Codec<T>::size(v));
   return from_bytes<T>(bytes);
-}
-
-Tick sample_tick(std::int64_t t) {
-  return Tick{t, 101.25, Side::sell, {1, 2, 3}, 42us};
 }
 
 Order sample_order() {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 #include <optional>
+#include <span>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -137,6 +138,27 @@ TEST(Codec, VectorRoundTrip) {
   EXPECT_EQ(round_trip(bits), bits);
   const std::vector<std::vector<int>> nested{{1}, {}, {2, 3}};
   EXPECT_EQ(round_trip(nested), nested);
+}
+
+// Packed vectors decode in one pass from bytes at any alignment (an argument inside a task
+// message need not be aligned for its element type), small and large (from kLargeFill up
+// the destination gets the huge-page hint first).
+TEST(Codec, PackedVectorsAndStringsDecodeFromAnyAlignment) {
+  for (const std::size_t n : {std::size_t{1}, std::size_t{1000}, std::size_t{5000},
+                              (ringpool::pool::detail::kLargeFill / sizeof(double)) + 3}) {
+    std::vector<double> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<double>(i) * 0.25 + 1.0;
+    const auto bytes = to_bytes(v);
+    std::vector<std::byte> shifted(bytes.size() + 8);
+    for (std::size_t offset = 0; offset < 8; ++offset) {
+      std::memcpy(shifted.data() + offset, bytes.data(), bytes.size());
+      const std::span<const std::byte> in(shifted.data() + offset, bytes.size());
+      EXPECT_EQ(Codec<std::vector<double>>::decode(in), v) << n << " at +" << offset;
+    }
+  }
+  const std::string big(ringpool::pool::detail::kLargeFill + 5, 'q');
+  EXPECT_EQ(from_bytes<std::string>(to_bytes(big)), big);
+  EXPECT_TRUE(Codec<std::vector<double>>::decode({}).empty());
 }
 
 TEST(Codec, OptionalPairTupleRoundTrip) {

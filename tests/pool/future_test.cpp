@@ -136,6 +136,57 @@ TEST(Future, EmptyFutureIsInvalidState) {
   EXPECT_THROW((void)f.ready(), InvalidState);
 }
 
+TEST(Future, GetOnAnRvalueMovesTheValueOutWhenNoOtherFutureSharesIt) {
+  auto [f, s] = make_future<std::vector<int>>();
+  std::vector<int> v(1000, 7);
+  const int* buffer = v.data();
+  s->set_value(std::move(v));
+  s->release_ref();
+  Future<std::vector<int>> shared = f;
+  const std::vector<int> copied = std::move(f).get();
+  EXPECT_NE(copied.data(), buffer) << "another future shares the value: it is copied";
+  EXPECT_FALSE(f.valid())
+      << "get() on an rvalue consumes the future";  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(shared.get(), copied) << "the other future still has the value";
+  const std::vector<int> moved = std::move(shared).get();
+  EXPECT_EQ(moved.data(), buffer) << "the only future: the value is moved out, not copied";
+  EXPECT_EQ(moved, copied);
+  EXPECT_FALSE(shared.valid());  // NOLINT(bugprone-use-after-move)
+}
+
+TEST(Future, GetOnAnRvalueTimesOutAndRethrowsLikeGet) {
+  auto [f, s] = make_future<std::string>();
+  EXPECT_THROW((void)std::move(f).get(1ms), Timeout);
+  EXPECT_TRUE(f.valid())
+      << "a timeout leaves the future usable";  // NOLINT(bugprone-use-after-move)
+  s->fail(0, std::make_exception_ptr(std::runtime_error("boom")));
+  s->release_ref();
+  EXPECT_THROW((void)std::move(f).get(), std::runtime_error);
+  EXPECT_FALSE(f.valid());  // NOLINT(bugprone-use-after-move)
+  auto [g, t] = make_future<void>();
+  t->set_value();
+  t->release_ref();
+  std::move(g).get();
+  EXPECT_FALSE(g.valid());  // NOLINT(bugprone-use-after-move)
+}
+
+// A continuation holds a Future of its own: get() on an rvalue copies rather than moving
+// the value from under it (TSan would report the race otherwise).
+TEST(Future, GetOnAnRvalueCopiesWhileAContinuationMayStillReadTheValue) {
+  for (int round = 0; round < 50; ++round) {
+    auto [f, s] = make_future<std::vector<int>>();
+    auto g = f.then([](const std::vector<int>& v) { return v.size(); });
+    std::thread t([s = s] {
+      s->set_value(std::vector<int>(100, 1));
+      s->release_ref();
+    });
+    const std::vector<int> v = std::move(f).get();
+    EXPECT_EQ(v.size(), 100U);
+    EXPECT_EQ(g.get(), 100U);
+    t.join();
+  }
+}
+
 TEST(Future, StatesAreRecycled) {
   void* first = nullptr;
   {

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -20,6 +22,7 @@
 #include "ringpool/ipc/detail/ring_header.hpp"
 #include "ringpool/ipc/mpmc_byte_ring.hpp"
 #include "ringpool/ipc/segment.hpp"
+#include "ringpool/ipc/segment_scan.hpp"
 #include "ringpool/pool/detail/payload.hpp"
 #include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/process.hpp"
@@ -282,6 +285,103 @@ TEST(LargePayload, AWorkerKilledMidTransferLeavesNothingBehind) {
   EXPECT_EQ(own_payload_segments(), before);
 }
 
+// Killed by its first run (a marker file says whether it ran before): the rerun must find
+// the task's arguments again.
+std::string g_die_once_marker;
+double sum_or_die_once(std::vector<double> v) {
+  if (::access(g_die_once_marker.c_str(), F_OK) != 0) {
+    const int fd = ::open(g_die_once_marker.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+    ::raise(SIGKILL);
+  }
+  return sum_doubles(std::move(v));
+}
+
+// own_payload_segments() once it is `n`, or what it is after 5 s (a task's record may be
+// retired just after its future became ready, by the thread that collected its result).
+std::size_t own_payload_segments_become(std::size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  std::size_t now = own_payload_segments();
+  while (now != n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+    now = own_payload_segments();
+  }
+  return now;
+}
+
+TEST(LargePayload, ARetriedTaskReadsItsOneOffArgumentsAgain) {
+  g_die_once_marker = "/tmp/ringpool-die-once-" + std::to_string(::getpid());
+  ::unlink(g_die_once_marker.c_str());
+  const std::size_t before = own_payload_segments();
+  {
+    PoolOptions o = opts(1);
+    o.retries = 1;
+    Pool pool(o);
+    // Larger than a lane: a one-off segment, which the first worker read before it died.
+    const std::vector<double> v = ramp(k64MiB / sizeof(double));
+    ASSERT_GT(v.size() * sizeof(double), detail::kLaneMax);
+    EXPECT_EQ(pool.apply(sum_or_die_once, v), sum_doubles(v));
+    EXPECT_EQ(::access(g_die_once_marker.c_str(), F_OK), 0) << "the first run died";
+    EXPECT_EQ(pool.stats().retried, 1U);
+    EXPECT_EQ(own_payload_segments_become(before), before)
+        << "the settled task's segment is removed";
+    // Without a death the kept segment goes the same way.
+    EXPECT_EQ(pool.apply(sum_or_die_once, v), sum_doubles(v));
+    EXPECT_EQ(own_payload_segments_become(before), before);
+  }
+  EXPECT_EQ(own_payload_segments(), before);
+  ::unlink(g_die_once_marker.c_str());
+}
+
+// The pool's process killed with payload segments in flight (its lane, its worker's lane,
+// a one-off argument not taken yet): `ringpool shm list` shows them (scan_segments), and
+// the resource tracker removes them once the process is gone.
+TEST(LargePayload, AKilledOwnersSegmentsAreListedThenRemovedByItsTracker) {
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(ready[0]);
+    try {
+      Pool pool(opts(1));
+      (void)pool.apply(echo_doubles, ramp((std::size_t{2} << 20) / sizeof(double)));  // lanes
+      auto running = pool.submit(slow_sum, ramp(10));
+      auto queued = pool.submit(sum_doubles, ramp((detail::kLaneMax + 8) / sizeof(double)));
+      const char c = 1;
+      if (::write(ready[1], &c, 1) != 1) ::_exit(2);
+      ::pause();  // until killed
+    } catch (...) {
+      ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char c = 0;
+  const bool started = ::read(ready[0], &c, 1) == 1;
+  ::close(ready[0]);
+  const std::string prefix = "/ringpool-blob-" + std::to_string(child) + "-";
+  std::vector<ringpool::ipc::SegmentEntry> listed;
+  if (started) listed = ringpool::ipc::scan_segments(prefix);
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(started) << "the child could not set up its pool";
+  EXPECT_EQ(listed.size(), 3U) << "the pool's lane, its worker's lane, the queued argument";
+  for (const auto& e : listed) {
+    EXPECT_EQ(e.ring_kind, "payload") << e.name;
+    EXPECT_EQ(e.creator_pid, child) << e.name;
+    EXPECT_EQ(e.creator, ringpool::ipc::CreatorState::alive) << e.name;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!ringpool::ipc::scan_segments(prefix).empty() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(ringpool::ipc::scan_segments(prefix).empty())
+      << "the tracker removes every segment of the killed process's pool";
+}
+
 TEST(LargePayload, LanesAreReusedAndGoWithThePool) {
   const std::size_t before = own_payload_segments();
   {
@@ -300,6 +400,43 @@ TEST(LargePayload, LanesAreReusedAndGoWithThePool) {
     EXPECT_EQ(own_payload_segments(), before + 2);
   }
   EXPECT_EQ(own_payload_segments(), before);
+}
+
+// ---- thread workers (one process: ThreadSanitizer sees every access) ----------------------
+
+PoolOptions thread_workers(std::size_t workers, ringpool::pool::WaitMode wait) {
+  PoolOptions o = opts(workers);
+  o.start_method = ringpool::pool::StartMethod::thread;
+  o.wait = wait;
+  return o;
+}
+
+// Lanes both ways (reused: the lane's busy word hands each value over), one-off segments
+// above kLaneMax, several submitting threads (a busy lane sends the next value one-off),
+// and get() on an rvalue moving each value out.
+TEST(LargePayloadThreads, LanesAndOneOffSegmentsBetweenThreads) {
+  for (const auto wait : {ringpool::pool::WaitMode::spin, ringpool::pool::WaitMode::block}) {
+    const std::size_t before = own_payload_segments();
+    {
+      Pool pool(thread_workers(2, wait));
+      std::vector<std::thread> submitters;
+      std::atomic<int> wrong{0};
+      for (int t = 0; t < 3; ++t) {
+        submitters.emplace_back([&, t] {
+          for (int round = 0; round < 6; ++round) {
+            const std::size_t n = (std::size_t{1} << 20) * static_cast<std::size_t>(1 + t + round);
+            const std::vector<double> v = ramp(n / sizeof(double));
+            if (pool.submit(echo_doubles, v).get() != v) wrong.fetch_add(1);
+          }
+        });
+      }
+      for (auto& t : submitters) t.join();
+      EXPECT_EQ(wrong.load(), 0);
+      const std::vector<double> big = ramp((detail::kLaneMax + 8) / sizeof(double));
+      EXPECT_EQ(pool.submit(echo_doubles, big).get(), big);
+    }
+    EXPECT_EQ(own_payload_segments(), before);
+  }
 }
 
 // ---- forged references -------------------------------------------------------------------

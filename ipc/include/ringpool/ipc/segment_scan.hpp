@@ -4,9 +4,12 @@
 // A file is a ringpool segment when a valid ring header (magic, ABI, kind, capacity,
 // layout fingerprint, declared size within the file) starts at offset 0 or at a 128-byte
 // boundary within its first 4 KiB (a pool::Queue keeps its own header first and its ring
-// at +1024). Files are untrusted: they are opened without following links, read with
-// pread (never mapped, so a concurrent truncate cannot fault us), only regular files are
-// read, and every field is range-checked. A file that cannot be read is not listed.
+// at +1024), or when its name is that of a large-payload segment of ringpool::pool,
+// "/ringpool-blob-<owner pid>-<owner serial>-<sender pid>-<sequence>" (no header: ring_kind
+// "payload", creator_pid the owner's, which removes it). Files are untrusted: they are opened
+// without following links, read with pread (never mapped, so a concurrent truncate cannot fault
+// us), only regular files are read, and every field is range-checked. A file that cannot be read is
+// not listed.
 //
 // Staleness is decided from the creator pid in the ring header: dead (no such process, or
 // a zombie) means stale. A reused pid makes a stale segment look alive; such a segment is
@@ -35,7 +38,7 @@ struct SegmentEntry {
   mode_t mode = 0;  // permission bits
   std::uint64_t inode = 0;
   std::uint64_t device = 0;
-  std::string ring_kind;          // e.g. "MpmcByteRing"
+  std::string ring_kind;          // e.g. "MpmcByteRing"; "payload" for a payload segment
   std::uint64_t ring_offset = 0;  // where the ring header is
   std::string outer_magic;  // the 8 bytes before a ring at offset > 0 when printable, e.g. RPQUEUE1
   std::uint64_t capacity = 0;

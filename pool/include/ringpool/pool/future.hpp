@@ -191,6 +191,22 @@ class StateBase : public ResultSink {
     // acq_rel: the last owner must see every other owner's writes before destroying.
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy();
   }
+  // Future handles on this state (each also holds a reference); the pool's record and a
+  // continuation's target hold references but no handle.
+  void add_handle() noexcept {
+    // relaxed: the caller already holds a handle (or is the first), as add_ref().
+    handles_.fetch_add(1, std::memory_order_relaxed);
+  }
+  void drop_handle() noexcept {
+    // release: pairs with the acquire load in sole_handle(): this handle's reads of the
+    // value happen before a sole remaining handle moves it out.
+    handles_.fetch_sub(1, std::memory_order_release);
+  }
+  // True when the caller's handle is the only one: nobody else can read the value.
+  [[nodiscard]] bool sole_handle() const noexcept {
+    // acquire: pairs with the release in drop_handle().
+    return handles_.load(std::memory_order_acquire) == 1;
+  }
 
  protected:
   StateBase() noexcept = default;
@@ -238,6 +254,7 @@ class StateBase : public ResultSink {
   std::atomic<std::uint32_t> status_{kPending};
   ipc::LocalEventCount done_;  // threads waiting for status_ without a pool
   std::atomic<std::uint32_t> refs_{1};
+  std::atomic<std::uint32_t> handles_{0};
   // The pool that settles this state, or nullptr (a continuation settled in-process). The
   // pool settles every live task before it is destroyed (join, terminate, ~Pool), and a
   // settled state never calls it.
@@ -276,6 +293,11 @@ class State final : public StateBase {
     finish(kValue);
   }
 
+  // Precondition: ready() && !has_error() && the caller holds the only handle; leaves the
+  // value moved from.
+  R move_value() noexcept(std::is_nothrow_move_constructible_v<R>) requires(!std::is_void_v<R>) {
+    return std::move(*std::launder(reinterpret_cast<R*>(storage_)));
+  }
   // Precondition: ready() && !has_error().
   const auto& value() const noexcept {
     if constexpr (std::is_void_v<R>) {
@@ -328,16 +350,17 @@ class Future {
   // An empty future (valid() == false): every other call throws InvalidState.
   Future() noexcept = default;
   Future(const Future& other) noexcept : state_(other.state_) {
-    if (state_) state_->add_ref();
+    if (state_) {
+      state_->add_ref();
+      state_->add_handle();
+    }
   }
   Future(Future&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
   Future& operator=(Future other) noexcept {
     std::swap(state_, other.state_);
     return *this;
   }
-  ~Future() {
-    if (state_) state_->release_ref();
-  }
+  ~Future() { reset(); }
 
   [[nodiscard]] bool valid() const noexcept { return state_ != nullptr; }
 
@@ -345,22 +368,29 @@ class Future {
   // TaskFailed (the task threw: original type name and message), WorkerLost (its worker
   // died and retries were exhausted), Closed (the pool was terminated first).
   // May be called many times (returns a copy each time).
-  R get() const {
+  R get() const& {
     wait();
     return take();
+  }
+  // get() on an rvalue (`pool.submit(f, v).get()`, `std::move(f).get()`) consumes the
+  // future: the value is moved out when no other Future shares it (copied otherwise), and
+  // the future is empty afterwards (valid() == false), whether it returns or throws.
+  R get() && {
+    wait();
+    return take_and_reset();
   }
   // As get(), but throws Timeout when not ready within `timeout`; the future stays
   // usable and a later get() can still succeed.
   template <class Rep, class Period>
-  R get(std::chrono::duration<Rep, Period> timeout) const {
-    if (!wait_for(timeout)) {
-      throw Timeout(
-          "ringpool: Future::get timed out after " +
-          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()) +
-          " us; the task is still running and the future stays usable: call get() "
-          "again or wait longer");
-    }
+  R get(std::chrono::duration<Rep, Period> timeout) const& {
+    throw_unless_ready(timeout);
     return take();
+  }
+  // As get() && with a timeout; on Timeout the future stays valid and usable.
+  template <class Rep, class Period>
+  R get(std::chrono::duration<Rep, Period> timeout) && {
+    throw_unless_ready(timeout);
+    return take_and_reset();
   }
 
   void wait() const { (void)checked().wait_until(std::nullopt); }
@@ -480,6 +510,7 @@ class Future {
   static Future adopt(detail::State<R>* state) noexcept {
     Future f;
     f.state_ = state;
+    state->add_handle();
     return f;
   }
   // The shared state (nullptr when empty): wait() and as_completed() watch it.
@@ -502,6 +533,38 @@ class Future {
   R take() const {
     if (state_->has_error()) std::rethrow_exception(state_->error());
     if constexpr (!std::is_void_v<R>) return state_->value();
+  }
+  // take() for get() &&: the value moves out when this is the only handle; the future is
+  // empty afterwards either way.
+  R take_and_reset() {
+    struct Reset {
+      Future* f;
+      ~Reset() { f->reset(); }
+    } reset_after{this};
+    if constexpr (std::is_void_v<R>) {
+      take();
+    } else {
+      if (!state_->has_error() && state_->sole_handle()) return state_->move_value();
+      return take();
+    }
+  }
+  template <class Rep, class Period>
+  void throw_unless_ready(std::chrono::duration<Rep, Period> timeout) const {
+    if (!wait_for(timeout)) {
+      throw Timeout(
+          "ringpool: Future::get timed out after " +
+          std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(timeout).count()) +
+          " us; the task is still running and the future stays usable: call get() "
+          "again or wait longer");
+    }
+  }
+  void reset() noexcept {
+    if (state_ != nullptr) {
+      // The last handle need not count itself down: no Future is left to ask sole_handle()
+      // (a recycled state starts from 0 again). Saves a locked instruction per task.
+      if (!state_->sole_handle()) state_->drop_handle();
+      std::exchange(state_, nullptr)->release_ref();
+    }
   }
 
   detail::State<R>* state_ = nullptr;

@@ -191,7 +191,8 @@ class Pool {
     static_assert(std::tuple_size_v<Args> == sizeof...(A),
                   "ringpool: submit() got a different number of arguments than the function "
                   "takes (a member function takes the object first)");
-    const Args packed(std::forward<A>(args)...);
+    using Views = typename detail::ArgViews<Args, A...>::type;
+    const Views packed(std::forward<A>(args)...);
     const auto& callable = Task::prepare(fn);
     auto* state = detail::State<R>::make();
     state->set_progress(core_.get());
@@ -204,7 +205,7 @@ class Pool {
     req.item_size = detail::ItemCodec<Args>::item_size();
     struct StatefulCall {
       const typename Task::Fn* state;
-      const Args* args;
+      const Views* args;
     };
     StatefulCall call{nullptr, &packed};
     if constexpr (Task::kStateful) {
@@ -219,7 +220,7 @@ class Pool {
     } else {
       req.payload_bytes = detail::ItemCodec<Args>::bytes(packed);
       req.encode = [](const void* ctx, std::byte* out) {
-        detail::ItemCodec<Args>::write(out, *static_cast<const Args*>(ctx));
+        detail::ItemCodec<Args>::write(out, *static_cast<const Views*>(ctx));
       };
       req.context = &packed;
     }

@@ -35,6 +35,15 @@ namespace ringpool::ipc::detail {
 void untrack_segment(const std::string& name, std::uint64_t inode = 0,
                      std::uint64_t device = 0) noexcept;
 
+// Records that this process owns every name in /dev/shm that starts with `prefix`
+// ("/x-", normalised): when the process dies, the tracker unlinks each regular file of its
+// uid whose name starts so (names other processes create under an owner's prefix, such
+// as a pool's payload segments written by its workers, included). Starts the tracker as
+// track_segment() does; returns "" or why not. Never throws.
+[[nodiscard]] std::string track_prefix(const std::string& prefix) noexcept;
+// Forgets a prefix this process registered (its owner removed its names). Never throws.
+void untrack_prefix(const std::string& prefix) noexcept;
+
 // Pid of this process's tracker, 0 when it has none (none started yet, or a forked
 // child that has not tracked a name of its own). For tests and diagnostics.
 [[nodiscard]] pid_t tracker_pid() noexcept;

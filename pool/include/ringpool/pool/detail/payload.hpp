@@ -28,6 +28,10 @@
 namespace ringpool::pool::detail {
 
 inline constexpr std::uint64_t kPayloadRefMagic = 0x3146455259415052ULL;  // "RPAYREF1"
+// A one-off segment its sender keeps: the receiver reads it but does not unlink the name,
+// which the sender removes itself (a Pool with retries: a task's arguments must survive a
+// worker that dies while it runs the task, for the rerun).
+inline constexpr std::uint64_t kPayloadKeptRefMagic = 0x3150454b59415052ULL;  // "RPAYKEP1"
 
 // What travels through the ring in place of a large value. Plain data, read from shared
 // memory as raw bytes and checked (IncomingPayload::take) before use.
@@ -61,6 +65,15 @@ class PayloadNames {
   std::size_t remove_all() const noexcept;
   // Unlinks the segments created by `sender` (> 0; a dead worker's); returns how many.
   std::size_t remove_of(std::int64_t sender) const noexcept;
+  // Unlinks the one segment (sender, sequence), if it is still there.
+  void remove(std::int64_t sender, std::uint64_t sequence) const noexcept;
+  // Registers the prefix with this process's resource tracker (ipc/detail/tracker.hpp):
+  // if the process dies without removing them (SIGKILL), the tracker unlinks every segment
+  // of this owner, whichever process created it. For the owner's own process; "" or why
+  // not (the names still work; only that cleanup is missing).
+  [[nodiscard]] std::string track() const noexcept;
+  // Withdraws the registration (the owner removed its segments itself).
+  void untrack() const noexcept;
   // Payload segments of this owner in /dev/shm now (diagnostics and tests).
   [[nodiscard]] std::size_t count() const noexcept;
 
@@ -143,6 +156,10 @@ class OutgoingPayload {
     return segment_->bytes().subspan(offset_, static_cast<std::size_t>(ref_.bytes));
   }
   [[nodiscard]] const PayloadRef& ref() const noexcept { return ref_; }
+  // A one-off segment stays named after its receiver has read it (kPayloadKeptRefMagic):
+  // the sender removes it (PayloadNames::remove) once nobody can read it again. Returns
+  // its sequence number, or 0 for a lane (never consumed by reading anyway).
+  std::uint64_t keep_name() noexcept;
   // The reference is in the ring: the value is the receiver's now (a one-off segment is
   // unmapped here, its name left to the receiver).
   void hand_over() noexcept;
@@ -182,10 +199,10 @@ class IncomingPayload {
   // Reads the PayloadRef in `record` (bytes from shared memory: copied once, then checked)
   // and takes its value. A one-off segment is opened under `names` (O_NOFOLLOW, owner and
   // mode checked), must be exactly the announced size and at most `limit`, and its name is
-  // unlinked. A lane (only with `view`) is mapped once and kept in `view`; the value must
-  // lie inside it and be at most `limit`. Throws DecodeError saying what is wrong (a
-  // malformed, forged or stale reference, a missing segment); a one-off segment's name is
-  // unlinked whenever it was opened.
+  // unlinked (unless the reference says its sender keeps it). A lane (only with `view`) is mapped
+  // once and kept in `view`; the value must lie inside it and be at most `limit`. Throws
+  // DecodeError saying what is wrong (a malformed, forged or stale reference, a missing segment); a
+  // one-off segment's name is unlinked whenever it was opened.
   [[nodiscard]] static IncomingPayload take(const PayloadNames& names,
                                             std::span<const std::byte> record, std::size_t limit,
                                             LaneView* view = nullptr);

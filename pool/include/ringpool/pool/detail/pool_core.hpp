@@ -43,6 +43,9 @@ struct SendRequest {
   // Set by the core when the payload travels in a payload segment: the message carries
   // a PayloadRef (MessageKind::task_by_ref).
   bool by_reference = false;
+  // With by_reference: the sequence number of a one-off segment the pool keeps until the
+  // task settles (retries on: a rerun reads it again), else 0.
+  std::uint64_t kept_payload = 0;
   // Part of a lazy batch (imap) begun before close(): still accepted after close(), as
   // Python's imap, whose tasks were all queued when it began; refused after join/terminate.
   bool continues_batch = false;

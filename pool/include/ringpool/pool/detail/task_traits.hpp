@@ -233,6 +233,18 @@ decltype(auto) to_args(const T& item) {
   }
 }
 
+// What submit() encodes from: the caller's argument itself when it already has the
+// parameter's type (no copy: a 16 MiB vector is read once, by the encoder), else the
+// argument converted to the parameter's type.
+template <class P, class A>
+using ArgView = std::conditional_t<std::is_same_v<std::remove_cvref_t<A>, P>, const P&, P>;
+template <class Args, class... A>
+struct ArgViews;
+template <class... P, class... A>
+struct ArgViews<std::tuple<P...>, A...> {
+  using type = std::tuple<ArgView<P, A>...>;
+};
+
 template <class Args>
 struct ItemCodec;
 template <class... P>
