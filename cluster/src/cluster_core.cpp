@@ -781,7 +781,8 @@ struct ClusterCore::Impl {
   }
 };
 
-ClusterCore::ClusterCore(const PoolOptions& options) : impl_(std::make_unique<Impl>(options)) {}
+ClusterCore::ClusterCore(const PoolOptions& options)
+    : impl_(std::make_unique<Impl>(options)), link_(pool::detail::PoolLink::create(*this)) {}
 
 ClusterCore::~ClusterCore() {
   try {
@@ -789,6 +790,8 @@ ClusterCore::~ClusterCore() {
     impl_->join();
   } catch (...) {
   }
+  // Every chunk is settled: a thread inside wait_until() leaves; none enters after this.
+  link_.reset();
 }
 
 void ClusterCore::send(const ChunkRequest& request) {
