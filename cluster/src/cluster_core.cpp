@@ -11,7 +11,8 @@
 
 namespace ringpool::cluster::detail {
 
-ClusterCore::ClusterCore(const PoolOptions& options) : impl_(std::make_unique<Impl>(options)) {}
+ClusterCore::ClusterCore(const PoolOptions& options)
+    : impl_(std::make_unique<Impl>(options)), link_(pool::detail::PoolLink::create(*this)) {}
 
 ClusterCore::~ClusterCore() {
   try {
@@ -19,6 +20,8 @@ ClusterCore::~ClusterCore() {
     impl_->join();
   } catch (...) {
   }
+  // Every chunk is settled: a thread inside wait_until() leaves; none enters after this.
+  link_.reset();
 }
 
 void ClusterCore::send(const ChunkRequest& request) {

@@ -31,7 +31,7 @@
 
 namespace ringpool::pool::detail {
 
-struct PoolCore::Impl {
+struct PoolCore::Impl final : Progress {
   explicit Impl(const PoolOptions& options);
   ~Impl();
 
@@ -43,8 +43,9 @@ struct PoolCore::Impl {
   // Drains every result ring once, reaps dead workers now and then (always when
   // `force_death_check`), flushes backlogs. True when anything was settled. Any thread.
   bool collect(bool force_death_check);
+  // Called through `link` (which counts the threads inside), never directly by a future.
   bool wait_until(bool (*ready)(const void*), const void* context,
-                  std::optional<Clock::time_point> deadline);
+                  std::optional<Clock::time_point> deadline) override;
   // Recovers dead worker d.index's work and restarts or retires it. Caller holds mu.
   void recover(const WorkerSupervisor::Death& d);
   // Fails every pending task with `error` when no worker can run (every one retired).
@@ -57,13 +58,15 @@ struct PoolCore::Impl {
   void terminate();
   void kill_all_and_fail(const std::exception_ptr& error);
   // Future::cancel() / running() of a single task's future; shutdown(cancel_futures).
-  bool cancel(StateBase& state);
-  bool running(const StateBase& state);
+  bool cancel(StateBase& state) override;
+  bool running(const StateBase& state) override;
   std::size_t cancel_pending();
   // Runs the callbacks queued while `mu` was held (see t_deferred_callbacks).
   static void run_callbacks(std::vector<std::function<void()>>& callbacks) noexcept;
 
   // Declaration order is construction order: the parts refer to the ones above them.
+  // What the pool's futures hold: it outlives the pool while one of them lives.
+  PoolLinkOwner link{PoolLink::create(*this)};
   const CoreConfig config;
   SharedLayout layout;
   mutable std::mutex mu;  // guards everything below but the atomics
@@ -85,7 +88,6 @@ struct PoolCore::Impl {
   std::vector<std::function<void()>> deferred;
   std::atomic<bool> closed{false};
   std::atomic<bool> terminated{false};
-  std::atomic<int> active_waiters{0};
   bool joining = false;  // join() began (under mu): lazy batches may no longer send
   bool joined = false;
 

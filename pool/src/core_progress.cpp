@@ -139,16 +139,6 @@ bool PoolCore::Impl::collect(bool force_death_check) {
 
 bool PoolCore::Impl::wait_until(bool (*ready)(const void*), const void* context,
                                 std::optional<Clock::time_point> deadline) {
-  struct Active {
-    std::atomic<int>& count;
-    explicit Active(std::atomic<int>& c) : count(c) {
-      // relaxed: a hint for the supervisor's tick; ~Impl only waits for the count to drop.
-      count.fetch_add(1, std::memory_order_relaxed);
-    }
-    // release: this thread's last access to the pool; pairs with the acquire load in ~Impl,
-    // which frees the pool only after every waiter has left.
-    ~Active() { count.fetch_sub(1, std::memory_order_release); }
-  } active(active_waiters);
   PoolShared& pool = layout.pool();
   unsigned idle = 0;
   Clock::time_point idle_since{};

@@ -43,8 +43,7 @@ PoolCore::Impl::Impl(const PoolOptions& options)
       workers(config, layout, mu,
               [this] {
                 // relaxed (all): hints; collect() takes mu and re-checks everything.
-                if (active_waiters.load(std::memory_order_relaxed) == 0 &&
-                    !terminated.load(std::memory_order_relaxed)) {
+                if (link->inside() == 0 && !terminated.load(std::memory_order_relaxed)) {
                   (void)collect(true);
                 }
                 return table.live_approx() != 0;
@@ -69,12 +68,10 @@ PoolCore::Impl::~Impl() {
   }
   // Every task is settled now (joined, or failed above or by terminate()), so a thread still
   // inside wait_until() (another thread's Future::get()) sees its future ready and leaves;
-  // the pool's memory outlives it. Woken, in case it sleeps on the results event count.
-  // acquire: pairs with the release decrement when a waiter leaves wait_until().
-  while (active_waiters.load(std::memory_order_acquire) != 0) {
-    layout.pool().results.notify_all();
-    std::this_thread::yield();
-  }
+  // woken, in case it sleeps on the results event count. None enters the core after this;
+  // the link stays with the futures that still hold it.
+  link->detach([](void* self) { static_cast<Impl*>(self)->layout.pool().results.notify_all(); },
+               this);
   // Payload segments never taken (tasks or results dropped by terminate, late results of
   // settled tasks, a worker killed mid-transfer): every worker is gone, so none is in
   // flight. Only the pool's own process cleans up (not a forked copy of it).
@@ -153,7 +150,7 @@ void PoolCore::Impl::join() {
     std::lock_guard lock(mu);
     joining = true;
   }
-  wait_until(&no_live_tasks, &table, std::nullopt);
+  link->wait_until(&no_live_tasks, &table, std::nullopt);
   // Let pending restarts finish so that every worker gets its stop message.
   for (;;) {
     {
@@ -254,7 +251,11 @@ void PoolCore::send(const SendRequest& request) {
 
 bool PoolCore::wait_until(bool (*ready)(const void*), const void* context,
                           std::optional<Clock::time_point> deadline) {
-  return impl_->wait_until(ready, context, deadline);
+  return impl_->link->wait_until(ready, context, deadline);
+}
+
+PoolLink* PoolCore::link() const noexcept {
+  return impl_->link.get();
 }
 
 bool PoolCore::cancel(StateBase& state) {

@@ -2,9 +2,13 @@
 // on). After terminate() and the pool's destruction, a future of an unfinished task is
 // finished with Closed: get(), get(timeout), wait(), done(), cancel() and error() answer
 // at once, with no crash, no hang and no read of freed memory (run under ASan too). A
-// future whose task finished before the pool went away keeps its value.
+// future whose task finished before the pool went away keeps its value. Calls that begin
+// while another thread destroys the pool, and wait() over futures of a destroyed pool and
+// a live one, touch only the pool's link (PoolLink), which the futures keep alive. Suite
+// FutureOutlivesPoolThreads (thread workers) also runs under ThreadSanitizer.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -14,6 +18,7 @@
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/future.hpp"
 #include "ringpool/pool/pool.hpp"
+#include "ringpool/pool/wait.hpp"
 
 namespace {
 
@@ -22,6 +27,7 @@ using ringpool::pool::Closed;
 using ringpool::pool::Future;
 using ringpool::pool::Pool;
 using ringpool::pool::PoolOptions;
+using ringpool::pool::StartMethod;
 
 // Long enough that only terminate() ends it.
 int slow(int x) {
@@ -116,6 +122,128 @@ TEST(FutureOutlivesPool, AFinishedTasksValueOutlivesThePool) {
   EXPECT_EQ(f->get(), 49);
   EXPECT_EQ(f->get(10ms), 49);
   EXPECT_FALSE(f->cancel());
+}
+
+// wait() over a finished future of a destroyed pool and a future of a live pool: the wait
+// takes turns between the pools, and the destroyed one's turn must not enter its core.
+TEST(FutureOutlivesPool, WaitOverADestroyedPoolsFutureAndALiveOnesReturns) {
+  std::optional<Future<int>> dead;
+  {
+    Pool pool(workers(1));
+    dead.emplace(pool.submit(square, 3));
+  }
+  Pool live(workers(1));
+  std::vector<Future<int>> both{*dead, live.submit(square, 4)};
+  auto [done, not_done] = ringpool::pool::wait(both);
+  EXPECT_EQ(done.size(), 2u);
+  EXPECT_TRUE(not_done.empty());
+  EXPECT_EQ(both[0].get(), 9);
+  EXPECT_EQ(both[1].get(), 16);
+}
+
+// Another thread calls done()/running()/cancel()/get() on a future while this one
+// terminates and destroys its pool: each call lands before the pool's end (and may wait),
+// or after it (and answers Closed), never on freed memory. Loops so that the calls start at
+// every instant of the destruction; the ASan/UBSan and TSan runs are what can fail.
+void race_destruction(const PoolOptions& options, int rounds) {
+  int closed_seen = 0;
+  for (int round = 0; round < rounds; ++round) {
+    auto pool = std::make_unique<Pool>(options);
+    Future<int> f = pool->submit(slow, round);
+    Future<int> g = pool->submit(slow, round);  // queued behind f with one worker
+    std::atomic<bool> go{false};
+    std::atomic<int> outcome{0};  // 1: Closed; 2: something else
+    std::thread caller([&, f, g] {
+      // acquire: pairs with the release store below (start together).
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (;;) {
+        (void)f.running();
+        (void)g.cancel();  // may cancel g before the end; either answer is right
+        if (f.done()) break;
+        std::this_thread::yield();
+      }
+      try {
+        (void)f.get();
+        outcome.store(2);
+      } catch (const Closed&) {
+        outcome.store(1);
+      } catch (...) {
+        outcome.store(2);
+      }
+    });
+    // release: pairs with the acquire load in the caller.
+    go.store(true, std::memory_order_release);
+    if (round % 2 == 0) std::this_thread::yield();
+    pool->terminate();
+    pool.reset();
+    caller.join();
+    EXPECT_EQ(outcome.load(), 1) << "round " << round;
+    closed_seen += outcome.load() == 1;
+    EXPECT_TRUE(g.done());
+  }
+  EXPECT_EQ(closed_seen, rounds);
+}
+
+TEST(FutureOutlivesPool, CallsRacingThePoolsDestructionAnswerClosed) {
+  race_destruction(workers(1), 200);
+}
+
+// A future copied into another thread and released there after the pool is gone: the last
+// reference frees the state and with it the pool's link.
+TEST(FutureOutlivesPool, TheLastFutureReleasedInAnotherThreadAfterThePool) {
+  for (int round = 0; round < 50; ++round) {
+    auto pool = std::make_unique<Pool>(workers(1));
+    Future<int> f = pool->submit(square, round);
+    std::thread holder([f = std::move(f), round]() mutable {
+      EXPECT_EQ(f.get(), round * round);
+      std::this_thread::yield();
+    });
+    pool.reset();
+    holder.join();
+  }
+}
+
+PoolOptions thread_workers(std::size_t n) {
+  PoolOptions o = workers(n);
+  o.start_method = StartMethod::thread;
+  return o;
+}
+
+// Thread workers: the pool's end joins them; the same race, also under ThreadSanitizer.
+// slow() would hold a worker thread for 30 s: terminate() cannot kill a thread, so the
+// tasks here are short and the race is against join.
+void race_destruction_threads(int rounds) {
+  for (int round = 0; round < rounds; ++round) {
+    auto pool = std::make_unique<Pool>(thread_workers(2));
+    std::vector<Future<int>> futures;
+    for (int i = 0; i < 4; ++i) futures.push_back(pool->submit(square, i));
+    std::atomic<bool> go{false};
+    std::atomic<int> bad{0};
+    std::thread caller([&go, &bad, futures] {
+      // acquire: pairs with the release store below.
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      for (std::size_t i = 0; i < futures.size(); ++i) {
+        const Future<int>& f = futures[i];
+        (void)f.running();
+        if (f.cancel()) continue;  // cancelled before a worker took it
+        try {
+          if (f.get() != static_cast<int>(i * i)) bad.fetch_add(1);
+        } catch (const Closed&) {
+          // The pool ended first: also right.
+        }
+      }
+    });
+    // release: pairs with the acquire load in the caller.
+    go.store(true, std::memory_order_release);
+    pool.reset();
+    caller.join();
+    EXPECT_EQ(bad.load(), 0) << "round " << round;
+    for (const Future<int>& f : futures) EXPECT_TRUE(f.done());
+  }
+}
+
+TEST(FutureOutlivesPoolThreads, CallsRacingThePoolsDestructionAreSafe) {
+  race_destruction_threads(100);
 }
 
 }  // namespace

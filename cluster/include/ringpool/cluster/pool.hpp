@@ -150,8 +150,7 @@ class Pool {
     detail::ChunkRequest req = request_for<Task>(callable);
     req.count = 1;
     req.payload = payload;
-    auto* st = pool::detail::State<R>::make();
-    st->set_progress(core_.get());
+    auto* st = pool::detail::State<R>::make(core_->link());
     Future<R> future = Future<R>::adopt(st);
     st->add_ref();  // the chunk's reference
     req.sink = st;

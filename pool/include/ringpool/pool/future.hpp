@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -47,11 +48,15 @@ namespace detail {
 
 using Clock = std::chrono::steady_clock;
 
+class PoolLink;
+
 // Fixed-size blocks recycled through per-size free lists (never returned to the OS).
-// Thread-safe. Blocks up to kMaxPooledState bytes are pooled; larger ones use new.
+// Thread-safe. Blocks up to kMaxPooledState bytes are pooled; larger ones use new. A block
+// for a state bound to `link` (nullptr: none) keeps the link alive until it is freed: the
+// count is kept under the slab's lock, which each call takes anyway.
 inline constexpr std::size_t kMaxPooledState = 512;
-[[nodiscard]] void* state_allocate(std::size_t bytes);
-void state_deallocate(void* block, std::size_t bytes) noexcept;
+[[nodiscard]] void* state_allocate(std::size_t bytes, PoolLink* link);
+void state_deallocate(void* block, std::size_t bytes, PoolLink* link) noexcept;
 
 class StateBase;
 
@@ -104,6 +109,61 @@ class Progress {
   ~Progress() = default;
 };
 
+// What a future's state holds of the pool that settles it: a small record that outlives
+// the pool as long as a state bound to it lives (state_allocate counts them), so a Future
+// answers on valid memory after its Pool is destroyed. Calls pass through to the pool's
+// core until the pool detaches it; after that no thread is inside the core, none enters
+// it, and every task future of the pool is settled (the core settles them first): waits
+// poll the state, cancel() and running() answer false.
+class PoolLink final : public Progress {
+ public:
+  // Allocates a link to `core` (one per pool), owned by the pool until release().
+  [[nodiscard]] static PoolLink* create(Progress& core);
+  // The pool's end, after it settled every task: no thread enters `core` from now on, and
+  // this returns once none is inside it; wake(context) is called meanwhile (a waiter may
+  // sleep on the core's event count).
+  void detach(void (*wake)(void*), void* context) noexcept;
+  // Detaches (if not yet) and drops the pool's reference: the link is freed now, or with
+  // the last state bound to it.
+  void release() noexcept;
+  // Threads inside a call to the core now (a hint: the pool's supervisor collects results
+  // itself only while nobody waits).
+  [[nodiscard]] std::uint32_t inside() const noexcept {
+    // relaxed: a hint; see above.
+    return inside_.load(std::memory_order_relaxed);
+  }
+
+  bool wait_until(bool (*ready)(const void*), const void* context,
+                  std::optional<Clock::time_point> deadline) override;
+  bool cancel(StateBase& state) override;
+  bool running(const StateBase& state) override;
+
+ private:
+  friend void* state_allocate(std::size_t, PoolLink*);
+  friend void state_deallocate(void*, std::size_t, PoolLink*) noexcept;
+  explicit PoolLink(Progress& core) noexcept : core_(&core) {}
+  ~PoolLink() = default;
+  class Entry;  // enter() .. leave(), around each call to the core
+  // Enters the core: true unless detached (then the caller must not touch the core).
+  // Always pair with leave().
+  bool enter() noexcept;
+  void leave() noexcept;
+  // A state bound to this link was freed (or never made).
+  void release_state() noexcept;
+
+  Progress* const core_;
+  std::atomic<std::uint32_t> inside_{0};  // threads between enter() and leave()
+  std::atomic<bool> detached_{false};
+  std::size_t states_ = 0;  // states bound to this link (under the slab's lock)
+  bool released_ = false;   // the pool dropped its reference (under the slab's lock)
+};
+
+// A pool's reference to its link: release() when dropped (the pool detaches it first).
+struct PoolLinkRelease {
+  void operator()(PoolLink* link) const noexcept { link->release(); }
+};
+using PoolLinkOwner = std::unique_ptr<PoolLink, PoolLinkRelease>;
+
 // While set (by the pool's collector, which holds the pool's lock), completed futures
 // queue their callbacks here instead of running them; the collector runs them after
 // unlocking so that a callback may submit more work.
@@ -139,7 +199,7 @@ class StateBase : public ResultSink {
   // Waits until ready or the deadline; true when ready.
   bool wait_until(std::optional<Clock::time_point> deadline) {
     if (ready()) return true;
-    if (Progress* p = progress_) {
+    if (PoolLink* p = progress_) {
       return p->wait_until(&StateBase::ready_thunk, this, deadline);
     }
     // No pool (a continuation settled in this process): sleep on the state's event count.
@@ -175,9 +235,8 @@ class StateBase : public ResultSink {
     }
   }
 
-  [[nodiscard]] Progress* progress() const noexcept { return progress_; }
-  // Set once, before the state is shared with any other thread.
-  void set_progress(Progress* p) noexcept { progress_ = p; }
+  // The pool that settles this state (set by make(), before the state is shared).
+  [[nodiscard]] PoolLink* progress() const noexcept { return progress_; }
   // The id of the task record this state is the future of (0: none). Read and written only
   // under the lock of the pool that settles it.
   [[nodiscard]] std::uint64_t task_id() const noexcept { return task_id_; }
@@ -209,7 +268,7 @@ class StateBase : public ResultSink {
   }
 
  protected:
-  StateBase() noexcept = default;
+  explicit StateBase(PoolLink* link) noexcept : progress_(link) {}
   ~StateBase() = default;
   // Destroys the complete object and frees its block (the last reference is gone). A
   // virtual rather than a stored function pointer: the state stays within its slab class.
@@ -256,9 +315,9 @@ class StateBase : public ResultSink {
   std::atomic<std::uint32_t> refs_{1};
   std::atomic<std::uint32_t> handles_{0};
   // The pool that settles this state, or nullptr (a continuation settled in-process). The
-  // pool settles every live task before it is destroyed (join, terminate, ~Pool), and a
-  // settled state never calls it.
-  Progress* progress_ = nullptr;
+  // link outlives this state (see PoolLink), the pool's core maybe not: calls go through
+  // the link.
+  PoolLink* const progress_;
   std::uint64_t task_id_ = 0;  // under the pool's lock (see task_id())
   std::exception_ptr error_;
   std::mutex callbacks_mu_;
@@ -268,10 +327,11 @@ class StateBase : public ResultSink {
 template <class R>
 class State final : public StateBase {
  public:
-  static State* make() {
+  // A state settled by the pool behind `link` (nullptr: completed in this process).
+  static State* make(PoolLink* link = nullptr) {
     static_assert(alignof(State) <= 64, "over-aligned future results are not supported");
-    void* block = state_allocate(sizeof(State));
-    return ::new (block) State();
+    void* block = state_allocate(sizeof(State), link);
+    return ::new (block) State(link);
   }
 
   void deliver(std::uint64_t, std::span<const std::byte> value) override {
@@ -308,15 +368,16 @@ class State final : public StateBase {
   }
 
  private:
-  State() noexcept = default;
+  explicit State(PoolLink* link) noexcept : StateBase(link) {}
   ~State() {
     if constexpr (!std::is_void_v<R>) {
       if (has_value_) std::launder(reinterpret_cast<R*>(storage_))->~R();
     }
   }
   void destroy() noexcept override {
+    PoolLink* const link = progress();
     this->~State();
-    state_deallocate(this, sizeof(State));
+    state_deallocate(this, sizeof(State), link);
   }
 
   struct Empty {};
@@ -477,8 +538,7 @@ class Future {
   template <class F>
   auto then(F f) const {
     using Out = std::decay_t<typename detail::ThenResult<F, R>::type>;
-    auto* next = detail::State<Out>::make();
-    next->set_progress(checked().progress());
+    auto* next = detail::State<Out>::make(checked().progress());
     Future<Out> result = Future<Out>::adopt(next);
     next->add_ref();  // held by the callback below
     Future self = *this;

@@ -194,8 +194,7 @@ class Pool {
     using Views = typename detail::ArgViews<Args, A...>::type;
     const Views packed(std::forward<A>(args)...);
     const auto& callable = Task::prepare(fn);
-    auto* state = detail::State<R>::make();
-    state->set_progress(core_.get());
+    auto* state = detail::State<R>::make(core_->link());
     Future<R> future = Future<R>::adopt(state);
     state->add_ref();  // the record's reference
     detail::SendRequest req;
@@ -382,8 +381,7 @@ class Pool {
     using R = typename Task::Result;
     static_assert(!std::is_void_v<R>, "ringpool: map_async needs a function that returns a value");
     using State = detail::State<std::vector<R>>;
-    State* state = State::make();
-    state->set_progress(core_.get());
+    State* state = State::make(core_->link());
     auto future = Future<std::vector<R>>::adopt(state);
     state->add_ref();  // the sink's reference
     auto* sink =

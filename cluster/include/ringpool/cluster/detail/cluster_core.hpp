@@ -88,10 +88,15 @@ class ClusterCore final : public pool::detail::Progress {
   [[nodiscard]] LastPlan last_plan() const;
   [[nodiscard]] PoolStats stats() const;
 
+  // What the cluster pool's futures hold (State::make): it outlives the core while they
+  // live; ~ClusterCore detaches it after join.
+  [[nodiscard]] pool::detail::PoolLink* link() const noexcept { return link_.get(); }
+
   struct Impl;
 
  private:
   std::unique_ptr<Impl> impl_;
+  pool::detail::PoolLinkOwner link_;
 };
 
 // The registry key of the task a fn word names; throws InvalidArgument (saying to use

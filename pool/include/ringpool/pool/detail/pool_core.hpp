@@ -89,6 +89,8 @@ class PoolCore final : public Progress {
   // Task messages the rings can hold at once (bounds lazy imap).
   [[nodiscard]] std::size_t ring_messages() const noexcept;
   [[nodiscard]] bool closed() const noexcept;
+  // What the pool's futures hold (State::make): it outlives the core while they live.
+  [[nodiscard]] PoolLink* link() const noexcept;
 
   void close();
   void join();
