@@ -161,7 +161,11 @@ std::optional<Probe> payload_probe(std::string_view name) {
 
 std::string normalized_prefix(std::string_view prefix) {
   if (prefix.empty() || prefix.front() == '/') return std::string(prefix);
-  return "/" + std::string(prefix);
+  std::string out;
+  out.reserve(prefix.size() + 1);
+  out += '/';
+  out += prefix;
+  return out;
 }
 
 struct DirCloser {
