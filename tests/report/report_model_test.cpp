@@ -207,8 +207,8 @@ TEST(ReportPlan, TheDefaultRunIsPlannedAtAboutTwoMinutesOnTwoCores) {
     for (const auto& section : plan) total += section.expected_seconds;
     return total;
   };
-  // About a minute, and the payload section (Python's 256 MiB round trips take seconds).
-  EXPECT_GE(planned(false), 80.0);
+  // About a minute, and the payload section up to 16 MiB (256 MiB is bench payload's only).
+  EXPECT_GE(planned(false), 60.0);
   EXPECT_LE(planned(false), 130.0);
   EXPECT_LE(planned(true), 10.0);
   // More CPUs, more core pairs and MPMC splits: a longer run, as the help says.
