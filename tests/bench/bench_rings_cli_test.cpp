@@ -32,7 +32,7 @@ CliRun run_cli(const std::string& args) {
   return r;
 }
 
-std::string cpu_pair() {
+std::string cpus_arg() {
   const auto cpus = ringpool::bench::thread_affinity();
   return std::to_string(cpus.at(0)) + "," + std::to_string(cpus.at(1));
 }
@@ -42,7 +42,7 @@ std::string cpu_pair() {
 TEST(BenchRingsCli, QuickJsonHasEveryRowWithSaneFields) {
   if (ringpool::bench::thread_affinity().size() < 2) GTEST_SKIP() << "needs two CPUs";
   const auto cpus = ringpool::bench::thread_affinity();
-  const CliRun r = run_cli("--quick --rounds 1 --json --cpus " + cpu_pair());
+  const CliRun r = run_cli("--quick --rounds 1 --json --cpus " + cpus_arg());
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto json = nlohmann::json::parse(r.out);
   ASSERT_TRUE(json.is_array());
@@ -75,7 +75,7 @@ TEST(BenchRingsCli, QuickJsonHasEveryRowWithSaneFields) {
 TEST(BenchRingsCli, TableNamesTheCpusAndTheTargets) {
   if (ringpool::bench::thread_affinity().size() < 2) GTEST_SKIP() << "needs two CPUs";
   const CliRun r = run_cli(
-      "--quick --rounds 1 --transports ringpool-spsc,boost-spsc_queue --cpus " + cpu_pair());
+      "--quick --rounds 1 --transports ringpool-spsc,boost-spsc_queue --cpus " + cpus_arg());
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("CPU"), std::string::npos);
   EXPECT_NE(r.out.find("ringpool-spsc 8 B single-item throughput vs boost-spsc_queue"),

@@ -16,8 +16,10 @@
 
 #include "ringpool/cluster/cluster.hpp"
 #include "ringpool/cluster/pool.hpp"
+#include "test_helpers.hpp"
 
 namespace {
+using ::ringpool::test::iota;
 
 using ringpool::cluster::Pool;
 using ringpool::cluster::PoolOptions;
@@ -87,12 +89,6 @@ PoolOptions with_workers(std::size_t workers) {
   PoolOptions o;
   o.workers_per_rank = workers;
   return o;
-}
-
-std::vector<int> iota(int n) {
-  std::vector<int> v(static_cast<std::size_t>(n));
-  std::iota(v.begin(), v.end(), 0);
-  return v;
 }
 
 TEST(ClusterPool, RunsUnderThreeRanks) {

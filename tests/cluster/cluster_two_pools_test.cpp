@@ -16,8 +16,10 @@
 #include "ringpool/cluster/cluster.hpp"
 #include "ringpool/cluster/detail/diagnostics.hpp"
 #include "ringpool/cluster/pool.hpp"
+#include "test_helpers.hpp"
 
 namespace {
+using ::ringpool::test::iota;
 
 using ringpool::cluster::Pool;
 using ringpool::cluster::PoolOptions;
@@ -52,12 +54,6 @@ PoolOptions remote_pool() {
   o.local = false;
   o.workers_per_rank = 1;
   return o;
-}
-
-std::vector<int> iota(int n) {
-  std::vector<int> v(static_cast<std::size_t>(n));
-  std::iota(v.begin(), v.end(), 0);
-  return v;
 }
 
 // One pool's share of the work: maps and single submits whose results name the pool

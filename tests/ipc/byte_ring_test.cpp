@@ -12,7 +12,7 @@
 namespace ringpool::ipc::test {
 namespace {
 
-constexpr std::size_t kSlot = 200;
+constexpr std::size_t kByteSlot = 200;
 
 template <class R>
 class ByteRings : public ::testing::Test {};
@@ -32,11 +32,11 @@ std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
 }
 
 TYPED_TEST(ByteRings, EverySizeFromZeroToSlotSizeRoundTrips) {
-  auto [tx, rx] = TypeParam::create_anonymous(8, kSlot);
-  EXPECT_EQ(tx.max_message_size(), kSlot);
-  EXPECT_EQ(rx.max_message_size(), kSlot);
+  auto [tx, rx] = TypeParam::create_anonymous(8, kByteSlot);
+  EXPECT_EQ(tx.max_message_size(), kByteSlot);
+  EXPECT_EQ(rx.max_message_size(), kByteSlot);
   std::vector<std::byte> out;
-  for (std::size_t n = 0; n <= kSlot; ++n) {
+  for (std::size_t n = 0; n <= kByteSlot; ++n) {
     const auto msg = pattern(n, n);
     ASSERT_TRUE(tx.try_push(msg)) << n;
     ASSERT_TRUE(rx.try_pop(out)) << n;
@@ -46,19 +46,19 @@ TYPED_TEST(ByteRings, EverySizeFromZeroToSlotSizeRoundTrips) {
 }
 
 TYPED_TEST(ByteRings, OversizeMessageIsRefusedAndRingUntouched) {
-  auto [ring, rx] = TypeParam::create_anonymous(4, kSlot);
+  auto [ring, rx] = TypeParam::create_anonymous(4, kByteSlot);
   const auto first = pattern(10, 1);
   ASSERT_TRUE(ring.try_push(first));
-  const auto big = pattern(kSlot + 1, 2);
+  const auto big = pattern(kByteSlot + 1, 2);
   try {
     (void)ring.try_push(big);
     FAIL() << "oversize message accepted";
   } catch (const IpcError& e) {
     EXPECT_EQ(e.code(), IpcErrc::payload_too_large);
-    EXPECT_NE(std::string(e.what()).find(std::to_string(kSlot)), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find(std::to_string(kByteSlot)), std::string::npos);
   }
   EXPECT_THROW((void)ring.push(big, std::chrono::milliseconds(1)), IpcError);
-  EXPECT_THROW((void)ring.claim(kSlot + 1), IpcError);
+  EXPECT_THROW((void)ring.claim(kByteSlot + 1), IpcError);
   EXPECT_EQ(ring.size_approx(), 1u);
   std::vector<std::byte> out;
   ASSERT_TRUE(rx.try_pop(out));
@@ -67,7 +67,7 @@ TYPED_TEST(ByteRings, OversizeMessageIsRefusedAndRingUntouched) {
 }
 
 TYPED_TEST(ByteRings, FullRingRefusesUntilAConsumerFreesASlot) {
-  auto [ring, rx] = TypeParam::create_anonymous(4, kSlot);
+  auto [ring, rx] = TypeParam::create_anonymous(4, kByteSlot);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(ring.try_push(pattern(5, static_cast<std::uint64_t>(i))));
   EXPECT_FALSE(ring.try_push(pattern(5, 9)));
   EXPECT_EQ(ring.claim(3).data(), nullptr);
@@ -78,10 +78,10 @@ TYPED_TEST(ByteRings, FullRingRefusesUntilAConsumerFreesASlot) {
 }
 
 TYPED_TEST(ByteRings, ZeroCopyClaimCommitAndVisitInPlace) {
-  auto [ring, rx] = TypeParam::create_anonymous(4, kSlot);
-  std::span<std::byte> room = ring.claim(kSlot);
+  auto [ring, rx] = TypeParam::create_anonymous(4, kByteSlot);
+  std::span<std::byte> room = ring.claim(kByteSlot);
   ASSERT_NE(room.data(), nullptr);
-  ASSERT_EQ(room.size(), kSlot);
+  ASSERT_EQ(room.size(), kByteSlot);
   const auto msg = pattern(17, 3);
   std::copy(msg.begin(), msg.end(), room.begin());
   ring.commit(msg.size());  // fewer bytes than claimed
@@ -135,7 +135,7 @@ static_assert(!std::is_copy_constructible_v<MpmcByteConsumer>);
 static_assert(!std::is_copy_assignable_v<MpmcByteConsumer>);
 
 TYPED_TEST(ByteRings, VisitorThatThrowsStillReleasesTheSlot) {
-  auto [ring, rx] = TypeParam::create_anonymous(2, kSlot);
+  auto [ring, rx] = TypeParam::create_anonymous(2, kByteSlot);
   ASSERT_TRUE(ring.try_push(pattern(3, 1)));
   EXPECT_THROW(rx.try_pop_with([](std::span<const std::byte>) { throw std::runtime_error("x"); }),
                std::runtime_error);
@@ -147,11 +147,11 @@ TYPED_TEST(ByteRings, VisitorThatThrowsStillReleasesTheSlot) {
 
 TYPED_TEST(ByteRings, ThreadsMoveVariableSizeMessagesInOrder) {
   auto [producer, consumer] =
-      TypeParam::create_anonymous(16, kSlot, RingOptions{WaitStrategy::futex, 64});
+      TypeParam::create_anonymous(16, kByteSlot, RingOptions{WaitStrategy::futex, 64});
   const std::uint64_t total = 20'000 * stress_scale();
   std::thread t([&] {
     for (std::uint64_t i = 0; i < total; ++i) {
-      auto msg = pattern(static_cast<std::size_t>(i % (kSlot + 1)), i);
+      auto msg = pattern(static_cast<std::size_t>(i % (kByteSlot + 1)), i);
       ASSERT_EQ(producer.push(msg), OpStatus::ok);
     }
     producer.close();
@@ -160,7 +160,7 @@ TYPED_TEST(ByteRings, ThreadsMoveVariableSizeMessagesInOrder) {
   std::uint64_t bad = 0;
   std::vector<std::byte> out;
   while (consumer.pop(out) == OpStatus::ok) {
-    if (out != pattern(static_cast<std::size_t>(i % (kSlot + 1)), i)) ++bad;
+    if (out != pattern(static_cast<std::size_t>(i % (kByteSlot + 1)), i)) ++bad;
     ++i;
   }
   t.join();

@@ -12,21 +12,17 @@
 
 #include "ringpool/ipc/event_count.hpp"
 #include "ringpool/ipc/segment.hpp"
+#include "test_helpers.hpp"
 
 namespace ringpool::ipc {
 namespace {
+using ::ringpool::test::stress_scale;
 
 struct Shared {
   EventCount event;
   std::atomic<std::uint64_t> turn{0};
 };
 static_assert(std::is_standard_layout_v<Shared>);
-
-std::uint64_t stress_scale() {
-  const char* env = std::getenv("RINGPOOL_STRESS_SCALE");
-  const long long v = env != nullptr ? std::atoll(env) : 1;
-  return v > 0 ? static_cast<std::uint64_t>(v) : 1;
-}
 
 void play(Shared& s, std::uint64_t parity, std::uint64_t rounds) {
   for (std::uint64_t r = 0; r < rounds; ++r) {

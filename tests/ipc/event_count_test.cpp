@@ -13,16 +13,13 @@
 #include <thread>
 #include <vector>
 
+#include "test_helpers.hpp"
+
 namespace ringpool::ipc {
 namespace {
+using ::ringpool::test::stress_scale;
 
 using namespace std::chrono_literals;
-
-std::uint64_t stress_scale() {
-  const char* env = std::getenv("RINGPOOL_STRESS_SCALE");
-  const long long v = env != nullptr ? std::atoll(env) : 1;
-  return v > 0 ? static_cast<std::uint64_t>(v) : 1;
-}
 
 template <class E>
 class EventCounts : public ::testing::Test {};

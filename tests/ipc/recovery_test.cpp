@@ -18,11 +18,6 @@
 namespace ringpool::ipc::test {
 namespace {
 
-std::vector<std::byte> bytes_of(std::string_view s) {
-  const auto* p = reinterpret_cast<const std::byte*>(s.data());
-  return {p, p + s.size()};
-}
-
 TEST(SpscRecovery, ProducerReclaimsWhatADeadConsumerLeftIncludingItsInFlightItem) {
   auto [producer, consumer] = SpscRing<std::uint64_t>::create_anonymous(8);
   for (std::uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(producer.try_push(i));

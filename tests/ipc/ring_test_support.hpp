@@ -6,12 +6,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "ringpool/bench/boost_backends.hpp"
 #include "ringpool/ipc/ipc.hpp"
+#include "test_helpers.hpp"
 
 namespace ringpool::ipc::test {
 
@@ -34,10 +38,7 @@ inline bool valid_item(const Item& item) noexcept {
 
 // RINGPOOL_STRESS_SCALE multiplies stress sizes (default 1: short runs).
 inline std::uint64_t stress_scale() {
-  const char* env = std::getenv("RINGPOOL_STRESS_SCALE");
-  if (env == nullptr) return 1;
-  const long long v = std::atoll(env);
-  return v > 0 ? static_cast<std::uint64_t>(v) : 1;
+  return ::ringpool::test::stress_scale<std::uint64_t>();
 }
 
 inline constexpr std::size_t kCap = 64;
@@ -125,6 +126,24 @@ inline int wait_child(pid_t pid) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return -2;
+}
+
+// The IpcError code `f` throws (a test failure when it throws none).
+template <class F>
+IpcErrc error_code_of(F&& f) {
+  try {
+    f();
+  } catch (const IpcError& e) {
+    EXPECT_FALSE(std::string(e.what()).empty());
+    return e.code();
+  }
+  ADD_FAILURE() << "no IpcError thrown";
+  return IpcErrc::system_error;
+}
+
+inline std::vector<std::byte> bytes_of(std::string_view s) {
+  const auto* p = reinterpret_cast<const std::byte*>(s.data());
+  return {p, p + s.size()};
 }
 
 }  // namespace ringpool::ipc::test

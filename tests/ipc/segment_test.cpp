@@ -25,18 +25,6 @@ class SegmentTest : public ::testing::Test {
   std::string name_;
 };
 
-template <class F>
-IpcErrc error_code_of(F&& f) {
-  try {
-    f();
-  } catch (const IpcError& e) {
-    EXPECT_FALSE(std::string(e.what()).empty());
-    return e.code();
-  }
-  ADD_FAILURE() << "no IpcError thrown";
-  return IpcErrc::system_error;
-}
-
 TEST_F(SegmentTest, CreateOpenShareTheSameBytes) {
   Segment created = Segment::create(name_, 4096);
   EXPECT_EQ(created.size(), 4096u);

@@ -23,6 +23,7 @@
 
 namespace ringpool::ipc::test {
 namespace {
+using ::ringpool::test::in_dev_shm;
 
 using nlohmann::json;
 
@@ -43,11 +44,6 @@ Output ringpool(const std::string& args) {
   const int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
-}
-
-bool exists(const std::string& name) {
-  struct stat st {};
-  return ::lstat(("/dev/shm" + name).c_str(), &st) == 0;
 }
 
 // A child creates a ring segment under `name` and exits without unlinking it.
@@ -140,18 +136,18 @@ TEST_F(ShmCli, ListShowsStaleSegmentsAndCleanRemovesThemAndNothingElse) {
   const Output dry = ringpool("shm clean --dry-run --prefix " + prefix_);
   EXPECT_EQ(dry.exit_code, 0) << dry.text;
   EXPECT_NE(dry.text.find("would remove " + name("stale")), std::string::npos) << dry.text;
-  EXPECT_TRUE(exists(name("stale")));
-  EXPECT_TRUE(exists(name("queue")));
+  EXPECT_TRUE(in_dev_shm(name("stale")));
+  EXPECT_TRUE(in_dev_shm(name("queue")));
 
   const Output cleaned = ringpool("shm clean --prefix " + prefix_);
   EXPECT_EQ(cleaned.exit_code, 0) << cleaned.text;
   EXPECT_NE(cleaned.text.find("removed " + name("stale")), std::string::npos) << cleaned.text;
-  EXPECT_FALSE(exists(name("stale")));
-  EXPECT_FALSE(exists(name("queue")));
-  EXPECT_TRUE(exists(name("live")));
-  EXPECT_TRUE(exists(name("plain")));
+  EXPECT_FALSE(in_dev_shm(name("stale")));
+  EXPECT_FALSE(in_dev_shm(name("queue")));
+  EXPECT_TRUE(in_dev_shm(name("live")));
+  EXPECT_TRUE(in_dev_shm(name("plain")));
   if (root) {
-    EXPECT_TRUE(exists(name("foreign")));
+    EXPECT_TRUE(in_dev_shm(name("foreign")));
     EXPECT_NE(cleaned.text.find("kept " + name("foreign")), std::string::npos) << cleaned.text;
   }
   EXPECT_EQ(live.consumer.size_approx(), 0u);
@@ -166,7 +162,7 @@ TEST_F(ShmCli, RemoveIfStaleRechecksBeforeItUnlinks) {
   ASSERT_TRUE(Segment::unlink(name("stale")));
   leave_stale_ring(name("stale"));
   EXPECT_EQ(remove_if_stale(entries[0]), RemoveOutcome::changed);
-  EXPECT_TRUE(exists(name("stale")));
+  EXPECT_TRUE(in_dev_shm(name("stale")));
   ASSERT_TRUE(Segment::unlink(name("stale")));
   EXPECT_EQ(remove_if_stale(entries[0]), RemoveOutcome::gone);
 }
@@ -194,7 +190,7 @@ TEST(ShmScan, HostileHeadersAreNotListed) {
     EXPECT_EQ(entries[0].creator, CreatorState::unknown);
     EXPECT_FALSE(entries[0].stale());
   }
-  EXPECT_FALSE(exists(name));
+  EXPECT_FALSE(in_dev_shm(name));
 }
 
 }  // namespace

@@ -44,11 +44,6 @@ class HeapRegion {
   std::byte* data_;
 };
 
-std::vector<std::byte> bytes_of(std::string_view s) {
-  const auto* p = reinterpret_cast<const std::byte*>(s.data());
-  return {p, p + s.size()};
-}
-
 // ---- the position lives in the handle ------------------------------------------------
 
 // A stale copy of a position cannot exist: ends are move-only, and a moved-from end is

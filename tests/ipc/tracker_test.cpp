@@ -22,16 +22,12 @@
 
 namespace ringpool::ipc::test {
 namespace {
+using ::ringpool::test::in_dev_shm;
 
 using namespace std::chrono_literals;
 
 // Generous: the tracker runs as soon as it is scheduled; a loaded machine may be slow.
 constexpr auto kPatience = 60s;
-
-bool exists(const std::string& name) {
-  struct stat st {};
-  return ::lstat(("/dev/shm" + name).c_str(), &st) == 0;
-}
 
 template <class Pred>
 bool eventually(Pred pred) {
@@ -90,7 +86,7 @@ class Report {
   for (;;) ::pause();
 }
 
-std::string unique_name(const std::string& what) {
+std::string shm_name(const std::string& what) {
   return "/ringpool-test-" + std::to_string(::getpid()) + "-" + what;
 }
 
@@ -98,8 +94,8 @@ class TrackerSignal : public ::testing::TestWithParam<int> {};
 
 TEST_P(TrackerSignal, NameIsUnlinkedWhenTheCreatorDies) {
   const int sig = GetParam();
-  const std::string tracked = unique_name("tracked-" + std::to_string(sig));
-  const std::string kept = unique_name("kept-" + std::to_string(sig));
+  const std::string tracked = shm_name("tracked-" + std::to_string(sig));
+  const std::string kept = shm_name("kept-" + std::to_string(sig));
   Report report;
   const pid_t pid = fork_child([&]() -> int {
     Segment a = Segment::create(tracked, 4096, SegmentOptions{.unlink_on_destroy = true});
@@ -112,12 +108,13 @@ TEST_P(TrackerSignal, NameIsUnlinkedWhenTheCreatorDies) {
   const std::int64_t tracker = report.receive();
   ASSERT_GT(tracker, 0) << "child exited with " << wait_child(pid);
   EXPECT_EQ(comm_of(static_cast<pid_t>(tracker)), "ringpool-track");
-  EXPECT_TRUE(exists(tracked));
+  EXPECT_TRUE(in_dev_shm(tracked));
   ASSERT_EQ(::kill(pid, sig), 0);
   EXPECT_EQ(wait_child(pid), 128 + sig);
-  EXPECT_TRUE(eventually([&] { return !exists(tracked); })) << tracked << " outlived its creator";
+  EXPECT_TRUE(eventually([&] { return !in_dev_shm(tracked); }))
+      << tracked << " outlived its creator";
   EXPECT_TRUE(eventually([&] { return process_gone(static_cast<pid_t>(tracker)); }));
-  EXPECT_TRUE(exists(kept)) << "the tracker removed a name it was never given";
+  EXPECT_TRUE(in_dev_shm(kept)) << "the tracker removed a name it was never given";
   EXPECT_TRUE(Segment::unlink(kept));
 }
 
@@ -129,7 +126,7 @@ INSTANTIATE_TEST_SUITE_P(Signals, TrackerSignal, ::testing::Values(SIGKILL, SIGT
                          });
 
 TEST(Tracker, GrantsSayWhetherANameIsTrackedAndTheTrackerIsNotOurChild) {
-  const std::string name = unique_name("grants");
+  const std::string name = shm_name("grants");
   {
     Segment s = Segment::create(name, 64, SegmentOptions{.unlink_on_destroy = true});
     EXPECT_TRUE(s.grants().tracked) << s.grants().tracker_note;
@@ -144,7 +141,7 @@ TEST(Tracker, GrantsSayWhetherANameIsTrackedAndTheTrackerIsNotOurChild) {
     s.unlink_on_destroy(true);
     EXPECT_TRUE(s.grants().tracked);
   }
-  EXPECT_FALSE(exists(name));
+  EXPECT_FALSE(in_dev_shm(name));
   Segment plain = Segment::create(name, 64);
   EXPECT_FALSE(plain.grants().tracked);
   EXPECT_FALSE(plain.grants().tracker_note.empty());
@@ -152,7 +149,7 @@ TEST(Tracker, GrantsSayWhetherANameIsTrackedAndTheTrackerIsNotOurChild) {
 }
 
 TEST(Tracker, AWithdrawnNameIsKept) {
-  const std::string name = unique_name("withdrawn");
+  const std::string name = shm_name("withdrawn");
   Report report;
   const pid_t pid = fork_child([&]() -> int {
     Segment s = Segment::create(name, 64, SegmentOptions{.unlink_on_destroy = true});
@@ -166,12 +163,12 @@ TEST(Tracker, AWithdrawnNameIsKept) {
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   EXPECT_EQ(wait_child(pid), 128 + SIGKILL);
   ASSERT_TRUE(eventually([&] { return process_gone(static_cast<pid_t>(tracker)); }));
-  EXPECT_TRUE(exists(name));
+  EXPECT_TRUE(in_dev_shm(name));
   EXPECT_TRUE(Segment::unlink(name));
 }
 
 TEST(Tracker, ANameReusedByAnotherObjectIsNotUnlinked) {
-  const std::string name = unique_name("reused");
+  const std::string name = shm_name("reused");
   Report report;
   const pid_t pid = fork_child([&]() -> int {
     Segment s = Segment::create(name, 64, SegmentOptions{.unlink_on_destroy = true});
@@ -187,13 +184,13 @@ TEST(Tracker, ANameReusedByAnotherObjectIsNotUnlinked) {
   ASSERT_EQ(::kill(pid, SIGKILL), 0);
   EXPECT_EQ(wait_child(pid), 128 + SIGKILL);
   ASSERT_TRUE(eventually([&] { return process_gone(static_cast<pid_t>(tracker)); }));
-  EXPECT_TRUE(exists(name)) << "the tracker unlinked an object it never registered";
+  EXPECT_TRUE(in_dev_shm(name)) << "the tracker unlinked an object it never registered";
   EXPECT_TRUE(Segment::unlink(name));
 }
 
 TEST(Tracker, AForkedChildNeitherInheritsTheTrackerNorUnregistersTheParentsNames) {
-  const std::string parents = unique_name("parents");
-  const std::string childs = unique_name("childs");
+  const std::string parents = shm_name("parents");
+  const std::string childs = shm_name("childs");
   Report report;
   // The middle process stands for a program; its child for a worker it forks.
   const pid_t middle = fork_child([&]() -> int {
@@ -211,19 +208,19 @@ TEST(Tracker, AForkedChildNeitherInheritsTheTrackerNorUnregistersTheParentsNames
     });
     if (worker <= 0) return 6;
     if (const int code = wait_child(worker); code != 0) return 10 + code;
-    if (!exists(parents)) return 7;  // the worker's copy must not have unlinked it
+    if (!in_dev_shm(parents)) return 7;  // the worker's copy must not have unlinked it
     report.send(tracker);
     wait_to_be_killed();
   });
   ASSERT_GT(middle, 0);
   const std::int64_t tracker = report.receive();
   ASSERT_GT(tracker, 0) << "middle process exited with " << wait_child(middle);
-  EXPECT_TRUE(eventually([&] { return !exists(childs); })) << "the worker's own tracker";
-  EXPECT_TRUE(exists(parents));
+  EXPECT_TRUE(eventually([&] { return !in_dev_shm(childs); })) << "the worker's own tracker";
+  EXPECT_TRUE(in_dev_shm(parents));
   ASSERT_EQ(::kill(middle, SIGKILL), 0);
   EXPECT_EQ(wait_child(middle), 128 + SIGKILL);
   // Still registered with the parent's tracker: the worker did not unregister it.
-  EXPECT_TRUE(eventually([&] { return !exists(parents); }));
+  EXPECT_TRUE(eventually([&] { return !in_dev_shm(parents); }));
 }
 
 }  // namespace

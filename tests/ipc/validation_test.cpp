@@ -12,18 +12,6 @@
 namespace ringpool::ipc::test {
 namespace {
 
-template <class F>
-IpcErrc error_code_of(F&& f) {
-  try {
-    f();
-  } catch (const IpcError& e) {
-    EXPECT_FALSE(std::string(e.what()).empty());
-    return e.code();
-  }
-  ADD_FAILURE() << "no IpcError thrown";
-  return IpcErrc::system_error;
-}
-
 detail::RingControl& control_of(Segment& s) {
   return *reinterpret_cast<detail::RingControl*>(s.data());
 }

@@ -20,20 +20,16 @@
 #include "ringpool/pool/detail/task_traits.hpp"
 #include "ringpool/pool/detail/task_wire.hpp"
 #include "ringpool/pool/pool.hpp"
+#include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::workers;
 
 using ringpool::pool::DecodeError;
 using ringpool::pool::PayloadTooLarge;
 using ringpool::pool::Pool;
 using ringpool::pool::PoolOptions;
 namespace wire = ringpool::pool::detail;
-
-PoolOptions workers(std::size_t n) {
-  PoolOptions o;
-  o.workers = n;
-  return o;
-}
 
 struct Model {
   double weight = 0;

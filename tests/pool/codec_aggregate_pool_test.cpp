@@ -44,7 +44,7 @@ Summary summarise(Order o) {
   return s;
 }
 
-Order echo(Order o) {
+Order echo_order(Order o) {
   return o;
 }
 
@@ -57,7 +57,7 @@ TEST(CodecAggregatePool, SubmitCarriesAggregatesBothWays) {
   Pool pool(2);
   for (int i = 0; i < 20; ++i) {
     const Order o = make_order(i);
-    EXPECT_EQ(pool.submit(echo, o).get(), o) << i;
+    EXPECT_EQ(pool.submit(echo_order, o).get(), o) << i;
     EXPECT_EQ(pool.submit(summarise, o).get(), summarise(o)) << i;
   }
   EXPECT_EQ(pool.submit(later, sample_tick(3), std::int64_t{4}).get(), sample_tick(7));
@@ -71,7 +71,7 @@ TEST(CodecAggregatePool, MapAndImapCarryAggregates) {
   ASSERT_EQ(got.size(), orders.size());
   for (std::size_t i = 0; i < orders.size(); ++i) EXPECT_EQ(got[i], summarise(orders[i])) << i;
   std::size_t i = 0;
-  for (const Order& back : pool.imap(echo, orders, 3)) {
+  for (const Order& back : pool.imap(echo_order, orders, 3)) {
     ASSERT_LT(i, orders.size());
     EXPECT_EQ(back, orders[i]) << i;
     ++i;

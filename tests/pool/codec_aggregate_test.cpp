@@ -21,8 +21,10 @@
 
 #include "codec_aggregate_fixtures.hpp"
 #include "ringpool/pool/codec.hpp"
+#include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::round_trip;
 
 using ringpool::pool::Codec;
 using ringpool::pool::DecodeError;
@@ -40,11 +42,11 @@ struct WithCArray {  // C array members are fine on the memcpy path
   char code[8];
 };
 
-struct Empty {
-  friend bool operator==(const Empty&, const Empty&) = default;
+struct NoFields {
+  friend bool operator==(const NoFields&, const NoFields&) = default;
 };
 struct WithEmpty {
-  Empty nothing;
+  NoFields nothing;
   std::string text;
   friend bool operator==(const WithEmpty&, const WithEmpty&) = default;
 };
@@ -92,7 +94,7 @@ static_assert(Codec<Flags>::fixed_size == sizeof(std::int32_t) + 1);
 static_assert(Encodable<Order>);
 static_assert(Encodable<std::vector<Order>>);
 static_assert(Encodable<WithEmpty>);
-static_assert(Codec<Empty>::fixed_size == 0);
+static_assert(Codec<NoFields>::fixed_size == 0);
 static_assert(!Encodable<WithPointer>);
 static_assert(!Encodable<WithPointerAndString>);
 static_assert(!Encodable<WithUniquePtr>);
@@ -104,14 +106,7 @@ static_assert(!Encodable<PrivateState>);
 static_assert(!Encodable<std::vector<WithPointer>>);
 static_assert(!Encodable<std::array<int*, 2>>);
 // Containers of zero-byte elements: their count could not be bounded by the bytes.
-static_assert(!Encodable<std::vector<Empty>>);
-
-template <class T>
-T round_trip(const T& v) {
-  const auto bytes = to_bytes(v);
-  EXPECT_EQ(bytes.size(), Codec<T>::size(v));
-  return from_bytes<T>(bytes);
-}
+static_assert(!Encodable<std::vector<NoFields>>);
 
 Order sample_order() {
   Order o{};
@@ -162,7 +157,7 @@ TEST(CodecAggregate, BoolMembersAndEmptyStructs) {
   EXPECT_EQ(round_trip(Flags{2, false}), (Flags{2, false}));
   EXPECT_EQ(to_bytes(Flags{1, true}).size(), 5U);
   EXPECT_EQ(round_trip(WithEmpty{{}, "x"}), (WithEmpty{{}, "x"}));
-  EXPECT_TRUE(to_bytes(Empty{}).empty());
+  EXPECT_TRUE(to_bytes(NoFields{}).empty());
 }
 
 TEST(CodecAggregate, StandardTypesOnTheirOwn) {

@@ -17,7 +17,11 @@
 #include <utility>
 #include <vector>
 
+#include "test_support.hpp"
+
 namespace {
+
+using ::ringpool::test::round_trip;
 std::atomic<std::size_t> g_allocations{0};
 }  // namespace
 
@@ -98,13 +102,6 @@ static_assert(!Encodable<std::span<int>>);
 static_assert(!Encodable<std::vector<int*>>);
 // Fixed-size codecs (no length prefix inside tuples).
 static_assert(Codec<Point>::fixed_size == sizeof(Point));
-
-template <class T>
-T round_trip(const T& v) {
-  const auto bytes = to_bytes(v);
-  EXPECT_EQ(bytes.size(), Codec<T>::size(v));
-  return from_bytes<T>(bytes);
-}
 
 TEST(Codec, TriviallyCopyableRoundTrip) {
   EXPECT_EQ(round_trip(42), 42);

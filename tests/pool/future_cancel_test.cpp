@@ -54,19 +54,19 @@ class RanFlags {
 };
 
 // Set before each pool starts (fork copies them; thread workers share them).
-Event* g_gate = nullptr;
-RanFlags* g_ran = nullptr;
+Event* g_cancel_gate = nullptr;
+RanFlags* g_cancel_ran = nullptr;
 
-int gated(int x) {
-  (void)g_gate->wait(20s);
-  (*g_ran)[static_cast<std::size_t>(x)].fetch_add(1);
+int cancel_gated(int x) {
+  (void)g_cancel_gate->wait(20s);
+  (*g_cancel_ran)[static_cast<std::size_t>(x)].fetch_add(1);
   return x;
 }
 int mark(int x) {
-  (*g_ran)[static_cast<std::size_t>(x)].fetch_add(1);
+  (*g_cancel_ran)[static_cast<std::size_t>(x)].fetch_add(1);
   return x;
 }
-int fails(int x) {
+int cancel_fails(int x) {
   throw std::invalid_argument("bad " + std::to_string(x));
 }
 
@@ -83,15 +83,15 @@ struct Fixture {
   Event gate;
   RanFlags ran{4096};
   Fixture() {
-    g_gate = &gate;
-    g_ran = &ran;
+    g_cancel_gate = &gate;
+    g_cancel_ran = &ran;
   }
 };
 
 TEST(Cancel, QueuedTaskNeverRunsAndItsFutureIsCancelled) {
   Fixture fx;
   Pool pool(options(1, StartMethod::fork, WaitMode::block));
-  auto first = pool.submit(gated, 0);  // holds the only worker
+  auto first = pool.submit(cancel_gated, 0);  // holds the only worker
   ASSERT_TRUE(eventually([&] { return first.running(); }));
   auto queued = pool.submit(mark, 1);
   auto after = pool.submit(mark, 2);
@@ -127,7 +127,7 @@ TEST(Cancel, QueuedTaskNeverRunsAndItsFutureIsCancelled) {
 TEST(Cancel, RunningOrFinishedTaskIsNotCancelled) {
   Fixture fx;
   Pool pool(options(1, StartMethod::fork, WaitMode::block));
-  auto running = pool.submit(gated, 0);
+  auto running = pool.submit(cancel_gated, 0);
   ASSERT_TRUE(eventually([&] { return running.running(); }));
   EXPECT_FALSE(running.cancel());
   EXPECT_FALSE(running.cancelled());
@@ -139,7 +139,7 @@ TEST(Cancel, RunningOrFinishedTaskIsNotCancelled) {
   EXPECT_FALSE(running.cancelled());
   EXPECT_EQ(running.exception(), nullptr);
 
-  auto failed = pool.submit(fails, 3);
+  auto failed = pool.submit(cancel_fails, 3);
   failed.wait();
   EXPECT_FALSE(failed.cancel());
   EXPECT_NE(failed.exception(1s), nullptr);
@@ -149,7 +149,7 @@ TEST(Cancel, RunningOrFinishedTaskIsNotCancelled) {
 TEST(Cancel, ContinuationsAndEmptyFutures) {
   Fixture fx;
   Pool pool(options(1, StartMethod::fork, WaitMode::block));
-  auto first = pool.submit(gated, 0);
+  auto first = pool.submit(cancel_gated, 0);
   auto queued = pool.submit(mark, 1);
   auto next = queued.then([](int v) { return v + 1; });
   EXPECT_FALSE(next.cancel());  // stands for no task of its own
@@ -303,8 +303,8 @@ TEST(CancelThreads, MapAsyncWaitAsCompletedImapNextAndShutdown) {
   EXPECT_EQ(it.next(20s), std::optional<int>(341));
   EXPECT_EQ(it.next(20s), std::nullopt);
 
-  auto held = pool.submit(gated, 342);
-  auto held2 = pool.submit(gated, 343);
+  auto held = pool.submit(cancel_gated, 342);
+  auto held2 = pool.submit(cancel_gated, 343);
   ASSERT_TRUE(eventually([&] { return held.running() && held2.running(); }));
   std::vector<Future<int>> queued;
   for (int i = 344; i < 360; ++i) queued.push_back(pool.submit(mark, i));
@@ -330,7 +330,7 @@ TEST(Cancel, TaskRerunAfterItsWorkerDiedIsNotCancelled) {
   PoolOptions o = options(1, StartMethod::fork, WaitMode::block);
   o.retries = 1;
   Pool pool(o);
-  auto f = pool.submit(gated, 0);
+  auto f = pool.submit(cancel_gated, 0);
   ASSERT_TRUE(eventually([&] { return f.running(); }));
   const auto pid = pool.worker_pid(0);
   ASSERT_TRUE(pid.has_value());
@@ -348,7 +348,7 @@ TEST(Cancel, QueuedTasksOfADeadWorkerAreRequeuedAndStayCancellable) {
   // after it is decided by the same agreement; the others run on the replacement.
   Fixture fx;
   Pool pool(options(1, StartMethod::fork, WaitMode::block));
-  auto held = pool.submit(gated, 0);
+  auto held = pool.submit(cancel_gated, 0);
   ASSERT_TRUE(eventually([&] { return held.running(); }));
   auto runs = pool.submit(mark, 1);
   auto cancelled_before = pool.submit(mark, 2);

@@ -19,8 +19,11 @@
 #include "ringpool/pool/future.hpp"
 #include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/wait.hpp"
+#include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::square;
+using ::ringpool::test::unpinned_workers;
 
 using namespace std::chrono_literals;
 using ringpool::pool::Closed;
@@ -33,16 +36,6 @@ using ringpool::pool::StartMethod;
 int slow(int x) {
   std::this_thread::sleep_for(30s);
   return x;
-}
-int square(int x) {
-  return x * x;
-}
-
-PoolOptions workers(std::size_t n) {
-  PoolOptions o;
-  o.workers = n;
-  o.pin = false;
-  return o;
 }
 
 // Every call on a future whose pool was terminated and destroyed before its task ended.
@@ -59,7 +52,7 @@ void expect_closed_after_pool(const Future<int>& f) {
 TEST(FutureOutlivesPool, RunningTaskFailsWithClosedAfterTerminateAndDestruction) {
   std::optional<Future<int>> f;
   {
-    Pool pool(workers(1));
+    Pool pool(unpinned_workers(1));
     f.emplace(pool.submit(slow, 1));
     std::this_thread::sleep_for(50ms);  // usually running by now; queued is as good
     pool.terminate();
@@ -70,7 +63,7 @@ TEST(FutureOutlivesPool, RunningTaskFailsWithClosedAfterTerminateAndDestruction)
 TEST(FutureOutlivesPool, QueuedTasksFailWithClosedAfterTerminateAndDestruction) {
   std::vector<Future<int>> futures;
   {
-    Pool pool(workers(1));
+    Pool pool(unpinned_workers(1));
     for (int i = 0; i < 8; ++i) futures.push_back(pool.submit(slow, i));  // 7 stay queued
     pool.terminate();
   }
@@ -80,7 +73,7 @@ TEST(FutureOutlivesPool, QueuedTasksFailWithClosedAfterTerminateAndDestruction) 
 TEST(FutureOutlivesPool, BatchFutureFailsWithClosedAfterTerminateAndDestruction) {
   std::optional<Future<std::vector<int>>> all;
   {
-    Pool pool(workers(2));
+    Pool pool(unpinned_workers(2));
     all.emplace(pool.map_async(slow, std::vector<int>{1, 2, 3, 4}));
     pool.terminate();
   }
@@ -93,7 +86,7 @@ TEST(FutureOutlivesPool, BatchFutureFailsWithClosedAfterTerminateAndDestruction)
 // Closed: the future's state is not freed under it.
 TEST(FutureOutlivesPool, AGetBlockedWhileThePoolIsDestroyedWakesWithClosed) {
   std::optional<Future<int>> f;
-  auto pool = std::make_unique<Pool>(workers(1));
+  auto pool = std::make_unique<Pool>(unpinned_workers(1));
   f.emplace(pool->submit(slow, 1));
   bool closed = false;
   std::thread waiter([&] {
@@ -115,7 +108,7 @@ TEST(FutureOutlivesPool, AGetBlockedWhileThePoolIsDestroyedWakesWithClosed) {
 TEST(FutureOutlivesPool, AFinishedTasksValueOutlivesThePool) {
   std::optional<Future<int>> f;
   {
-    Pool pool(workers(1));
+    Pool pool(unpinned_workers(1));
     f.emplace(pool.submit(square, 7));
   }
   EXPECT_TRUE(f->done());
@@ -129,10 +122,10 @@ TEST(FutureOutlivesPool, AFinishedTasksValueOutlivesThePool) {
 TEST(FutureOutlivesPool, WaitOverADestroyedPoolsFutureAndALiveOnesReturns) {
   std::optional<Future<int>> dead;
   {
-    Pool pool(workers(1));
+    Pool pool(unpinned_workers(1));
     dead.emplace(pool.submit(square, 3));
   }
-  Pool live(workers(1));
+  Pool live(unpinned_workers(1));
   std::vector<Future<int>> both{*dead, live.submit(square, 4)};
   auto [done, not_done] = ringpool::pool::wait(both);
   EXPECT_EQ(done.size(), 2u);
@@ -185,14 +178,14 @@ void race_destruction(const PoolOptions& options, int rounds) {
 }
 
 TEST(FutureOutlivesPool, CallsRacingThePoolsDestructionAnswerClosed) {
-  race_destruction(workers(1), 200);
+  race_destruction(unpinned_workers(1), 200);
 }
 
 // A future copied into another thread and released there after the pool is gone: the last
 // reference frees the state and with it the pool's link.
 TEST(FutureOutlivesPool, TheLastFutureReleasedInAnotherThreadAfterThePool) {
   for (int round = 0; round < 50; ++round) {
-    auto pool = std::make_unique<Pool>(workers(1));
+    auto pool = std::make_unique<Pool>(unpinned_workers(1));
     Future<int> f = pool->submit(square, round);
     std::thread holder([f = std::move(f), round]() mutable {
       EXPECT_EQ(f.get(), round * round);
@@ -204,7 +197,7 @@ TEST(FutureOutlivesPool, TheLastFutureReleasedInAnotherThreadAfterThePool) {
 }
 
 PoolOptions thread_workers(std::size_t n) {
-  PoolOptions o = workers(n);
+  PoolOptions o = unpinned_workers(n);
   o.start_method = StartMethod::thread;
   return o;
 }

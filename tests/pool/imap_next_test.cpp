@@ -18,17 +18,17 @@ using ringpool::pool::Event;
 using ringpool::pool::Pool;
 using ringpool::pool::Timeout;
 
-Event* g_gate = nullptr;  // set before the pool forks
+Event* g_imap_gate = nullptr;  // set before the pool forks
 
 int gated_first(int x) {
-  if (x == 0) (void)g_gate->wait(20s);
+  if (x == 0) (void)g_imap_gate->wait(20s);
   if (x == 2) throw std::invalid_argument("two");
   return x * 10;
 }
 
 TEST(ImapNext, TimeoutThrowsAndTheIteratorStaysUsable) {
   Event gate;
-  g_gate = &gate;
+  g_imap_gate = &gate;
   Pool pool(2);
   auto it = pool.imap(gated_first, std::vector<int>{0, 1, 2, 3});
   EXPECT_THROW((void)it.next(20ms), Timeout);  // item 0 waits for the gate
@@ -44,7 +44,7 @@ TEST(ImapNext, TimeoutThrowsAndTheIteratorStaysUsable) {
 
 TEST(ImapNext, UnorderedWithTimeout) {
   Event gate;
-  g_gate = &gate;
+  g_imap_gate = &gate;
   Pool pool(2);
   auto it = pool.imap_unordered(gated_first, std::vector<int>{0, 1});
   EXPECT_EQ(it.next(20s), std::optional<int>(10));  // 0 is held by the gate

@@ -64,7 +64,7 @@ std::size_t own_payload_segments() {
   return n;
 }
 
-PoolOptions opts(std::size_t workers) {
+PoolOptions payload_opts(std::size_t workers) {
   PoolOptions o;
   o.workers = workers;
   return o;
@@ -85,7 +85,7 @@ std::vector<double> make_doubles(std::size_t n) {
 double sum_doubles(std::vector<double> v) {
   return std::accumulate(v.begin(), v.end(), 0.0);
 }
-std::size_t length_of(std::string s) {
+std::size_t string_length(std::string s) {
   return s.size();
 }
 std::string text_of(std::size_t n) {
@@ -127,7 +127,7 @@ Book touch_book(Book b) {
 TEST(LargePayload, VectorOf64MiBBothWaysThroughAForkPool) {
   const std::size_t before = own_payload_segments();
   {
-    Pool pool(opts(1));
+    Pool pool(payload_opts(1));
     const std::vector<double> v = ramp(k64MiB / sizeof(double));
     const std::vector<double> back = pool.submit(echo_doubles, v).get();
     EXPECT_EQ(back, v);
@@ -140,7 +140,7 @@ TEST(LargePayload, VectorOf64MiBBothWaysThroughAForkPool) {
 }
 
 TEST(LargePayload, AStructOfStringsVectorsAndAMapLargerThanASlot) {
-  Pool pool(opts(1));
+  Pool pool(payload_opts(1));
   const Book b = big_book();
   ASSERT_GT(ringpool::pool::Codec<Book>::size(b), std::size_t{16384});
   Book expected = b;
@@ -150,15 +150,15 @@ TEST(LargePayload, AStructOfStringsVectorsAndAMapLargerThanASlot) {
 }
 
 TEST(LargePayload, MapAndImapWithOneItemLargerThanASlot) {
-  Pool pool(opts(2));
+  Pool pool(payload_opts(2));
   std::vector<std::string> in(50, "small");
   in[17] = std::string(300'000, 'x');
   std::vector<std::size_t> expected(50, 5);
   expected[17] = 300'000;
-  EXPECT_EQ(pool.map(length_of, in), expected);
-  EXPECT_EQ(pool.map(length_of, in, 8), expected);
+  EXPECT_EQ(pool.map(string_length, in), expected);
+  EXPECT_EQ(pool.map(string_length, in, 8), expected);
   std::vector<std::size_t> got;
-  for (std::size_t n : pool.imap(length_of, in, 4)) got.push_back(n);
+  for (std::size_t n : pool.imap(string_length, in, 4)) got.push_back(n);
   EXPECT_EQ(got, expected);
   // Results larger than a slot in a batch.
   const std::vector<std::size_t> sizes{10, 100'000, 20, 70'000};
@@ -168,7 +168,7 @@ TEST(LargePayload, MapAndImapWithOneItemLargerThanASlot) {
 }
 
 TEST(LargePayload, ACapturingLambdaWithLargeStateAndArguments) {
-  Pool pool(opts(1));
+  Pool pool(payload_opts(1));
   std::array<char, 40000> big{};
   big[123] = 'q';
   const auto f = [big](std::string s) { return std::string(1, big.at(123)) + s.substr(0, 3); };
@@ -178,11 +178,11 @@ TEST(LargePayload, ACapturingLambdaWithLargeStateAndArguments) {
 }
 
 TEST(LargePayload, TheLimitRefusesArgumentsAndResultsAboveIt) {
-  PoolOptions o = opts(1);
+  PoolOptions o = payload_opts(1);
   o.max_payload = 100'000;
   Pool pool(o);
   try {
-    (void)pool.submit(length_of, std::string(200'000, 'x'));
+    (void)pool.submit(string_length, std::string(200'000, 'x'));
     FAIL() << "expected PayloadTooLarge";
   } catch (const PayloadTooLarge& e) {
     EXPECT_GE(e.size(), 200'000u);
@@ -190,10 +190,10 @@ TEST(LargePayload, TheLimitRefusesArgumentsAndResultsAboveIt) {
     EXPECT_NE(std::string(e.what()).find("max_payload"), std::string::npos) << e.what();
   }
   std::vector<std::string> in{"a", std::string(200'000, 'y'), "b"};
-  EXPECT_THROW((void)pool.map(length_of, in), PayloadTooLarge);
+  EXPECT_THROW((void)pool.map(string_length, in), PayloadTooLarge);
   EXPECT_EQ(pool.stats().tasks_sent, 0u) << "nothing was sent";
   // Under the limit, over the slot: travels.
-  EXPECT_EQ(pool.apply(length_of, std::string(90'000, 'x')), 90'000u);
+  EXPECT_EQ(pool.apply(string_length, std::string(90'000, 'x')), 90'000u);
   // A result above the limit fails its own task only.
   auto big = pool.submit(text_of, std::size_t{200'000});
   try {
@@ -208,7 +208,7 @@ TEST(LargePayload, TheLimitRefusesArgumentsAndResultsAboveIt) {
   EXPECT_EQ(pool.apply(text_of, std::size_t{50'000}).size(), 50'000u);
   EXPECT_THROW(
       {
-        PoolOptions bad = opts(1);
+        PoolOptions bad = payload_opts(1);
         bad.max_payload = 100;
         Pool p(bad);
       },
@@ -253,7 +253,7 @@ int quick(int x) {
 TEST(LargePayload, AWorkerKilledMidTransferLeavesNothingBehind) {
   const std::size_t before = own_payload_segments();
   {
-    Pool pool(opts(1));
+    Pool pool(payload_opts(1));
     // Dies after creating its result's segment.
     auto lost = pool.submit(die_while_sending, std::size_t{1} << 20);
     EXPECT_THROW((void)lost.get(), WorkerLost);
@@ -314,7 +314,7 @@ TEST(LargePayload, ARetriedTaskReadsItsOneOffArgumentsAgain) {
   ::unlink(g_die_once_marker.c_str());
   const std::size_t before = own_payload_segments();
   {
-    PoolOptions o = opts(1);
+    PoolOptions o = payload_opts(1);
     o.retries = 1;
     Pool pool(o);
     // Larger than a lane: a one-off segment, which the first worker read before it died.
@@ -344,7 +344,7 @@ TEST(LargePayload, AKilledOwnersSegmentsAreListedThenRemovedByItsTracker) {
   if (child == 0) {
     ::close(ready[0]);
     try {
-      Pool pool(opts(1));
+      Pool pool(payload_opts(1));
       (void)pool.apply(echo_doubles, ramp((std::size_t{2} << 20) / sizeof(double)));  // lanes
       auto running = pool.submit(slow_sum, ramp(10));
       auto queued = pool.submit(sum_doubles, ramp((detail::kLaneMax + 8) / sizeof(double)));
@@ -385,7 +385,7 @@ TEST(LargePayload, AKilledOwnersSegmentsAreListedThenRemovedByItsTracker) {
 TEST(LargePayload, LanesAreReusedAndGoWithThePool) {
   const std::size_t before = own_payload_segments();
   {
-    Pool pool(opts(1));
+    Pool pool(payload_opts(1));
     for (int round = 0; round < 20; ++round) {
       const std::size_t n = round % 3 == 1 ? 3'000'000 : 1'000'000;  // grows, then fits
       const std::vector<double> v = ramp(n / sizeof(double));
@@ -405,7 +405,7 @@ TEST(LargePayload, LanesAreReusedAndGoWithThePool) {
 // ---- thread workers (one process: ThreadSanitizer sees every access) ----------------------
 
 PoolOptions thread_workers(std::size_t workers, ringpool::pool::WaitMode wait) {
-  PoolOptions o = opts(workers);
+  PoolOptions o = payload_opts(workers);
   o.start_method = ringpool::pool::StartMethod::thread;
   o.wait = wait;
   return o;

@@ -18,6 +18,8 @@
 #include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::square;
+using ::ringpool::test::unpinned_workers;
 
 using namespace std::chrono_literals;
 using ringpool::pool::CancelledError;
@@ -29,9 +31,6 @@ using ringpool::pool::PoolOptions;
 using ringpool::pool::Value;
 using ringpool::test::eventually;
 
-int square(int x) {
-  return x * x;
-}
 int fails_on_odd(int x) {
   if (x % 2 != 0) throw std::invalid_argument("odd " + std::to_string(x));
   return x;
@@ -137,9 +136,9 @@ TEST(MapAsync, ZeroChunksizeIsRefused) {
 }
 
 // Set before each pool forks: the workers' copies point at the same shared objects.
-Value<int>* g_runs = nullptr;  // items run, across every worker
-Event* g_gate = nullptr;       // holds the tasks that wait for it
-Event* g_started = nullptr;    // set by a task that has started
+Value<int>* g_runs = nullptr;    // items run, across every worker
+Event* g_map_gate = nullptr;     // holds the tasks that wait for it
+Event* g_map_started = nullptr;  // set by a task that has started
 
 // Counts itself, then returns x * x.
 int counted_square(int x) {
@@ -149,14 +148,14 @@ int counted_square(int x) {
 }
 // Holds a worker until the gate opens (at most 20 s); true when it opened.
 bool hold_worker(int) {
-  g_started->set();
-  return g_gate->wait(20s);
+  g_map_started->set();
+  return g_map_gate->wait(20s);
 }
 // Item 0 tells the test it started and waits for the gate; every item counts itself.
-int first_waits(int x) {
+int map_first_waits(int x) {
   if (x == 0) {
-    g_started->set();
-    (void)g_gate->wait(20s);
+    g_map_started->set();
+    (void)g_map_gate->wait(20s);
   }
   return counted_square(x);
 }
@@ -167,17 +166,10 @@ struct Gates {
   Event started;
   Gates() {
     g_runs = &runs;
-    g_gate = &gate;
-    g_started = &started;
+    g_map_gate = &gate;
+    g_map_started = &started;
   }
 };
-
-PoolOptions workers(std::size_t n) {
-  PoolOptions o;
-  o.workers = n;
-  o.pin = false;
-  return o;
-}
 
 // Both workers are held by a task each, so no chunk of the batch has started: cancel()
 // cancels it whole (callbacks see it cancelled, get() throws CancelledError) and none of
@@ -191,7 +183,7 @@ TEST(MapAsyncCancel, BeforeAnyChunkStartsNothingRuns) {
   for (const Case c : {Case{100, 5}, Case{2, 1}}) {
     SCOPED_TRACE(std::to_string(c.items) + " items, chunksize " + std::to_string(c.chunksize));
     Gates g;
-    Pool pool(workers(2));
+    Pool pool(unpinned_workers(2));
     auto a = pool.submit(hold_worker, 0);
     auto b = pool.submit(hold_worker, 1);
     ASSERT_TRUE(eventually([&] { return a.running() && b.running(); }));
@@ -236,10 +228,10 @@ TEST(MapAsyncCancel, BeforeAnyChunkStartsNothingRuns) {
 // runs to the end, every result arriving.
 TEST(MapAsyncCancel, AfterAChunkStartedReturnsFalseAndEveryResultArrives) {
   Gates g;
-  Pool pool(workers(1));
+  Pool pool(unpinned_workers(1));
   std::vector<int> in(10);
   std::iota(in.begin(), in.end(), 0);
-  auto batch = pool.map_async(first_waits, in, 1);
+  auto batch = pool.map_async(map_first_waits, in, 1);
   ASSERT_TRUE(g.started.wait(20s));
   EXPECT_FALSE(batch.cancel());
   EXPECT_FALSE(batch.cancelled());
@@ -255,7 +247,7 @@ TEST(MapAsyncCancel, AfterAChunkStartedReturnsFalseAndEveryResultArrives) {
 // starmap_async's future is cancelled the same way.
 TEST(MapAsyncCancel, StarmapAsyncToo) {
   Gates g;
-  Pool pool(workers(1));
+  Pool pool(unpinned_workers(1));
   auto held = pool.submit(hold_worker, 0);
   ASSERT_TRUE(eventually([&] { return held.running(); }));
   std::vector<std::tuple<std::string, int>> in{{"a", 1}, {"b", 2}};

@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "ringpool/pool/pool.hpp"
+#include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::square;
 
 using namespace std::chrono_literals;
 using ringpool::pool::Closed;
@@ -26,9 +28,6 @@ using ringpool::pool::PoolOptions;
 using ringpool::pool::StartMethod;
 using ringpool::pool::WaitMode;
 
-int square(int x) {
-  return x * x;
-}
 int fails_on_7(int x) {
   if (x == 7) throw std::invalid_argument("seven");
   return x;

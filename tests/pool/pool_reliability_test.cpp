@@ -25,8 +25,10 @@
 
 #include "kill_storm.hpp"
 #include "ringpool/pool/pool.hpp"
+#include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::square;
 
 using namespace std::chrono_literals;
 using ringpool::pool::Outcome;
@@ -34,10 +36,6 @@ using ringpool::pool::Pool;
 using ringpool::pool::PoolBroken;
 using ringpool::pool::PoolOptions;
 using ringpool::pool::WorkerLost;
-
-int square(int x) {
-  return x * x;
-}
 
 // A few microseconds of work, so that kills land mid-task, mid-pop and mid-push.
 std::int64_t busy_square(int x) {
@@ -120,7 +118,8 @@ TEST(PoolKills, KillsEvery20msDuringMapWithRetriesLoseNothing) {
   const auto out = pool.map(busy_square, in, 16);
   const int kills = storm.stop();
   std::size_t right = 0;
-  for (std::size_t i = 0; i < in.size(); ++i) right += out[i] == std::int64_t{in[i]} * in[i] ? 1 : 0;
+  for (std::size_t i = 0; i < in.size(); ++i)
+    right += out[i] == std::int64_t{in[i]} * in[i] ? 1 : 0;
   EXPECT_EQ(right, in.size());
   std::printf(
       "[ campaign ] fork pool map %zu items, kill every 20 ms: %d kills, %zu of %zu "

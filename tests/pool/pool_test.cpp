@@ -19,8 +19,10 @@
 #include <vector>
 
 #include "ringpool/topology/topology.hpp"
+#include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::square;
 
 using namespace std::chrono_literals;
 using ringpool::pool::Closed;
@@ -34,9 +36,6 @@ using ringpool::pool::TaskFailed;
 using ringpool::pool::Timeout;
 using ringpool::pool::WaitMode;
 
-int square(int x) {
-  return x * x;
-}
 long add3(int a, long b, short c) {
   return a + b + c;
 }
@@ -59,7 +58,7 @@ std::size_t length_of(std::vector<char> v) {
   return v.size();
 }
 
-PoolOptions opts(std::size_t workers, WaitMode mode = WaitMode::block) {
+PoolOptions pool_opts(std::size_t workers, WaitMode mode = WaitMode::block) {
   PoolOptions o;
   o.workers = workers;
   o.wait = mode;
@@ -69,7 +68,7 @@ PoolOptions opts(std::size_t workers, WaitMode mode = WaitMode::block) {
 class PoolModes : public ::testing::TestWithParam<WaitMode> {};
 
 TEST_P(PoolModes, SubmitGetAndApply) {
-  Pool pool(opts(2, GetParam()));
+  Pool pool(pool_opts(2, GetParam()));
   auto f = pool.submit(square, 7);
   EXPECT_EQ(f.get(), 49);
   EXPECT_EQ(f.get(), 49);  // get() can be called again
@@ -84,14 +83,14 @@ TEST_P(PoolModes, SubmitGetAndApply) {
 }
 
 TEST_P(PoolModes, ManySubmitsComplete) {
-  Pool pool(opts(2, GetParam()));
+  Pool pool(pool_opts(2, GetParam()));
   std::vector<ringpool::pool::Future<int>> futures;
   for (int i = 0; i < 2000; ++i) futures.push_back(pool.submit(square, i));
   for (int i = 0; i < 2000; ++i) ASSERT_EQ(futures[i].get(), i * i);
 }
 
 TEST_P(PoolModes, MapKeepsOrderWithDefaultAndExplicitChunks) {
-  Pool pool(opts(2, GetParam()));
+  Pool pool(pool_opts(2, GetParam()));
   std::vector<int> in(10000);
   std::iota(in.begin(), in.end(), 0);
   for (std::optional<std::size_t> chunk :
@@ -109,7 +108,7 @@ INSTANTIATE_TEST_SUITE_P(Waits, PoolModes, ::testing::Values(WaitMode::block, Wa
                          });
 
 TEST(Pool, MapOfStringsAndVectorsSplitsChunksOverSlots) {
-  PoolOptions o = opts(2);
+  PoolOptions o = pool_opts(2);
   o.slot_size = 1024;
   Pool pool(o);
   std::vector<std::string> names;
@@ -123,7 +122,7 @@ TEST(Pool, MapOfStringsAndVectorsSplitsChunksOverSlots) {
 }
 
 TEST(Pool, StarmapSpreadsTuples) {
-  Pool pool(opts(2));
+  Pool pool(pool_opts(2));
   std::vector<std::tuple<int, long, short>> in;
   for (int i = 0; i < 100; ++i) in.emplace_back(i, 2L * i, short{1});
   const auto out = pool.starmap(add3, in);
@@ -131,12 +130,12 @@ TEST(Pool, StarmapSpreadsTuples) {
 }
 
 TEST(Pool, EmptyMapReturnsEmpty) {
-  Pool pool(opts(1));
+  Pool pool(pool_opts(1));
   EXPECT_TRUE(pool.map(square, std::vector<int>{}).empty());
 }
 
 TEST(Pool, ImapKeepsInputOrderImapUnorderedYieldsAsCompleted) {
-  Pool pool(opts(3));
+  Pool pool(pool_opts(3));
   const std::vector<int> sleeps{300, 150, 10};
   std::vector<int> ordered;
   for (int v : pool.imap(sleep_ms, sleeps)) ordered.push_back(v);
@@ -147,7 +146,7 @@ TEST(Pool, ImapKeepsInputOrderImapUnorderedYieldsAsCompleted) {
 }
 
 TEST(Pool, ImapIsLazyAndBoundedOverAHugeInput) {
-  Pool pool(opts(2));
+  Pool pool(pool_opts(2));
   // An unbounded input: the range would never end if materialised.
   auto naturals = std::views::iota(0);
   int count = 0;
@@ -159,7 +158,7 @@ TEST(Pool, ImapIsLazyAndBoundedOverAHugeInput) {
 }
 
 TEST(Pool, ImapOwnsAnRvalueInputAndSurvivesErrors) {
-  Pool pool(opts(2));
+  Pool pool(pool_opts(2));
   auto range = pool.imap(throws_runtime, std::vector<int>{1, 2, 3, 4});
   std::vector<std::string> seen;
   for (auto it = range.begin(); it != range.end(); ++it) {
@@ -173,7 +172,7 @@ TEST(Pool, ImapOwnsAnRvalueInputAndSurvivesErrors) {
 }
 
 TEST(Pool, TaskExceptionComesBackAsItselfWithItsMessage) {
-  Pool pool(opts(1));
+  Pool pool(pool_opts(1));
   auto f = pool.submit(throws_runtime, 3);
   try {
     (void)f.get();
@@ -203,7 +202,7 @@ TEST(Pool, TaskExceptionComesBackAsItselfWithItsMessage) {
 }
 
 TEST(Pool, GetWithTimeoutThrowsTimeoutAndStaysUsable) {
-  Pool pool(opts(1));
+  Pool pool(pool_opts(1));
   auto f = pool.submit(sleep_ms, 300);
   EXPECT_THROW((void)f.get(10ms), Timeout);
   EXPECT_FALSE(f.wait_for(1ms));
@@ -212,7 +211,7 @@ TEST(Pool, GetWithTimeoutThrowsTimeoutAndStaysUsable) {
 }
 
 TEST(Pool, SuccessfulBeforeReadyIsInvalidState) {
-  Pool pool(opts(1));
+  Pool pool(pool_opts(1));
   auto f = pool.submit(sleep_ms, 200);
   EXPECT_THROW((void)f.successful(), InvalidState);
   f.wait();
@@ -220,7 +219,7 @@ TEST(Pool, SuccessfulBeforeReadyIsInvalidState) {
 }
 
 TEST(Pool, CallbacksAndThen) {
-  Pool pool(opts(2));
+  Pool pool(pool_opts(2));
   std::atomic<int> seen{0};
   auto f = pool.submit(square, 9);
   f.add_done_callback([&](const ringpool::pool::Future<int>& g) { seen = g.get(); });
@@ -239,7 +238,7 @@ TEST(Pool, CallbacksAndThen) {
 }
 
 TEST(Pool, CallbackCompletesWithoutAnyWaiter) {
-  Pool pool(opts(1));
+  Pool pool(pool_opts(1));
   std::atomic<int> seen{0};
   pool.submit(square, 5).add_done_callback(
       [&](const ringpool::pool::Future<int>& f) { seen = f.get(); });
@@ -260,16 +259,16 @@ TEST(Pool, ZeroWorkersIsInvalidArgument) {
 }
 
 TEST(Pool, BadSlotSizeOrDepthIsInvalidArgument) {
-  PoolOptions o = opts(1);
+  PoolOptions o = pool_opts(1);
   o.slot_size = 8;
   EXPECT_THROW(Pool{o}, InvalidArgument);
-  o = opts(1);
+  o = pool_opts(1);
   o.ring_depth = 1;
   EXPECT_THROW(Pool{o}, InvalidArgument);
 }
 
 TEST(Pool, SubmitAfterCloseIsClosed) {
-  Pool pool(opts(1));
+  Pool pool(pool_opts(1));
   pool.close();
   EXPECT_THROW((void)pool.submit(square, 1), Closed);
   EXPECT_THROW((void)pool.map(square, std::vector<int>{1, 2}), Closed);
@@ -277,14 +276,14 @@ TEST(Pool, SubmitAfterCloseIsClosed) {
 }
 
 TEST(Pool, JoinBeforeCloseIsInvalidState) {
-  Pool pool(opts(1));
+  Pool pool(pool_opts(1));
   EXPECT_THROW(pool.join(), InvalidState);
   pool.close();
   pool.join();
 }
 
 TEST(Pool, CloseThenJoinRunsQueuedTasks) {
-  Pool pool(opts(2));
+  Pool pool(pool_opts(2));
   std::vector<ringpool::pool::Future<int>> fs;
   for (int i = 0; i < 20; ++i) fs.push_back(pool.submit(sleep_ms, 5));
   pool.close();
@@ -299,7 +298,7 @@ TEST(Pool, CloseThenJoinRunsQueuedTasks) {
 }
 
 TEST(Pool, TerminateFailsUnfinishedFuturesWithClosed) {
-  Pool pool(opts(1));
+  Pool pool(pool_opts(1));
   auto slow = pool.submit(sleep_ms, 5000);
   auto queued = pool.submit(sleep_ms, 5000);
   std::this_thread::sleep_for(20ms);
@@ -312,7 +311,7 @@ TEST(Pool, TerminateFailsUnfinishedFuturesWithClosed) {
 }
 
 TEST(Pool, ArgumentAboveMaxPayloadIsPayloadTooLargeAndNothingIsSent) {
-  PoolOptions o = opts(1);
+  PoolOptions o = pool_opts(1);
   o.slot_size = 1024;
   o.max_payload = 1024;  // larger than a slot travels by reference up to max_payload
   Pool pool(o);
@@ -331,7 +330,7 @@ TEST(Pool, ArgumentAboveMaxPayloadIsPayloadTooLargeAndNothingIsSent) {
 }
 
 TEST(Pool, ResultAboveMaxPayloadFailsThatTask) {
-  PoolOptions o = opts(1);
+  PoolOptions o = pool_opts(1);
   o.slot_size = 1024;
   o.max_payload = 1024;
   Pool pool(o);
@@ -346,7 +345,7 @@ TEST(Pool, ResultAboveMaxPayloadFailsThatTask) {
 
 TEST(Pool, LastPlanSaysParallelForSmallBatchesAndConcurrentForLarge) {
   const std::size_t cores = ringpool::topology::usable_cores();
-  Pool pool(opts(cores));
+  Pool pool(pool_opts(cores));
   (void)pool.map(square, std::vector<int>(cores, 2));
   auto plan = pool.last_plan();
   EXPECT_EQ(plan.path, Path::parallel_spsc);
@@ -364,7 +363,7 @@ TEST(Pool, LastPlanSaysParallelForSmallBatchesAndConcurrentForLarge) {
 
 TEST(Pool, ParallelBatchRunsOneTaskPerWorker) {
   const std::size_t n = std::max<std::size_t>(2, ringpool::topology::usable_cores());
-  Pool pool(opts(n));
+  Pool pool(pool_opts(n));
   const auto pids = pool.map(my_pid, std::vector<int>(n, 0));
   EXPECT_EQ(pool.last_plan().path, Path::parallel_spsc);
   EXPECT_EQ(std::set<int>(pids.begin(), pids.end()).size(), n);
@@ -384,7 +383,7 @@ std::string cpus_allowed_list(pid_t pid) {
 }
 
 TEST(Pool, WorkersArePinnedAsThePlanSays) {
-  Pool pool(opts(2));
+  Pool pool(pool_opts(2));
   (void)pool.apply(square, 1);  // every worker is up (the constructor waits for fork only)
   const auto pids = pool.worker_pids();
   const auto cpus = pool.worker_cpus();
@@ -414,7 +413,7 @@ int init_state(int) {
 }
 
 TEST(Pool, InitializerRunsOncePerWorkerWithItsArguments) {
-  PoolOptions o = opts(2);
+  PoolOptions o = pool_opts(2);
   o.initializer = [] { init_worker(42); };
   Pool pool(o);
   std::vector<int> in(200, 0);
@@ -423,7 +422,7 @@ TEST(Pool, InitializerRunsOncePerWorkerWithItsArguments) {
 }
 
 TEST(Pool, MaxTasksPerChildReplacesWorkers) {
-  PoolOptions o = opts(1);
+  PoolOptions o = pool_opts(1);
   o.max_tasks_per_child = 2;
   Pool pool(o);
   std::set<int> pids;
@@ -434,7 +433,7 @@ TEST(Pool, MaxTasksPerChildReplacesWorkers) {
 }
 
 TEST(Pool, SubmitsFromSeveralThreads) {
-  Pool pool(opts(2));
+  Pool pool(pool_opts(2));
   std::vector<std::thread> threads;
   std::atomic<int> bad{0};
   for (int t = 0; t < 4; ++t) {
@@ -452,7 +451,7 @@ TEST(Pool, DestructorClosesAndJoins) {
   ringpool::pool::Future<int> f;
   std::vector<pid_t> pids;
   {
-    Pool pool(opts(1));
+    Pool pool(pool_opts(1));
     f = pool.submit(sleep_ms, 50);
     pids = pool.worker_pids();
   }

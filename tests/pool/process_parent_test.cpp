@@ -26,6 +26,7 @@
 #include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::wait_forever;
 
 using namespace std::chrono_literals;
 using ringpool::pool::active_children;
@@ -39,10 +40,6 @@ using ringpool::pool::StartMethod;
 using ringpool::pool::Unsupported;
 using ringpool::test::Pipe;
 using ringpool::test::write_text;
-
-[[noreturn]] void wait_forever() {
-  for (;;) ::pause();
-}
 
 // Blocks until a byte arrives on `fd` or every writer closed it.
 void wait_for_byte(int fd) {

@@ -24,6 +24,7 @@
 #include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::wait_forever;
 
 using namespace std::chrono_literals;
 using ringpool::pool::InvalidArgument;
@@ -32,10 +33,6 @@ using ringpool::pool::Process;
 using ringpool::pool::ProcessOptions;
 using ringpool::test::Pipe;
 using ringpool::test::write_text;
-
-[[noreturn]] void wait_forever() {
-  for (;;) ::pause();
-}
 
 TEST(Process, StartJoinExitCodeZero) {
   Process p([] {});
@@ -341,7 +338,7 @@ TEST(Process, MultithreadedForkWarnsOnce) {
     }
     cv.notify_all();
     helper.join();
-    const auto warnings = ringpool::test::count_occurrences(err, "ringpool: warning");
+    const auto warnings = ringpool::test::count_of(err, "ringpool: warning");
     const bool names_spawn = err.find("StartMethod::spawn") != std::string::npos;
     ringpool::this_process::exit(static_cast<int>(warnings) + (names_spawn ? 10 : 0));
   });

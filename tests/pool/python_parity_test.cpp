@@ -11,15 +11,13 @@
 #include <vector>
 
 #include "ringpool/pool/pool.hpp"
+#include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::square;
 
 using ringpool::pool::Closed;
 using ringpool::pool::Pool;
-
-int square(int x) {
-  return x * x;
-}
 
 // An input range whose iterator throws when it reaches item `fail_at`.
 struct ThrowingInput {

@@ -15,8 +15,11 @@
 #include "ringpool/ipc/segment.hpp"
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/queue.hpp"
+#include "test_helpers.hpp"
 
 namespace {
+using ::ringpool::test::unique_name;
+using ::ringpool::test::Watchdog;
 
 using namespace std::chrono_literals;
 using ringpool::ipc::Segment;
@@ -26,21 +29,11 @@ using ringpool::pool::Empty;
 using ringpool::pool::Full;
 using ringpool::pool::Queue;
 
-// The bug this file guards against is a hang: past 60 s SIGALRM ends the binary (the test
-// fails) instead of leaving it to CTest's timeout.
-class Watchdog {
- public:
-  Watchdog() { ::alarm(60); }
-  ~Watchdog() { ::alarm(0); }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-};
-
 // The queue's ring control block in a second mapping of its segment: found by the ring
 // magic at a 128-byte boundary, so the test does not depend on the queue's header size.
-class Scribbler {
+class RingScribbler {
  public:
-  explicit Scribbler(const std::string& name) : segment_(Segment::open(name)) {
+  explicit RingScribbler(const std::string& name) : segment_(Segment::open(name)) {
     for (std::size_t off = 0; off + sizeof(RingControl) <= segment_.size(); off += 128) {
       auto* control = reinterpret_cast<RingControl*>(segment_.data() + off);
       if (control->header.magic.load() == ringpool::ipc::detail::kRingMagic) {
@@ -61,14 +54,10 @@ class Scribbler {
   RingControl* control_ = nullptr;
 };
 
-std::string unique_name(const char* what) {
-  return std::string("ringpool-test-corrupt-") + what + "-" + std::to_string(::getpid());
-}
-
 TEST(QueueCorruption, ImpossibleIndicesMakeEveryCallReturnOrThrow) {
   Watchdog watchdog;
   auto q = Queue<int>::create(unique_name("indices"), 4);
-  Scribbler evil(unique_name("indices"));
+  RingScribbler evil(unique_name("indices"));
   ASSERT_NE(evil.control(), nullptr);
   // Both ticket counters far beyond every slot's sequence: impossible for a real ring.
   evil.control()->producer.pos.store(std::uint64_t{1} << 40);
@@ -85,7 +74,7 @@ TEST(QueueCorruption, ImpossibleIndicesMakeEveryCallReturnOrThrow) {
 TEST(QueueCorruption, ARingThatLooksFullForeverEndsInFullAndEmpty) {
   Watchdog watchdog;
   auto q = Queue<int>::create(unique_name("full"), 4);
-  Scribbler evil(unique_name("full"));
+  RingScribbler evil(unique_name("full"));
   ASSERT_NE(evil.control(), nullptr);
   // Every slot still "holds the previous lap": producers see full, consumers empty, while
   // the queue's own counter says it is empty. Possible states, only never released.
@@ -103,7 +92,7 @@ TEST(QueueCorruption, ARingThatLooksFullForeverEndsInFullAndEmpty) {
 TEST(QueueCorruption, AnImpossibleLengthIsNotFollowed) {
   Watchdog watchdog;
   auto q = Queue<int>::create(unique_name("length"), 4);
-  Scribbler evil(unique_name("length"));
+  RingScribbler evil(unique_name("length"));
   ASSERT_NE(evil.control(), nullptr);
   q.put(7);
   q.put(8);

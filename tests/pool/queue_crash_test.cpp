@@ -28,6 +28,7 @@
 #include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::Watchdog;
 
 // Set in a forked consumer: decoding a Parcel reports on this pipe and then blocks until
 // the test kills the process.
@@ -98,14 +99,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class Watchdog {
- public:
-  Watchdog() { ::alarm(120); }
-  ~Watchdog() { ::alarm(0); }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-};
-
 constexpr int kRuns = 40;
 constexpr std::size_t kMaxsize = 4;
 
@@ -144,7 +137,7 @@ void kill_and_reap(pid_t pid) {
 }
 
 TEST(QueueCrash, AConsumerKilledInsideGetLosesNoItem) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   int tried = 0;
   int held = 0;
   int lost = 0;
@@ -177,7 +170,7 @@ TEST(QueueCrash, AConsumerKilledInsideGetLosesNoItem) {
 // A parent that has not reaped its dead consumer yet (a zombie: kill(pid, 0) still succeeds)
 // must recover the item all the same, or a get() before join() would wait for ever.
 TEST(QueueCrash, AnUnreapedDeadConsumersItemIsRecovered) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   Queue<Parcel> q(kMaxsize);
   for (std::uint64_t i = 1; i <= 3; ++i) q.put(Parcel{i});
   const pid_t pid = consumer_stuck_in_get(q, false);
@@ -197,7 +190,7 @@ TEST(QueueCrash, AnUnreapedDeadConsumersItemIsRecovered) {
 }
 
 TEST(QueueCrash, ABlockedGetRecoversTheItemOfAConsumerKilledLater) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   Queue<Parcel> q(kMaxsize);
   q.put(Parcel{7});
   const pid_t stuck = consumer_stuck_in_get(q, false);
@@ -229,7 +222,7 @@ TEST(QueueCrash, ABlockedGetRecoversTheItemOfAConsumerKilledLater) {
 }
 
 TEST(QueueCrash, ARecordOfALiveConsumerIsLeftAlone) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   Queue<Parcel> q(kMaxsize);
   q.put(Parcel{1});
   const pid_t stuck = consumer_stuck_in_get(q, false);
@@ -247,7 +240,7 @@ TEST(QueueCrash, ARecordOfALiveConsumerIsLeftAlone) {
 // ipc::IpcError instead of the documented Corrupted (seen while writing queue_open_fuzz,
 // which finds it within seconds from its dead-consumer seed).
 TEST(QueueCrash, ARecoveredItemWithAnImpossibleLengthThrowsCorrupted) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   for (const bool use_try_get : {true, false}) {
     SCOPED_TRACE(use_try_get ? "try_get" : "get");
     const std::string name = "ringpool-test-crash-length-" + std::to_string(::getpid());
@@ -337,7 +330,7 @@ pid_t consumer_getting(Queue<Parcel>& q, int count, const test::Pipe& out) {
 }
 
 TEST(QueueCrash, AProducerKilledBetweenClaimAndCommitWedgesNoConsumer) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   constexpr std::size_t kRoom = 8;
   int tried = 0;
   int held = 0;
@@ -406,7 +399,7 @@ TEST(QueueCrash, AProducerKilledBetweenClaimAndCommitWedgesNoConsumer) {
 // A producer that is only stopped still runs: its ticket is not taken from it, and the
 // items behind it wait until it commits.
 TEST(QueueCrash, AStoppedProducerKeepsItsSlot) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   Queue<Parcel> q(kMaxsize);
   q.put(Parcel{1});
   const pid_t producer = producer_stopped_in_put(q, Parcel{2});
@@ -427,7 +420,7 @@ TEST(QueueCrash, AStoppedProducerKeepsItsSlot) {
 // A producer killed while it encodes into a buffer holds a unit and no slot: the unit
 // comes back (a maxsize-1 queue would otherwise stay full for ever).
 TEST(QueueCrash, AProducerKilledBeforeItsClaimGivesItsUnitBack) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   Queue<Crate> q(1);
   const pid_t producer = producer_stopped_in_put(q, Crate{5});
   ASSERT_GT(producer, 0);

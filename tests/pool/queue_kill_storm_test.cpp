@@ -44,6 +44,7 @@
 #include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::stress_scale;
 
 struct StormItem {
   std::uint32_t producer = 0;  // the producer incarnation (unique in a run)
@@ -115,12 +116,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-int stress_scale() {
-  const char* s = std::getenv("RINGPOOL_STRESS_SCALE");
-  const int n = s != nullptr ? std::atoi(s) : 1;
-  return n > 0 ? n : 1;
-}
-
 // A page shared with every child: set to 1 when the storm is over.
 class StopFlag {
  public:
@@ -176,7 +171,7 @@ class QueueKillStorm {
     for (const Child& k : kids) ASSERT_GT(k.pid, 0) << "fork failed";
 
     std::mt19937 rng(static_cast<unsigned>(config_.period.count()) * 7919U + config_.named);
-    const auto storm = std::chrono::milliseconds(2000) * stress_scale();
+    const auto storm = std::chrono::milliseconds(2000) * stress_scale<int>();
     const Clock::time_point end = Clock::now() + storm;
     Clock::time_point next_kill = Clock::now() + config_.period;
     while (Clock::now() < end) {

@@ -16,13 +16,9 @@
 
 namespace ringpool::pool {
 namespace {
+using ::ringpool::test::in_dev_shm;
 
-bool exists(const std::string& name) {
-  struct stat st {};
-  return ::lstat(("/dev/shm" + name).c_str(), &st) == 0;
-}
-
-std::string unique_name(const std::string& what) {
+std::string shm_name(const std::string& what) {
   return "/ringpool-test-" + std::to_string(::getpid()) + "-queue-" + what;
 }
 
@@ -30,7 +26,7 @@ class NamedQueueCreatorDies : public ::testing::TestWithParam<int> {};
 
 TEST_P(NamedQueueCreatorDies, TheNameIsRemoved) {
   const int sig = GetParam();
-  const std::string name = unique_name(std::to_string(sig));
+  const std::string name = shm_name(std::to_string(sig));
   test::Pipe ready;
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
@@ -48,14 +44,14 @@ TEST_P(NamedQueueCreatorDies, TheNameIsRemoved) {
   }
   ready.close_write();
   ASSERT_EQ(ready.read_line(), "ready");
-  EXPECT_TRUE(exists(name));
+  EXPECT_TRUE(in_dev_shm(name));
   ASSERT_EQ(::kill(pid, sig), 0);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(WTERMSIG(status), sig);
   // A bound that turns a leak into a failure; no claim about speed.
-  EXPECT_TRUE(test::eventually([&] { return !exists(name); }, std::chrono::seconds(60)))
+  EXPECT_TRUE(test::eventually([&] { return !in_dev_shm(name); }, std::chrono::seconds(60)))
       << name << " outlived its creator";
 }
 
@@ -68,7 +64,7 @@ INSTANTIATE_TEST_SUITE_P(Signals, NamedQueueCreatorDies,
                          });
 
 TEST(NamedQueueTrust, AQueueOthersCanWriteIsRefused) {
-  const std::string name = unique_name("world-writable");
+  const std::string name = shm_name("world-writable");
   auto forged = Queue<int>::create(name, 4, QueueOptions{.mode = 0666});
   forged.put(666);
   try {
@@ -81,7 +77,7 @@ TEST(NamedQueueTrust, AQueueOthersCanWriteIsRefused) {
 }
 
 TEST(NamedQueueTrust, AllowUntrustedOpensAQueueSharedWithTheGroup) {
-  const std::string name = unique_name("group-shared");
+  const std::string name = shm_name("group-shared");
   auto shared = Queue<int>::create(name, 4, QueueOptions{.mode = 0660});
   shared.put(660);
   EXPECT_THROW(static_cast<void>(Queue<int>::open(name)), ipc::IpcError);

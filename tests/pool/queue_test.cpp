@@ -20,6 +20,9 @@
 #include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::in_dev_shm;
+using ::ringpool::test::stress_scale;
+using ::ringpool::test::unique_name;
 
 using namespace std::chrono_literals;
 using ringpool::pool::Closed;
@@ -32,19 +35,6 @@ using ringpool::pool::Queue;
 using ringpool::pool::QueueMismatch;
 using ringpool::pool::QueueOptions;
 
-std::size_t stress_scale() {
-  const char* s = std::getenv("RINGPOOL_STRESS_SCALE");
-  const long v = s != nullptr ? std::atol(s) : 1;
-  return v > 0 ? static_cast<std::size_t>(v) : 1;
-}
-
-// Whether /dev/shm holds `name`. Tests look only at their own names: other processes on
-// the machine create and remove segments at any time.
-bool in_dev_shm(const std::string& name) {
-  struct stat st {};
-  return ::lstat(("/dev/shm/" + name).c_str(), &st) == 0;
-}
-
 // The files under /dev/shm this process has mapped (from /proc/self/maps).
 std::set<std::string> own_dev_shm_mappings() {
   std::set<std::string> files;
@@ -55,10 +45,6 @@ std::set<std::string> own_dev_shm_mappings() {
     if (at != std::string::npos) files.insert(line.substr(at + 1));
   }
   return files;
-}
-
-std::string unique_name(const char* what) {
-  return std::string("ringpool-test-") + what + "-" + std::to_string(::getpid());
 }
 
 TEST(Queue, FifoAcrossAProcess) {

@@ -11,20 +11,16 @@
 #include <vector>
 
 #include "ringpool/pool/queue.hpp"
+#include "test_helpers.hpp"
 
 namespace {
+using ::ringpool::test::stress_scale;
 
 using namespace std::chrono_literals;
 using ringpool::ipc::WaitStrategy;
 using ringpool::pool::Closed;
 using ringpool::pool::Queue;
 using ringpool::pool::QueueOptions;
-
-std::size_t stress_scale() {
-  const char* s = std::getenv("RINGPOOL_STRESS_SCALE");
-  const long v = s != nullptr ? std::atol(s) : 1;
-  return v > 0 ? static_cast<std::size_t>(v) : 1;
-}
 
 class QueueThreads : public ::testing::TestWithParam<WaitStrategy> {};
 

@@ -22,15 +22,15 @@ using ringpool::pool::InvalidState;
 using ringpool::pool::Process;
 using ringpool::pool::Value;
 
-struct Point {
+struct SharedPoint {
   double x;
   double y;
 };
 
 TEST(Value, StoredInAChildIsSeenByTheParent) {
-  Value<Point> point(Point{1.0, 2.0});
+  Value<SharedPoint> point(SharedPoint{1.0, 2.0});
   EXPECT_EQ(point.value().x, 1.0);
-  Process child([point]() mutable { point.store(Point{3.0, 4.0}); });
+  Process child([point]() mutable { point.store(SharedPoint{3.0, 4.0}); });
   child.start();
   child.join();
   EXPECT_EQ(point.value().x, 3.0);

@@ -24,13 +24,13 @@ using ringpool::pool::Pool;
 using ringpool::pool::PoolOptions;
 using ringpool::test::eventually;
 
-Event* g_gate = nullptr;  // set before the pool forks
+Event* g_shutdown_gate = nullptr;  // set before the pool forks
 
 // True when the gate opened within 20 s.
-bool gated(int) {
-  return g_gate->wait(20s);
+bool shutdown_gated(int) {
+  return g_shutdown_gate->wait(20s);
 }
-int quick(int x) {
+int shutdown_quick(int x) {
   return x;
 }
 
@@ -43,12 +43,12 @@ PoolOptions one_worker() {
 
 TEST(Shutdown, WithoutWaitReturnsWhileTasksRun) {
   Event gate;
-  g_gate = &gate;
+  g_shutdown_gate = &gate;
   Pool pool(one_worker());
-  auto f = pool.submit(gated, 0);
-  auto g = pool.submit(quick, 7);
+  auto f = pool.submit(shutdown_gated, 0);
+  auto g = pool.submit(shutdown_quick, 7);
   pool.shutdown(false);  // must not wait for the gate: the gate opens only after it
-  EXPECT_THROW((void)pool.submit(quick, 1), Closed);
+  EXPECT_THROW((void)pool.submit(shutdown_quick, 1), Closed);
   gate.set();
   EXPECT_TRUE(f.get());  // the gate opened while the task waited
   EXPECT_EQ(g.get(), 7);
@@ -58,13 +58,13 @@ TEST(Shutdown, WithoutWaitReturnsWhileTasksRun) {
 
 TEST(Shutdown, CancelFuturesCancelsWhatNoWorkerStarted) {
   Event gate;
-  g_gate = &gate;
+  g_shutdown_gate = &gate;
   Pool pool(one_worker());
-  auto running = pool.submit(gated, 0);
+  auto running = pool.submit(shutdown_gated, 0);
   ASSERT_TRUE(eventually([&] { return running.running(); }));
   std::vector<Future<int>> queued;
-  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit(quick, i));
-  auto batch = pool.map_async(quick, std::vector<int>{1, 2, 3}, 1);
+  for (int i = 0; i < 5; ++i) queued.push_back(pool.submit(shutdown_quick, i));
+  auto batch = pool.map_async(shutdown_quick, std::vector<int>{1, 2, 3}, 1);
   // Open the gate once shutdown has cancelled the queued tasks (it waits for the running one).
   std::thread opener([&] {
     (void)eventually([&] { return queued.back().cancelled(); });
@@ -83,17 +83,17 @@ TEST(Shutdown, CancelFuturesCancelsWhatNoWorkerStarted) {
   EXPECT_THROW((void)batch.get(), CancelledError);
 }
 
-std::atomic<int>* g_ran = nullptr;  // in a MAP_SHARED mapping made before the pool forks
-Event* g_started = nullptr;
+std::atomic<int>* g_shutdown_ran = nullptr;  // in a MAP_SHARED mapping made before the pool forks
+Event* g_shutdown_started = nullptr;
 
 // Item 0 says it started, then holds the worker until the gate opens; each item marks
 // that it ran.
-int first_waits(int x) {
+int shutdown_first_waits(int x) {
   if (x == 0) {
-    g_started->set();
-    (void)g_gate->wait(20s);
+    g_shutdown_started->set();
+    (void)g_shutdown_gate->wait(20s);
   }
-  g_ran[x].fetch_add(1);
+  g_shutdown_ran[x].fetch_add(1);
   return x;
 }
 
@@ -102,15 +102,15 @@ int first_waits(int x) {
 TEST(Shutdown, CancelFuturesFailsABatchThatHadStarted) {
   Event gate;
   Event started;
-  g_gate = &gate;
-  g_started = &started;
+  g_shutdown_gate = &gate;
+  g_shutdown_started = &started;
   void* shared = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(shared, MAP_FAILED);
-  g_ran = static_cast<std::atomic<int>*>(shared);
-  for (int i = 0; i < 4; ++i) new (&g_ran[i]) std::atomic<int>(0);
+  g_shutdown_ran = static_cast<std::atomic<int>*>(shared);
+  for (int i = 0; i < 4; ++i) new (&g_shutdown_ran[i]) std::atomic<int>(0);
   {
     Pool pool(one_worker());
-    auto batch = pool.map_async(first_waits, std::vector<int>{0, 1, 2, 3}, 1);
+    auto batch = pool.map_async(shutdown_first_waits, std::vector<int>{0, 1, 2, 3}, 1);
     ASSERT_TRUE(started.wait(20s));
     pool.shutdown(false, true);  // cancels chunks 1 to 3, returns at once
     gate.set();
@@ -118,8 +118,8 @@ TEST(Shutdown, CancelFuturesFailsABatchThatHadStarted) {
     EXPECT_FALSE(batch.cancelled());
     EXPECT_THROW((void)batch.get(), CancelledError);
   }
-  EXPECT_EQ(g_ran[0].load(), 1);
-  for (int i = 1; i < 4; ++i) EXPECT_EQ(g_ran[i].load(), 0) << i;
+  EXPECT_EQ(g_shutdown_ran[0].load(), 1);
+  for (int i = 1; i < 4; ++i) EXPECT_EQ(g_shutdown_ran[i].load(), 0) << i;
   ::munmap(shared, 4096);
 }
 

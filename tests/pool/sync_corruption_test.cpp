@@ -16,8 +16,11 @@
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/shared_value.hpp"
 #include "ringpool/pool/sync.hpp"
+#include "test_helpers.hpp"
 
 namespace {
+using ::ringpool::test::unique_name;
+using ::ringpool::test::Watchdog;
 
 using namespace std::chrono_literals;
 using ringpool::ipc::Segment;
@@ -31,23 +34,10 @@ using ringpool::pool::RLock;
 using ringpool::pool::Value;
 namespace layout = ringpool::pool::detail;
 
-// The bug this file guards against is a hang: past 60 s SIGALRM ends the binary.
-class Watchdog {
- public:
-  Watchdog() { ::alarm(60); }
-  ~Watchdog() { ::alarm(0); }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-};
-
-std::string unique_name(const char* what) {
-  return std::string("ringpool-test-corrupt-") + what + "-" + std::to_string(::getpid());
-}
-
 // A second mapping of a named object's segment.
-class Scribbler {
+class SyncScribbler {
  public:
-  explicit Scribbler(const std::string& name) : segment_(Segment::open(name)) {}
+  explicit SyncScribbler(const std::string& name) : segment_(Segment::open(name)) {}
   layout::SyncHeader& header() const {
     return *reinterpret_cast<layout::SyncHeader*>(segment_.data());
   }
@@ -67,7 +57,7 @@ TEST(SyncCorruption, WrongHeadersAreRefusedOnOpen) {
   Watchdog watchdog;
   const std::string name = unique_name("header");
   Lock lock = Lock::create(name);
-  Scribbler s(name);
+  SyncScribbler s(name);
   s.header().version = 99;
   EXPECT_THROW((void)Lock::open(name), InvalidArgument);
   s.header().version = layout::kSyncVersion;
@@ -95,7 +85,7 @@ TEST(SyncCorruption, AnImpossibleOwnerWordThrowsCorrupted) {
   Watchdog watchdog;
   const std::string name = unique_name("owner");
   Lock lock = Lock::create(name);
-  Scribbler s(name);
+  SyncScribbler s(name);
   s.state<layout::LockState>().owner.store(~std::uint64_t{0});
   EXPECT_THROW((void)lock.try_acquire(), Corrupted);
   EXPECT_THROW((void)lock.acquire(1s), Corrupted);
@@ -108,7 +98,7 @@ TEST(SyncCorruption, AnOwnerPidNoProcessHasIsADeadHolder) {
   Watchdog watchdog;
   const std::string name = unique_name("ghost");
   Lock lock = Lock::create(name);
-  Scribbler s(name);
+  SyncScribbler s(name);
   // INT_MAX is above any pid_max (at most 2^22), so no process has it.
   s.state<layout::LockState>().owner.store((std::uint64_t{INT_MAX} << 32) | 1);
   ASSERT_TRUE(lock.acquire(20s));
@@ -120,7 +110,7 @@ TEST(SyncCorruption, AnRLockDepthOfZeroWhileHeldThrowsCorrupted) {
   Watchdog watchdog;
   const std::string name = unique_name("depth");
   RLock lock = RLock::create(name);
-  Scribbler s(name);
+  SyncScribbler s(name);
   ASSERT_TRUE(lock.acquire());
   s.state<layout::LockState>().depth.store(0);
   EXPECT_THROW((void)lock.acquire(), Corrupted);
@@ -131,7 +121,7 @@ TEST(SyncCorruption, AnEventFlagOtherThanZeroOrOneThrowsCorrupted) {
   Watchdog watchdog;
   const std::string name = unique_name("event");
   Event event = Event::create(name);
-  Scribbler s(name);
+  SyncScribbler s(name);
   s.state<layout::EventState>().flag.store(7);
   EXPECT_THROW((void)event.is_set(), Corrupted);
   EXPECT_THROW((void)event.wait(1s), Corrupted);
@@ -142,7 +132,7 @@ TEST(SyncCorruption, ABoundedSemaphoreAboveItsBoundThrowsCorrupted) {
   Watchdog watchdog;
   const std::string name = unique_name("bsem");
   BoundedSemaphore sem = BoundedSemaphore::create(name, 2);
-  Scribbler s(name);
+  SyncScribbler s(name);
   s.state<layout::SemaphoreState>().value.store(1000);
   EXPECT_THROW(sem.release(), Corrupted);
 }
@@ -151,7 +141,7 @@ TEST(SyncCorruption, ImpossibleBarrierStateThrowsCorrupted) {
   Watchdog watchdog;
   const std::string name = unique_name("barrier");
   Barrier barrier = Barrier::create(name, 2);
-  Scribbler s(name);
+  SyncScribbler s(name);
   auto& state = s.state<layout::BarrierState>();
   state.phase.store(99);
   EXPECT_THROW((void)barrier.wait(1s), Corrupted);
@@ -171,7 +161,7 @@ TEST(SyncCorruption, ASharedValueWithAnInconsistentHeaderIsRefused) {
   Watchdog watchdog;
   const std::string name = unique_name("value");
   Value<int> value = Value<int>::create(name, 1);
-  Scribbler s(name);
+  SyncScribbler s(name);
   s.header().count = 1 << 30;
   EXPECT_THROW((void)Value<int>::open(name), InvalidArgument);
   s.header().count = 1;

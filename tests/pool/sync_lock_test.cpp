@@ -16,8 +16,10 @@
 #include "ringpool/pool/shared_value.hpp"
 #include "ringpool/pool/sync.hpp"
 #include "ringpool/pool/this_process.hpp"
+#include "test_helpers.hpp"
 
 namespace {
+using ::ringpool::test::unique_name;
 
 using namespace std::chrono_literals;
 using ringpool::pool::Event;
@@ -28,10 +30,6 @@ using ringpool::pool::Pool;
 using ringpool::pool::Process;
 using ringpool::pool::RLock;
 using ringpool::pool::Value;
-
-std::string unique_name(const char* what) {
-  return std::string("ringpool-test-") + what + "-" + std::to_string(::getpid());
-}
 
 TEST(Lock, MutualExclusionAcrossProcesses) {
   Lock lock;

@@ -23,8 +23,10 @@
 #include "ringpool/pool/detail/task_wire.hpp"
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/pool.hpp"
+#include "test_support.hpp"
 
 namespace {
+using ::ringpool::test::workers;
 
 using ringpool::pool::DecodeError;
 using ringpool::pool::Pool;
@@ -182,12 +184,6 @@ std::exception_ptr error_of_get(ringpool::pool::Future<int>& f) {
     return std::current_exception();
   }
   return nullptr;
-}
-
-PoolOptions workers(std::size_t n) {
-  PoolOptions o;
-  o.workers = n;
-  return o;
 }
 
 TEST(TaskErrors, EveryKindThroughSubmitComesBackAsItselfOrTaskFailed) {

@@ -37,13 +37,13 @@ struct Offset {
 };
 
 constexpr std::uint64_t kState = 1000;
-constexpr std::size_t kItems = 4;
+constexpr std::size_t kHostileItems = 4;
 const std::string kWord = "hostile-task-item";  // every item
 
-struct Captured {
+struct HostileCaptured {
   std::vector<std::vector<std::byte>> messages;
   static void push(void* self, std::span<const std::byte> m) {
-    static_cast<Captured*>(self)->messages.emplace_back(m.begin(), m.end());
+    static_cast<HostileCaptured*>(self)->messages.emplace_back(m.begin(), m.end());
   }
 };
 
@@ -52,11 +52,11 @@ std::size_t item_bytes() {
 }
 
 std::vector<std::byte> make_message() {
-  std::vector<std::byte> m(4 + sizeof(Offset) + kItems * item_bytes());
+  std::vector<std::byte> m(4 + sizeof(Offset) + kHostileItems * item_bytes());
   wire::put_u32(m.data(), sizeof(Offset));
   const Offset state{kState};
   std::memcpy(m.data() + 4, &state, sizeof state);
-  for (std::size_t i = 0; i < kItems; ++i) {
+  for (std::size_t i = 0; i < kHostileItems; ++i) {
     wire::write_item(m.data() + 4 + sizeof(Offset) + i * item_bytes(), kWord);
   }
   return m;
@@ -72,9 +72,9 @@ struct Tally {
 void run_once(const std::byte* message, std::size_t size, Tally& t) {
   using Task = wire::TaskOf<Offset, std::tuple<>>;
   std::vector<std::byte> buffer(4096);
-  Captured sent;
-  wire::ResultWriter writer(buffer, &Captured::push, &sent);
-  const wire::TaskHeader h{1, 0, 0, 0, kItems, 0, wire::kVariableItems};
+  HostileCaptured sent;
+  wire::ResultWriter writer(buffer, &HostileCaptured::push, &sent);
+  const wire::TaskHeader h{1, 0, 0, 0, kHostileItems, 0, wire::kVariableItems};
   writer.begin(1, 0);
   Task::kInvoker(0, h, std::span<const std::byte>(message, size), writer);
   writer.flush();
@@ -147,7 +147,7 @@ TEST(TaskWireHostileLengths, TheMessageWithoutFlipsGivesEveryValue) {
   const std::vector<std::byte> message = make_message();
   Tally t;
   run_once(message.data(), message.size(), t);
-  EXPECT_EQ(t.values, static_cast<int>(kItems));
+  EXPECT_EQ(t.values, static_cast<int>(kHostileItems));
   EXPECT_EQ(t.errors + t.wrong, 0);
 }
 

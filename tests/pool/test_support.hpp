@@ -1,6 +1,8 @@
 #pragma once
-// Helpers for the pool tests: pipes, stderr capture, bounded polling.
+// Helpers for the pool tests: pipes, stderr capture, bounded polling, the tasks and options
+// several files use (test_helpers.hpp says why they live in one place).
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,6 +12,9 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+
+#include "ringpool/pool/pool.hpp"
+#include "test_helpers.hpp"
 
 namespace ringpool::test {
 
@@ -119,14 +124,6 @@ class StderrCapture {
   int saved_ = -1;
 };
 
-inline std::size_t count_occurrences(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
-    ++n;
-  }
-  return n;
-}
-
 // Polls `done` until it returns true or `limit` passes; a generous bound that turns a
 // hang into a failure, not a timing assertion.
 template <class Done>
@@ -137,6 +134,38 @@ bool eventually(Done&& done, std::chrono::milliseconds limit = std::chrono::seco
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   return true;
+}
+
+[[nodiscard]] inline int square(int x) {
+  return x * x;
+}
+
+// PoolOptions with `n` workers, pinned as the defaults say.
+[[nodiscard]] inline pool::PoolOptions workers(std::size_t n) {
+  pool::PoolOptions o;
+  o.workers = n;
+  return o;
+}
+
+// PoolOptions with `n` workers, not pinned (tests that must not depend on free cores).
+[[nodiscard]] inline pool::PoolOptions unpinned_workers(std::size_t n) {
+  pool::PoolOptions o;
+  o.workers = n;
+  o.pin = false;
+  return o;
+}
+
+// Blocks the calling process until a signal ends it.
+[[noreturn]] inline void wait_forever() {
+  for (;;) ::pause();
+}
+
+// Encodes and decodes `v` with its Codec, checking the encoded size on the way.
+template <class T>
+T round_trip(const T& v) {
+  const auto bytes = pool::to_bytes(v);
+  EXPECT_EQ(bytes.size(), pool::Codec<T>::size(v));
+  return pool::from_bytes<T>(bytes);
 }
 
 }  // namespace ringpool::test

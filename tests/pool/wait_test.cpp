@@ -26,16 +26,16 @@ using ringpool::pool::Timeout;
 using ringpool::pool::wait;
 
 // Set before each pool forks.
-Event* g_gate = nullptr;
+Event* g_wait_gate = nullptr;
 
-int gated(int x) {
-  (void)g_gate->wait(20s);
+int wait_gated(int x) {
+  (void)g_wait_gate->wait(20s);
   return x;
 }
-int quick(int x) {
+int wait_quick(int x) {
   return x;
 }
-int fails(int x) {
+int wait_fails(int x) {
   throw std::invalid_argument("bad " + std::to_string(x));
 }
 
@@ -55,7 +55,7 @@ std::vector<int> values(const std::vector<Future<int>>& fs) {
 TEST(Wait, AllCompleted) {
   Pool pool(2);
   std::vector<Future<int>> fs;
-  for (int i = 0; i < 20; ++i) fs.push_back(pool.submit(quick, i));
+  for (int i = 0; i < 20; ++i) fs.push_back(pool.submit(wait_quick, i));
   auto [done, not_done] = wait(fs);
   EXPECT_EQ(done.size(), 20U);
   EXPECT_TRUE(not_done.empty());
@@ -64,9 +64,9 @@ TEST(Wait, AllCompleted) {
 
 TEST(Wait, FirstCompletedReturnsWhileAnotherRuns) {
   Event gate;
-  g_gate = &gate;
+  g_wait_gate = &gate;
   Pool pool = two_workers();
-  std::vector<Future<int>> fs{pool.submit(gated, 1), pool.submit(quick, 2)};
+  std::vector<Future<int>> fs{pool.submit(wait_gated, 1), pool.submit(wait_quick, 2)};
   auto [done, not_done] = wait(fs, 20s, ReturnWhen::first_completed);
   ASSERT_EQ(done.size(), 1U);
   EXPECT_EQ(done[0].get(), 2);
@@ -78,9 +78,9 @@ TEST(Wait, FirstCompletedReturnsWhileAnotherRuns) {
 
 TEST(Wait, FirstExceptionReturnsOnAFailureAndOtherwiseWaitsForAll) {
   Event gate;
-  g_gate = &gate;
+  g_wait_gate = &gate;
   Pool pool = two_workers();
-  std::vector<Future<int>> fs{pool.submit(gated, 1), pool.submit(fails, 2)};
+  std::vector<Future<int>> fs{pool.submit(wait_gated, 1), pool.submit(wait_fails, 2)};
   auto [done, not_done] = wait(fs, 20s, ReturnWhen::first_exception);
   ASSERT_EQ(done.size(), 1U);
   EXPECT_THROW((void)done[0].get(), std::invalid_argument);
@@ -88,7 +88,7 @@ TEST(Wait, FirstExceptionReturnsOnAFailureAndOtherwiseWaitsForAll) {
   gate.set();
   EXPECT_EQ(not_done[0].get(), 1);
 
-  std::vector<Future<int>> ok{pool.submit(quick, 3), pool.submit(quick, 4)};
+  std::vector<Future<int>> ok{pool.submit(wait_quick, 3), pool.submit(wait_quick, 4)};
   auto all = wait(ok, 20s, ReturnWhen::first_exception);
   EXPECT_EQ(all.done.size(), 2U);
   EXPECT_TRUE(all.not_done.empty());
@@ -96,13 +96,13 @@ TEST(Wait, FirstExceptionReturnsOnAFailureAndOtherwiseWaitsForAll) {
 
 TEST(Wait, FirstExceptionDoesNotCountACancelledFuture) {
   Event gate;
-  g_gate = &gate;
+  g_wait_gate = &gate;
   PoolOptions o;
   o.workers = 1;
   o.pin = false;
   Pool pool(o);
-  auto running = pool.submit(gated, 1);
-  auto queued = pool.submit(quick, 2);
+  auto running = pool.submit(wait_gated, 1);
+  auto queued = pool.submit(wait_quick, 2);
   ASSERT_TRUE(queued.cancel());
   std::vector<Future<int>> fs{running, queued};
   auto [done, not_done] = wait(fs, 50ms, ReturnWhen::first_exception);
@@ -115,9 +115,9 @@ TEST(Wait, FirstExceptionDoesNotCountACancelledFuture) {
 
 TEST(Wait, TimeoutLeavesTheRestNotDone) {
   Event gate;
-  g_gate = &gate;
+  g_wait_gate = &gate;
   Pool pool = two_workers();
-  std::vector<Future<int>> fs{pool.submit(gated, 1), pool.submit(quick, 2)};
+  std::vector<Future<int>> fs{pool.submit(wait_gated, 1), pool.submit(wait_quick, 2)};
   auto [done, not_done] = wait(fs, 30ms, ReturnWhen::all_completed);
   EXPECT_EQ(done.size(), 1U);
   ASSERT_EQ(not_done.size(), 1U);
@@ -130,7 +130,7 @@ TEST(Wait, FuturesOfSeveralPools) {
   Pool a(1);
   Pool b(1);
   std::vector<Future<int>> fs;
-  for (int i = 0; i < 10; ++i) fs.push_back((i % 2 == 0 ? a : b).submit(quick, i));
+  for (int i = 0; i < 10; ++i) fs.push_back((i % 2 == 0 ? a : b).submit(wait_quick, i));
   fs.push_back(fs[0].then([](int v) { return v + 100; }));
   auto [done, not_done] = wait(fs, 20s);
   EXPECT_EQ(done.size(), 11U);
@@ -146,10 +146,10 @@ TEST(Wait, EmptyFutureIsRefused) {
 
 TEST(AsCompleted, YieldsInCompletionOrderEachOnce) {
   Event gate;
-  g_gate = &gate;
+  g_wait_gate = &gate;
   Pool pool = two_workers();
-  auto slow = pool.submit(gated, 1);
-  auto fast = pool.submit(quick, 2);
+  auto slow = pool.submit(wait_gated, 1);
+  auto fast = pool.submit(wait_quick, 2);
   std::vector<Future<int>> fs{slow, fast, fast};  // a duplicate is yielded once
   std::vector<int> order;
   for (const Future<int>& f : as_completed(fs, 20s)) {
@@ -162,7 +162,7 @@ TEST(AsCompleted, YieldsInCompletionOrderEachOnce) {
 TEST(AsCompleted, DoneFuturesComeFirstInInputOrder) {
   Pool pool(2);
   std::vector<Future<int>> fs;
-  for (int i = 0; i < 5; ++i) fs.push_back(pool.submit(quick, i));
+  for (int i = 0; i < 5; ++i) fs.push_back(pool.submit(wait_quick, i));
   for (auto& f : fs) f.wait();
   std::vector<int> order;
   for (const auto& f : as_completed(fs)) order.push_back(f.get());
@@ -171,9 +171,9 @@ TEST(AsCompleted, DoneFuturesComeFirstInInputOrder) {
 
 TEST(AsCompleted, TimeoutThrowsWhenIterationReachesIt) {
   Event gate;
-  g_gate = &gate;
+  g_wait_gate = &gate;
   Pool pool = two_workers();
-  std::vector<Future<int>> fs{pool.submit(quick, 1), pool.submit(gated, 2)};
+  std::vector<Future<int>> fs{pool.submit(wait_quick, 1), pool.submit(wait_gated, 2)};
   auto range = as_completed(fs, 30ms);
   auto it = range.begin();
   ASSERT_NE(it, range.end());

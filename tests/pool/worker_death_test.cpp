@@ -27,6 +27,10 @@
 
 namespace {
 
+using ::ringpool::test::in_dev_shm;
+using ::ringpool::test::square;
+using ::ringpool::test::stress_scale;
+
 using namespace std::chrono_literals;
 using ringpool::pool::Outcome;
 using ringpool::pool::Pool;
@@ -49,12 +53,6 @@ Shared* shared() {
   return s;
 }
 
-int stress_scale() {
-  const char* s = std::getenv("RINGPOOL_STRESS_SCALE");
-  const int v = s != nullptr ? std::atoi(s) : 1;
-  return v > 0 ? v : 1;
-}
-
 int hang_when_first(int x) {
   // The first attempt announces itself and waits to be killed; a rerun returns at once.
   if (shared()->attempts.fetch_add(1) == 0) {
@@ -70,10 +68,6 @@ int spin_work(int x) {
   for (int i = 0; i < 2000; ++i) acc = acc * 6364136223846793005ULL + 1442695040888963407ULL;
   (void)acc;
   return x + 1;
-}
-
-int square(int x) {
-  return x * x;
 }
 
 // The pid of the worker running hang_when_first, or 0 when it never started within
@@ -92,7 +86,8 @@ void reset_shared() {
   shared()->attempts.store(0);
 }
 
-PoolOptions opts(std::size_t workers, std::uint32_t retries = 0, WaitMode mode = WaitMode::block) {
+PoolOptions death_opts(std::size_t workers, std::uint32_t retries = 0,
+                       WaitMode mode = WaitMode::block) {
   PoolOptions o;
   o.workers = workers;
   o.retries = retries;
@@ -102,7 +97,7 @@ PoolOptions opts(std::size_t workers, std::uint32_t retries = 0, WaitMode mode =
 
 TEST(WorkerDeath, TaskHeldByAKilledWorkerFailsWithWorkerLost) {
   reset_shared();
-  Pool pool(opts(1));
+  Pool pool(death_opts(1));
   auto f = pool.submit(hang_when_first, 21);
   const pid_t victim = wait_for_running();
   ASSERT_GT(victim, 0) << "the task never started";
@@ -125,7 +120,7 @@ TEST(WorkerDeath, TaskHeldByAKilledWorkerFailsWithWorkerLost) {
 
 TEST(WorkerDeath, RetriesRerunTheTaskOnTheReplacement) {
   reset_shared();
-  Pool pool(opts(1, 1));
+  Pool pool(death_opts(1, 1));
   auto f = pool.submit(hang_when_first, 21);
   const pid_t victim = wait_for_running();
   ASSERT_GT(victim, 0) << "the task never started";
@@ -136,7 +131,7 @@ TEST(WorkerDeath, RetriesRerunTheTaskOnTheReplacement) {
 
 TEST(WorkerDeath, QueuedTasksBehindTheKilledOneStillRun) {
   reset_shared();
-  Pool pool(opts(1));
+  Pool pool(death_opts(1));
   auto held = pool.submit(hang_when_first, 1);
   std::vector<ringpool::pool::Future<int>> queued;
   for (int i = 0; i < 20; ++i) queued.push_back(pool.submit(square, i));
@@ -150,7 +145,7 @@ TEST(WorkerDeath, QueuedTasksBehindTheKilledOneStillRun) {
 // Issue #10 item 0: a dead, not yet respawned or retired worker used to show as pid -1,
 // and kill(-1, SIGKILL) as root signals every process on the machine.
 TEST(WorkerDeath, WorkerPidsNeverHandsOutANonPositivePid) {
-  PoolOptions o = opts(1);
+  PoolOptions o = death_opts(1);
   o.initializer = [] { throw std::runtime_error("this initializer always fails"); };
   Pool pool(o);
   // The worker dies three times before its initializer returns, then is retired.
@@ -168,7 +163,7 @@ TEST(WorkerDeath, WorkerPidsNeverHandsOutANonPositivePid) {
 }
 
 TEST(WorkerDeath, IdleWorkerKilledIsRespawnedOnTheSameCpus) {
-  Pool pool(opts(2));
+  Pool pool(death_opts(2));
   (void)pool.apply(square, 1);
   const std::optional<pid_t> before0 = pool.worker_pid(0);
   const std::optional<pid_t> before1 = pool.worker_pid(1);
@@ -193,8 +188,8 @@ TEST(WorkerDeath, IdleWorkerKilledIsRespawnedOnTheSameCpus) {
 // The kill -9 test: a large map while another thread SIGKILLs random workers at random
 // moments. Every result is correct or WorkerLost (without retries) / correct (with).
 void kill_storm(std::uint32_t retries, WaitMode mode, std::optional<std::size_t> chunksize) {
-  Pool pool(opts(2, retries, mode));
-  const int n = 20000 * stress_scale();
+  Pool pool(death_opts(2, retries, mode));
+  const int n = 20000 * stress_scale<int>();
   std::vector<int> in(static_cast<std::size_t>(n));
   std::iota(in.begin(), in.end(), 0);
   std::atomic<bool> done{false};
@@ -203,7 +198,7 @@ void kill_storm(std::uint32_t retries, WaitMode mode, std::optional<std::size_t>
     std::mt19937 rng(12345);
     std::uniform_int_distribution<int> pause_us(500, 8000);
     std::uniform_int_distribution<std::size_t> which(0, 1);
-    while (!done.load() && kills.load() < 6 * stress_scale()) {
+    while (!done.load() && kills.load() < 6 * stress_scale<int>()) {
       std::this_thread::sleep_for(std::chrono::microseconds(pause_us(rng)));
       const std::optional<pid_t> pid = pool.worker_pid(which(rng));
       if (pid && *pid > 0 && kill(*pid, SIGKILL) == 0) ++kills;
@@ -262,7 +257,7 @@ TEST(WorkerDeathStress, SpinModeDefaultChunksWithRetries) {
 }
 
 TEST(WorkerDeathStress, SingleSubmitsSurviveRandomKills) {
-  Pool pool(opts(2, 50));
+  Pool pool(death_opts(2, 50));
   std::atomic<bool> done{false};
   std::thread killer([&] {
     std::mt19937 rng(777);
@@ -277,10 +272,6 @@ TEST(WorkerDeathStress, SingleSubmitsSurviveRandomKills) {
   for (int i = 0; i < 3000; ++i) ASSERT_EQ(fs[i].get(60s), i + 1);
   done = true;
   killer.join();
-}
-
-bool in_dev_shm(const std::string& name) {
-  return access(("/dev/shm/" + name).c_str(), F_OK) == 0;
 }
 
 // The files under /dev/shm that process `pid` has mapped (its /proc/<pid>/maps).
@@ -319,7 +310,7 @@ TEST(WorkerDeath, ParentKilledTakesTheWorkersWithIt) {
     pipe.close_read();
     auto queue = ringpool::pool::Queue<int>::create(name, 4);  // unlink_on_destroy: default
     queue.put(41);
-    Pool pool(opts(2));
+    Pool pool(death_opts(2));
     (void)pool.apply(square, 2);
     std::string pids;
     for (pid_t p : pool.worker_pids()) pids += std::to_string(p) + "\n";

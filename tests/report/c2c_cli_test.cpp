@@ -13,9 +13,7 @@ namespace rt = ringpool::report::testing;
 
 namespace {
 
-std::vector<unsigned> usable_cpus() {
-  return ringpool::topology::Machine::live().usable().cpus.to_vector();
-}
+using ringpool::report::testing::usable_cpus;
 
 void expect_full_matrix(const nlohmann::json& j, const std::vector<unsigned>& cpus) {
   ASSERT_EQ(j.at("cpus").get<std::vector<unsigned>>(), cpus);

@@ -14,10 +14,12 @@
 
 #include "ringpool/report/html.hpp"
 #include "ringpool/report/json.hpp"
+#include "test_helpers.hpp"
 
 namespace rr = ringpool::report;
 
 namespace {
+using ::ringpool::test::count_of;
 
 constexpr std::size_t kKiB = 1024;
 constexpr std::size_t k16MiB = 16 * 1024 * 1024;
@@ -75,14 +77,6 @@ rr::PayloadSection sample(std::vector<double> rtt_16 = {5.8e6, 6.0e6, 6.2e6}) {
   };
   rr::complete_payload_section(s);
   return s;
-}
-
-std::size_t count_of(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
-    ++n;
-  }
-  return n;
 }
 
 }  // namespace

@@ -15,18 +15,12 @@
 #include "ringpool/report/json.hpp"
 #include "ringpool/report/report.hpp"
 #include "ringpool/report/svg.hpp"
+#include "test_helpers.hpp"
 
 namespace rr = ringpool::report;
 
 namespace {
-
-std::size_t count_of(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
-    ++n;
-  }
-  return n;
-}
+using ::ringpool::test::count_of;
 
 rr::C2cPair c2c_pair(unsigned a, unsigned b, const char* relation, double p50, double p99,
                      std::vector<double> rounds) {

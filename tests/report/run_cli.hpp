@@ -9,6 +9,9 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "ringpool/topology/topology.hpp"
 
 namespace ringpool::report::testing {
 
@@ -61,6 +64,11 @@ inline RunResult run_shell(const std::string& command, const ScratchDir& dir) {
 // Runs the ringpool binary with `args` (already shell-quoted where needed).
 inline RunResult run_ringpool(const std::string& args, const ScratchDir& dir) {
   return run_shell(std::string("'") + RINGPOOL_CLI + "' " + args, dir);
+}
+
+// The CPUs this process may run on, from the live topology.
+inline std::vector<unsigned> usable_cpus() {
+  return ringpool::topology::Machine::live().usable().cpus.to_vector();
 }
 
 }  // namespace ringpool::report::testing

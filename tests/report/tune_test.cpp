@@ -16,9 +16,7 @@ namespace topo = ringpool::topology;
 
 namespace {
 
-std::vector<unsigned> usable_cpus() {
-  return topo::Machine::live().usable().cpus.to_vector();
-}
+using ringpool::report::testing::usable_cpus;
 
 // Cpus_allowed_list of a process, as the kernel reports it.
 std::string cpus_allowed(pid_t pid) {
