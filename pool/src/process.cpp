@@ -1,10 +1,9 @@
-// Process: fork/spawn start, reaping through pidfds, the children registry that
-// joins non-daemon children at exit, and the multithreaded-fork warning.
+// Process: fork/spawn start and the multithreaded-fork warning. The records of started
+// children, their reaping and the registry are in child_registry.cpp.
 #include "ringpool/pool/process.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,167 +15,30 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <iostream>
 #include <mutex>
-#include <thread>
 
+#include "child_registry.hpp"
 #include "ringpool/pool/detail/process_state.hpp"
 #include "ringpool/pool/this_process.hpp"
 #include "ringpool/topology/binding.hpp"
 
 namespace ringpool::pool {
 
-namespace detail {
-
-// One started child. Lives as long as its Process object or the registry holds it.
-struct ChildRecord {
-  pid_t pid = -1;
-  pid_t creator = -1;
-  bool daemon = false;
-  std::string name;     // the Process's name (ChildProcess::name())
-  int pidfd = -1;       // readable once the child has exited; -1 when pidfd_open failed
-  int pidfd_error = 0;  // pidfd_open's errno when pidfd is -1
-  std::mutex mutex;
-  bool reaped = false;          // guarded by mutex
-  std::optional<int> exitcode;  // guarded by mutex
-
-  ChildRecord() = default;
-  ChildRecord(const ChildRecord&) = delete;
-  ChildRecord& operator=(const ChildRecord&) = delete;
-  // The pidfd is closed only here, so a thread polling it never sees it reused.
-  ~ChildRecord() {
-    if (pidfd >= 0) ::close(pidfd);
-  }
-};
-
-}  // namespace detail
-
 namespace {
 
+using detail::check_signal;
 using detail::ChildRecord;
-using Clock = std::chrono::steady_clock;
+using detail::forget_child;
+using detail::make_record;
+using detail::reap_if_exited;
+using detail::sentinel_of;
+using detail::signal_child;
+using detail::wait_exit;
 
 [[noreturn]] void throw_os_error(const std::string& call, int err) {
   throw PoolError("ringpool: " + call + " failed: " + std::strerror(err) + " (errno " +
                   std::to_string(err) + "); check the process and fd limits (ulimit -u, -n)");
-}
-
-int decode_status(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return -WTERMSIG(status);
-  return status;
-}
-
-// Reaps the child if it has exited; true when it is known to have ended.
-bool reap_if_exited(ChildRecord& r) {
-  std::lock_guard lock(r.mutex);
-  if (r.reaped) return true;
-  int status = 0;
-  pid_t got = 0;
-  do {
-    got = ::waitpid(r.pid, &status, WNOHANG);
-  } while (got < 0 && errno == EINTR);
-  if (got == 0) return false;
-  if (got == r.pid) r.exitcode = decode_status(status);
-  // got < 0 (ECHILD): someone else reaped it (waitpid(-1), SIGCHLD ignored); the
-  // status is lost and exitcode stays empty, but the child has ended.
-  r.reaped = true;
-  return true;
-}
-
-// Waits until the child has ended or the timeout passed; true when ended.
-bool wait_exit(ChildRecord& r, std::optional<std::chrono::nanoseconds> timeout) {
-  const auto deadline = timeout ? Clock::now() + *timeout : Clock::time_point::max();
-  auto backoff = std::chrono::microseconds(50);
-  for (;;) {
-    if (reap_if_exited(r)) return true;
-    const auto now = Clock::now();
-    if (timeout && now >= deadline) return false;
-    const auto remaining = deadline - now;
-    if (r.pidfd >= 0) {
-      pollfd p{r.pidfd, POLLIN, 0};
-      if (timeout) {
-        const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(remaining).count();
-        timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-        static_cast<void>(::ppoll(&p, 1, &ts, nullptr));
-      } else {
-        static_cast<void>(::ppoll(&p, 1, nullptr, nullptr));
-      }
-    } else if (!timeout) {
-      siginfo_t info{};
-      // Blocks until the child is a zombie without reaping it (reap_if_exited does).
-      if (::waitid(P_PID, static_cast<id_t>(r.pid), &info, WEXITED | WNOWAIT) < 0 &&
-          errno == ECHILD) {
-        std::lock_guard lock(r.mutex);
-        r.reaped = true;
-        return true;
-      }
-    } else {
-      std::this_thread::sleep_for(std::min<Clock::duration>(backoff, remaining));
-      backoff = std::min(backoff * 2, std::chrono::microseconds(10'000));
-    }
-  }
-}
-
-void signal_child(ChildRecord& r, int signal) {
-  std::lock_guard lock(r.mutex);
-  // Unreaped, the pid cannot have been reused: the signal reaches our child.
-  // r.pid > 0 always holds for a started child; checked anyway: kill(-1, ...) would signal
-  // every process we may signal.
-  if (!r.reaped && r.pid > 0) static_cast<void>(::kill(r.pid, signal));
-}
-
-struct Registry {
-  std::mutex mutex;
-  std::vector<std::shared_ptr<ChildRecord>> children;  // started, maybe not yet reaped
-  Registry* abandoned = nullptr;  // the parent's registry, kept reachable in a fork child
-};
-
-// Never destroyed (atexit handlers use it); replaced, not reset, in a forked child
-// because another thread of the parent may have held its mutex at the fork.
-Registry*& registry_slot() {
-  static Registry* registry = new Registry;
-  return registry;
-}
-Registry& registry() {
-  return *registry_slot();
-}
-
-void at_exit_join_children() {
-  ringpool::detail::join_children_at_exit();
-}
-
-void register_child(const std::shared_ptr<ChildRecord>& record) {
-  static std::once_flag at_exit_once;
-  std::call_once(at_exit_once, [] { std::atexit(at_exit_join_children); });
-  auto& reg = registry();
-  std::lock_guard lock(reg.mutex);
-  // Python's _cleanup(): reap finished children (their Process objects, if any,
-  // read the status from the shared record).
-  std::erase_if(reg.children,
-                [](const std::shared_ptr<ChildRecord>& c) { return reap_if_exited(*c); });
-  reg.children.push_back(record);
-}
-
-std::shared_ptr<ChildRecord> make_record(pid_t pid, const ProcessOptions& options) {
-  auto record = std::make_shared<ChildRecord>();
-  record->pid = pid;
-  record->creator = ::getpid();
-  record->daemon = options.daemon;
-  record->name = options.name;
-  // The child is unreaped, so the pid names it; O_CLOEXEC is implied.
-  record->pidfd = ringpool::detail::open_pidfd(pid, record->pidfd_error);
-  register_child(record);
-  return record;
-}
-
-// Drops an ended child from the registry, so the record (and its pidfd) goes away with
-// the last Process handle instead of at the next start(), active_children() or exit.
-void forget_child(const std::shared_ptr<ChildRecord>& record) {
-  auto& reg = registry();
-  std::lock_guard lock(reg.mutex);
-  std::erase(reg.children, record);
 }
 
 std::size_t thread_count() {
@@ -214,90 +76,7 @@ bool write_byte(int fd) {
   return n == 1;
 }
 
-// The pidfd of `r`, or Unsupported naming `who` when pidfd_open failed.
-int sentinel_of(const ChildRecord& r, const std::string& who) {
-  if (r.pidfd < 0) {
-    throw Unsupported(who + ": pidfd_open(2) failed: " + std::strerror(r.pidfd_error) + " (errno " +
-                      std::to_string(r.pidfd_error) +
-                      "); a sentinel needs Linux 5.3 or later and a seccomp policy that allows "
-                      "pidfd_open. Wait with join(timeout) or poll is_alive() instead");
-  }
-  return r.pidfd;
-}
-
-void check_signal(int signal, const char* who) {
-  if (signal < 0 || signal >= NSIG) {
-    throw InvalidArgument(std::string("ringpool: ") + who + "::send_signal(" +
-                          std::to_string(signal) + "): not a signal number; use 1.." +
-                          std::to_string(NSIG - 1) + " (e.g. SIGTERM = 15, SIGKILL = 9)");
-  }
-}
-
 }  // namespace
-
-std::vector<ChildProcess> active_children() {
-  auto& reg = registry();
-  std::lock_guard lock(reg.mutex);
-  std::erase_if(reg.children, [](const std::shared_ptr<ChildRecord>& c) {
-    return c->creator != ::getpid() || reap_if_exited(*c);
-  });
-  std::vector<ChildProcess> children;
-  children.reserve(reg.children.size());
-  // Every record here was made by start() for a forked or spawned child: pid > 0.
-  for (const auto& c : reg.children) children.push_back(ChildProcess(c));
-  return children;
-}
-
-// ---- ChildProcess --------------------------------------------------------------------
-
-ChildRecord& ChildProcess::own(const char* operation) const {
-  if (record_->creator != ::getpid()) {
-    throw InvalidState(std::string("ringpool: ChildProcess::") + operation + " on " +
-                       record_->name +
-                       ": it is not a child of this process (only its "
-                       "creator, pid " +
-                       std::to_string(record_->creator) + ", can wait for or signal it)");
-  }
-  return *record_;
-}
-
-pid_t ChildProcess::pid() const noexcept {
-  return record_->pid;
-}
-const std::string& ChildProcess::name() const noexcept {
-  return record_->name;
-}
-bool ChildProcess::daemon() const noexcept {
-  return record_->daemon;
-}
-bool ChildProcess::is_alive() {
-  return !reap_if_exited(own("is_alive()"));
-}
-std::optional<int> ChildProcess::exitcode() {
-  auto& r = own("exitcode()");
-  if (!reap_if_exited(r)) return std::nullopt;
-  std::lock_guard lock(r.mutex);
-  return r.exitcode;
-}
-void ChildProcess::join() {
-  static_cast<void>(wait_exit(own("join()"), std::nullopt));
-}
-bool ChildProcess::join(std::chrono::nanoseconds timeout) {
-  return wait_exit(own("join(timeout)"), std::max(timeout, std::chrono::nanoseconds(0)));
-}
-int ChildProcess::sentinel() const {
-  return sentinel_of(own("sentinel()"), "ringpool: ChildProcess::sentinel() on " + record_->name);
-}
-void ChildProcess::terminate() {
-  signal_child(own("terminate()"), SIGTERM);
-}
-void ChildProcess::kill() {
-  signal_child(own("kill()"), SIGKILL);
-}
-void ChildProcess::send_signal(int signal) {
-  check_signal(signal, "ChildProcess");
-  signal_child(own("send_signal()"), signal);
-}
 
 // ---- Process -------------------------------------------------------------------------
 
@@ -572,36 +351,3 @@ void Process::send_signal(int signal) {
 }
 
 }  // namespace ringpool::pool
-
-namespace ringpool::detail {
-
-void reset_children_after_fork() {
-  auto* fresh = new pool::Registry;
-  fresh->abandoned = pool::registry_slot();
-  pool::registry_slot() = fresh;
-}
-
-void join_children_at_exit() noexcept {
-  try {
-    std::vector<std::shared_ptr<pool::detail::ChildRecord>> children;
-    {
-      auto& reg = pool::registry();
-      std::lock_guard lock(reg.mutex);
-      children = reg.children;
-    }
-    const pid_t self = ::getpid();
-    for (const auto& c : children) {
-      if (c->creator == self && c->daemon) pool::signal_child(*c, SIGTERM);
-    }
-    for (const auto& c : children) {
-      if (c->creator == self) static_cast<void>(pool::wait_exit(*c, std::nullopt));
-    }
-    auto& reg = pool::registry();
-    std::lock_guard lock(reg.mutex);
-    std::erase_if(reg.children, [](const auto& c) { return pool::reap_if_exited(*c); });
-  } catch (...) {
-    // At exit there is nobody to report to; the children are reaped by init.
-  }
-}
-
-}  // namespace ringpool::detail

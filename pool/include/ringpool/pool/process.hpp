@@ -68,7 +68,7 @@ struct ProcessOptions {
 };
 
 namespace detail {
-struct ChildRecord;  // pid, exit status and pidfd of one started child (process.cpp)
+struct ChildRecord;  // pid, exit status and pidfd of one started child (child_registry.cpp)
 
 template <class F>
 concept SpawnableTarget = std::is_pointer_v<std::decay_t<F>> &&
