@@ -30,14 +30,14 @@ std::size_t default_rounds(const ReportOptions& o) {
 // than 3 rounds; 256 MiB stays in `ringpool bench payload` (Python's 256 MiB round trips took
 // about three of the report's five minutes). With --quick, 1 KiB and 16 MiB with short trials.
 PayloadSectionOptions payload_options(const ReportOptions& o) {
-  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  constexpr std::size_t kOneMiB = std::size_t{1} << 20;
   PayloadSectionOptions p;
   p.rounds = std::min<std::size_t>(default_rounds(o), 3);
   p.quick = o.quick;
   if (o.quick) {
-    p.sizes = {1024, 16 * kMiB};
+    p.sizes = {1024, 16 * kOneMiB};
   } else {
-    p.sizes = {8, 1024, 64 * 1024, kMiB, 16 * kMiB};
+    p.sizes = {8, 1024, 64 * 1024, kOneMiB, 16 * kOneMiB};
   }
   return p;
 }
