@@ -169,6 +169,11 @@ bool PoolCore::Impl::wait_until(bool (*ready)(const void*), const void* context,
       const auto left = *deadline - Clock::now();
       slice = std::min(slice, std::chrono::duration_cast<std::chrono::nanoseconds>(left));
     }
+    // relaxed: ordered before the re-check below by prepare_wait()'s fence (the Dekker pair
+    // with push_result's commit + fence + load of `results_sleeping`): either a worker sees
+    // it and notifies, or the re-check sees the worker's result. Set before every sleep: the
+    // worker that notified cleared it.
+    pool.results_sleeping.store(1, std::memory_order_relaxed);
     const auto key = pool.results.prepare_wait();
     bool wake_now = slice.count() <= 0 || ready(context);
     if (!wake_now) {

@@ -35,6 +35,12 @@ struct alignas(kLine) PoolShared {
   // a result notifies it, which costs nothing while no parent thread sleeps (push_result in
   // worker_loop.cpp, PoolCore::Impl::wait_until).
   alignas(kLine) ipc::EventCount results;
+  // 1 while a parent thread is about to sleep or sleeps on `results`: set by the parent
+  // before each sleep, cleared by the one worker that notifies, so that the results a worker
+  // pushes before the parent runs again cost one FUTEX_WAKE per sleep, not one per result
+  // (the waiter count stays up until the woken parent leaves wait()). A Dekker pair with the
+  // result rings, as `WorkerShared::sleeping` is with the task rings.
+  std::atomic<std::uint32_t> results_sleeping;
 };
 static_assert(std::is_standard_layout_v<PoolShared>);
 

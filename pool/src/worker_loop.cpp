@@ -85,10 +85,17 @@ void push_result(void* context, std::span<const std::byte> message) {
   }
   if (c.wait == WaitMode::block) {
     // The commit was a release store: the fence makes it the publish of the EventCount
-    // argument (event_count.hpp). Nobody waiting, the common case under load, costs one
-    // load and no shared write. notify_all: parent threads wait for different futures.
+    // argument (event_count.hpp) and orders it before the load of `results_sleeping` (the
+    // Dekker pair with the parent's store of 1 + prepare_wait() + re-check in
+    // PoolCore::Impl::wait_until). relaxed (load and exchange): the exchange only elects the
+    // one notifier per sleep; nobody sleeping, the common case under load, costs one load.
+    // notify_all: parent threads wait for different futures.
     ipc::detail::store_load_fence();
-    c.regions.pool->results.notify_all();
+    PoolShared& pool = *c.regions.pool;
+    if (pool.results_sleeping.load(std::memory_order_relaxed) != 0 &&
+        pool.results_sleeping.exchange(0, std::memory_order_relaxed) != 0) {
+      pool.results.notify_all();
+    }
   }
 }
 
