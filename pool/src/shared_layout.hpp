@@ -69,6 +69,14 @@ struct alignas(kLine) WorkerShared {
   // Set by the parent to end a thread worker (StartMethod::thread), which cannot be killed:
   // it leaves its loop after the message it runs.
   std::atomic<std::uint32_t> quit;
+  // Written by either side, rarely (a line of its own: the parent loads `results_full`
+  // after every drain) ----------------------------------------------------------------
+  // The worker waits on `room` while its result ring is full (block mode, the parent
+  // behind); `results_full` is 1 while it is about to wait or waits (set by the worker,
+  // cleared by the parent that notifies, once per wait): a Dekker pair with the result
+  // ring, see wait_for_room in worker_loop.cpp and PoolCore::Impl::collect.
+  alignas(kLine) ipc::EventCount room;
+  std::atomic<std::uint32_t> results_full;
 };
 static_assert(std::is_standard_layout_v<WorkerShared>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
