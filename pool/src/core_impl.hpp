@@ -43,6 +43,9 @@ struct PoolCore::Impl final : Progress {
   // Drains every result ring once, reaps dead workers now and then (always when
   // `force_death_check`), flushes backlogs. True when anything was settled. Any thread.
   bool collect(bool force_death_check);
+  // After a drain and a seq_cst fence: notifies the workers that wait for room in their
+  // result rings (block mode).
+  void wake_workers_waiting_for_room() noexcept;
   // Called through `link` (which counts the threads inside), never directly by a future.
   bool wait_until(bool (*ready)(const void*), const void* context,
                   std::optional<Clock::time_point> deadline) override;

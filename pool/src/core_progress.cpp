@@ -128,11 +128,27 @@ bool PoolCore::Impl::collect(bool force_death_check) {
   run_callbacks(callbacks);
   if (progressed && config.wait == WaitMode::block) {
     // Other parent threads may sleep waiting for what we just settled: the fence makes the
-    // settlements (release stores under mu) the publish of the EventCount argument.
+    // settlements (release stores under mu) the publish of the EventCount argument. It is
+    // also the fence of the Dekker pair with a worker waiting for room in its result ring
+    // (wait_for_room in worker_loop.cpp): the drains above freed slots with release stores.
     ipc::detail::store_load_fence();
     layout.pool().results.notify_all();
+    wake_workers_waiting_for_room();
   }
   return progressed;
+}
+
+// One notify per wait: the exchange elects the one notifier. relaxed (load and exchange):
+// after the caller's seq_cst fence, which follows the drains. A worker that did not wait
+// costs one load of a line nobody writes meanwhile.
+void PoolCore::Impl::wake_workers_waiting_for_room() noexcept {
+  for (std::size_t i = 0; i < config.workers; ++i) {
+    WorkerShared& w = layout.worker(i);
+    if (w.results_full.load(std::memory_order_relaxed) != 0 &&
+        w.results_full.exchange(0, std::memory_order_relaxed) != 0) {
+      w.room.notify_all();
+    }
+  }
 }
 
 // ---- waiting ---------------------------------------------------------------------------
@@ -169,6 +185,11 @@ bool PoolCore::Impl::wait_until(bool (*ready)(const void*), const void* context,
       const auto left = *deadline - Clock::now();
       slice = std::min(slice, std::chrono::duration_cast<std::chrono::nanoseconds>(left));
     }
+    // relaxed: ordered before the re-check below by prepare_wait()'s fence (the Dekker pair
+    // with push_result's commit + fence + load of `results_sleeping`): either a worker sees
+    // it and notifies, or the re-check sees the worker's result. Set before every sleep: the
+    // worker that notified cleared it.
+    pool.results_sleeping.store(1, std::memory_order_relaxed);
     const auto key = pool.results.prepare_wait();
     bool wake_now = slice.count() <= 0 || ready(context);
     if (!wake_now) {
@@ -220,6 +241,8 @@ void PoolCore::Impl::recover(const WorkerSupervisor::Death& d) {
   self.claim.store(0, std::memory_order_relaxed);
   self.sleeping.store(0, std::memory_order_relaxed);
   self.wake.reset();  // it may have died registered as a waiter
+  self.room.reset();
+  self.results_full.store(0, std::memory_order_relaxed);
   self.initialized.store(0, std::memory_order_relaxed);
   self.started.store(0, std::memory_order_relaxed);
   if (!d.started && ++died_unstarted == 1) unstarted_death = describe_exit(d);

@@ -35,6 +35,12 @@ struct alignas(kLine) PoolShared {
   // a result notifies it, which costs nothing while no parent thread sleeps (push_result in
   // worker_loop.cpp, PoolCore::Impl::wait_until).
   alignas(kLine) ipc::EventCount results;
+  // 1 while a parent thread is about to sleep or sleeps on `results`: set by the parent
+  // before each sleep, cleared by the one worker that notifies, so that the results a worker
+  // pushes before the parent runs again cost one FUTEX_WAKE per sleep, not one per result
+  // (the waiter count stays up until the woken parent leaves wait()). A Dekker pair with the
+  // result rings, as `WorkerShared::sleeping` is with the task rings.
+  std::atomic<std::uint32_t> results_sleeping;
 };
 static_assert(std::is_standard_layout_v<PoolShared>);
 
@@ -63,6 +69,14 @@ struct alignas(kLine) WorkerShared {
   // Set by the parent to end a thread worker (StartMethod::thread), which cannot be killed:
   // it leaves its loop after the message it runs.
   std::atomic<std::uint32_t> quit;
+  // Written by either side, rarely (a line of its own: the parent loads `results_full`
+  // after every drain) ----------------------------------------------------------------
+  // The worker waits on `room` while its result ring is full (block mode, the parent
+  // behind); `results_full` is 1 while it is about to wait or waits (set by the worker,
+  // cleared by the parent that notifies, once per wait): a Dekker pair with the result
+  // ring, see wait_for_room in worker_loop.cpp and PoolCore::Impl::collect.
+  alignas(kLine) ipc::EventCount room;
+  std::atomic<std::uint32_t> results_full;
 };
 static_assert(std::is_standard_layout_v<WorkerShared>);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

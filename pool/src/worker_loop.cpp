@@ -63,12 +63,41 @@ bool quit_requested(const WorkerConfig& c) noexcept {
   return c.regions.self->quit.load(std::memory_order_relaxed) != 0;
 }
 
+// The result ring is full (the parent is behind): sleeps until the parent drains it, at
+// most kRoomSlice, so that the results of the tasks run meanwhile go to the parent in one
+// drain instead of the worker napping and polling. Block mode only. Returns the claimed
+// room, or an empty span (not there yet: the caller checks for a gone parent and calls
+// again).
+std::span<std::byte> wait_for_room(WorkerState& st, std::size_t bytes) {
+  constexpr auto kRoomSlice = std::chrono::milliseconds(2);
+  WorkerShared& self = *st.config->regions.self;
+  // relaxed: ordered before the re-check below by prepare_wait()'s fence; with the parent's
+  // drain (the pop's release store of head), fence, load of `results_full` in
+  // PoolCore::Impl::collect it forms a Dekker pair: either the parent sees us waiting and
+  // notifies, or our re-check sees the room it made.
+  self.results_full.store(1, std::memory_order_relaxed);
+  const auto key = self.room.prepare_wait();
+  std::span<std::byte> room = st.results.claim(bytes);
+  if (room.data() != nullptr || st.results.corrupted() || quit_requested(*st.config)) {
+    self.room.cancel_wait();
+  } else {
+    (void)self.room.wait(key, kRoomSlice);
+    room = st.results.claim(bytes);
+  }
+  // relaxed: only a hint for the parent's notify.
+  self.results_full.store(0, std::memory_order_relaxed);
+  return room;
+}
+
 // Pushes one result message, waiting while the result ring is full.
 void push_result(void* context, std::span<const std::byte> message) {
   auto& st = *static_cast<WorkerState*>(context);
   const WorkerConfig& c = *st.config;
   for (unsigned attempt = 0;; ++attempt) {
     std::span<std::byte> room = st.results.claim(message.size());
+    if (room.data() == nullptr && attempt >= 256 && c.wait == WaitMode::block) {
+      room = wait_for_room(st, message.size());
+    }
     if (room.data() != nullptr) {
       std::memcpy(room.data(), message.data(), message.size());
       st.results.commit(message.size());
@@ -77,6 +106,9 @@ void push_result(void* context, std::span<const std::byte> message) {
     if (st.results.corrupted()) return;  // the parent will see a lost worker's task
     if (attempt < 256) {
       ipc::detail::cpu_relax();
+    } else if (c.wait == WaitMode::block) {
+      // Each wait above lasts at most a slice: look for a gone parent between them.
+      if (orphaned(c) || quit_requested(c)) return;
     } else {
       if ((attempt & 255) == 0 && (orphaned(c) || quit_requested(c))) return;
       timespec ts{0, 50'000};
@@ -85,10 +117,17 @@ void push_result(void* context, std::span<const std::byte> message) {
   }
   if (c.wait == WaitMode::block) {
     // The commit was a release store: the fence makes it the publish of the EventCount
-    // argument (event_count.hpp). Nobody waiting, the common case under load, costs one
-    // load and no shared write. notify_all: parent threads wait for different futures.
+    // argument (event_count.hpp) and orders it before the load of `results_sleeping` (the
+    // Dekker pair with the parent's store of 1 + prepare_wait() + re-check in
+    // PoolCore::Impl::wait_until). relaxed (load and exchange): the exchange only elects the
+    // one notifier per sleep; nobody sleeping, the common case under load, costs one load.
+    // notify_all: parent threads wait for different futures.
     ipc::detail::store_load_fence();
-    c.regions.pool->results.notify_all();
+    PoolShared& pool = *c.regions.pool;
+    if (pool.results_sleeping.load(std::memory_order_relaxed) != 0 &&
+        pool.results_sleeping.exchange(0, std::memory_order_relaxed) != 0) {
+      pool.results.notify_all();
+    }
   }
 }
 

@@ -276,10 +276,11 @@ bool WorkerSupervisor::all_retired() const noexcept {
 void WorkerSupervisor::ask_thread_to_quit(std::size_t i) noexcept {
   WorkerShared& w = layout_.worker(i);
   // relaxed + fence: the publish of the EventCount argument; the worker re-checks `quit`
-  // after prepare_wait() (sleep_until_work).
+  // after prepare_wait() (sleep_until_work, wait_for_room).
   w.quit.store(1, std::memory_order_relaxed);
   ipc::detail::store_load_fence();
   w.wake.notify_all();
+  w.room.notify_all();
 }
 
 void WorkerSupervisor::begin_drain() noexcept {

@@ -171,6 +171,9 @@ class MapAsyncSink final : public ResultSink {
 };
 
 // Results of an imap()/imap_unordered(): a bounded window, handed out one at a time.
+// deliver()/fail() run in the thread that collects (under the pool's lock), the rest in the
+// iterator's thread. `ready_` lets the iterator ask "is there one?" without the lock: the
+// imap loop asks several times per result (take, has_next in wait_until).
 template <class R>
 class ImapSink final : public ResultSink {
  public:
@@ -188,32 +191,41 @@ class ImapSink final : public ResultSink {
     } catch (...) {
     }
   }
-  // Reserves a place for item `index` (called in send order).
+  // Reserves a place for item `index` (called in send order). Unordered: nothing to do.
   void expect(std::uint64_t index) {
-    std::lock_guard lock(mu_);
-    if (ordered_) window_.emplace_back();
     (void)index;
-  }
-  // The next outcome in delivery order (ordered: input order), if it is there.
-  std::optional<Outcome<R>> take() {
+    if (!ordered_) return;
     std::lock_guard lock(mu_);
+    window_.emplace_back();
+  }
+  // The next outcome in delivery order (ordered: input order), if it is there. Unordered:
+  // every outcome delivered so far is moved out in one locked swap and handed out from
+  // `taken_` without the lock.
+  std::optional<Outcome<R>> take() {
+    if (!taken_.empty()) return pop_taken();
+    // acquire: pairs with the release store in publish_ready(); only this thread makes
+    // ready_ fall, so a true stays true until the lock below.
+    if (!ready_.load(std::memory_order_acquire)) return std::nullopt;
+    std::lock_guard lock(mu_);
+    std::optional<Outcome<R>> out;
     if (ordered_) {
       if (window_.empty() || !window_.front()) return std::nullopt;
-      std::optional<Outcome<R>> out = std::move(window_.front());
+      out = std::move(window_.front());
       window_.pop_front();
       ++window_base_;
-      return out;
+    } else {
+      if (done_.empty()) return std::nullopt;
+      taken_.swap(done_);
+      out = pop_taken();
     }
-    if (done_.empty()) return std::nullopt;
-    std::optional<Outcome<R>> out = std::move(done_.front());
-    done_.pop_front();
+    publish_ready();
     return out;
   }
+  // Called by the thread that calls take().
   static bool has_next(const void* self) noexcept {
-    auto* s = static_cast<ImapSink*>(const_cast<void*>(self));
-    std::lock_guard lock(s->mu_);
-    return s->ordered_ ? (!s->window_.empty() && s->window_.front().has_value())
-                       : !s->done_.empty();
+    const auto* s = static_cast<const ImapSink*>(self);
+    // acquire: as in take().
+    return !s->taken_.empty() || s->ready_.load(std::memory_order_acquire);
   }
 
  private:
@@ -224,13 +236,29 @@ class ImapSink final : public ResultSink {
     } else {
       done_.push_back(std::move(outcome));
     }
+    publish_ready();
+  }
+  std::optional<Outcome<R>> pop_taken() {
+    std::optional<Outcome<R>> out(std::move(taken_.front()));
+    taken_.pop_front();
+    return out;
+  }
+  // Under mu_.
+  void publish_ready() noexcept {
+    const bool ready = ordered_ ? !window_.empty() && window_.front().has_value() : !done_.empty();
+    // release: pairs with the acquire load in has_next(). The collector's store_load_fence
+    // after its settlements makes it the publish of the pool's EventCount argument
+    // (PoolCore::Impl::collect).
+    ready_.store(ready, std::memory_order_release);
   }
 
   const bool ordered_;
   mutable std::mutex mu_;
+  std::atomic<bool> ready_{false};  // written under mu_
   std::deque<std::optional<Outcome<R>>> window_;
   std::uint64_t window_base_ = 0;
   std::deque<Outcome<R>> done_;
+  std::deque<Outcome<R>> taken_;  // unordered: the iterator's thread only
 };
 
 }  // namespace ringpool::pool::detail
