@@ -65,9 +65,11 @@ TEST(Shutdown, CancelFuturesCancelsWhatNoWorkerStarted) {
   std::vector<Future<int>> queued;
   for (int i = 0; i < 5; ++i) queued.push_back(pool.submit(shutdown_quick, i));
   auto batch = pool.map_async(shutdown_quick, std::vector<int>{1, 2, 3}, 1);
-  // Open the gate once shutdown has cancelled the queued tasks (it waits for the running one).
+  // Open the gate once shutdown has cancelled the queued tasks and the batch (it waits for
+  // the running one). Not before the batch: shutdown cancels one record after another, and
+  // a worker freed between the two would start a chunk of the batch.
   std::thread opener([&] {
-    (void)eventually([&] { return queued.back().cancelled(); });
+    (void)eventually([&] { return queued.back().cancelled() && batch.cancelled(); });
     gate.set();
   });
   pool.shutdown(true, true);
