@@ -61,8 +61,29 @@ std::size_t message_bytes(const QueueCore::Spec& spec) {
   return std::max(spec.slot_size, ref_length_of(spec));
 }
 
-std::size_t segment_bytes(const QueueCore::Spec& spec) {
-  return kQueueRingOffset + ipc::MpmcByteRing::required_bytes(spec.maxsize, message_bytes(spec));
+std::size_t ring_bytes_of(const QueueCore::Spec& spec) {
+  return ipc::MpmcByteRing::required_bytes(spec.maxsize, message_bytes(spec));
+}
+
+// The payload arena, after the ring on a page boundary: words of kQueueArenaStep bytes
+// (none for types of a fixed size, whose items always fit their slot).
+constexpr std::size_t kArenaAlign = 4096;
+
+std::size_t arena_words_of(const QueueCore::Spec& spec, const QueueOptions& opts) {
+  if (ref_length_of(spec) == 0 || opts.arena_bytes == 0) return 0;
+  const std::size_t bytes = std::min(opts.arena_bytes, kQueueArenaMaxBytes);
+  return (bytes + kQueueArenaStep - 1) / kQueueArenaStep;
+}
+
+std::size_t arena_offset_of(std::size_t ring_bytes) {
+  return (kQueueRingOffset + ring_bytes + kArenaAlign - 1) / kArenaAlign * kArenaAlign;
+}
+
+std::size_t segment_bytes(const QueueCore::Spec& spec, const QueueOptions& opts) {
+  const std::size_t ring = ring_bytes_of(spec);
+  const std::size_t words = arena_words_of(spec, opts);
+  if (words == 0) return kQueueRingOffset + ring;
+  return arena_offset_of(ring) + words * kQueueArenaStep;
 }
 
 [[noreturn]] void throw_not_a_queue(std::string_view name, const std::string& why) {
@@ -77,7 +98,10 @@ std::shared_ptr<QueueCore> QueueCore::init(std::shared_ptr<ipc::Segment> segment
                                            const QueueOptions& opts) {
   // The mapping is fresh and zero-filled, which is also the idle state of every field.
   auto* shared = ::new (segment->data()) Shared();
-  const std::span<std::byte> ring_region = segment->bytes().subspan(kQueueRingOffset);
+  const std::span<std::byte> ring_region =
+      segment->bytes().subspan(kQueueRingOffset, ring_bytes_of(spec));
+  const std::size_t arena_words = arena_words_of(spec, opts);
+  const std::size_t arena_offset = arena_words == 0 ? 0 : arena_offset_of(ring_region.size());
   ipc::RingOptions ring_options;
   ring_options.wait = opts.wait;
   auto ring =
@@ -97,6 +121,8 @@ std::shared_ptr<QueueCore> QueueCore::init(std::shared_ptr<ipc::Segment> segment
   shared->payload_owner = payloads.owner_pid();
   shared->payload_serial = payloads.owner_serial();
   shared->ref_length = ref_length;
+  shared->arena_offset = arena_offset;
+  shared->arena_words = arena_words;
   const std::size_t n = std::min(spec.type_name.size(), kQueueTypeNameBytes - 1);
   std::memcpy(shared->type_name, spec.type_name.data(), n);
   shared->type_name[n] = '\0';
@@ -114,13 +140,15 @@ std::shared_ptr<QueueCore> QueueCore::init(std::shared_ptr<ipc::Segment> segment
   core->ref_length_ = ref_length;
   core->payloads_ = std::move(payloads);
   core->max_payload_ = opts.max_payload;
+  core->arena_offset_ = arena_offset;
+  core->arena_words_ = arena_words;
   core->removes_payloads_ = core->segment_->is_anonymous() || opts.unlink_on_destroy;
   return core;
 }
 
 std::shared_ptr<QueueCore> QueueCore::create_anonymous(const Spec& spec, const QueueOptions& opts) {
   validate_spec(spec);
-  auto segment = std::make_shared<ipc::Segment>(ipc::Segment::anonymous(segment_bytes(spec)));
+  auto segment = std::make_shared<ipc::Segment>(ipc::Segment::anonymous(segment_bytes(spec, opts)));
   return init(std::move(segment), spec, opts);
 }
 
@@ -132,7 +160,7 @@ std::shared_ptr<QueueCore> QueueCore::create_named(std::string_view name, const 
   segment_options.allow_untrusted = opts.allow_untrusted;
   segment_options.unlink_on_destroy = opts.unlink_on_destroy;
   auto segment = std::make_shared<ipc::Segment>(
-      ipc::Segment::create(name, segment_bytes(spec), segment_options));
+      ipc::Segment::create(name, segment_bytes(spec, opts), segment_options));
   return init(std::move(segment), spec, opts);
 }
 
@@ -189,6 +217,17 @@ std::shared_ptr<QueueCore> QueueCore::open_named(std::string_view name, const Sp
                                 std::to_string(ref_length) + ", owner " +
                                 std::to_string(payload_owner) + ")");
   }
+  // Read once: the arena's place, checked against the segment before use.
+  const std::uint64_t arena_words = shared->arena_words;
+  const std::uint64_t arena_offset = shared->arena_offset;
+  const std::uint64_t ring_end = kQueueRingOffset + shared->ring_bytes;
+  if (arena_words > kQueueArenaMaxWords || (arena_words != 0 && ref_length == 0) ||
+      (arena_words != 0 && (arena_offset % kArenaAlign != 0 || arena_offset < ring_end ||
+                            arena_offset > segment->size() ||
+                            arena_words * kQueueArenaStep > segment->size() - arena_offset))) {
+    throw_not_a_queue(name, "its arena fields are inconsistent (" + std::to_string(arena_words) +
+                                " words at offset " + std::to_string(arena_offset) + ")");
+  }
   const std::span<std::byte> ring_region =
       segment->bytes().subspan(kQueueRingOffset, static_cast<std::size_t>(shared->ring_bytes));
   auto producer = ipc::MpmcByteProducer::attach(ring_region);
@@ -213,6 +252,8 @@ std::shared_ptr<QueueCore> QueueCore::open_named(std::string_view name, const Sp
   core->ref_length_ = static_cast<std::size_t>(ref_length);
   if (ref_length != 0) core->payloads_ = PayloadNames(payload_owner, payload_serial);
   core->max_payload_ = opts.max_payload;
+  core->arena_offset_ = static_cast<std::size_t>(arena_offset);
+  core->arena_words_ = static_cast<std::size_t>(arena_words);
   return core;
 }
 

@@ -55,6 +55,8 @@ QueueCore::Claim::~Claim() {
   // seq_cst: the pop is over; its word is normally 0 already, but not when the visit
   // threw (pop_tracked leaves it set then). Cleared before the record is freed.
   record.word.store(0, std::memory_order_seq_cst);
+  // seq_cst: as the word; normally 0 already (ArenaHold::release clears it).
+  record.arena.store(0, std::memory_order_seq_cst);
   // seq_cst: pairs with the CAS in acquire_claim().
   record.owner.store(0, std::memory_order_seq_cst);
 }
@@ -93,14 +95,15 @@ bool QueueCore::recover_dead(const char* operation,
       });
     } catch (const ipc::IpcError& e) {
       // The held slot had an impossible length: released, never followed. Its unit is
-      // given back and the record freed; the caller sees the queue's own error.
+      // given back and the record freed; the caller sees the queue's own error. A run the
+      // record names is left claimed (which item owned it is unknown).
       takeover.done();
       item_taken();
       if (e.code() == ipc::IpcErrc::corrupt_indices) throw_corrupted(operation);
       throw;
     } catch (...) {
       // f threw (the item did not decode); the slot is released, its unit is given back
-      // and the record freed.
+      // and the record freed. The item's run is the caller's to free (its ArenaHold).
       takeover.done();
       item_taken();
       throw;
@@ -115,6 +118,11 @@ bool QueueCore::recover_dead(const char* operation,
     // seq_cst: pairs with the stores in Claim::mark_taken() and Claim::done().
     const bool had_unit = outcome == ipc::ClaimRecovery::recovered ||
                           record.taken.load(std::memory_order_seq_cst) != 0;
+    // seq_cst: pairs with Claim::hold_arena(). With the slot recovered, its reference names
+    // the same run and the caller frees it after decoding; otherwise the dead get's item had
+    // left the ring and the run it still names is freed here.
+    const std::uint64_t arena = record.arena.exchange(0, std::memory_order_seq_cst);
+    if (arena != 0 && outcome != ipc::ClaimRecovery::recovered) arena_free(arena);
     takeover.done();
     if (had_unit) item_taken();
     if (recovered) return true;

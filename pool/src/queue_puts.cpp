@@ -75,6 +75,7 @@ QueueCore::PutRecord::~PutRecord() {
   // does: the claimed slot is always committed); the release store below orders it.
   record.word.store(0, std::memory_order_relaxed);
   record.taken.store(0, std::memory_order_relaxed);
+  record.arena.store(0, std::memory_order_relaxed);
   // release: pairs with the acquire CAS in acquire_put_record() and the seq_cst load in
   // recover_dead_puts(); the record is idle before it is free.
   record.owner.store(0, std::memory_order_release);
@@ -135,9 +136,14 @@ bool QueueCore::recover_dead_puts() noexcept {
     }
     // relaxed: the dead owner's last store (it has exited); only we touch the record now.
     const bool held_unit = record.taken.load(std::memory_order_relaxed) != 0;
-    // relaxed (both): ordered by the release store of owner below.
+    // relaxed: as `taken`. A run still named was never published (commit_put() clears it
+    // before the commit): free it, whatever became of the ticket.
+    const std::uint64_t arena = record.arena.load(std::memory_order_relaxed);
+    // relaxed (all three): ordered by the release store of owner below.
     record.word.store(0, std::memory_order_relaxed);
     record.taken.store(0, std::memory_order_relaxed);
+    record.arena.store(0, std::memory_order_relaxed);
+    if (arena != 0) arena_free(arena);
     // A unit with no slot comes back now; a tombstone carries its unit to the get that
     // skips it; a published item carries its own.
     if (outcome == ipc::PutRecovery::unclaimed && held_unit) item_taken();
@@ -183,7 +189,13 @@ std::span<std::byte> QueueCore::claim_reserved(ipc::MpmcByteProducer& producer, 
 void QueueCore::commit_put(ipc::MpmcByteProducer& producer, PutRecord& record, std::size_t n) {
   // Cleared first: from here a death leaves either the claimed ticket (a tombstone, which
   // carries the unit to the get that skips it) or the published item (which carries it);
-  // never a unit a recoverer would give back a second time.
+  // never a unit a recoverer would give back a second time. The item's arena run (if any)
+  // belongs to the item from here: the record forgets it first (a death between the two
+  // costs the run, never frees it under a published item).
+  if (record.tracked()) {
+    // relaxed: read only by a recoverer once this process is gone.
+    record.core_->shared_->puts[record.index_].arena.store(0, std::memory_order_relaxed);
+  }
   record.drop_unit();
   producer.commit_tracked(n, record.word());
 }

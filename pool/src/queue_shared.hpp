@@ -17,8 +17,11 @@ namespace ringpool::pool::detail {
 inline constexpr std::uint64_t kQueueMagic =
     0x3145554555515052ULL;  // "RPQUEUE1" (version 2 spelt RPOUEUE1)
 // 2: the space wait is an ipc::EventCount; 3: per-get claim records; 4: per-put records,
-// and large items by reference (payload_owner, payload_serial, ref_length)
-inline constexpr std::uint32_t kQueueVersion = 4;
+// and large items by reference (payload_owner, payload_serial, ref_length); 5: the payload
+// arena (arena_offset, arena_words, arena_used, the records' `arena`)
+inline constexpr std::uint32_t kQueueVersion = 5;
+// Words of the arena's block bitmap (64 blocks of kQueueArenaBlock each).
+inline constexpr std::size_t kQueueArenaMaxWords = kQueueArenaMaxBytes / kQueueArenaStep;
 // Inside the 4 KiB `ringpool shm` scans for rings.
 inline constexpr std::size_t kQueueRingOffset = 3968;
 inline constexpr std::size_t kQueueTypeNameBytes = 128;
@@ -38,6 +41,10 @@ struct QueueCore::Shared {
   std::int64_t payload_owner;
   std::uint64_t payload_serial;
   std::uint64_t ref_length;
+  // The payload arena (queue_arena.cpp): at arena_offset, arena_words * kQueueArenaStep
+  // bytes (0 words: none).
+  std::uint64_t arena_offset;
+  std::uint64_t arena_words;
   char type_name[kQueueTypeNameBytes];  // the creator's element type, NUL-terminated
 
   // Units of maxsize taken: items in the ring + puts in progress + gets in progress.
@@ -50,7 +57,9 @@ struct QueueCore::Shared {
     std::atomic<std::int64_t> owner;   // 0 free, else the pid of the get using it
     ipc::ClaimWord word;               // the tracked pop's claim word
     std::atomic<std::uint64_t> taken;  // 1 from decoding until the unit is given back
-    std::uint64_t reserved;
+    // 0, or the arena blocks (an ArenaHandle) the call holds: a put from claiming them
+    // until just before it commits; a get from reading their reference until it frees them.
+    std::atomic<std::uint64_t> arena;
   };
   alignas(128) std::array<ClaimRecord, kQueueClaimRecords> claims;
 
@@ -60,6 +69,11 @@ struct QueueCore::Shared {
   std::atomic<std::uint64_t> untracked_puts;
   // One put's record: owner, the tracked claim's word, `taken` = holds a unit of maxsize.
   alignas(128) std::array<ClaimRecord, kQueuePutRecords> puts;
+
+  // The arena's blocks: bit b of word w set = block w * 64 + b is claimed.
+  alignas(128) std::array<std::atomic<std::uint64_t>, kQueueArenaMaxWords> arena_used;
+  // Where the next claim starts looking (spreads producers over the words); a hint only.
+  std::atomic<std::uint64_t> arena_next;
 };
 
 static_assert(std::is_standard_layout_v<QueueCore::Shared>);

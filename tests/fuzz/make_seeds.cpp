@@ -102,8 +102,8 @@ template <class T>
 void queue_seed(const fs::path& file, std::uint8_t selector, std::uint16_t script,
                 std::size_t maxsize, std::size_t slot_size, const std::vector<T>& items) {
   const std::string name = "/ringpool-fuzz-seed-" + std::to_string(::getpid());
-  auto q = ringpool::pool::Queue<T>::create(name, maxsize,
-                                            ringpool::pool::QueueOptions{.slot_size = slot_size});
+  auto q = ringpool::pool::Queue<T>::create(
+      name, maxsize, ringpool::pool::QueueOptions{.slot_size = slot_size, .arena_bytes = 0});
   for (const T& item : items) q.put(item);
   const ringpool::ipc::Segment view = ringpool::ipc::Segment::open(name);
   std::ofstream out(file, std::ios::binary | std::ios::trunc);
@@ -142,7 +142,7 @@ std::size_t find_u64(std::span<const std::byte> bytes, std::size_t end, std::uin
 // naming ticket 0, and a dequeue counter past it.
 void dead_consumer_seed(const fs::path& file) {
   using ringpool::pool::Queue;
-  const ringpool::pool::QueueOptions options{.slot_size = 16};
+  const ringpool::pool::QueueOptions options{.slot_size = 16, .arena_bytes = 0};
   const std::string first = "/ringpool-fuzz-seed-a-" + std::to_string(::getpid());
   const std::string second = "/ringpool-fuzz-seed-b-" + std::to_string(::getpid());
   auto blocked = Queue<std::string>::create(first, 2, options);

@@ -578,8 +578,9 @@ TEST(LargePayloadQueue, NamedQueueCarriesLargeItemsToAnotherProcess) {
     EXPECT_EQ(q.get(30s), std::string(3 << 20, 'n'));
     child.join();
     EXPECT_EQ(child.exitcode(), 0);
-    // An item left in the queue when its creator goes away is removed with it.
-    q.put(std::string(200'000, 'l'));
+    // An item left in the queue when its creator goes away is removed with it (above
+    // kQueueArenaMaxItem: a payload segment, not the queue's arena).
+    q.put(std::string(3 << 20, 'l'));
     EXPECT_EQ(own_payload_segments(), before + 1);
   }
   EXPECT_EQ(own_payload_segments(), before);

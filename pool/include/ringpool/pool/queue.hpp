@@ -23,8 +23,10 @@
 //  - close(): every blocked put/get wakes; puts fail with Closed at once; gets drain what
 //    is left, then fail with Closed.
 //  - Any size travels: an item of a type without a fixed size whose encoding exceeds the
-//    slot goes through a one-off payload segment handed over by reference (the slot
-//    carries the reference; docs/codec.md, "Any size"). Above QueueOptions::max_payload
+//    slot goes by reference (the slot carries it): up to kQueueArenaMaxItem bytes into a
+//    run of blocks of the queue's payload arena (QueueOptions::arena_bytes, in the queue's
+//    own segment; docs/ipc.md, "Queue payload arena"), else, or while the arena is full,
+//    through a one-off payload segment (docs/codec.md, "Any size"). Above QueueOptions::max_payload
 //    it throws PayloadTooLarge before anything is enqueued.
 //  - Shared memory is hostile: impossible shared state (a peer wrote garbage into the
 //    mapping) makes put/get throw Corrupted instead of waiting, and try_put/try_get throw
@@ -154,6 +156,12 @@ class Queue {
   [[nodiscard]] bool full() const noexcept { return size_approx() >= core_->maxsize(); }
   [[nodiscard]] std::size_t maxsize() const noexcept { return core_->maxsize(); }
   [[nodiscard]] std::size_t slot_size() const noexcept { return core_->slot_size(); }
+  // The payload arena's size in bytes (0: none; see QueueOptions::arena_bytes), and the
+  // bytes of its blocks claimed now by items in flight (racy by nature).
+  [[nodiscard]] std::size_t arena_bytes() const noexcept { return core_->arena_bytes(); }
+  [[nodiscard]] std::size_t arena_used_approx() const noexcept {
+    return core_->arena_blocks_used() * kQueueArenaBlock;
+  }
 
   // Wakes every blocked put and get; see the header comment. Idempotent.
   void close() noexcept { core_->close(); }
@@ -169,12 +177,15 @@ class Queue {
     return n;
   }
 
+  // Before the unit is reserved: an item larger than the slot that does not go to the arena
+  // (too large for it, or no arena) is encoded into its payload segment here.
   detail::OutgoingPayload encode_large(const T& value, std::size_t n) const {
+    if (core_->arena_fits(n)) return {};
     return detail::encode_large_item(*core_, value, n);
   }
 
-  T decode_item(std::span<const std::byte> bytes) const {
-    return detail::decode_queue_item<T>(*core_, bytes);
+  T decode_item(std::span<const std::byte> bytes, detail::ArenaHold& hold) const {
+    return detail::decode_queue_item<T>(*core_, bytes, hold);
   }
 
   [[noreturn]] void throw_closed(const char* operation) const {
@@ -213,7 +224,9 @@ class Queue {
   // A unit is reserved (held in `record`), so the ring normally has a free slot for this
   // item (maxsize <= capacity); a consumer still copying out the slot of this ticket may
   // make it wait. Returns false (the unit given back) when a non-blocking call found no slot.
-  // With `large` (the item is in a payload segment) the slot carries its reference.
+  // With `large` (the item is in a payload segment) the slot carries its reference; an item
+  // larger than the slot without `large` goes to a run of the arena (encoded here, with the
+  // unit held), or, when the arena has no room, to a payload segment after all.
   bool enqueue_reserved(const T& value, std::size_t n, detail::QueueCore::PutRecord& record,
                         detail::OutgoingPayload& large, bool blocking,
                         detail::QueueCore::Deadline deadline,
@@ -223,7 +236,7 @@ class Queue {
     constexpr bool kNoexceptEncode = noexcept(Codec<T>::encode(value, std::span<std::byte>()));
     std::vector<std::byte> bytes;
     if constexpr (!kNoexceptEncode) {
-      if (!large) {
+      if (n <= core_->slot_size()) {
         bytes.resize(n);
         try {
           Codec<T>::encode(value, bytes);
@@ -234,18 +247,45 @@ class Queue {
         }
       }
     }
+    detail::QueueCore::ArenaBlocks blocks;
+    if (n > core_->slot_size() && !large) {
+      blocks = core_->arena_claim(record, n);
+      try {
+        if (blocks) {
+          Codec<T>::encode(value, blocks.bytes);
+        } else {
+          large = detail::encode_large_item(*core_, value, n);
+        }
+      } catch (...) {
+        if (blocks) core_->arena_abandon(record, blocks.handle);
+        record.drop_unit();
+        core_->cancel_reservation();
+        throw;
+      }
+    }
     ipc::MpmcByteProducer producer = core_->producer();
     ipc::OpStatus status = ipc::OpStatus::ok;
     const char* operation = blocking ? "put" : "try_put";
-    if (large) n = core_->ref_length();
-    const std::span<std::byte> room =
-        core_->claim_reserved(producer, record, n, blocking, deadline, status, operation);
+    const std::size_t item_bytes = n;
+    if (large || blocks) n = core_->ref_length();
+    std::span<std::byte> room;
+    try {
+      room = core_->claim_reserved(producer, record, n, blocking, deadline, status, operation);
+    } catch (...) {
+      if (blocks) core_->arena_abandon(record, blocks.handle);
+      throw;
+    }
     if (room.data() == nullptr) {
+      if (blocks) core_->arena_abandon(record, blocks.handle);
       if (!blocking) return false;
       if (status == ipc::OpStatus::closed) throw_closed("put");
       throw_full(timeout);
     }
-    if (large) {
+    if (blocks) {
+      const detail::ArenaRef ref{detail::kArenaRefMagic, item_bytes, blocks.handle, 0};
+      std::memcpy(room.data(), &ref, sizeof ref);
+      std::fill(room.begin() + sizeof ref, room.end(), std::byte{0});
+    } else if (large) {
       std::memcpy(room.data(), &large.ref(), sizeof(detail::PayloadRef));
       std::fill(room.begin() + sizeof(detail::PayloadRef), room.end(), std::byte{0});
     } else if constexpr (kNoexceptEncode) {
@@ -263,10 +303,11 @@ class Queue {
     std::optional<T> out;
     bool taken = false;
     detail::QueueCore::Claim claim = core_->acquire_claim();
+    detail::ArenaHold hold(*core_, &claim);
     auto visit = [&](std::span<const std::byte> bytes) {
       taken = true;
       if (claim) claim.mark_taken();
-      out.emplace(decode_item(bytes));
+      out.emplace(decode_item(bytes, hold));
     };
     try {
       if (claim) {
@@ -275,10 +316,12 @@ class Queue {
         static_cast<void>(consumer.try_pop_with(visit));
       }
     } catch (...) {
+      hold.release();
       core_->give_back_skipped(consumer);
       if (taken) finish_get(claim);
       throw;
     }
+    hold.release();  // the slot is released
     core_->give_back_skipped(consumer);
     if (taken) finish_get(claim);
     return out;
@@ -298,8 +341,11 @@ class Queue {
       out = try_get_once(consumer);
       if (out || consumer.corrupted()) return out;
     }
-    core_->recover_dead(operation,
-                        [&](std::span<const std::byte> bytes) { out.emplace(decode_item(bytes)); });
+    // The recovered item's run (if any) is freed once recover_dead has released its slot.
+    detail::ArenaHold hold(*core_, nullptr);
+    core_->recover_dead(operation, [&](std::span<const std::byte> bytes) {
+      out.emplace(decode_item(bytes, hold));
+    });
     return out;
   }
 
@@ -323,25 +369,29 @@ class Queue {
         slice = std::max(std::chrono::nanoseconds(0), std::min(slice, left));
       }
       detail::QueueCore::Claim claim = core_->acquire_claim();
+      detail::ArenaHold hold(*core_, &claim);
       bool taken = false;
       auto visit = [&](std::span<const std::byte> bytes) {
         taken = true;
         if (claim) claim.mark_taken();
-        out.emplace(decode_item(bytes));
+        out.emplace(decode_item(bytes, hold));
       };
       try {
         status = claim ? consumer.pop_tracked(claim.word(), visit, slice)
                        : consumer.pop_with(visit, slice);
       } catch (const ipc::IpcError& e) {
+        hold.release();
         core_->give_back_skipped(consumer);
         if (taken) finish_get(claim);
         if (e.code() == ipc::IpcErrc::corrupt_indices) core_->throw_corrupted("get");
         throw;
       } catch (...) {
+        hold.release();
         core_->give_back_skipped(consumer);
         if (taken) finish_get(claim);
         throw;
       }
+      hold.release();  // the slot is released
       core_->give_back_skipped(consumer);
       if (taken) finish_get(claim);
       if (status == ipc::OpStatus::closed) break;

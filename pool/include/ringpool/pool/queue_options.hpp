@@ -14,6 +14,14 @@ namespace ringpool::pool {
 inline constexpr std::size_t kDefaultQueueSlotSize = 1024;
 // The bound of a queue created with maxsize 0 (Python's unbounded Queue()).
 inline constexpr std::size_t kUnboundedQueueMaxsize = std::size_t{1} << 14;
+// The payload arena of a queue whose items may exceed the slot (QueueOptions::arena_bytes):
+// 8 MiB by default, at most 32 MiB, in steps of kQueueArenaStep; items of up to
+// kQueueArenaMaxItem encoded bytes go through it while it has room.
+inline constexpr std::size_t kDefaultQueueArenaBytes = std::size_t{8} << 20;
+inline constexpr std::size_t kQueueArenaMaxBytes = std::size_t{32} << 20;
+inline constexpr std::size_t kQueueArenaBlock = std::size_t{32} << 10;
+inline constexpr std::size_t kQueueArenaStep = 64 * kQueueArenaBlock;  // 2 MiB
+inline constexpr std::size_t kQueueArenaMaxItem = kQueueArenaStep;
 
 // Every member has an initialiser, so designated initialisers may name any subset.
 struct QueueOptions {
@@ -24,6 +32,11 @@ struct QueueOptions {
   // slot_size travel by reference up to this limit. Per handle: a put above it throws
   // PayloadTooLarge, a get above it DecodeError.
   std::size_t max_payload = std::size_t{1} << 30;
+  // Create: bytes of shared memory in the queue's segment for items larger than the slot
+  // (types without a fixed size), rounded up to kQueueArenaStep, at most kQueueArenaMaxBytes;
+  // 0: none (every such item goes through a one-off payload segment). Mapped with the queue,
+  // its pages touched only as items use them. On open: ignored (the creator's arena).
+  std::size_t arena_bytes = kDefaultQueueArenaBytes;
   // How blocked puts and gets wait: futex (default: sleep, cores stay idle), spin, yield.
   ipc::WaitStrategy wait = ipc::WaitStrategy::futex;
   // Named queues: the creating handle (and its copies) remove the name from /dev/shm

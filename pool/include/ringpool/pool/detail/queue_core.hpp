@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <typeinfo>
 #include <utility>
 
@@ -20,6 +21,19 @@
 #include "ringpool/pool/queue_options.hpp"
 
 namespace ringpool::pool::detail {
+
+// What travels through the ring in place of an item in the queue's payload arena (the
+// message is ref_length() bytes, like a PayloadRef's, told apart by the magic). Plain data,
+// read from shared memory as raw bytes and checked (QueueCore::arena_read) before use.
+inline constexpr std::uint64_t kArenaRefMagic = 0x31414e5241515052ULL;  // "RPQARNA1"
+struct ArenaRef {
+  std::uint64_t magic = 0;   // kArenaRefMagic
+  std::uint64_t bytes = 0;   // the encoded item's size
+  std::uint64_t handle = 0;  // its blocks (QueueCore::ArenaBlocks)
+  std::uint64_t reserved = 0;
+};
+static_assert(std::is_standard_layout_v<ArenaRef> && std::is_trivially_copyable_v<ArenaRef>);
+static_assert(sizeof(ArenaRef) == sizeof(PayloadRef));
 
 // The type-independent part of a queue, in queue.cpp, queue_claims.cpp and queue_puts.cpp: the
 // segment with its header and ring, the exact-maxsize counter and the wait for space (an
@@ -69,6 +83,11 @@ class QueueCore {
     void mark_taken() const noexcept;
     // The item is out of the ring and its unit given back: the record is idle again.
     void done() const noexcept;
+    // While decoding an item in the arena (before its slot is released): the record names
+    // its blocks, so that a recoverer frees them if this process dies after the release.
+    void hold_arena(std::uint64_t handle) const noexcept;
+    // Before the blocks are freed (a death between the two costs them, never frees twice).
+    void drop_arena() const noexcept;
 
    private:
     friend class QueueCore;
@@ -93,6 +112,7 @@ class QueueCore {
     void hold_unit() noexcept;
     // Before the unit is given back or travels with the committed item.
     void drop_unit() noexcept;
+    [[nodiscard]] bool tracked() const noexcept { return index_ != kUntracked; }
 
    private:
     friend class QueueCore;
@@ -128,6 +148,39 @@ class QueueCore {
                                       ipc::OpStatus& status, const char* operation);
   // Publishes the slot of claim_reserved() with an n-byte item; its unit travels with it.
   static void commit_put(ipc::MpmcByteProducer& producer, PutRecord& record, std::size_t n);
+  // The payload arena (queue_arena.cpp): kQueueArenaBlock-byte blocks, 64 to a bitmap word;
+  // an item takes a run of blocks inside one word. A handle names the run:
+  // word << 16 | first block << 8 | block count (1..64); 0 names none.
+  struct ArenaBlocks {
+    std::uint64_t handle = 0;
+    std::span<std::byte> bytes;
+    [[nodiscard]] explicit operator bool() const noexcept { return handle != 0; }
+  };
+  // True when an n-byte item goes to the arena first: larger than the slot, at most
+  // kQueueArenaMaxItem, and the queue has an arena.
+  [[nodiscard]] bool arena_fits(std::size_t n) const noexcept;
+  // Lock-free: claims a run for an n-byte item (arena_fits(n)) and names it in `record`;
+  // empty when the arena has no such run or the put is untracked (the caller falls back to
+  // a one-off payload segment).
+  [[nodiscard]] ArenaBlocks arena_claim(PutRecord& record, std::size_t n) noexcept;
+  // A claimed run that will not travel (the encoder threw, no slot): the record forgets it,
+  // then it is freed.
+  void arena_abandon(PutRecord& record, std::uint64_t handle) noexcept;
+  // The item an ArenaRef message names (ref_length() bytes from the ring), checked: a run
+  // inside the arena, claimed, and its size within the run and max_payload(). Throws
+  // DecodeError for `operation` otherwise (nothing is freed: the reference is not trusted).
+  struct ArenaItem {
+    std::uint64_t handle = 0;
+    std::span<const std::byte> bytes;
+  };
+  [[nodiscard]] ArenaItem arena_read(std::span<const std::byte> message) const;
+  // Frees a run (after the item's slot is released). A handle that names no run inside the
+  // arena is ignored.
+  void arena_free(std::uint64_t handle) const noexcept;
+  // Blocks claimed now (diagnostics and tests; racy).
+  [[nodiscard]] std::size_t arena_blocks_used() const noexcept;
+  [[nodiscard]] std::size_t arena_bytes() const noexcept;
+
   // Gives back the units of the tombstones `consumer` skipped.
   void give_back_skipped(ipc::MpmcByteConsumer& consumer) noexcept;
 
@@ -173,6 +226,8 @@ class QueueCore {
   std::size_t ref_length_ = 0;
   PayloadNames payloads_;
   std::size_t max_payload_ = 0;
+  std::size_t arena_offset_ = 0;   // of the arena in the segment
+  std::size_t arena_words_ = 0;    // 0: no arena
   bool removes_payloads_ = false;  // the creator's handle (see ~QueueCore)
 };
 template <class T>

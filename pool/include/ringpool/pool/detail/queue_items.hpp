@@ -1,10 +1,14 @@
 #pragma once
 // The items of a Queue<T> as bytes: an item's encoded size checked against the slot and the
 // handle's limit, the encoding of an item larger than the slot into a payload segment of
-// its own, and the decoding of a ring message (the item's bytes, or a reference to such a
-// segment). docs/codec.md, "Any size".
+// its own, and the decoding of a ring message (the item's bytes, or a reference to a run in
+// the queue's arena or to such a segment). docs/codec.md, "Any size"; docs/ipc.md, "Queue
+// payload arena".
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <span>
+#include <utility>
 
 #include "ringpool/pool/codec.hpp"
 #include "ringpool/pool/detail/payload.hpp"
@@ -38,11 +42,47 @@ OutgoingPayload encode_large_item(const QueueCore& core, const T& value, std::si
   return large;
 }
 
-// An item as it came out of the ring: its bytes, or a reference to a payload segment
-// (taken, and its name unlinked, here).
+// A get's arena run: named in its claim record (when it has one) while the item is decoded,
+// freed once the item's slot is released (release(), or the destructor on every path).
+class ArenaHold {
+ public:
+  ArenaHold(const QueueCore& core, const QueueCore::Claim* claim) noexcept
+      : core_(&core), claim_(claim) {}
+  ArenaHold(const ArenaHold&) = delete;
+  ArenaHold& operator=(const ArenaHold&) = delete;
+  ~ArenaHold() { release(); }
+
+  // Precondition: the item's slot is still held.
+  void set(std::uint64_t handle) noexcept {
+    handle_ = handle;
+    if (claim_ != nullptr && *claim_) claim_->hold_arena(handle);
+  }
+  // After the slot is released: the record forgets the run, then it is freed.
+  void release() noexcept {
+    if (handle_ == 0) return;
+    if (claim_ != nullptr && *claim_) claim_->drop_arena();
+    core_->arena_free(std::exchange(handle_, 0));
+  }
+
+ private:
+  const QueueCore* core_;
+  const QueueCore::Claim* claim_;
+  std::uint64_t handle_ = 0;
+};
+
+// An item as it came out of the ring: its bytes, a reference to its run in the queue's
+// arena (named in `hold`, freed by the caller once the slot is released), or a reference to
+// a payload segment (taken, and its name unlinked, here).
 template <class T>
-T decode_queue_item(const QueueCore& core, std::span<const std::byte> bytes) {
+T decode_queue_item(const QueueCore& core, std::span<const std::byte> bytes, ArenaHold& hold) {
   if (core.ref_length() != 0 && bytes.size() == core.ref_length()) {
+    std::uint64_t magic = 0;
+    std::memcpy(&magic, bytes.data(), sizeof magic);
+    if (magic == kArenaRefMagic) {
+      const QueueCore::ArenaItem item = core.arena_read(bytes);
+      hold.set(item.handle);
+      return Codec<T>::decode(item.bytes);
+    }
     const IncomingPayload payload =
         IncomingPayload::take(core.payloads(), bytes.first(sizeof(PayloadRef)), core.max_payload());
     return Codec<T>::decode(payload.bytes());

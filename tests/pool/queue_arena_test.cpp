@@ -1,0 +1,357 @@
+// Queue<T>'s payload arena (docs/ipc.md, "Queue payload arena"): items larger than a slot
+// and at most kQueueArenaMaxItem travel through runs of blocks in the queue's own segment,
+// with no payload segment per item; a full arena falls back to one-off payload segments;
+// forged arena references are refused; a producer or consumer killed mid-item leaves no run
+// claimed and nothing in /dev/shm, and loses no other item.
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "ringpool/ipc/byte_ring.hpp"
+#include "ringpool/ipc/detail/ring_header.hpp"
+#include "ringpool/ipc/segment.hpp"
+#include "ringpool/pool/codec.hpp"
+#include "ringpool/pool/errors.hpp"
+#include "ringpool/pool/queue.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+// Set in a forked consumer: decoding a Bulk reports on this pipe, then blocks until killed.
+int g_block_fd = -1;
+// Set in a forked producer: encoding a Bulk reports on this pipe, then stops (SIGSTOP).
+int g_stop_fd = -1;
+
+// `size` bytes, each `fill`: an item of any size whose codec can stop the process.
+struct Bulk {
+  std::uint64_t size = 0;
+  std::uint8_t fill = 0;
+};
+
+}  // namespace
+
+template <>
+struct ringpool::pool::Codec<Bulk> {
+  static std::size_t size(const Bulk& b) { return static_cast<std::size_t>(b.size); }
+  static void encode(const Bulk& b, std::span<std::byte> out) noexcept {
+    if (g_stop_fd >= 0) {
+      const char c = 'e';
+      if (::write(g_stop_fd, &c, 1) != 1) ::_exit(3);
+      ::raise(SIGSTOP);
+    }
+    std::memset(out.data(), b.fill, out.size());
+  }
+  static Bulk decode(std::span<const std::byte> in) {
+    if (in.empty()) throw DecodeError("Bulk: empty");
+    Bulk b{in.size(), static_cast<std::uint8_t>(in[0])};
+    for (const std::byte x : in) {
+      if (static_cast<std::uint8_t>(x) != b.fill) throw DecodeError("Bulk: torn item");
+    }
+    if (g_block_fd >= 0) {
+      const char c = 'd';
+      if (::write(g_block_fd, &c, 1) != 1) ::_exit(3);
+      for (;;) ::pause();
+    }
+    return b;
+  }
+};
+
+namespace ringpool::pool {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Watchdog {
+ public:
+  Watchdog() { ::alarm(120); }
+  ~Watchdog() { ::alarm(0); }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+};
+
+// Payload segments of owners (queues) created by this test process.
+std::size_t own_payload_segments() {
+  const std::string stem = "ringpool-blob-" + std::to_string(::getpid()) + "-";
+  DIR* dir = ::opendir("/dev/shm");
+  if (dir == nullptr) return 0;
+  std::size_t n = 0;
+  while (const dirent* e = ::readdir(dir)) {
+    if (std::string_view(e->d_name).substr(0, stem.size()) == stem) ++n;
+  }
+  ::closedir(dir);
+  return n;
+}
+
+std::vector<char> item_of(std::size_t size, std::size_t index) {
+  std::vector<char> v(size, static_cast<char>('a' + index % 26));
+  std::memcpy(v.data(), &index, sizeof index);
+  return v;
+}
+
+bool is_item(const std::vector<char>& v, std::size_t size, std::size_t index) {
+  return v == item_of(size, index);
+}
+
+void reap(pid_t pid, int expected_exit) {
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), expected_exit);
+}
+
+void kill_and_reap(pid_t pid) {
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
+}
+
+constexpr std::size_t kSizes[] = {4096, 65536, std::size_t{1} << 20};
+
+TEST(QueueArena, MediumItemsTravelThroughTheArenaBetweenProcesses) {
+  Watchdog watchdog;
+  Queue<std::vector<char>> q(4);
+  EXPECT_EQ(q.arena_bytes(), kDefaultQueueArenaBytes);
+  constexpr std::size_t kItems = 60;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    for (std::size_t i = 0; i < kItems; ++i) {
+      if (!is_item(q.get(20s), kSizes[i % 3], i)) ::_exit(2);
+    }
+    ::_exit(0);
+  }
+  for (std::size_t i = 0; i < kItems; ++i) {
+    q.put(item_of(kSizes[i % 3], i));
+    // Four items of at most 1 MiB fit the 8 MiB arena: none takes a payload segment.
+    EXPECT_EQ(own_payload_segments(), 0u) << "item " << i;
+  }
+  reap(child, 0);
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+}
+
+TEST(QueueArena, NamedQueuesCarryMediumItemsAndOpenersUseTheCreatorsArena) {
+  Watchdog watchdog;
+  const std::string name = "rp-arena-named-" + std::to_string(::getpid());
+  auto q = Queue<std::string>::create(name, 4, QueueOptions{.arena_bytes = std::size_t{4} << 20});
+  EXPECT_EQ(q.arena_bytes(), std::size_t{4} << 20);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto peer = Queue<std::string>::open(name, QueueOptions{.arena_bytes = 0});
+    if (peer.arena_bytes() != (std::size_t{4} << 20)) ::_exit(3);
+    for (std::size_t i = 0; i < 20; ++i) {
+      if (peer.get(20s) != std::string(5000 + i * 3000, static_cast<char>('A' + i))) ::_exit(2);
+    }
+    peer.put(std::string(100000, 'z'));
+    ::_exit(0);
+  }
+  for (std::size_t i = 0; i < 20; ++i) {
+    q.put(std::string(5000 + i * 3000, static_cast<char>('A' + i)));
+  }
+  reap(child, 0);  // it got all 20 before its reply: this get cannot take an item of ours
+  EXPECT_TRUE(q.get(20s) == std::string(100000, 'z'));
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+  EXPECT_EQ(own_payload_segments(), 0u);
+
+  // No arena: the same items go through payload segments, and still arrive.
+  const std::string bare = name + "-bare";
+  auto none = Queue<std::string>::create(bare, 2, QueueOptions{.arena_bytes = 0});
+  EXPECT_EQ(none.arena_bytes(), 0u);
+  auto opened = Queue<std::string>::open(bare);
+  EXPECT_EQ(opened.arena_bytes(), 0u);
+  none.put(std::string(70000, 'n'));
+  EXPECT_EQ(own_payload_segments(), 1u);
+  EXPECT_TRUE(opened.get(1s) == std::string(70000, 'n'));
+  EXPECT_EQ(own_payload_segments(), 0u);
+}
+
+TEST(QueueArena, AFullArenaFallsBackToPayloadSegmentsInOrder) {
+  // One word: 64 blocks of 32 KiB. An item of 200,008 encoded bytes takes 7 blocks, so 9
+  // fit; the other 7 go through payload segments.
+  Queue<std::string> q(16, QueueOptions{.arena_bytes = kQueueArenaStep});
+  EXPECT_EQ(q.arena_bytes(), kQueueArenaStep);
+  for (std::size_t i = 0; i < 16; ++i) q.put(std::string(200000, static_cast<char>('a' + i)));
+  EXPECT_EQ(q.arena_used_approx(), 9 * 7 * kQueueArenaBlock);
+  EXPECT_EQ(own_payload_segments(), 7u);
+  for (std::size_t i = 0; i < 16; ++i) {
+    EXPECT_TRUE(q.get(1s) == std::string(200000, static_cast<char>('a' + i))) << "item " << i;
+  }
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+  EXPECT_EQ(own_payload_segments(), 0u);
+  // Items above kQueueArenaMaxItem never use the arena.
+  Queue<std::string> big(2);
+  big.put(std::string(kQueueArenaMaxItem + 1, 'b'));
+  EXPECT_EQ(big.arena_used_approx(), 0u);
+  EXPECT_EQ(own_payload_segments(), 1u);
+  EXPECT_EQ(big.get(1s).size(), kQueueArenaMaxItem + 1);
+}
+
+TEST(QueueArena, ForgedArenaReferencesAreDecodeErrors) {
+  const std::string name = "rp-arena-forged-" + std::to_string(::getpid());
+  auto q = Queue<std::string>::create(name, 8, QueueOptions{.slot_size = 64});
+  ringpool::ipc::Segment segment = ringpool::ipc::Segment::open(name);
+  std::size_t ring = 0;
+  for (std::size_t off = 128; off < 4096; off += 128) {
+    std::uint64_t magic = 0;
+    std::memcpy(&magic, segment.data() + off, sizeof magic);
+    if (magic == ringpool::ipc::detail::kRingMagic) {
+      ring = off;
+      break;
+    }
+  }
+  ASSERT_NE(ring, 0u);
+  auto evil = ringpool::ipc::MpmcByteProducer::attach(segment.bytes().subspan(ring));
+  const auto push = [&](const detail::ArenaRef& r) {
+    const std::span<std::byte> room = evil.claim(65);
+    ASSERT_EQ(room.size(), 65u);
+    std::memset(room.data(), 0, room.size());
+    std::memcpy(room.data(), &r, sizeof r);
+    evil.commit(65);
+  };
+  // A real item first: its run (word 0, block 0, 1 block) is claimed while it is queued.
+  q.put(std::string(100, 'r'));
+  const std::uint64_t first_run = 1;  // word 0, block 0, one block
+  const detail::ArenaRef forged[] = {
+      {detail::kArenaRefMagic, 100, (std::uint64_t{4} << 16) | 1, 0},  // word past the arena
+      {detail::kArenaRefMagic, 100, 0, 0},                             // no blocks
+      {detail::kArenaRefMagic, 100, (std::uint64_t{60} << 8) | 5, 0},  // run past the word
+      {detail::kArenaRefMagic, kQueueArenaBlock + 1, first_run, 0},    // more than the run
+      {detail::kArenaRefMagic, 0, first_run, 0},                       // empty
+      {detail::kArenaRefMagic, 100, (std::uint64_t{1} << 16) | 1, 0},  // blocks not claimed
+  };
+  for (const auto& r : forged) push(r);
+  EXPECT_EQ(q.get(1s), std::string(100, 'r'));
+  for (std::size_t i = 0; i < std::size(forged); ++i) {
+    EXPECT_THROW((void)q.get(1s), DecodeError) << "forged reference " << i;
+  }
+  // Nothing was claimed or freed on a forged reference (the forged items took no unit of
+  // maxsize, so the queue's count is off from here: no more puts).
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+}
+
+TEST(QueueArena, AConsumerKilledInsideGetLosesNoItemAndLeaksNoRun) {
+  Watchdog watchdog;
+  Queue<Bulk> q(4);
+  q.put(Bulk{70000, 7});
+  q.put(Bulk{90000, 9});
+  test::Pipe ready;
+  const pid_t consumer = ::fork();
+  ASSERT_GE(consumer, 0);
+  if (consumer == 0) {
+    ready.close_read();
+    g_block_fd = ready.write_fd();
+    static_cast<void>(q.get(30s));
+    ::_exit(2);  // not reached: decode blocks
+  }
+  ready.close_write();
+  char c = 0;
+  ASSERT_EQ(::read(ready.read_fd(), &c, 1), 1);
+  kill_and_reap(consumer);
+  // The next item first (recovery runs on an empty queue), then the dead consumer's (still
+  // in its claimed slot), each once.
+  const Bulk first = q.get(5s);
+  const Bulk second = q.get(5s);
+  EXPECT_EQ(first.size, 90000u);
+  EXPECT_EQ(first.fill, 9);
+  EXPECT_EQ(second.size, 70000u);
+  EXPECT_EQ(second.fill, 7);
+  EXPECT_THROW((void)q.get(200ms), Empty);
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+  EXPECT_EQ(own_payload_segments(), 0u);
+  // maxsize units all came back.
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
+  EXPECT_FALSE(q.try_put(Bulk{5000, 1}));
+}
+
+TEST(QueueArena, AProducerKilledInsideItsEncodeLeaksNoRun) {
+  Watchdog watchdog;
+  Queue<Bulk> q(2);
+  test::Pipe ready;
+  const pid_t producer = ::fork();
+  ASSERT_GE(producer, 0);
+  if (producer == 0) {
+    ready.close_read();
+    g_stop_fd = ready.write_fd();
+    try {
+      q.put(Bulk{300000, 3}, 30s);
+    } catch (...) {
+      ::_exit(4);
+    }
+    ::_exit(0);
+  }
+  ready.close_write();
+  char c = 0;
+  ASSERT_EQ(::read(ready.read_fd(), &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(producer, &status, WUNTRACED), producer);
+  ASSERT_TRUE(WIFSTOPPED(status));
+  // The stopped put holds its run (10 blocks) and a unit.
+  EXPECT_EQ(q.arena_used_approx(), 10 * kQueueArenaBlock);
+  kill_and_reap(producer);
+  q.put(Bulk{50000, 5});
+  // The next get finds the dead put's record: its run and unit come back; no item is lost.
+  const Bulk got = q.get(5s);
+  EXPECT_EQ(got.size, 50000u);
+  EXPECT_EQ(got.fill, 5);
+  EXPECT_THROW((void)q.get(200ms), Empty);
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+  EXPECT_EQ(own_payload_segments(), 0u);
+  EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
+  EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
+  EXPECT_FALSE(q.try_put(Bulk{5000, 1}));
+}
+
+// Threads over one mapping (also run under ThreadSanitizer): two producers and two
+// consumers through a one-word arena, so items go through runs and payload segments at once.
+TEST(QueueArenaThreads, ConcurrentPutsAndGetsShareTheArena) {
+  Queue<std::vector<char>> q(8, QueueOptions{.arena_bytes = kQueueArenaStep});
+  constexpr std::size_t kPerProducer = 40;
+  static constexpr std::size_t kItemSizes[] = {3000, 40000, 150000, 600000};
+  std::atomic<std::size_t> bad{0};
+  std::vector<std::atomic<int>> seen(2 * kPerProducer);
+  std::vector<std::thread> threads;
+  for (std::size_t p = 0; p < 2; ++p) {
+    threads.emplace_back([&q, p] {
+      for (std::size_t i = 0; i < kPerProducer; ++i) {
+        const std::size_t index = p * kPerProducer + i;
+        q.put(item_of(kItemSizes[index % 4], index));
+      }
+    });
+  }
+  for (std::size_t c = 0; c < 2; ++c) {
+    threads.emplace_back([&] {
+      for (std::size_t i = 0; i < kPerProducer; ++i) {
+        const std::vector<char> v = q.get(30s);
+        std::size_t index = 0;
+        std::memcpy(&index, v.data(), sizeof index);
+        if (index >= seen.size() || !is_item(v, kItemSizes[index % 4], index)) {
+          bad.fetch_add(1);
+          continue;
+        }
+        seen[index].fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0u);
+  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i].load(), 1) << "item " << i;
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+}
+
+}  // namespace
+}  // namespace ringpool::pool
