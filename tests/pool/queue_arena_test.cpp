@@ -29,10 +29,13 @@
 
 namespace {
 
+using ::ringpool::test::kill_and_reap;
+using ::ringpool::test::Watchdog;
+
 // Set in a forked consumer: decoding a Bulk reports on this pipe, then blocks until killed.
-int g_block_fd = -1;
+int g_arena_block_fd = -1;
 // Set in a forked producer: encoding a Bulk reports on this pipe, then stops (SIGSTOP).
-int g_stop_fd = -1;
+int g_arena_stop_fd = -1;
 
 // `size` bytes, each `fill`: an item of any size whose codec can stop the process.
 struct Bulk {
@@ -46,9 +49,9 @@ template <>
 struct ringpool::pool::Codec<Bulk> {
   static std::size_t size(const Bulk& b) { return static_cast<std::size_t>(b.size); }
   static void encode(const Bulk& b, std::span<std::byte> out) noexcept {
-    if (g_stop_fd >= 0) {
+    if (g_arena_stop_fd >= 0) {
       const char c = 'e';
-      if (::write(g_stop_fd, &c, 1) != 1) ::_exit(3);
+      if (::write(g_arena_stop_fd, &c, 1) != 1) ::_exit(3);
       ::raise(SIGSTOP);
     }
     std::memset(out.data(), b.fill, out.size());
@@ -59,9 +62,9 @@ struct ringpool::pool::Codec<Bulk> {
     for (const std::byte x : in) {
       if (static_cast<std::uint8_t>(x) != b.fill) throw DecodeError("Bulk: torn item");
     }
-    if (g_block_fd >= 0) {
+    if (g_arena_block_fd >= 0) {
       const char c = 'd';
-      if (::write(g_block_fd, &c, 1) != 1) ::_exit(3);
+      if (::write(g_arena_block_fd, &c, 1) != 1) ::_exit(3);
       for (;;) ::pause();
     }
     return b;
@@ -72,14 +75,6 @@ namespace ringpool::pool {
 namespace {
 
 using namespace std::chrono_literals;
-
-class Watchdog {
- public:
-  Watchdog() { ::alarm(120); }
-  ~Watchdog() { ::alarm(0); }
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-};
 
 // Payload segments of owners (queues) created by this test process.
 std::size_t own_payload_segments() {
@@ -112,18 +107,10 @@ void reap(pid_t pid, int expected_exit) {
   EXPECT_EQ(WEXITSTATUS(status), expected_exit);
 }
 
-void kill_and_reap(pid_t pid) {
-  ASSERT_GT(pid, 0);
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status));
-}
-
 constexpr std::size_t kSizes[] = {4096, 65536, std::size_t{1} << 20};
 
 TEST(QueueArena, MediumItemsTravelThroughTheArenaBetweenProcesses) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   Queue<std::vector<char>> q(4);
   EXPECT_EQ(q.arena_bytes(), kDefaultQueueArenaBytes);
   constexpr std::size_t kItems = 60;
@@ -145,7 +132,7 @@ TEST(QueueArena, MediumItemsTravelThroughTheArenaBetweenProcesses) {
 }
 
 TEST(QueueArena, NamedQueuesCarryMediumItemsAndOpenersUseTheCreatorsArena) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   const std::string name = "rp-arena-named-" + std::to_string(::getpid());
   auto q = Queue<std::string>::create(name, 4, QueueOptions{.arena_bytes = std::size_t{4} << 20});
   EXPECT_EQ(q.arena_bytes(), std::size_t{4} << 20);
@@ -245,7 +232,7 @@ TEST(QueueArena, ForgedArenaReferencesAreDecodeErrors) {
 }
 
 TEST(QueueArena, AConsumerKilledInsideGetLosesNoItemAndLeaksNoRun) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   Queue<Bulk> q(4);
   q.put(Bulk{70000, 7});
   q.put(Bulk{90000, 9});
@@ -254,7 +241,7 @@ TEST(QueueArena, AConsumerKilledInsideGetLosesNoItemAndLeaksNoRun) {
   ASSERT_GE(consumer, 0);
   if (consumer == 0) {
     ready.close_read();
-    g_block_fd = ready.write_fd();
+    g_arena_block_fd = ready.write_fd();
     static_cast<void>(q.get(30s));
     ::_exit(2);  // not reached: decode blocks
   }
@@ -279,14 +266,14 @@ TEST(QueueArena, AConsumerKilledInsideGetLosesNoItemAndLeaksNoRun) {
 }
 
 TEST(QueueArena, AProducerKilledInsideItsEncodeLeaksNoRun) {
-  Watchdog watchdog;
+  Watchdog watchdog(120);
   Queue<Bulk> q(2);
   test::Pipe ready;
   const pid_t producer = ::fork();
   ASSERT_GE(producer, 0);
   if (producer == 0) {
     ready.close_read();
-    g_stop_fd = ready.write_fd();
+    g_arena_stop_fd = ready.write_fd();
     try {
       q.put(Bulk{300000, 3}, 30s);
     } catch (...) {

@@ -28,6 +28,8 @@
 #include "test_support.hpp"
 
 namespace {
+
+using ::ringpool::test::kill_and_reap;
 using ::ringpool::test::Watchdog;
 
 // Set in a forked consumer: decoding a Parcel reports on this pipe and then blocks until
@@ -126,14 +128,6 @@ pid_t consumer_stuck_in_get(Queue<Parcel>& q, bool use_try_get) {
     return 0;
   }
   return pid;
-}
-
-void kill_and_reap(pid_t pid) {
-  ASSERT_GT(pid, 0);
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status));
 }
 
 TEST(QueueCrash, AConsumerKilledInsideGetLosesNoItem) {

@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -166,6 +168,15 @@ T round_trip(const T& v) {
   const auto bytes = pool::to_bytes(v);
   EXPECT_EQ(bytes.size(), pool::Codec<T>::size(v));
   return pool::from_bytes<T>(bytes);
+}
+
+// SIGKILLs the child `pid` (> 0) and reaps it, checking that the signal ended it.
+inline void kill_and_reap(pid_t pid) {
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status));
 }
 
 }  // namespace ringpool::test
