@@ -109,39 +109,21 @@ class SharedRaw {
 
 // ---- links: one direction, one item type; hot calls are templates, no virtual calls -----
 
-template <class T>
-class RingpoolSpscLink {
+// The non-blocking hot path only: a spin ring publishes with a plain release store (futex
+// rings add a waiter check for their blocking calls, which the bench does not use).
+inline ipc::RingOptions spin_ring() {
+  ipc::RingOptions o;
+  o.wait = ipc::WaitStrategy::spin;
+  return o;
+}
+
+// ringpool's SpscRing<T> or MpmcRing<T>: the producer process uses one end, the consumer
+// the other.
+template <class Ring, class T>
+class RingpoolLink {
  public:
-  explicit RingpoolSpscLink(std::size_t /*batch*/)
-      : ring_(ipc::SpscRing<T>::create_anonymous(kCapacity, spin_ring())) {}
-  void become(Role /*role*/) {}
-  bool try_push(const T& v) noexcept { return ring_.producer.try_push(v); }
-  std::size_t push_some(const T* p, std::size_t n) noexcept {
-    return ring_.producer.try_push_n(std::span<const T>(p, n));
-  }
-  bool try_pop(T& v) noexcept { return ring_.consumer.try_pop(v); }
-  std::size_t pop_some(T* p, std::size_t n) noexcept {
-    return ring_.consumer.try_pop_n(std::span<T>(p, n));
-  }
-
-  // The non-blocking hot path only: a spin ring publishes with a plain release store
-  // (futex rings add a waiter check for their blocking calls, which the bench does not use).
-  static ipc::RingOptions spin_ring() {
-    ipc::RingOptions o;
-    o.wait = ipc::WaitStrategy::spin;
-    return o;
-  }
-
- private:
-  typename ipc::SpscRing<T>::Ends
-      ring_;  // the producer process uses one end, the consumer the other
-};
-
-template <class T>
-class RingpoolMpmcLink {
- public:
-  explicit RingpoolMpmcLink(std::size_t /*batch*/)
-      : ring_(ipc::MpmcRing<T>::create_anonymous(kCapacity, RingpoolSpscLink<T>::spin_ring())) {}
+  explicit RingpoolLink(std::size_t /*batch*/)
+      : ring_(Ring::create_anonymous(kCapacity, spin_ring())) {}
   void become(Role /*role*/) {}
   bool try_push(const T& v) noexcept { return ring_.producer.try_push(v); }
   std::size_t push_some(const T* p, std::size_t n) noexcept {
@@ -153,8 +135,13 @@ class RingpoolMpmcLink {
   }
 
  private:
-  typename ipc::MpmcRing<T>::Ends ring_;
+  typename Ring::Ends ring_;
 };
+
+template <class T>
+using RingpoolSpscLink = RingpoolLink<ipc::SpscRing<T>, T>;
+template <class T>
+using RingpoolMpmcLink = RingpoolLink<ipc::MpmcRing<T>, T>;
 
 template <class T>
 class BoostSpscLink {
