@@ -27,6 +27,7 @@
 #include "ringpool/pool/pool.hpp"
 #include "ringpool/pool/process.hpp"
 #include "ringpool/pool/queue.hpp"
+#include "test_support.hpp"
 
 namespace {
 
@@ -629,26 +630,8 @@ TEST(LargePayloadQueue, AnItemThatLooksLikeAReferenceTravelsAsItself) {
 TEST(LargePayloadQueue, AForgedReferenceInTheRingIsADecodeErrorNotACrash) {
   const std::string name = "rp-large-forged-" + std::to_string(getpid());
   auto q = Queue<std::string>::create(name, 8, QueueOptions{.slot_size = 64});
-  // A second mapping of the segment, as another process could write it.
-  ringpool::ipc::Segment segment = ringpool::ipc::Segment::open(name);
-  std::size_t ring = 0;
-  for (std::size_t off = 128; off < 4096; off += 128) {
-    std::uint64_t magic = 0;
-    std::memcpy(&magic, segment.data() + off, sizeof magic);
-    if (magic == ringpool::ipc::detail::kRingMagic) {
-      ring = off;
-      break;
-    }
-  }
-  ASSERT_NE(ring, 0u);
-  auto evil = ringpool::ipc::MpmcByteProducer::attach(segment.bytes().subspan(ring));
-  const auto push = [&](const detail::PayloadRef& r) {
-    const std::span<std::byte> room = evil.claim(65);
-    ASSERT_EQ(room.size(), 65u);
-    std::memset(room.data(), 0, room.size());
-    std::memcpy(room.data(), &r, sizeof r);
-    evil.commit(65);
-  };
+  ringpool::test::RingForger evil(name);
+  const auto push = [&](const detail::PayloadRef& r) { evil.push(r, 65); };
   const detail::PayloadRef forged[] = {
       {0, 65, 1, 1},                                             // no magic
       {detail::kPayloadRefMagic, 65, 0, 1},                      // sender pid 0

@@ -191,25 +191,8 @@ TEST(QueueArena, AFullArenaFallsBackToPayloadSegmentsInOrder) {
 TEST(QueueArena, ForgedArenaReferencesAreDecodeErrors) {
   const std::string name = "rp-arena-forged-" + std::to_string(::getpid());
   auto q = Queue<std::string>::create(name, 8, QueueOptions{.slot_size = 64});
-  ringpool::ipc::Segment segment = ringpool::ipc::Segment::open(name);
-  std::size_t ring = 0;
-  for (std::size_t off = 128; off < 4096; off += 128) {
-    std::uint64_t magic = 0;
-    std::memcpy(&magic, segment.data() + off, sizeof magic);
-    if (magic == ringpool::ipc::detail::kRingMagic) {
-      ring = off;
-      break;
-    }
-  }
-  ASSERT_NE(ring, 0u);
-  auto evil = ringpool::ipc::MpmcByteProducer::attach(segment.bytes().subspan(ring));
-  const auto push = [&](const detail::ArenaRef& r) {
-    const std::span<std::byte> room = evil.claim(65);
-    ASSERT_EQ(room.size(), 65u);
-    std::memset(room.data(), 0, room.size());
-    std::memcpy(room.data(), &r, sizeof r);
-    evil.commit(65);
-  };
+  test::RingForger evil(name);
+  const auto push = [&](const detail::ArenaRef& r) { evil.push(r, 65); };
   // A real item first: its run (word 0, block 0, 1 block) is claimed while it is queued.
   q.put(std::string(100, 'r'));
   const std::uint64_t first_run = 1;  // word 0, block 0, one block

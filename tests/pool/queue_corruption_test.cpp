@@ -16,6 +16,7 @@
 #include "ringpool/pool/errors.hpp"
 #include "ringpool/pool/queue.hpp"
 #include "test_helpers.hpp"
+#include "test_support.hpp"
 
 namespace {
 using ::ringpool::test::unique_name;
@@ -34,13 +35,8 @@ using ringpool::pool::Queue;
 class RingScribbler {
  public:
   explicit RingScribbler(const std::string& name) : segment_(Segment::open(name)) {
-    for (std::size_t off = 0; off + sizeof(RingControl) <= segment_.size(); off += 128) {
-      auto* control = reinterpret_cast<RingControl*>(segment_.data() + off);
-      if (control->header.magic.load() == ringpool::ipc::detail::kRingMagic) {
-        control_ = control;
-        break;
-      }
-    }
+    const std::size_t ring = ringpool::test::queue_ring_offset(segment_);
+    if (ring != 0) control_ = reinterpret_cast<RingControl*>(segment_.data() + ring);
   }
   RingControl* control() const noexcept { return control_; }
   std::atomic<std::uint64_t>& seq(std::uint64_t slot) const {

@@ -248,16 +248,9 @@ TEST(QueueCrash, ARecoveredItemWithAnImpossibleLengthThrowsCorrupted) {
       // (slot 0, the first item): found through a second mapping of the segment, by the
       // ring magic at a 128-byte boundary.
       const ipc::Segment evil = ipc::Segment::open(name);
-      std::byte* slot0 = nullptr;
-      for (std::size_t off = 0; off + sizeof(ipc::detail::RingControl) <= evil.size(); off += 128) {
-        std::uint64_t magic = 0;
-        std::memcpy(&magic, evil.data() + off, sizeof magic);
-        if (magic == ipc::detail::kRingMagic) {
-          slot0 = evil.data() + off + sizeof(ipc::detail::RingControl);
-          break;
-        }
-      }
-      ASSERT_NE(slot0, nullptr);
+      const std::size_t ring = test::queue_ring_offset(evil);
+      ASSERT_NE(ring, 0u);
+      std::byte* slot0 = evil.data() + ring + sizeof(ipc::detail::RingControl);
       const std::uint32_t huge = 1U << 30;
       std::memcpy(slot0 + ipc::detail::kByteLenOffset, &huge, sizeof huge);
     }

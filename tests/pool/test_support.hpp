@@ -9,12 +9,18 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 
+#include "ringpool/ipc/detail/ring_header.hpp"
+#include "ringpool/ipc/mpmc_byte_ring.hpp"
+#include "ringpool/ipc/segment.hpp"
 #include "ringpool/pool/pool.hpp"
 #include "test_helpers.hpp"
 
@@ -178,5 +184,45 @@ inline void kill_and_reap(pid_t pid) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFSIGNALED(status));
 }
+
+// Where a queue's ring starts in a mapping of its segment (the offset of its control
+// block), found by the ring magic at a 128-byte boundary so that tests do not depend on the
+// queue header's size; 0 when there is none (the queue header comes first).
+inline std::size_t queue_ring_offset(const ipc::Segment& segment) {
+  for (std::size_t off = 128; off + sizeof(ipc::detail::RingControl) <= segment.size();
+       off += 128) {
+    std::uint64_t magic = 0;
+    std::memcpy(&magic, segment.data() + off, sizeof magic);
+    if (magic == ipc::detail::kRingMagic) return off;
+  }
+  return 0;
+}
+
+// Pushes raw messages into a named queue's ring through a second mapping of its segment, as
+// a hostile process could: a message of `bytes` bytes that starts with `head`, zeros after.
+class RingForger {
+ public:
+  explicit RingForger(const std::string& queue_name)
+      : segment_(ipc::Segment::open(queue_name)), producer_(attach(segment_)) {}
+  template <class Head>
+  void push(const Head& head, std::size_t bytes) {
+    static_assert(std::is_trivially_copyable_v<Head>);
+    const std::span<std::byte> room = producer_.claim(bytes);
+    ASSERT_EQ(room.size(), bytes);
+    ASSERT_GE(bytes, sizeof head);
+    std::memset(room.data(), 0, room.size());
+    std::memcpy(room.data(), &head, sizeof head);
+    producer_.commit(bytes);
+  }
+
+ private:
+  static ipc::MpmcByteProducer attach(const ipc::Segment& segment) {
+    const std::size_t ring = queue_ring_offset(segment);
+    if (ring == 0) throw std::runtime_error("RingForger: no ring in the queue's segment");
+    return ipc::MpmcByteProducer::attach(segment.bytes().subspan(ring));
+  }
+  ipc::Segment segment_;
+  ipc::MpmcByteProducer producer_;
+};
 
 }  // namespace ringpool::test
