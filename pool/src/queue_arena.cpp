@@ -118,8 +118,7 @@ QueueCore::ArenaBlocks QueueCore::arena_claim(PutRecord& record, std::size_t n) 
       if (used.compare_exchange_weak(seen, seen | run.mask(), std::memory_order_acquire,
                                      std::memory_order_relaxed)) {
         const std::uint64_t handle = handle_of(run);
-        // relaxed: read only by a recoverer once this process is gone.
-        shared_->puts[record.index_].arena.store(handle, std::memory_order_relaxed);
+        record.hold_arena(handle);
         const std::size_t offset = arena_offset_ + (w * kBlocksPerWord + first) * kQueueArenaBlock;
         return ArenaBlocks{handle, segment_->bytes().subspan(offset, n)};
       }
@@ -129,10 +128,7 @@ QueueCore::ArenaBlocks QueueCore::arena_claim(PutRecord& record, std::size_t n) 
 }
 
 void QueueCore::arena_abandon(PutRecord& record, std::uint64_t handle) noexcept {
-  if (record.tracked()) {
-    // relaxed: as in arena_claim(); cleared before the free.
-    shared_->puts[record.index_].arena.store(0, std::memory_order_relaxed);
-  }
+  record.drop_arena();  // before the free: a death between the two costs the run
   arena_free(handle);
 }
 

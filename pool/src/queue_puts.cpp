@@ -62,6 +62,16 @@ void QueueCore::PutRecord::drop_unit() noexcept {
   core_->shared_->puts[index_].taken.store(0, std::memory_order_relaxed);
 }
 
+void QueueCore::PutRecord::hold_arena(std::uint64_t handle) noexcept {
+  if (index_ == kUntracked) return;
+  // relaxed: read only by a recoverer once this process is gone, as `taken`.
+  core_->shared_->puts[index_].arena.store(handle, std::memory_order_relaxed);
+}
+
+void QueueCore::PutRecord::drop_arena() noexcept {
+  hold_arena(0);
+}
+
 QueueCore::PutRecord::~PutRecord() {
   if (core_ == nullptr) return;
   if (index_ == kUntracked) {
@@ -192,10 +202,7 @@ void QueueCore::commit_put(ipc::MpmcByteProducer& producer, PutRecord& record, s
   // never a unit a recoverer would give back a second time. The item's arena run (if any)
   // belongs to the item from here: the record forgets it first (a death between the two
   // costs the run, never frees it under a published item).
-  if (record.tracked()) {
-    // relaxed: read only by a recoverer once this process is gone.
-    record.core_->shared_->puts[record.index_].arena.store(0, std::memory_order_relaxed);
-  }
+  record.drop_arena();
   record.drop_unit();
   producer.commit_tracked(n, record.word());
 }

@@ -112,6 +112,11 @@ class QueueCore {
     void hold_unit() noexcept;
     // Before the unit is given back or travels with the committed item.
     void drop_unit() noexcept;
+    // The put's arena run (an arena handle): named from its claim until just before the
+    // commit (or the free of an abandoned run), so that a recoverer frees it if this process
+    // dies in between. No-ops when untracked.
+    void hold_arena(std::uint64_t handle) noexcept;
+    void drop_arena() noexcept;
     [[nodiscard]] bool tracked() const noexcept { return index_ != kUntracked; }
 
    private:
