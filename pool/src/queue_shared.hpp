@@ -57,8 +57,9 @@ struct QueueCore::Shared {
     std::atomic<std::int64_t> owner;   // 0 free, else the pid of the get using it
     ipc::ClaimWord word;               // the tracked pop's claim word
     std::atomic<std::uint64_t> taken;  // 1 from decoding until the unit is given back
-    // 0, or the arena run (a handle, QueueCore::ArenaBlocks) the call holds: a put from claiming
-    // them until just before it commits; a get from reading their reference until it frees them.
+    // 0, or the arena run (a handle, QueueCore::ArenaBlocks) the call holds: a put from
+    // claiming it until just before it commits; a get from reading its reference until it
+    // frees it.
     std::atomic<std::uint64_t> arena;
   };
   alignas(128) std::array<ClaimRecord, kQueueClaimRecords> claims;
