@@ -87,39 +87,53 @@ bool stamped(const Bytes& payload, std::uint64_t seq) {
   return got == seq;
 }
 
-// ringpool: median ns of submit(echo, payload).get() with one worker on worker_cpu.
-double ringpool_round_trip(std::size_t n, const PayloadTrialPlan& plan,
-                           const PayloadBenchOptions& o) {
-  pool::PoolOptions po;
-  po.workers = 1;
-  po.wait = o.spin ? pool::WaitMode::spin : pool::WaitMode::block;
-  po.placement = topology::Placement{topology::Policy::list,
-                                     topology::CpuSet{static_cast<unsigned>(o.worker_cpu)}};
-  pool::Pool p(po);
-  // Pinned after the pool exists: the pool reads the usable CPUs from the caller's mask.
-  MaybePinned pin(o.parent_cpu);
-  Bytes payload(n, 'p');
-  const auto once = [&] {
-    Bytes back = p.submit(echo, payload).get();
+// A new Pool with one worker on worker_cpu (spin or block as the options say), the caller
+// pinned to parent_cpu, and the payload the round trips send.
+struct EchoPool {
+  explicit EchoPool(std::size_t n, const PayloadBenchOptions& o)
+      : pool(options(o)), pin(o.parent_cpu), payload(n, 'p') {}
+
+  static pool::PoolOptions options(const PayloadBenchOptions& o) {
+    pool::PoolOptions po;
+    po.workers = 1;
+    po.wait = o.spin ? pool::WaitMode::spin : pool::WaitMode::block;
+    po.placement = topology::Placement{topology::Policy::list,
+                                       topology::CpuSet{static_cast<unsigned>(o.worker_cpu)}};
+    return po;
+  }
+
+  // One submit(echo, payload).get(), checked; ns.
+  double round_trip(const Clock& clock) {
+    const std::uint64_t t0 = clock.start();
+    Bytes back = pool.submit(echo, payload).get();
+    const std::uint64_t t1 = clock.stop();
+    const std::size_t n = payload.size();
     if (back.size() != n || back.front() != 'p' || back.back() != 'p') {
       throw CaseMissing(
           fmt::format("the echo of {} bytes came back as {} bytes or altered", n, back.size()),
           false);
     }
-  };
+    return clock.to_ns(t1 - t0);
+  }
+
+  pool::Pool pool;
+  // Pinned after the pool exists: the pool reads the usable CPUs from the caller's mask.
+  MaybePinned pin;
+  Bytes payload;
+};
+
+// ringpool: median ns of submit(echo, payload).get() with one worker on worker_cpu, after
+// plan.warm_up untimed round trips; with `first`, the first round trip of the new pool.
+double ringpool_round_trip(std::size_t n, const PayloadTrialPlan& plan,
+                           const PayloadBenchOptions& o, bool first) {
   try {
-    const std::size_t warmup =
-        n < kLargePayload ? std::max<std::size_t>(1, plan.round_trips / 10) : 0;
-    for (std::size_t i = 0; i < warmup; ++i) once();
+    EchoPool echo_pool(n, o);
     const Clock clock = Clock::best();
+    if (first) return echo_pool.round_trip(clock);
+    for (std::size_t i = 0; i < plan.warm_up; ++i) (void)echo_pool.round_trip(clock);
     std::vector<double> ns;
     ns.reserve(plan.round_trips);
-    for (std::size_t i = 0; i < plan.round_trips; ++i) {
-      const std::uint64_t t0 = clock.start();
-      once();
-      const std::uint64_t t1 = clock.stop();
-      ns.push_back(clock.to_ns(t1 - t0));
-    }
+    for (std::size_t i = 0; i < plan.round_trips; ++i) ns.push_back(echo_pool.round_trip(clock));
     return median(ns);
   } catch (const pool::PayloadTooLarge& e) {
     throw CaseMissing(e.what(), true);
@@ -212,8 +226,8 @@ double python_trial(std::string_view case_name, std::size_t n, const PayloadTria
                     const PayloadBenchOptions& o) {
   const std::string cmd = fmt::format(
       "{} '{}' --case {} --size {} --reps {} --warmup {} --items {} --maxsize {} --cpus {},{}",
-      o.python_exe, python_script(o), case_name, n, plan.python_round_trips,
-      n < kLargePayload ? 1 : 0, plan.python_items, plan.maxsize, o.parent_cpu, o.worker_cpu);
+      o.python_exe, python_script(o), case_name, n, plan.python_round_trips, plan.warm_up,
+      plan.python_items, plan.maxsize, o.parent_cpu, o.worker_cpu);
   std::FILE* f = popen(cmd.c_str(), "r");
   if (f == nullptr) throw BenchError(BenchErrc::system_error, "cannot run " + cmd);
   std::string text;
@@ -334,6 +348,9 @@ PayloadTrialPlan payload_trial_plan(std::size_t n, const PayloadBenchOptions& o)
     p.python_round_trips = clamp_count(16 * kMiB, n, 1, 200);
     p.python_items = clamp_count(64 * kMiB, n, 2, 200);
   }
+  p.warm_up = n < kLargePayload   ? std::max<std::size_t>(1, p.round_trips / 10)
+              : n <= kWarmUpLimit ? kWarmUpRoundTrips
+                                  : 0;
   p.maxsize = clamp_count(64 * kMiB, n, 2, 64);
   return p;
 }
@@ -343,12 +360,15 @@ double expected_payload_seconds(std::size_t n, const PayloadBenchOptions& o) {
   const auto bytes = static_cast<double>(n);
   // Rough costs on the 2-vCPU development machine: ringpool ~4 copies at ~2 GB/s plus ~5 µs
   // per message; Python ~10 ns per byte plus ~0.5 ms per call and ~0.1 s to start.
+  // A new pool's first round trip faults in fresh pages: ~40 µs per 4 KiB, both ways.
   const double ours =
-      static_cast<double>(p.round_trips + p.stream_items) * (bytes * 2e-9 + 5e-6) + 0.02;
-  const double python = o.python ? static_cast<double>(p.python_round_trips + 2 * p.python_items) *
-                                           (bytes * 10e-9 + 5e-4) +
-                                       0.3
-                                 : 0.0;
+      static_cast<double>(p.round_trips + p.warm_up + p.stream_items) * (bytes * 2e-9 + 5e-6) +
+      bytes * 2e-8 + 0.04;
+  const double python =
+      o.python ? static_cast<double>(p.python_round_trips + p.warm_up + 2 * p.python_items) *
+                         (bytes * 10e-9 + 5e-4) +
+                     0.3
+               : 0.0;
   return static_cast<double>(p.rounds) * (ours + python);
 }
 
@@ -373,7 +393,14 @@ std::vector<PayloadResult> run_payload_bench(const PayloadBenchOptions& options)
     cases.push_back({kSystemRingpool,
                      kCaseSubmitGetEcho,
                      "ns",
-                     [&] { return ringpool_round_trip(n, plan, options); },
+                     [&] { return ringpool_round_trip(n, plan, options, false); },
+                     {},
+                     {},
+                     false});
+    cases.push_back({kSystemRingpool,
+                     kCaseSubmitGetEchoFirst,
+                     "ns",
+                     [&] { return ringpool_round_trip(n, plan, options, true); },
                      {},
                      {},
                      false});

@@ -363,9 +363,11 @@ void payload_section(std::string& out, const PayloadSection& s) {
   std::vector<std::string> notes;
   out +=
       "<h3>Round trip</h3>\n<p class=\"sub\"><code>Pool::submit(echo, std::vector&lt;char&gt;(n))"
-      ".get()</code> against Python's <code>Pool(1).apply_async(echo, (bytes(n),)).get()</code> "
+      ".get()</code> after warm-up round trips (a new pool's first one in its own column) "
+      "against Python's <code>Pool(1).apply_async(echo, (bytes(n),)).get()</code> "
       "and two memcpy's of n bytes on one core (one each way: the floor).</p>\n"
-      "<table class=\"payload-rtt\"><tr><th>Size</th><th>ringpool</th>";
+      "<table class=\"payload-rtt\"><tr><th>Size</th><th>ringpool</th>"
+      "<th>new pool's first</th>";
   if (s.python) out += "<th>Python apply_async</th>";
   out += "<th>2 × memcpy</th>";
   if (s.python) out += "<th>ringpool vs Python</th>";
@@ -374,6 +376,7 @@ void payload_section(std::string& out, const PayloadSection& s) {
     out += fmt::format("<tr data-bytes=\"{}\"><td class=\"num\">{}</td>", bytes,
                        esc(payload_size_label(bytes)));
     out += payload_cell(find_payload_row(s, kRp, "submit_get_echo", bytes), notes);
+    out += payload_cell(find_payload_row(s, kRp, "submit_get_echo_first", bytes), notes);
     if (s.python)
       out += payload_cell(find_payload_row(s, kPy, "apply_async_get_echo", bytes), notes);
     const PayloadRow* copy = find_payload_row(s, "memcpy", "memcpy", bytes);

@@ -30,6 +30,8 @@ constexpr const char* kMemcpy = "memcpy";
 std::string case_label(std::string_view system, std::string_view name) {
   if (system == kRingpool && name == "submit_get_echo")
     return "Pool::submit(echo, std::vector<char>).get() round trip";
+  if (system == kRingpool && name == "submit_get_echo_first")
+    return "the first such round trip of a new Pool (payload lanes created)";
   if (system == kRingpool && name == "queue_stream")
     return "Queue<std::vector<char>> stream to another process";
   if (system == kPython && name == "apply_async_get_echo")
@@ -239,16 +241,19 @@ std::string format_payload_text(const PayloadSection& s, bool with_targets) {
       s.large_rounds);
   if (!s.python) out += "  Python multiprocessing not run: " + s.python_note + "\n";
 
-  out += s.python ? "\nround trip: Pool::submit(echo, std::vector<char>(n)).get() against Python "
+  out += s.python ? "\nround trip: Pool::submit(echo, std::vector<char>(n)).get() after warm-up "
+                    "round trips (a new pool's first one in its own column) against Python "
                     "Pool(1).apply_async(echo, (bytes(n),)).get() and two memcpy's of n bytes "
                     "(one each way)\n"
-                  : "\nround trip: Pool::submit(echo, std::vector<char>(n)).get() against two "
+                  : "\nround trip: Pool::submit(echo, std::vector<char>(n)).get() after warm-up "
+                    "round trips (a new pool's first one in its own column) against two "
                     "memcpy's of n bytes (one each way)\n";
   std::vector<std::vector<std::string>> rows;
   for (std::size_t bytes : s.sizes) {
     std::vector<std::string> row{
         payload_size_label(bytes),
-        cell(find_payload_row(s, kRingpool, "submit_get_echo", bytes), notes)};
+        cell(find_payload_row(s, kRingpool, "submit_get_echo", bytes), notes),
+        cell(find_payload_row(s, kRingpool, "submit_get_echo_first", bytes), notes)};
     if (s.python)
       row.push_back(cell(find_payload_row(s, kPython, "apply_async_get_echo", bytes), notes));
     const PayloadRow* copy = find_payload_row(s, kMemcpy, "memcpy", bytes);
@@ -258,7 +263,7 @@ std::string format_payload_text(const PayloadSection& s, bool with_targets) {
     row.push_back(ratio_cell(find_payload_comparison(s, bytes, PayloadVs::two_memcpy)));
     rows.push_back(std::move(row));
   }
-  std::vector<TextColumn> columns{{"size", true}, {"ringpool", true}};
+  std::vector<TextColumn> columns{{"size", true}, {"ringpool", true}, {"new pool's first", true}};
   if (s.python) columns.push_back({"Python apply_async", true});
   columns.push_back({"2 × memcpy", true});
   if (s.python) columns.push_back({"ringpool vs Python", true});

@@ -2,7 +2,11 @@
 // `ringpool bench payload`: what moving a payload of 8 B to 256 MiB costs. For each size,
 // interleaved over rounds (BENCHMARKING.md), on two pinned CPUs:
 //   ringpool  submit_get_echo  ns per Pool::submit(echo, std::vector<char>(n)).get() (one
-//                              worker; the bytes go to it and the same bytes come back)
+//                              worker; the bytes go to it and the same bytes come back),
+//                              after warm-up round trips (kWarmUpRoundTrips from 16 MiB up)
+//             submit_get_echo_first
+//                              ns of the first such round trip of a new Pool (its payload
+//                              lanes created and faulted in, the heap not yet grown)
 //             queue_stream     bytes/s of Queue<std::vector<char>> items put here and got by
 //                              another process (default QueueOptions, maxsize as below)
 //   python-multiprocessing (python_payload_bench.py, when python3 is found)
@@ -31,6 +35,15 @@ inline constexpr std::array<std::size_t, 6> kPayloadSizes{8,    kKiB,      64 * 
 // 256 MiB takes seconds).
 inline constexpr std::size_t kLargePayload = 16 * kMiB;
 inline constexpr std::size_t kLargePayloadRounds = 3;
+// Untimed round trips before the timed ones, from kLargePayload up to kWarmUpLimit, for
+// ringpool and Python alike (below kLargePayload: a tenth of the timed ones). A new Pool's
+// first round trip of a large value creates its payload lanes (fresh pages, ~10-40 µs each
+// on the first write in a virtual machine) and the second still grows glibc's heap (its
+// mmap threshold adapts after the first free); the steady state a service sees starts at the
+// third. The first is reported on its own (submit_get_echo_first). Above kWarmUpLimit every
+// round trip uses fresh one-off segments anyway, and a warm-up would cost seconds.
+inline constexpr std::size_t kWarmUpRoundTrips = 2;
+inline constexpr std::size_t kWarmUpLimit = 64 * kMiB;
 // The largest size the benchmark accepts.
 inline constexpr std::size_t kMaxPayloadSize = std::size_t{4} << 30;
 
@@ -47,6 +60,7 @@ inline constexpr std::string_view kSystemRingpool = "ringpool";
 inline constexpr std::string_view kSystemPython = "python-multiprocessing";
 inline constexpr std::string_view kSystemMemcpy = "memcpy";
 inline constexpr std::string_view kCaseSubmitGetEcho = "submit_get_echo";
+inline constexpr std::string_view kCaseSubmitGetEchoFirst = "submit_get_echo_first";
 inline constexpr std::string_view kCaseQueueStream = "queue_stream";
 inline constexpr std::string_view kCaseApplyAsyncEcho = "apply_async_get_echo";
 inline constexpr std::string_view kCaseSharedMemoryStream = "shared_memory_stream";
@@ -81,6 +95,7 @@ struct PayloadBenchOptions {
 struct PayloadTrialPlan {
   std::size_t rounds = 0;
   std::size_t round_trips = 0;  // ringpool submit_get_echo, and memcpy's copies
+  std::size_t warm_up = 0;      // untimed round trips first (ringpool and Python)
   std::size_t stream_items = 0;
   std::size_t python_round_trips = 0;
   std::size_t python_items = 0;
