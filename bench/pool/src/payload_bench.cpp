@@ -226,7 +226,7 @@ double python_trial(std::string_view case_name, std::size_t n, const PayloadTria
                     const PayloadBenchOptions& o) {
   const std::string cmd = fmt::format(
       "{} '{}' --case {} --size {} --reps {} --warmup {} --items {} --maxsize {} --cpus {},{}",
-      o.python_exe, python_script(o), case_name, n, plan.python_round_trips, plan.warm_up,
+      o.python_exe, python_script(o), case_name, n, plan.python_round_trips, plan.python_warm_up,
       plan.python_items, plan.maxsize, o.parent_cpu, o.worker_cpu);
   std::FILE* f = popen(cmd.c_str(), "r");
   if (f == nullptr) throw BenchError(BenchErrc::system_error, "cannot run " + cmd);
@@ -351,6 +351,7 @@ PayloadTrialPlan payload_trial_plan(std::size_t n, const PayloadBenchOptions& o)
   p.warm_up = n < kLargePayload   ? std::max<std::size_t>(1, p.round_trips / 10)
               : n <= kWarmUpLimit ? kWarmUpRoundTrips
                                   : 0;
+  p.python_warm_up = n < kLargePayload ? 1 : p.warm_up;
   p.maxsize = clamp_count(64 * kMiB, n, 2, 64);
   return p;
 }
@@ -365,7 +366,7 @@ double expected_payload_seconds(std::size_t n, const PayloadBenchOptions& o) {
       static_cast<double>(p.round_trips + p.warm_up + p.stream_items) * (bytes * 2e-9 + 5e-6) +
       bytes * 2e-8 + 0.04;
   const double python =
-      o.python ? static_cast<double>(p.python_round_trips + p.warm_up + 2 * p.python_items) *
+      o.python ? static_cast<double>(p.python_round_trips + p.python_warm_up + 2 * p.python_items) *
                          (bytes * 10e-9 + 5e-4) +
                      0.3
                : 0.0;

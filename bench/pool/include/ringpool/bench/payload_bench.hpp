@@ -36,12 +36,13 @@ inline constexpr std::array<std::size_t, 6> kPayloadSizes{8,    kKiB,      64 * 
 inline constexpr std::size_t kLargePayload = 16 * kMiB;
 inline constexpr std::size_t kLargePayloadRounds = 3;
 // Untimed round trips before the timed ones, from kLargePayload up to kWarmUpLimit, for
-// ringpool and Python alike (below kLargePayload: a tenth of the timed ones). A new Pool's
-// first round trip of a large value creates its payload lanes (fresh pages, ~10-40 µs each
-// on the first write in a virtual machine) and the second still grows glibc's heap (its
-// mmap threshold adapts after the first free); the steady state a service sees starts at the
-// third. The first is reported on its own (submit_get_echo_first). Above kWarmUpLimit every
-// round trip uses fresh one-off segments anyway, and a warm-up would cost seconds.
+// ringpool and Python alike (below kLargePayload: a tenth of ringpool's timed ones, one of
+// Python's). A new Pool's first round trip of a large value creates its payload lanes (fresh
+// pages, ~10-40 µs each on the first write in a virtual machine) and the second still grows
+// glibc's heap (its mmap threshold adapts after the first free); the steady state a service
+// sees starts at the third. The first is reported on its own (submit_get_echo_first). Above
+// kWarmUpLimit every round trip uses fresh one-off segments anyway, and a warm-up would cost
+// seconds.
 inline constexpr std::size_t kWarmUpRoundTrips = 2;
 inline constexpr std::size_t kWarmUpLimit = 64 * kMiB;
 // The largest size the benchmark accepts.
@@ -95,11 +96,12 @@ struct PayloadBenchOptions {
 struct PayloadTrialPlan {
   std::size_t rounds = 0;
   std::size_t round_trips = 0;  // ringpool submit_get_echo, and memcpy's copies
-  std::size_t warm_up = 0;      // untimed round trips first (ringpool and Python)
+  std::size_t warm_up = 0;      // untimed ringpool round trips first
   std::size_t stream_items = 0;
   std::size_t python_round_trips = 0;
   std::size_t python_items = 0;
-  std::size_t maxsize = 0;  // the streams' queue bound (ringpool and Python)
+  std::size_t python_warm_up = 0;  // untimed Python round trips first
+  std::size_t maxsize = 0;         // the streams' queue bound (ringpool and Python)
 };
 [[nodiscard]] PayloadTrialPlan payload_trial_plan(std::size_t bytes,
                                                   const PayloadBenchOptions& options);
