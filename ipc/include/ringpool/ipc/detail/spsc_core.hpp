@@ -37,8 +37,10 @@
 // Both rules apply to the single-item reads (pop_one, has_data). Batch reads (available)
 // never prefetch and have their own slip rule:
 //  - when a reload finds fewer than kBatchSlipBytes of new items (less than a 4 KiB page
-//    behind the producer) and the previous reload found a whole batch (the producer is
-//    streaming), the consumer pauses and reloads the tail once before it takes the items.
+//    behind the producer, and less than half the ring) and the previous reload found a
+//    whole batch (the producer is streaming), the consumer pauses and reloads the tail
+//    once before it takes the items (docs/bench.md, "Batch-32: the batch reader at the
+//    producer's heels").
 //    A batch reader at the producer's heels reads the lines just written and its hardware
 //    prefetcher (which works within a 4 KiB page) pulls the lines the producer is filling;
 //    both cost the producer ownership round trips, which keeps the consumer at its heels.
