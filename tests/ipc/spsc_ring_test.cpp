@@ -274,6 +274,63 @@ TEST(SpscPacing, SmallItemsThroughTheSlipPathArriveInOrder) {
   EXPECT_EQ(next_in, next_out);
 }
 
+// Batch reads slip when the previous reload found a whole batch and this one finds less
+// than a page of new items (a pause and one more reload); a reload that finds the ring
+// empty ends the streaming state. Whole batches, partial ones and empty polls, over many
+// laps of the ring: every item comes out once and in order, with 8- and 64-byte items.
+struct Item8 {
+  std::uint64_t seq;
+};
+struct Item64 {
+  std::uint64_t seq;
+  std::uint64_t pad[7];
+};
+
+template <class T>
+void batches_through_the_batch_slip() {
+  constexpr std::size_t kCapacity = 256;
+  constexpr std::size_t kBatch = 32;
+  HeapRegion region(SpscRing<T>::required_bytes(kCapacity));
+  auto [producer, consumer] = SpscRing<T>::create(region.bytes(), kCapacity);
+  std::uint64_t next_in = 0;
+  std::uint64_t next_out = 0;
+  std::vector<T> in(kBatch * 3);
+  std::vector<T> out(kBatch);
+  const auto push = [&](std::size_t n) {
+    for (std::size_t k = 0; k < n; ++k) {
+      in[k] = T{};
+      in[k].seq = next_in++;
+    }
+    ASSERT_EQ(producer.try_push_n(std::span<const T>(in.data(), n)), n);
+  };
+  const auto pop = [&](std::size_t expect) {
+    ASSERT_EQ(consumer.try_pop_n(std::span<T>(out)), expect);
+    for (std::size_t k = 0; k < expect; ++k) ASSERT_EQ(out[k].seq, next_out++);
+  };
+  for (int lap = 0; lap < 60; ++lap) {
+    push(kBatch * 2);  // a reload finds two batches: streaming
+    pop(kBatch);
+    pop(kBatch);   // from the cache
+    push(kBatch);  // the reload finds one batch, less than a page: slip
+    pop(kBatch);
+    push(5);  // a partial batch through the slip; it ends the streaming state
+    pop(5);
+    push(kBatch);  // not streaming: taken without a slip
+    pop(kBatch);
+    pop(0);  // empty
+    push(kBatch + 3);
+    pop(kBatch);
+    pop(3);
+  }
+  EXPECT_FALSE(consumer.corrupted());
+  EXPECT_EQ(next_in, next_out);
+}
+
+TEST(SpscPacing, BatchesThroughTheBatchSlipArriveInOrder) {
+  batches_through_the_batch_slip<Item8>();
+  batches_through_the_batch_slip<Item64>();
+}
+
 // A consumer that found the ring empty many times (idle: it prefetches before reloading)
 // still gets the next item at once, on the typed and on the byte ring.
 TEST(SpscPacing, AnIdleConsumerGetsTheNextItemOnItsFirstPoll) {

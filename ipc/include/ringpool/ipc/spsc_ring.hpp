@@ -192,7 +192,7 @@ class SpscConsumer : public detail::SpscEnd<T>, public AttachableEnd<SpscConsume
   // Wait-free. Pops up to out.size() items; returns how many. One release for the batch.
   [[nodiscard]] std::size_t try_pop_n(std::span<T> out) noexcept {
     if (out.empty()) return 0;
-    const std::uint64_t avail = core_.available(out.size());
+    const std::uint64_t avail = core_.available(out.size(), sizeof(T));
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(avail, out.size()));
     if (n == 0) return 0;
     const std::uint64_t head = core_.head();
@@ -208,7 +208,7 @@ class SpscConsumer : public detail::SpscEnd<T>, public AttachableEnd<SpscConsume
   // Frees the slot returned by the last successful front(). On an empty ring (as this
   // handle last saw it) it does nothing.
   void release() noexcept {
-    if (core_.available(0) != 0) [[likely]] {
+    if (core_.cached_available() != 0) [[likely]] {
       core_.release_to(core_.head() + 1);
     }
   }

@@ -34,8 +34,18 @@
 //    a line behind the producer ("temporal slipping", Giacomoni et al., FastForward, PPoPP
 //    2008). A consumer that finds one item per reload (a ping-pong, occasional items) never
 //    waits. Slots of 64 bytes or more never share a line, so only small items are paced.
-// Both rules apply to the single-item reads (pop_one, has_data); batch reads (available)
-// reload without either, as they measured best.
+// Both rules apply to the single-item reads (pop_one, has_data). Batch reads (available)
+// never prefetch and have their own slip rule:
+//  - when a reload finds fewer than kBatchSlipBytes of new items (less than a 4 KiB page
+//    behind the producer, and less than half the ring) and the previous reload found a
+//    whole batch (the producer is streaming), the consumer pauses and reloads the tail
+//    once before it takes the items (docs/bench.md, "Batch-32: the batch reader at the
+//    producer's heels").
+//    A batch reader at the producer's heels reads the lines just written and its hardware
+//    prefetcher (which works within a 4 KiB page) pulls the lines the producer is filling;
+//    both cost the producer ownership round trips, which keeps the consumer at its heels.
+//    A consumer a page behind reads settled lines. A reload that finds the ring empty ends
+//    the streaming state, so a batch after a quiet spell is taken at once.
 //
 // Handle contract: the producer's handle holds the current tail and the consumer's handle
 // the current head. A copy of a handle carries them; once one copy has pushed (popped), an
@@ -151,13 +161,16 @@ class alignas(kCacheLine) SpscCore {
     return true;
   }
   // Items readable now (at least `want` unless fewer were published; 0 when corrupted).
-  // No pacing here (see the top of this file): a batch reader that prefetched while it
-  // polls an empty ring would take the line the producer is filling with its next batch,
-  // and a producer that publishes whole batches rarely leaves a line half-filled.
-  [[nodiscard]] std::uint64_t available(std::uint64_t want) noexcept {
-    if (tail_cache_ - head_ < want) (void)refill_data(head_);
+  // Reads the producer's tail only when the cache holds fewer than `want`, with the batch
+  // slip (see the top of this file) and no prefetch: a batch reader that prefetched while
+  // it polls an empty ring would take the line the producer is filling with its next
+  // batch. `stride`: bytes per slot.
+  [[nodiscard]] std::uint64_t available(std::uint64_t want, std::uint64_t stride) noexcept {
+    if (tail_cache_ - head_ < want) (void)refill_batch(head_, want, stride);
     return tail_cache_ - head_;
   }
+  // Items readable as the cache says now; never reads shared memory.
+  [[nodiscard]] std::uint64_t cached_available() const noexcept { return tail_cache_ - head_; }
   // Frees the slots up to `new_head`. Precondition: new_head - head() <= available().
   void release_to(std::uint64_t new_head) noexcept {
     head_ = new_head;
@@ -220,6 +233,10 @@ class alignas(kCacheLine) SpscCore {
   // The slip: PAUSEs before the one extra reload of the tail (about 0.3 to 1.5 us,
   // depending on the CPU's PAUSE latency; 32 and 64 measured in docs/bench.md).
   static constexpr int kSlipPauses = 64;
+  // Batch reads: a reload that finds less than this much new data (and less than half the
+  // ring) slips when the producer is streaming. One page: hardware prefetchers stay within
+  // 4 KiB, so a consumer a page behind never pulls the producer's lines (docs/bench.md).
+  static constexpr std::uint64_t kBatchSlipBytes = 4096;
 
   // A hint only: the slot is read (and its contents are ordered) after the acquire load of
   // the tail, as always.
@@ -253,18 +270,23 @@ class alignas(kCacheLine) SpscCore {
     if (used > bound) mark_corrupted();
     return false;
   }
-  // The consumer's plain reload (batch reads).
-  bool refill_data(std::uint64_t head) noexcept {
+  // The batch reads' reload, with the batch slip (top of this file).
+  bool refill_batch(std::uint64_t head, std::uint64_t want, std::uint64_t stride) noexcept {
     const std::uint64_t bound = bound_;
-    const std::uint64_t tail = load_tail();
+    std::uint64_t tail = load_tail();
     const std::uint64_t avail = tail - head;
-    if (avail - 1 < bound) [[likely]] {  // 1 <= avail <= capacity
-      tail_cache_ = tail;
-      return true;
+    if (avail - 1 >= bound) [[unlikely]] {
+      // avail == 0: empty. Otherwise the tail is behind the head or more than a lap ahead.
+      if (avail != 0) mark_corrupted();
+      streaming_ = false;
+      return false;
     }
-    // avail == 0: empty. Otherwise the tail is behind the head or more than a lap ahead.
-    if (avail != 0) mark_corrupted();
-    return false;
+    if (streaming_ && avail * stride < kBatchSlipBytes && avail < bound / 2 && !slip(head, tail)) {
+      return false;
+    }
+    streaming_ = avail >= want;
+    tail_cache_ = tail;
+    return true;
   }
   // The single-item reads' reload, with the pacing rules at the top of this file.
   bool refill_paced(std::uint64_t head, std::uint64_t stride) noexcept {
@@ -283,19 +305,23 @@ class alignas(kCacheLine) SpscCore {
       return false;
     }
     empty_polls_ = 0;
-    if (streaming_ && same_line(head, tail, stride)) {
-      // The slip: give a streaming producer time to leave the line, then reload once; the
-      // items the first reload found are there in any case.
-      for (int pause = 0; pause < kSlipPauses; ++pause) cpu_relax();
-      const std::uint64_t later = load_tail();
-      if (later - head - 1 >= bound || later - tail > bound) {  // not in [tail, head + bound]
-        mark_corrupted();
-        return false;
-      }
-      tail = later;
-    }
+    if (streaming_ && same_line(head, tail, stride) && !slip(head, tail)) return false;
     streaming_ = tail - head > 1;
     tail_cache_ = tail;
+    return true;
+  }
+  // The slip: give a streaming producer time to move on, then reload the tail once; the
+  // items the first reload found (up to `tail`) are there in any case. The new tail must
+  // lie in [tail, head + capacity]; otherwise the handle is marked corrupted (false).
+  bool slip(std::uint64_t head, std::uint64_t& tail) noexcept {
+    for (int pause = 0; pause < kSlipPauses; ++pause) cpu_relax();
+    const std::uint64_t later = load_tail();
+    const std::uint64_t bound = bound_;
+    if (later - head - 1 >= bound || later - tail > bound) {
+      mark_corrupted();
+      return false;
+    }
+    tail = later;
     return true;
   }
   [[nodiscard]] std::uint64_t load_tail() const noexcept {
@@ -306,12 +332,12 @@ class alignas(kCacheLine) SpscCore {
   static void store_tail(RingControl& control, bool notify_sleepers,
                          std::uint64_t new_tail) noexcept {
     if (notify_sleepers) {
-      // seq_cst: pairs with the acquire load of tail in refill_data() (slot contents), and
+      // seq_cst: pairs with the acquire load of tail in load_tail() (slot contents), and
       // is the publish of the EventCount argument (event_count.hpp) for a sleeping consumer.
       control.producer.pos.store(new_tail, std::memory_order_seq_cst);
       control.wait.data.notify_one();
     } else {
-      // release: pairs with the acquire load of tail in refill_data(); the slot writes
+      // release: pairs with the acquire load of tail in load_tail(); the slot writes
       // before it become visible to the consumer.
       control.producer.pos.store(new_tail, std::memory_order_release);
     }
@@ -340,7 +366,8 @@ class alignas(kCacheLine) SpscCore {
   bool notify_ = false;           // futex ring: publishes notify the EventCounts
   bool corrupted_ = false;        // what corrupted() reports (the paths test bound_)
   std::uint8_t empty_polls_ = 0;  // consumer: reloads in a row that found the ring empty
-  bool streaming_ = false;        // consumer: the last successful reload found > 1 item
+  bool streaming_ = false;        // consumer: the last reload found > 1 item (single-item
+                                  // reads) or a whole batch (batch reads)
 };
 
 static_assert(sizeof(SpscCore) == kCacheLine, "the hot fields share one cache line");
