@@ -212,8 +212,8 @@ struct Tally {
 
 constexpr std::uint64_t kSize = 100000;  // 4 blocks of the arena
 
-// One item at a time (put, then get) while `hostile` writes; then, with the writes stopped,
-// items that must all arrive exact, and nothing left in /dev/shm.
+// One item at a time (put, then get) while `hostile` writes, for at most `rounds` items or
+// 3 s; every outcome counted.
 Tally one_in_flight(Queue<Parcel>& q, Hostile& hostile, int rounds) {
   Tally t;
   const auto end = Clock::now() + 3s;
@@ -222,7 +222,10 @@ Tally one_in_flight(Queue<Parcel>& q, Hostile& hostile, int rounds) {
     try {
       q.put(item, 5s);
     } catch (const Full&) {
-      ++t.full;  // units of maxsize given back twice, or lost, by forged records
+      ++t.full;
+      continue;
+    } catch (const Corrupted&) {
+      ++t.corrupted;
       continue;
     }
     ++t.rounds;
@@ -238,6 +241,8 @@ Tally one_in_flight(Queue<Parcel>& q, Hostile& hostile, int rounds) {
       }
     } catch (const DecodeError&) {
       ++t.decode_errors;
+    } catch (const Corrupted&) {
+      ++t.corrupted;
     } catch (const Empty&) {
       ++t.empty;
     }
@@ -282,33 +287,33 @@ TEST(QueueArenaHostile, ReferencesChangedUnderAnItemGiveItOrAnEarlierItemOrDecod
         std::uint64_t handle = r.handle;
         if (n % 2 == 1) {
           switch (kind) {
-            case 0:
+            case 0:  // read as a segment's reference
               magic = detail::kPayloadRefMagic;
-              break;  // read as a segment's
-            case 1:
+              break;
+            case 1:  // neither kind
               magic = ~r.magic;
-              break;  // neither
-            case 2:
+              break;
+            case 2:  // empty
               bytes = 0;
-              break;  // empty
-            case 3:
+              break;
+            case 3:  // one byte short
               bytes = r.bytes - 1;
-              break;  // one byte short
-            case 4:
+              break;
+            case 4:  // more than its run
               bytes = count * kQueueArenaBlock + 1;
-              break;  // more than its run
-            case 5:
+              break;
+            case 5:  // beyond max_payload
               bytes = std::uint64_t{1} << 40;
-              break;  // beyond max_payload
-            case 6:
+              break;
+            case 6:  // a word past the arena
               handle = (words << 16) | (first << 8) | count;
-              break;  // past the arena
-            case 7:
+              break;
+            case 7:  // a run past the end of its word
               handle = (first << 8) | (64 - first + 1);
-              break;  // past the word
-            default:
+              break;
+            default:  // another run of the same length
               handle = ((first + count) % 60) << 8 | count;
-              break;  // another run
+              break;
           }
         }
         Peer::store(refs[i], magic);
