@@ -280,7 +280,7 @@ void OutgoingPayload::hand_over() noexcept {
 // ---- IncomingPayload ----------------------------------------------------------------------
 
 IncomingPayload IncomingPayload::take(const PayloadNames& names, std::span<const std::byte> record,
-                                      std::size_t limit, LaneView* view) {
+                                      std::size_t limit, LaneView* view, UnlinkName unlink) {
   if (names.empty()) refuse("this end has no payload names");
   if (record.size() != sizeof(PayloadRef)) {
     refuse("the record is " + std::to_string(record.size()) + " bytes, not " +
@@ -330,7 +330,9 @@ IncomingPayload IncomingPayload::take(const PayloadNames& names, std::span<const
   }
   // The value has been taken: nobody else may open the name, and its memory goes back
   // once this mapping is gone. A kept segment stays for a rerun; its sender removes it.
-  if (!kept) ::shm_unlink(name.c_str());
+  // UnlinkName::on_release: the name stays until release() (also when refused below).
+  if (!kept && unlink == UnlinkName::on_take) ::shm_unlink(name.c_str());
+  if (!kept && unlink == UnlinkName::on_release) in.unlink_ = name;
   if (in.segment_->size() != ref.bytes) {
     refuse("its segment is " + std::to_string(in.segment_->size()) + " bytes, not the " +
            std::to_string(ref.bytes) + " announced");
@@ -345,6 +347,7 @@ IncomingPayload& IncomingPayload::operator=(IncomingPayload&& other) noexcept {
     segment_ = std::move(other.segment_);
     bytes_ = other.bytes_;
     busy_ = std::exchange(other.busy_, nullptr);
+    unlink_ = std::exchange(other.unlink_, std::string());
   }
   return *this;
 }
@@ -356,6 +359,10 @@ void IncomingPayload::release() noexcept {
   busy_ = nullptr;
   segment_.reset();
   bytes_ = {};
+  // After the unmap: the name goes last (UnlinkName::on_release: the caller releases the
+  // value once a receiver that dies can no longer need it again).
+  if (!unlink_.empty()) ::shm_unlink(unlink_.c_str());
+  unlink_.clear();
 }
 
 }  // namespace ringpool::pool::detail

@@ -55,7 +55,7 @@ QueueCore::Claim::~Claim() {
   // seq_cst: the pop is over; its word is normally 0 already, but not when the visit
   // threw (pop_tracked leaves it set then). Cleared before the record is freed.
   record.word.store(0, std::memory_order_seq_cst);
-  // seq_cst: as the word; normally 0 already (ArenaHold::release clears it).
+  // seq_cst: as the word; normally 0 already (ItemHold::release clears it).
   record.arena.store(0, std::memory_order_seq_cst);
   // seq_cst: pairs with the CAS in acquire_claim().
   record.owner.store(0, std::memory_order_seq_cst);
@@ -103,7 +103,7 @@ bool QueueCore::recover_dead(const char* operation,
       throw;
     } catch (...) {
       // f threw (the item did not decode); the slot is released, its unit is given back
-      // and the record freed. The item's run is the caller's to free (its ArenaHold).
+      // and the record freed. The item's run is the caller's to free (its ItemHold).
       takeover.done();
       item_taken();
       throw;

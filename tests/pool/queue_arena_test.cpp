@@ -3,7 +3,6 @@
 // with no payload segment per item; a full arena falls back to one-off payload segments;
 // forged arena references are refused; a producer or consumer killed mid-item leaves no run
 // claimed and nothing in /dev/shm, and loses no other item.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,19 +75,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Payload segments of owners (queues) created by this test process.
-std::size_t own_payload_segments() {
-  const std::string stem = "ringpool-blob-" + std::to_string(::getpid()) + "-";
-  DIR* dir = ::opendir("/dev/shm");
-  if (dir == nullptr) return 0;
-  std::size_t n = 0;
-  while (const dirent* e = ::readdir(dir)) {
-    if (std::string_view(e->d_name).substr(0, stem.size()) == stem) ++n;
-  }
-  ::closedir(dir);
-  return n;
-}
-
 std::vector<char> item_of(std::size_t size, std::size_t index) {
   std::vector<char> v(size, static_cast<char>('a' + index % 26));
   std::memcpy(v.data(), &index, sizeof index);
@@ -125,7 +111,7 @@ TEST(QueueArena, MediumItemsTravelThroughTheArenaBetweenProcesses) {
   for (std::size_t i = 0; i < kItems; ++i) {
     q.put(item_of(kSizes[i % 3], i));
     // Four items of at most 1 MiB fit the 8 MiB arena: none takes a payload segment.
-    EXPECT_EQ(own_payload_segments(), 0u) << "item " << i;
+    EXPECT_EQ(test::payload_segments_of_this_process(), 0u) << "item " << i;
   }
   reap(child, 0);
   EXPECT_EQ(q.arena_used_approx(), 0u);
@@ -153,7 +139,7 @@ TEST(QueueArena, NamedQueuesCarryMediumItemsAndOpenersUseTheCreatorsArena) {
   reap(child, 0);  // it got all 20 before its reply: this get cannot take an item of ours
   EXPECT_TRUE(q.get(20s) == std::string(100000, 'z'));
   EXPECT_EQ(q.arena_used_approx(), 0u);
-  EXPECT_EQ(own_payload_segments(), 0u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
 
   // No arena: the same items go through payload segments, and still arrive.
   const std::string bare = name + "-bare";
@@ -162,9 +148,9 @@ TEST(QueueArena, NamedQueuesCarryMediumItemsAndOpenersUseTheCreatorsArena) {
   auto opened = Queue<std::string>::open(bare);
   EXPECT_EQ(opened.arena_bytes(), 0u);
   none.put(std::string(70000, 'n'));
-  EXPECT_EQ(own_payload_segments(), 1u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 1u);
   EXPECT_TRUE(opened.get(1s) == std::string(70000, 'n'));
-  EXPECT_EQ(own_payload_segments(), 0u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
 }
 
 TEST(QueueArena, AFullArenaFallsBackToPayloadSegmentsInOrder) {
@@ -174,17 +160,17 @@ TEST(QueueArena, AFullArenaFallsBackToPayloadSegmentsInOrder) {
   EXPECT_EQ(q.arena_bytes(), kQueueArenaStep);
   for (std::size_t i = 0; i < 16; ++i) q.put(std::string(200000, static_cast<char>('a' + i)));
   EXPECT_EQ(q.arena_used_approx(), 9 * 7 * kQueueArenaBlock);
-  EXPECT_EQ(own_payload_segments(), 7u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 7u);
   for (std::size_t i = 0; i < 16; ++i) {
     EXPECT_TRUE(q.get(1s) == std::string(200000, static_cast<char>('a' + i))) << "item " << i;
   }
   EXPECT_EQ(q.arena_used_approx(), 0u);
-  EXPECT_EQ(own_payload_segments(), 0u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
   // Items above kQueueArenaMaxItem never use the arena.
   Queue<std::string> big(2);
   big.put(std::string(kQueueArenaMaxItem + 1, 'b'));
   EXPECT_EQ(big.arena_used_approx(), 0u);
-  EXPECT_EQ(own_payload_segments(), 1u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 1u);
   EXPECT_EQ(big.get(1s).size(), kQueueArenaMaxItem + 1);
 }
 
@@ -242,8 +228,44 @@ TEST(QueueArena, AConsumerKilledInsideGetLosesNoItemAndLeaksNoRun) {
   EXPECT_EQ(second.fill, 7);
   EXPECT_THROW((void)q.get(200ms), Empty);
   EXPECT_EQ(q.arena_used_approx(), 0u);
-  EXPECT_EQ(own_payload_segments(), 0u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
   // maxsize units all came back.
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
+  EXPECT_FALSE(q.try_put(Bulk{5000, 1}));
+}
+
+// The same for an item above kQueueArenaMaxItem, which travels through a one-off payload
+// segment: the consumer dies while it decodes, its slot still held, so the segment's name
+// must still be there for the recovering get (it is unlinked only once the slot is released).
+TEST(QueueArena, AConsumerKilledInsideGetOfASegmentItemLosesNoItem) {
+  Watchdog watchdog(120);
+  Queue<Bulk> q(4);
+  constexpr std::size_t kLarge = kQueueArenaMaxItem + 100000;
+  q.put(Bulk{kLarge, 4});
+  q.put(Bulk{60000, 6});
+  EXPECT_EQ(test::payload_segments_of_this_process(), 1u);
+  test::Pipe ready;
+  const pid_t consumer = ::fork();
+  ASSERT_GE(consumer, 0);
+  if (consumer == 0) {
+    ready.close_read();
+    g_arena_block_fd = ready.write_fd();
+    static_cast<void>(q.get(30s));
+    ::_exit(2);  // not reached: decode blocks
+  }
+  ready.close_write();
+  char c = 0;
+  ASSERT_EQ(::read(ready.read_fd(), &c, 1), 1);
+  kill_and_reap(consumer);
+  const Bulk first = q.get(5s);
+  const Bulk second = q.get(5s);
+  EXPECT_EQ(first.size, 60000u);
+  EXPECT_EQ(first.fill, 6);
+  EXPECT_EQ(second.size, kLarge);
+  EXPECT_EQ(second.fill, 4);
+  EXPECT_THROW((void)q.get(200ms), Empty);
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
   for (int i = 0; i < 4; ++i) EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
   EXPECT_FALSE(q.try_put(Bulk{5000, 1}));
 }
@@ -280,7 +302,7 @@ TEST(QueueArena, AProducerKilledInsideItsEncodeLeaksNoRun) {
   EXPECT_EQ(got.fill, 5);
   EXPECT_THROW((void)q.get(200ms), Empty);
   EXPECT_EQ(q.arena_used_approx(), 0u);
-  EXPECT_EQ(own_payload_segments(), 0u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
   EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
   EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
   EXPECT_FALSE(q.try_put(Bulk{5000, 1}));

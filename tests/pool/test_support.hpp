@@ -1,6 +1,7 @@
 #pragma once
 // Helpers for the pool tests: pipes, stderr capture, bounded polling, the tasks and options
 // several files use (test_helpers.hpp says why they live in one place).
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -15,6 +16,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 
@@ -183,6 +185,20 @@ inline void kill_and_reap(pid_t pid) {
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFSIGNALED(status));
+}
+
+// Payload segments (docs/codec.md, "Any size") in /dev/shm whose owner (a Pool, a Queue) was
+// created by this process: "ringpool-blob-<this pid>-...".
+inline std::size_t payload_segments_of_this_process() {
+  const std::string stem = "ringpool-blob-" + std::to_string(::getpid()) + "-";
+  DIR* dir = ::opendir("/dev/shm");
+  if (dir == nullptr) return 0;
+  std::size_t n = 0;
+  while (const dirent* e = ::readdir(dir)) {
+    if (std::string_view(e->d_name).substr(0, stem.size()) == stem) ++n;
+  }
+  ::closedir(dir);
+  return n;
 }
 
 // Where a queue's ring starts in a mapping of its segment (the offset of its control

@@ -184,7 +184,7 @@ class Queue {
     return detail::encode_large_item(*core_, value, n);
   }
 
-  T decode_item(std::span<const std::byte> bytes, detail::ArenaHold& hold) const {
+  T decode_item(std::span<const std::byte> bytes, detail::ItemHold& hold) const {
     return detail::decode_queue_item<T>(*core_, bytes, hold);
   }
 
@@ -303,7 +303,7 @@ class Queue {
     std::optional<T> out;
     bool taken = false;
     detail::QueueCore::Claim claim = core_->acquire_claim();
-    detail::ArenaHold hold(*core_, &claim);
+    detail::ItemHold hold(*core_, &claim);
     auto visit = [&](std::span<const std::byte> bytes) {
       taken = true;
       if (claim) claim.mark_taken();
@@ -341,8 +341,9 @@ class Queue {
       out = try_get_once(consumer);
       if (out || consumer.corrupted()) return out;
     }
-    // The recovered item's run (if any) is freed once recover_dead has released its slot.
-    detail::ArenaHold hold(*core_, nullptr);
+    // The recovered item's run or segment (if any) is let go once recover_dead has released
+    // its slot.
+    detail::ItemHold hold(*core_, nullptr);
     core_->recover_dead(operation, [&](std::span<const std::byte> bytes) {
       out.emplace(decode_item(bytes, hold));
     });
@@ -369,7 +370,7 @@ class Queue {
         slice = std::max(std::chrono::nanoseconds(0), std::min(slice, left));
       }
       detail::QueueCore::Claim claim = core_->acquire_claim();
-      detail::ArenaHold hold(*core_, &claim);
+      detail::ItemHold hold(*core_, &claim);
       bool taken = false;
       auto visit = [&](std::span<const std::byte> bytes) {
         taken = true;

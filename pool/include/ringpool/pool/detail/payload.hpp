@@ -191,8 +191,15 @@ class LaneView {
   std::shared_ptr<ipc::Segment> segment_;
 };
 
+// When a receiver unlinks a one-off segment's name (IncomingPayload::take): as soon as it has
+// opened it (a Pool's tasks and results), or only when it releases the value (a Queue's
+// items: the get keeps it until its ring slot is released, so that a get that dies while it
+// decodes leaves the name to the get that recovers its slot).
+enum class UnlinkName : std::uint8_t { on_take, on_release };
+
 // Receiver side: a value taken from its sender. Move-only. The destructor unmaps a one-off
-// segment (its name is already gone) or frees the lane for its sender's next value.
+// segment (and unlinks its name if take() left it: UnlinkName::on_release) or frees the lane
+// for its sender's next value.
 class IncomingPayload {
  public:
   IncomingPayload() noexcept = default;
@@ -202,15 +209,18 @@ class IncomingPayload {
   // unlinked (unless the reference says its sender keeps it). A lane (only with `view`) is mapped
   // once and kept in `view`; the value must lie inside it and be at most `limit`. Throws
   // DecodeError saying what is wrong (a malformed, forged or stale reference, a missing segment); a
-  // one-off segment's name is unlinked whenever it was opened.
+  // one-off segment's name is unlinked whenever it was opened (at once, or on release as
+  // `unlink` says).
   [[nodiscard]] static IncomingPayload take(const PayloadNames& names,
                                             std::span<const std::byte> record, std::size_t limit,
-                                            LaneView* view = nullptr);
+                                            LaneView* view = nullptr,
+                                            UnlinkName unlink = UnlinkName::on_take);
 
   IncomingPayload(IncomingPayload&& other) noexcept
       : segment_(std::move(other.segment_)),
         bytes_(other.bytes_),
-        busy_(std::exchange(other.busy_, nullptr)) {}
+        busy_(std::exchange(other.busy_, nullptr)),
+        unlink_(std::exchange(other.unlink_, std::string())) {}
   IncomingPayload& operator=(IncomingPayload&& other) noexcept;
   IncomingPayload(const IncomingPayload&) = delete;
   IncomingPayload& operator=(const IncomingPayload&) = delete;
@@ -224,6 +234,7 @@ class IncomingPayload {
   std::shared_ptr<ipc::Segment> segment_;
   std::span<const std::byte> bytes_;
   std::atomic<std::uint64_t>* busy_ = nullptr;  // the lane's busy word; null: one-off
+  std::string unlink_;  // a one-off segment's name to unlink on release; empty: none
 };
 
 }  // namespace ringpool::pool::detail

@@ -42,23 +42,34 @@ OutgoingPayload encode_large_item(const QueueCore& core, const T& value, std::si
   return large;
 }
 
-// A get's arena run: named in its claim record (when it has one) while the item is decoded,
-// freed once the item's slot is released (release(), or the destructor on every path).
-class ArenaHold {
+// What a get holds of its item outside the ring until the item's slot is released: its arena
+// run (named in the get's claim record, when it has one, while the item is decoded), or its
+// payload segment (mapped, its name left in /dev/shm). Released once the slot is released
+// (release(), or the destructor on every path): the record forgets the run, then it is freed;
+// the segment is unmapped, then its name unlinked. A get that dies before that leaves both to
+// the get that recovers its slot (QueueCore::recover_dead).
+class ItemHold {
  public:
-  ArenaHold(const QueueCore& core, const QueueCore::Claim* claim) noexcept
+  ItemHold(const QueueCore& core, const QueueCore::Claim* claim) noexcept
       : core_(&core), claim_(claim) {}
-  ArenaHold(const ArenaHold&) = delete;
-  ArenaHold& operator=(const ArenaHold&) = delete;
-  ~ArenaHold() { release(); }
+  ItemHold(const ItemHold&) = delete;
+  ItemHold& operator=(const ItemHold&) = delete;
+  ~ItemHold() { release(); }
 
   // Precondition: the item's slot is still held.
   void set(std::uint64_t handle) noexcept {
     handle_ = handle;
     if (claim_ != nullptr && *claim_) claim_->hold_arena(handle);
   }
-  // After the slot is released: the record forgets the run, then it is freed.
+  // Precondition: the item's slot is still held; `payload` was taken with
+  // UnlinkName::on_release. Returns its bytes.
+  std::span<const std::byte> keep(IncomingPayload&& payload) noexcept {
+    payload_ = std::move(payload);
+    return payload_.bytes();
+  }
+  // After the slot is released.
   void release() noexcept {
+    payload_ = IncomingPayload();
     if (handle_ == 0) return;
     if (claim_ != nullptr && *claim_) claim_->drop_arena();
     core_->arena_free(std::exchange(handle_, 0));
@@ -68,13 +79,14 @@ class ArenaHold {
   const QueueCore* core_;
   const QueueCore::Claim* claim_;
   std::uint64_t handle_ = 0;
+  IncomingPayload payload_;
 };
 
 // An item as it came out of the ring: its bytes, a reference to its run in the queue's
-// arena (named in `hold`, freed by the caller once the slot is released), or a reference to
-// a payload segment (taken, and its name unlinked, here).
+// arena, or a reference to a payload segment; `hold` keeps the run or the segment until the
+// caller has released the slot.
 template <class T>
-T decode_queue_item(const QueueCore& core, std::span<const std::byte> bytes, ArenaHold& hold) {
+T decode_queue_item(const QueueCore& core, std::span<const std::byte> bytes, ItemHold& hold) {
   if (core.ref_length() != 0 && bytes.size() == core.ref_length()) {
     std::uint64_t magic = 0;
     std::memcpy(&magic, bytes.data(), sizeof magic);
@@ -83,9 +95,9 @@ T decode_queue_item(const QueueCore& core, std::span<const std::byte> bytes, Are
       hold.set(item.handle);
       return Codec<T>::decode(item.bytes);
     }
-    const IncomingPayload payload =
-        IncomingPayload::take(core.payloads(), bytes.first(sizeof(PayloadRef)), core.max_payload());
-    return Codec<T>::decode(payload.bytes());
+    return Codec<T>::decode(
+        hold.keep(IncomingPayload::take(core.payloads(), bytes.first(sizeof(PayloadRef)),
+                                        core.max_payload(), nullptr, UnlinkName::on_release)));
   }
   return Codec<T>::decode(bytes);
 }
