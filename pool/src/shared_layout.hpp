@@ -53,21 +53,24 @@ struct alignas(kLine) WorkerShared {
   // MPMC claim word for tracked pops of the shared ring (see ipc::MpmcByteRing).
   ipc::ClaimWord claim;
   std::atomic<std::uint64_t> messages_done;
-  // 1 while the worker is about to sleep or sleeps on `wake` (block mode): elects one waker
-  // per sleep, so a burst of pushes costs one notify, not one per message (see
-  // Dispatcher::wake_worker for the Dekker pair it forms with the rings).
-  std::atomic<std::uint32_t> sleeping;
   // Set once the initializer has returned (a worker that keeps dying before is retired:
   // see WorkerSupervisor).
   std::atomic<std::uint32_t> initialized;
   // Set when the worker loop is entered, before the initializer (a spawn-started Pool
   // waits for it: a re-executed program that never reaches serve_if_worker never sets it).
   std::atomic<std::uint32_t> started;
-  // Written by the parent ----------------------------------------------------------
+  // Written by either side around a sleep, read by the parent after every push (a line of
+  // its own: the worker writes the line above on every task, and a load of `sleeping` there
+  // cost the parent a cache-line transfer per push and the worker another for its next
+  // store) -------------------------------------------------------------------------
   // The worker sleeps here when idle (block mode); the parent notifies it after a push.
   alignas(kLine) ipc::EventCount wake;
+  // 1 while the worker is about to sleep or sleeps on `wake` (block mode): elects one waker
+  // per sleep, so a burst of pushes costs one notify, not one per message (see
+  // Dispatcher::wake_worker for the Dekker pair it forms with the rings).
+  std::atomic<std::uint32_t> sleeping;
   // Set by the parent to end a thread worker (StartMethod::thread), which cannot be killed:
-  // it leaves its loop after the message it runs.
+  // it leaves its loop after the message it runs (read by the worker only when idle).
   std::atomic<std::uint32_t> quit;
   // Written by either side, rarely (a line of its own: the parent loads `results_full`
   // after every drain) ----------------------------------------------------------------
