@@ -102,9 +102,14 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 // under the pool's lock. A worker whose CAS finds its word held waits for that pass to end,
 // then tries again. Records with an index past the array are not tracked: workers run them
 // unconditionally and they cannot be cancelled once sent. Words start at 0 (generation 0
-// precedes every record's first generation, 1).
-using TaskWord = std::atomic<std::uint64_t>;
-static_assert(std::is_standard_layout_v<TaskWord> && TaskWord::is_always_lock_free);
+// precedes every record's first generation, 1). Each word has a line of its own: records
+// are reused last-freed first, so neighbouring words belong to the tasks in flight at the
+// same time, which the workers claim concurrently (packed, each claim took the line from
+// the other worker).
+struct alignas(kLine) TaskWord {
+  std::atomic<std::uint64_t> word;
+};
+static_assert(std::is_standard_layout_v<TaskWord> && sizeof(TaskWord) == kLine);
 enum TaskState : std::uint32_t {
   kTaskPending = 1,
   kTaskRunning = 2,

@@ -11,7 +11,7 @@ TaskTable::TaskTable(std::size_t workers, std::size_t reserve_records, std::span
   // 1): each word leaves its record's first message pending (leaves_pending() in
   // shared_layout.hpp). retire() does not re-arm a word for the next use of its record.
   // relaxed: no worker exists yet; the rings' release commits publish the words later.
-  for (TaskWord& w : words_) w.store(0, std::memory_order_relaxed);
+  for (TaskWord& w : words_) w.word.store(0, std::memory_order_relaxed);
   records_.reserve(reserve_records);
   free_.reserve(reserve_records);
 }
@@ -27,7 +27,7 @@ void TaskTable::reroute(Record& r, int route) noexcept {
   if (r.worker >= 0) --queued_[static_cast<std::size_t>(r.worker)];
   r.worker = route;
   if (route >= 0) ++queued_[static_cast<std::size_t>(route)];
-  if (TaskWord* w = word_of(r)) {
+  if (std::atomic<std::uint64_t>* w = word_of(r)) {
     // relaxed: as in retire(); the dead worker is reaped, and the requeued message is
     // published again by a later commit.
     w->store(task_word(id_of(static_cast<std::uint32_t>(&r - records_.data())), kTaskPending),
@@ -35,13 +35,13 @@ void TaskTable::reroute(Record& r, int route) noexcept {
   }
 }
 
-TaskWord* TaskTable::word_of(const Record& r) const noexcept {
+std::atomic<std::uint64_t>* TaskTable::word_of(const Record& r) const noexcept {
   const auto i = static_cast<std::size_t>(&r - records_.data());
-  return i < words_.size() ? &words_[i] : nullptr;
+  return i < words_.size() ? &words_[i].word : nullptr;
 }
 
 bool TaskTable::try_cancel(Record& r) noexcept {
-  TaskWord* w = word_of(r);
+  std::atomic<std::uint64_t>* w = word_of(r);
   if (w == nullptr || r.attempts != 0) return false;
   const std::uint64_t id = id_of(static_cast<std::uint32_t>(&r - records_.data()));
   // relaxed: a first guess for the CAS, which decides.
@@ -92,7 +92,7 @@ bool TaskTable::try_cancel_batch(const StateBase& future) noexcept {
   for (Record& r : records_) {
     if (held == chunks) break;
     if (!r.live || r.sink != sink) continue;
-    TaskWord& w = *word_of(r);
+    std::atomic<std::uint64_t>& w = *word_of(r);
     // relaxed: a first guess for the CAS, which decides.
     std::uint64_t expected = w.load(std::memory_order_relaxed);
     // relaxed: the CAS is the whole agreement; pairs with the worker's CAS in claim_task()
@@ -140,7 +140,7 @@ std::size_t TaskTable::cancel_all_pending() noexcept {
 }
 
 bool TaskTable::running(const Record& r) const noexcept {
-  const TaskWord* w = word_of(r);
+  const std::atomic<std::uint64_t>* w = word_of(r);
   // relaxed: a snapshot; the word decides nothing here.
   return w != nullptr &&
          w->load(std::memory_order_relaxed) ==
@@ -168,7 +168,7 @@ void TaskTable::fail_all(const std::exception_ptr& error) noexcept {
 }
 
 void TaskTable::retire(Record& r, bool decided) noexcept {
-  TaskWord* w = decided ? nullptr : word_of(r);
+  std::atomic<std::uint64_t>* w = decided ? nullptr : word_of(r);
   if (w != nullptr) {
     // relaxed: the word is the whole agreement (nothing is published through it). A message
     // of this use still in a ring (or rerun) is skipped from now on; the next use of the

@@ -146,7 +146,7 @@ class TaskTable {
   // line the workers write, per task. Otherwise it is set to cancelled.
   void retire(Record& r, bool decided) noexcept;
 
-  [[nodiscard]] TaskWord* word_of(const Record& r) const noexcept;
+  [[nodiscard]] std::atomic<std::uint64_t>* word_of(const Record& r) const noexcept;
 
   std::vector<Record> records_;
   std::span<TaskWord> words_;

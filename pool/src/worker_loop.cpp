@@ -142,7 +142,7 @@ bool claim_task(const WorkerState& st, std::uint64_t task_id) noexcept {
   const std::span<TaskWord> words = st.config->regions.task_words;
   const std::uint64_t low = task_id & 0xffffffffULL;  // record index + 1, checked before use
   if (low == 0 || low > words.size()) return true;
-  TaskWord& word = words[static_cast<std::size_t>(low - 1)];
+  std::atomic<std::uint64_t>& word = words[static_cast<std::size_t>(low - 1)].word;
   const std::uint64_t held = task_word(task_id, kTaskHeld);
   // relaxed: a first guess for the CAS, which decides.
   std::uint64_t expected = word.load(std::memory_order_relaxed);
