@@ -287,10 +287,17 @@ int run_worker(const WorkerConfig& c) noexcept {
       continue;
     }
     // Spin ~50 us before giving up the CPU (time-based: PAUSE costs 10 ns on bare metal
-    // but can cost 300 ns under a hypervisor's pause-loop exiting).
+    // but can cost 300 ns under a hypervisor's pause-loop exiting). Block mode yields every
+    // 64th turn of the spin: with as many workers as cores the pool's parent shares a CPU
+    // with one of them, and while that worker spins the parent (which sends the tasks and
+    // takes the results) waited for the end of the spin or of the time slice.
     if (idle++ == 0) idle_since = std::chrono::steady_clock::now();
     if ((idle & 7) != 0 || std::chrono::steady_clock::now() - idle_since < kSpinFor) {
-      ipc::detail::cpu_relax();
+      if (c.wait == WaitMode::block && (idle & 63) == 0) {
+        sched_yield();
+      } else {
+        ipc::detail::cpu_relax();
+      }
       continue;
     }
     if (quit_requested(c)) break;
