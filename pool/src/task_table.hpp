@@ -116,6 +116,14 @@ class TaskTable {
     }
     if (++r.next == r.count) retire(r, true);
   }
+  // Items r.next .. r.next + n - 1 succeeded (n <= r.count - r.next): value k is the `size`
+  // bytes at first + k * stride (ResultSink::deliver_run).
+  void deliver_run(Record& r, const std::byte* first, std::size_t stride, std::size_t size,
+                   std::uint32_t n) noexcept {
+    r.sink->deliver_run(r.base + r.next, first, stride, size, n);
+    r.next += n;
+    if (r.next == r.count) retire(r, true);
+  }
   void fail_next(Record& r, std::exception_ptr error) noexcept {
     r.sink->fail(r.base + r.next, std::move(error));
     if (++r.next == r.count) retire(r, true);
