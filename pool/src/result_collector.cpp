@@ -91,10 +91,22 @@ void ResultCollector::settle(std::size_t worker, std::span<const std::byte> mess
       }
       continue;
     }
-    const bool last = r->next + 1 == r->count;
     if (item.kind == ResultReader::ItemKind::value) {
-      table_.deliver_next(*r, item.bytes);
-    } else if (item.kind == ResultReader::ItemKind::value_ref) {
+      // The values of one length that follow (map()'s results) go in one call.
+      const auto len = static_cast<std::uint32_t>(item.bytes.size());
+      const std::uint32_t n = 1 + reader.take_run(len, r->count - r->next - 1);
+      const bool done = r->next + n == r->count;
+      if (n == 1) {
+        table_.deliver_next(*r, item.bytes);
+      } else {
+        table_.deliver_run(*r, item.bytes.data(), kResultItemHeader + item.bytes.size(),
+                           item.bytes.size(), n);
+      }
+      if (done) return;  // retired: `r` may be reused
+      continue;
+    }
+    const bool last = r->next + 1 == r->count;
+    if (item.kind == ResultReader::ItemKind::value_ref) {
       deliver_by_reference(worker, *r, item.bytes);
     } else {
       fail_with_error(worker, reader.header().task_id, *r, item.bytes);

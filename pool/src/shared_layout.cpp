@@ -60,7 +60,7 @@ SharedLayout SharedLayout::create(std::size_t workers, std::size_t depth, std::s
   l.worker_records_ = reinterpret_cast<WorkerShared*>(base + header);
   for (std::size_t i = 0; i < workers; ++i) ::new (&l.worker_records_[i]) WorkerShared{};
   auto* words = reinterpret_cast<TaskWord*>(base + l.words_offset_);
-  for (std::size_t i = 0; i < l.words_count_; ++i) ::new (&words[i]) TaskWord{0};
+  for (std::size_t i = 0; i < l.words_count_; ++i) ::new (&words[i]) TaskWord{};
   // The rings poll (the pool core wakes sleepers itself); handles are attached by their users.
   const ipc::RingOptions spin{ipc::WaitStrategy::spin, 0};
   (void)ipc::MpmcByteRing::create({base + l.shared_offset_, l.shared_bytes_}, depth * workers,

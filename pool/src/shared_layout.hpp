@@ -53,21 +53,24 @@ struct alignas(kLine) WorkerShared {
   // MPMC claim word for tracked pops of the shared ring (see ipc::MpmcByteRing).
   ipc::ClaimWord claim;
   std::atomic<std::uint64_t> messages_done;
-  // 1 while the worker is about to sleep or sleeps on `wake` (block mode): elects one waker
-  // per sleep, so a burst of pushes costs one notify, not one per message (see
-  // Dispatcher::wake_worker for the Dekker pair it forms with the rings).
-  std::atomic<std::uint32_t> sleeping;
   // Set once the initializer has returned (a worker that keeps dying before is retired:
   // see WorkerSupervisor).
   std::atomic<std::uint32_t> initialized;
   // Set when the worker loop is entered, before the initializer (a spawn-started Pool
   // waits for it: a re-executed program that never reaches serve_if_worker never sets it).
   std::atomic<std::uint32_t> started;
-  // Written by the parent ----------------------------------------------------------
+  // Written by either side around a sleep, read by the parent after every push (a line of
+  // its own: the worker writes the line above on every task, and a load of `sleeping` there
+  // cost the parent a cache-line transfer per push and the worker another for its next
+  // store) -------------------------------------------------------------------------
   // The worker sleeps here when idle (block mode); the parent notifies it after a push.
   alignas(kLine) ipc::EventCount wake;
+  // 1 while the worker is about to sleep or sleeps on `wake` (block mode): elects one waker
+  // per sleep, so a burst of pushes costs one notify, not one per message (see
+  // Dispatcher::wake_worker for the Dekker pair it forms with the rings).
+  std::atomic<std::uint32_t> sleeping;
   // Set by the parent to end a thread worker (StartMethod::thread), which cannot be killed:
-  // it leaves its loop after the message it runs.
+  // it leaves its loop after the message it runs (read by the worker only when idle).
   std::atomic<std::uint32_t> quit;
   // Written by either side, rarely (a line of its own: the parent loads `results_full`
   // after every drain) ----------------------------------------------------------------
@@ -84,19 +87,29 @@ static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 // Task words: one per task record index (TaskTable), the agreement between the parent and
 // the workers on whether a sent task may still be cancelled. A word is
 // `generation << 32 | TaskState`, the generation being the record's (the high half of the
-// task id; the low half is index + 1). The parent stores pending before it publishes the
-// message; a worker moves pending -> running with one CAS before it runs the task, the
-// parent pending -> cancelled with one CAS in Future::cancel(): whoever wins decides. A
-// worker whose CAS fails skips the message and settles nothing (the parent settled it as
-// cancelled, or the word belongs to a later use of the record: the message is stale).
-// Cancelling a map_async batch is all or nothing: the parent first moves every message's
-// word pending -> held with one CAS each, then either all to cancelled or (when a worker
-// won one of them) the held ones back to pending, all in one pass under the pool's lock.
-// A worker whose CAS finds its word held waits for that pass to end, then tries again.
-// Records with an index past the array are not tracked: workers run them unconditionally
-// and they cannot be cancelled once sent.
-using TaskWord = std::atomic<std::uint64_t>;
-static_assert(std::is_standard_layout_v<TaskWord> && TaskWord::is_always_lock_free);
+// task id; the low half is index + 1), and records the last decision about the record: a
+// worker moves it to running with one CAS before it runs the task, the parent to cancelled
+// with one CAS in Future::cancel(): whoever wins decides. A word is pending for a message
+// when it says pending for the message's generation, or when its generation is an earlier
+// one (the record was retired and reused since: every use of a record that reached a worker
+// ends with running or cancelled in the word, so the parent does not re-arm it for the next
+// use, which saved a store into a line a worker writes, per task; see leaves_pending()). A
+// worker whose CAS fails, or that finds a decided word of its message's generation or of a
+// later one, skips the message and settles nothing (the parent settled it as cancelled, or
+// the message is stale). Cancelling a map_async batch is all or nothing: the parent first
+// moves every message's word from pending to held with one CAS each, then either all to
+// cancelled or (when a worker won one of them) the held ones to pending, all in one pass
+// under the pool's lock. A worker whose CAS finds its word held waits for that pass to end,
+// then tries again. Records with an index past the array are not tracked: workers run them
+// unconditionally and they cannot be cancelled once sent. Words start at 0 (generation 0
+// precedes every record's first generation, 1). Each word has a line of its own: records
+// are reused last-freed first, so neighbouring words belong to the tasks in flight at the
+// same time, which the workers claim concurrently (packed, each claim took the line from
+// the other worker).
+struct alignas(kLine) TaskWord {
+  std::atomic<std::uint64_t> word;
+};
+static_assert(std::is_standard_layout_v<TaskWord> && sizeof(TaskWord) == kLine);
 enum TaskState : std::uint32_t {
   kTaskPending = 1,
   kTaskRunning = 2,
@@ -105,6 +118,15 @@ enum TaskState : std::uint32_t {
 };
 [[nodiscard]] constexpr std::uint64_t task_word(std::uint64_t task_id, TaskState s) noexcept {
   return (task_id & ~std::uint64_t{0xffffffff}) | s;
+}
+// Does word value `w` leave the message of `task_id` pending (free to run or cancel)? Yes
+// when it says pending for that generation or was last written for an earlier one.
+// Generations compare modulo 2^32 (a record's generation wraps, skipping 0): a word lags
+// its record by at most one use (see above), so "earlier" is never ambiguous.
+[[nodiscard]] constexpr bool leaves_pending(std::uint64_t w, std::uint64_t task_id) noexcept {
+  const auto ahead = static_cast<std::int32_t>(static_cast<std::uint32_t>(task_id >> 32) -
+                                               static_cast<std::uint32_t>(w >> 32));
+  return ahead > 0 || w == task_word(task_id, kTaskPending);
 }
 
 // What one worker finds in the mapping.

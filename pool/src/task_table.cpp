@@ -7,12 +7,11 @@ namespace ringpool::pool::detail {
 
 TaskTable::TaskTable(std::size_t workers, std::size_t reserve_records, std::span<TaskWord> words)
     : words_(words), queued_(workers, 0) {
-  // Every word is pending for its record's first generation (Record::generation starts
-  // at 1); retire() arms it for the next one. Arming ahead, not in reserve(), keeps the
-  // store (and its cache-line transfer) off the submit path.
-  const std::uint64_t first = task_word(std::uint64_t{Record{}.generation} << 32, kTaskPending);
+  // Generation 0 precedes every record's first generation (Record::generation starts at
+  // 1): each word leaves its record's first message pending (leaves_pending() in
+  // shared_layout.hpp). retire() does not re-arm a word for the next use of its record.
   // relaxed: no worker exists yet; the rings' release commits publish the words later.
-  for (TaskWord& w : words_) w.store(first, std::memory_order_relaxed);
+  for (TaskWord& w : words_) w.word.store(0, std::memory_order_relaxed);
   records_.reserve(reserve_records);
   free_.reserve(reserve_records);
 }
@@ -28,7 +27,7 @@ void TaskTable::reroute(Record& r, int route) noexcept {
   if (r.worker >= 0) --queued_[static_cast<std::size_t>(r.worker)];
   r.worker = route;
   if (route >= 0) ++queued_[static_cast<std::size_t>(route)];
-  if (TaskWord* w = word_of(r)) {
+  if (std::atomic<std::uint64_t>* w = word_of(r)) {
     // relaxed: as in retire(); the dead worker is reaped, and the requeued message is
     // published again by a later commit.
     w->store(task_word(id_of(static_cast<std::uint32_t>(&r - records_.data())), kTaskPending),
@@ -36,25 +35,28 @@ void TaskTable::reroute(Record& r, int route) noexcept {
   }
 }
 
-TaskWord* TaskTable::word_of(const Record& r) const noexcept {
+std::atomic<std::uint64_t>* TaskTable::word_of(const Record& r) const noexcept {
   const auto i = static_cast<std::size_t>(&r - records_.data());
-  return i < words_.size() ? &words_[i] : nullptr;
+  return i < words_.size() ? &words_[i].word : nullptr;
 }
 
 bool TaskTable::try_cancel(Record& r) noexcept {
-  TaskWord* w = word_of(r);
+  std::atomic<std::uint64_t>* w = word_of(r);
   if (w == nullptr || r.attempts != 0) return false;
   const std::uint64_t id = id_of(static_cast<std::uint32_t>(&r - records_.data()));
-  std::uint64_t expected = task_word(id, kTaskPending);
+  // relaxed: a first guess for the CAS, which decides.
+  std::uint64_t expected = w->load(std::memory_order_relaxed);
   // relaxed: the CAS is the whole agreement; pairs with the worker's CAS in claim_task()
-  // (worker_loop.cpp): exactly one of the two leaves pending.
-  if (!w->compare_exchange_strong(expected, task_word(id, kTaskCancelled),
+  // (worker_loop.cpp): exactly one of the two moves the word away from pending. Only a
+  // worker changes the word meanwhile (we hold the lock): a failed CAS means it started.
+  if (!leaves_pending(expected, id) ||
+      !w->compare_exchange_strong(expected, task_word(id, kTaskCancelled),
                                   std::memory_order_relaxed, std::memory_order_relaxed)) {
     return false;
   }
   for (std::uint32_t k = r.next; k < r.count; ++k) r.sink->cancel_item(r.base + k);
   r.next = r.count;
-  retire(r);
+  retire(r, true);
   return true;
 }
 
@@ -90,12 +92,14 @@ bool TaskTable::try_cancel_batch(const StateBase& future) noexcept {
   for (Record& r : records_) {
     if (held == chunks) break;
     if (!r.live || r.sink != sink) continue;
-    std::uint64_t expected = task_word(id(r), kTaskPending);
+    std::atomic<std::uint64_t>& w = *word_of(r);
+    // relaxed: a first guess for the CAS, which decides.
+    std::uint64_t expected = w.load(std::memory_order_relaxed);
     // relaxed: the CAS is the whole agreement; pairs with the worker's CAS in claim_task()
-    // (worker_loop.cpp): exactly one of the two leaves pending.
-    if (!word_of(r)->compare_exchange_strong(expected, task_word(id(r), kTaskHeld),
-                                             std::memory_order_relaxed,
-                                             std::memory_order_relaxed)) {
+    // (worker_loop.cpp): exactly one of the two moves the word away from pending.
+    if (!leaves_pending(expected, id(r)) ||
+        !w.compare_exchange_strong(expected, task_word(id(r), kTaskHeld), std::memory_order_relaxed,
+                                   std::memory_order_relaxed)) {
       break;
     }
     ++held;
@@ -122,7 +126,7 @@ bool TaskTable::try_cancel_batch(const StateBase& future) noexcept {
     for (std::uint32_t k = 0; k < r.count; ++k) r.sink->cancel_item(r.base + k);
     r.next = r.count;
     ++cancelled;
-    retire(r);  // the last one completes the future and deletes the sink
+    retire(r, true);  // the last one completes the future and deletes the sink
   }
   return true;
 }
@@ -136,7 +140,7 @@ std::size_t TaskTable::cancel_all_pending() noexcept {
 }
 
 bool TaskTable::running(const Record& r) const noexcept {
-  const TaskWord* w = word_of(r);
+  const std::atomic<std::uint64_t>* w = word_of(r);
   // relaxed: a snapshot; the word decides nothing here.
   return w != nullptr &&
          w->load(std::memory_order_relaxed) ==
@@ -154,7 +158,7 @@ TaskTable::Record* TaskTable::lookup(std::uint64_t id) noexcept {
 void TaskTable::fail_rest(Record& r, const std::exception_ptr& error) noexcept {
   for (std::uint32_t k = r.next; k < r.count; ++k) r.sink->fail(r.base + k, error);
   r.next = r.count;
-  retire(r);
+  retire(r, false);
 }
 
 void TaskTable::fail_all(const std::exception_ptr& error) noexcept {
@@ -163,17 +167,17 @@ void TaskTable::fail_all(const std::exception_ptr& error) noexcept {
   }
 }
 
-void TaskTable::retire(Record& r) noexcept {
-  r.live = false;
-  if (++r.generation == 0) r.generation = 1;
-  if (TaskWord* w = word_of(r)) {
-    // relaxed: the word is the whole agreement (nothing is published through it); the next
-    // message of this record is published by a commit, a release store that the worker's
-    // pop acquires, so this store reaches the worker before its CAS in claim_task()
-    // (worker_loop.cpp). A stale message of the old generation fails that CAS.
-    w->store(task_word(id_of(static_cast<std::uint32_t>(&r - records_.data())), kTaskPending),
+void TaskTable::retire(Record& r, bool decided) noexcept {
+  std::atomic<std::uint64_t>* w = decided ? nullptr : word_of(r);
+  if (w != nullptr) {
+    // relaxed: the word is the whole agreement (nothing is published through it). A message
+    // of this use still in a ring (or rerun) is skipped from now on; the next use of the
+    // record finds an earlier generation, which leaves its message pending.
+    w->store(task_word(id_of(static_cast<std::uint32_t>(&r - records_.data())), kTaskCancelled),
              std::memory_order_relaxed);
   }
+  r.live = false;
+  if (++r.generation == 0) r.generation = 1;
   if (r.worker >= 0) --queued_[static_cast<std::size_t>(r.worker)];
   if (const std::uint64_t kept = std::exchange(r.kept_payload, 0); kept != 0 && payloads_) {
     // Settled: no rerun can read the task's arguments any more.

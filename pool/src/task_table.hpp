@@ -114,11 +114,19 @@ class TaskTable {
     } catch (...) {
       r.sink->fail(index, std::current_exception());  // the value did not decode
     }
-    if (++r.next == r.count) retire(r);
+    if (++r.next == r.count) retire(r, true);
+  }
+  // Items r.next .. r.next + n - 1 succeeded (n <= r.count - r.next): value k is the `size`
+  // bytes at first + k * stride (ResultSink::deliver_run).
+  void deliver_run(Record& r, const std::byte* first, std::size_t stride, std::size_t size,
+                   std::uint32_t n) noexcept {
+    r.sink->deliver_run(r.base + r.next, first, stride, size, n);
+    r.next += n;
+    if (r.next == r.count) retire(r, true);
   }
   void fail_next(Record& r, std::exception_ptr error) noexcept {
     r.sink->fail(r.base + r.next, std::move(error));
-    if (++r.next == r.count) retire(r);
+    if (++r.next == r.count) retire(r, true);
   }
   // Fails every item not yet settled, then retires the record.
   void fail_rest(Record& r, const std::exception_ptr& error) noexcept;
@@ -141,9 +149,12 @@ class TaskTable {
  private:
   // A new record at the end (the free list is empty).
   std::uint32_t grow();
-  void retire(Record& r) noexcept;
+  // `decided`: the word already records this use's outcome (a worker claimed the task, its
+  // results came; or the parent cancelled it), so it is left as it is: no store into a
+  // line the workers write, per task. Otherwise it is set to cancelled.
+  void retire(Record& r, bool decided) noexcept;
 
-  [[nodiscard]] TaskWord* word_of(const Record& r) const noexcept;
+  [[nodiscard]] std::atomic<std::uint64_t>* word_of(const Record& r) const noexcept;
 
   std::vector<Record> records_;
   std::span<TaskWord> words_;

@@ -131,45 +131,44 @@ void push_result(void* context, std::span<const std::byte> message) {
   }
 }
 
-// Claims the task of message `task_id` before running it: moves its task word from pending
-// to running (see TaskWord in shared_layout.hpp). False when the parent cancelled it first,
-// or when the word belongs to a later use of the record (a stale message): the message is
-// then skipped and nothing is settled for it. A word the parent holds (it is deciding
-// whether to cancel the message's batch, for one locked pass) is waited for; the wait ends
-// with false when the pool's process is gone or a thread worker is asked to quit. A task
-// with no word (its record index is past the array) runs.
+// Claims the task of message `task_id` before running it: moves its task word to running
+// when the word leaves the message pending (see TaskWord in shared_layout.hpp). False when
+// the parent cancelled it first, or when the word belongs to a later use of the record (a
+// stale message): the message is then skipped and nothing is settled for it. A word the
+// parent holds (it is deciding whether to cancel the message's batch, for one locked pass)
+// is waited for; the wait ends with false when the pool's process is gone or a thread worker
+// is asked to quit. A task with no word (its record index is past the array) runs.
 bool claim_task(const WorkerState& st, std::uint64_t task_id) noexcept {
   const std::span<TaskWord> words = st.config->regions.task_words;
   const std::uint64_t low = task_id & 0xffffffffULL;  // record index + 1, checked before use
   if (low == 0 || low > words.size()) return true;
-  TaskWord& word = words[static_cast<std::size_t>(low - 1)];
-  const std::uint64_t pending = task_word(task_id, kTaskPending);
+  std::atomic<std::uint64_t>& word = words[static_cast<std::size_t>(low - 1)].word;
   const std::uint64_t held = task_word(task_id, kTaskHeld);
-  std::uint64_t expected = pending;
+  // relaxed: a first guess for the CAS, which decides.
+  std::uint64_t expected = word.load(std::memory_order_relaxed);
   for (unsigned attempt = 0;; ++attempt) {
-    // relaxed: the CAS is the whole agreement; pairs with the parent's CASes in
-    // TaskTable::try_cancel() and try_cancel_batch(): exactly one side leaves pending. The
-    // parent's pending store reached us with the message (its commit is a release store our
-    // pop acquired).
-    if (word.compare_exchange_strong(expected, task_word(task_id, kTaskRunning),
-                                     std::memory_order_relaxed, std::memory_order_relaxed)) {
-      return true;
-    }
-    if (expected != held) return false;  // cancelled, or stale
-    do {
-      if (attempt++ < 64) {
-        ipc::detail::cpu_relax();
-      } else {
-        if ((attempt & 63) == 0 && (orphaned(*st.config) || quit_requested(*st.config))) {
-          return false;
-        }
-        sched_yield();
+    if (expected != held) {
+      if (!leaves_pending(expected, task_id)) return false;  // cancelled, or stale
+      // relaxed: the CAS is the whole agreement; pairs with the parent's CASes in
+      // TaskTable::try_cancel() and try_cancel_batch(): exactly one side moves the word away
+      // from pending. After a failed CAS (the parent held or cancelled the word meanwhile)
+      // the word is read again below and the decision made again.
+      if (word.compare_exchange_strong(expected, task_word(task_id, kTaskRunning),
+                                       std::memory_order_relaxed, std::memory_order_relaxed)) {
+        return true;
       }
-      // relaxed: the parent's store that ends its pass (pending or cancelled); nothing is
-      // published with it.
-      expected = word.load(std::memory_order_relaxed);
-    } while (expected == held);
-    if (expected != pending) return false;  // the batch was cancelled
+    }
+    // Held: wait for the parent's pass to end (pending or cancelled).
+    if (attempt < 64) {
+      ipc::detail::cpu_relax();
+    } else {
+      if ((attempt & 63) == 0 && (orphaned(*st.config) || quit_requested(*st.config))) {
+        return false;
+      }
+      sched_yield();
+    }
+    // relaxed: the parent's store that ends its pass; nothing is published with it.
+    expected = word.load(std::memory_order_relaxed);
   }
 }
 
@@ -288,10 +287,17 @@ int run_worker(const WorkerConfig& c) noexcept {
       continue;
     }
     // Spin ~50 us before giving up the CPU (time-based: PAUSE costs 10 ns on bare metal
-    // but can cost 300 ns under a hypervisor's pause-loop exiting).
+    // but can cost 300 ns under a hypervisor's pause-loop exiting). Block mode yields every
+    // 64th turn of the spin: with as many workers as cores the pool's parent shares a CPU
+    // with one of them, and while that worker spins the parent (which sends the tasks and
+    // takes the results) waited for the end of the spin or of the time slice.
     if (idle++ == 0) idle_since = std::chrono::steady_clock::now();
     if ((idle & 7) != 0 || std::chrono::steady_clock::now() - idle_since < kSpinFor) {
-      ipc::detail::cpu_relax();
+      if (c.wait == WaitMode::block && (idle & 63) == 0) {
+        sched_yield();
+      } else {
+        ipc::detail::cpu_relax();
+      }
       continue;
     }
     if (quit_requested(c)) break;

@@ -414,4 +414,54 @@ TEST(TaskErrorRecord, ReaderRefusesUnknownStatusesAndUnannouncedItems) {
   EXPECT_EQ(r.next(item), wire::ResultReader::Next::truncated);
 }
 
+// take_run (the collector's path for map()'s results): after a value of n bytes, the values
+// of n bytes right behind it, never past another kind or length, the announced count, the
+// caller's bound or the message's end.
+TEST(TaskErrorRecord, ReaderTakesARunOfValuesOfOneLengthAndStopsAtAnythingElse) {
+  const auto item = [](std::vector<std::byte>& m, std::uint8_t status, std::uint32_t len) {
+    const std::size_t at = m.size();
+    m.resize(at + wire::kResultItemHeader + len, std::byte{0x5a});
+    m[at] = std::byte{status};
+    std::memcpy(m.data() + at + 1, &len, sizeof len);
+  };
+  std::vector<std::byte> m(sizeof(wire::ResultHeader));
+  const wire::ResultHeader h{9, 0, 6};
+  std::memcpy(m.data(), &h, sizeof h);
+  for (int k = 0; k < 3; ++k) item(m, wire::kResultOk, 4);
+  item(m, wire::kResultOk, 8);
+  item(m, wire::kResultOk, 4);
+  item(m, wire::kResultError, 4);
+  wire::ResultReader r;
+  ASSERT_TRUE(r.open(m));
+  wire::ResultReader::Item it;
+  ASSERT_EQ(r.next(it), wire::ResultReader::Next::item);
+  EXPECT_EQ(r.take_run(4, 1), 1U);    // the caller's bound
+  EXPECT_EQ(r.take_run(4, 100), 1U);  // then the 8-byte value stops it
+  ASSERT_EQ(r.next(it), wire::ResultReader::Next::item);
+  EXPECT_EQ(it.bytes.size(), 8U);
+  ASSERT_EQ(r.next(it), wire::ResultReader::Next::item);
+  EXPECT_EQ(r.take_run(4, 100), 0U);  // an error is not a value
+  ASSERT_EQ(r.next(it), wire::ResultReader::Next::item);
+  EXPECT_EQ(it.kind, wire::ResultReader::ItemKind::error);
+  EXPECT_EQ(r.next(it), wire::ResultReader::Next::end);
+
+  // The announced count bounds it (the rest cannot be framed: truncated), and so does a
+  // message that ends inside a value.
+  std::vector<std::byte> two(sizeof(wire::ResultHeader));
+  const wire::ResultHeader h2{9, 0, 2};
+  std::memcpy(two.data(), &h2, sizeof h2);
+  for (int k = 0; k < 3; ++k) item(two, wire::kResultOk, 4);
+  ASSERT_TRUE(r.open(two));
+  ASSERT_EQ(r.next(it), wire::ResultReader::Next::item);
+  EXPECT_EQ(r.take_run(4, 100), 1U);
+  EXPECT_EQ(r.next(it), wire::ResultReader::Next::truncated);
+  two.resize(two.size() - 1);
+  const wire::ResultHeader h3{9, 0, 3};
+  std::memcpy(two.data(), &h3, sizeof h3);
+  ASSERT_TRUE(r.open(two));
+  ASSERT_EQ(r.next(it), wire::ResultReader::Next::item);
+  EXPECT_EQ(r.take_run(4, 100), 1U);
+  EXPECT_EQ(r.next(it), wire::ResultReader::Next::truncated);
+}
+
 }  // namespace

@@ -59,6 +59,20 @@ class ResultSink {
   // Item `index` of this sink succeeded with encoded `value` (decode may throw
   // DecodeError: the caller turns it into fail()).
   virtual void deliver(std::uint64_t index, std::span<const std::byte> value) = 0;
+  // Items index .. index + n - 1 succeeded; value k is the `size` bytes at
+  // first + k * stride (a run of values of one length in one result message, as map()'s
+  // results come). Default: deliver() each, one whose decode throws fails. A sink
+  // overrides it to decode a run without a virtual call per item.
+  virtual void deliver_run(std::uint64_t index, const std::byte* first, std::size_t stride,
+                           std::size_t size, std::size_t n) noexcept {
+    for (std::size_t k = 0; k < n; ++k) {
+      try {
+        deliver(index + k, {first + k * stride, size});
+      } catch (...) {
+        fail(index + k, std::current_exception());
+      }
+    }
+  }
   // Item `index` failed.
   virtual void fail(std::uint64_t index, std::exception_ptr error) noexcept = 0;
   // Item `index` was cancelled before any worker started it (Future::cancel(),

@@ -289,6 +289,27 @@ class ResultReader {
     return Next::item;
   }
 
+  // After next() returned a value item of `len` bytes: consumes the value items of the same
+  // length that follow it back to back, at most `most`, and returns how many (each checked
+  // as next() checks an item; the first other item stops the run and is left for next()).
+  // Inline: map()'s per-item path.
+  [[nodiscard]] std::uint32_t take_run(std::uint32_t len, std::uint32_t most) noexcept {
+    const std::size_t step = kResultItemHeader + std::size_t{len};
+    const std::uint32_t limit = std::min(most, header_.count - read_);
+    const std::byte* p = rest_.data();
+    std::size_t left = rest_.size();
+    std::uint32_t n = 0;
+    while (n < limit && left >= step && std::to_integer<std::uint8_t>(p[0]) == kResultOk &&
+           get_u32(p + 1) == len) {
+      p += step;
+      left -= step;
+      ++n;
+    }
+    rest_ = {p, left};
+    read_ += n;
+    return n;
+  }
+
   // The exception an error body stands for (see rebuild_error); DecodeError when the body is
   // malformed. Allocates; never throws.
   [[nodiscard]] static std::exception_ptr error_of(std::span<const std::byte> body) noexcept;
