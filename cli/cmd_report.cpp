@@ -55,8 +55,9 @@ void run_report(const ReportArgs& args, const std::string& command) {
 void add_report_command(CLI::App& bench) {
   auto args = std::make_shared<ReportArgs>();
   bench.require_subcommand(0, 1);
-  bench.add_flag("--quick", args->quick,
-                 "the report in a few seconds: 3 rounds of short trials (indicative figures)");
+  bench.add_flag(
+      "--quick", args->quick,
+      "the report in about half a minute: 3 rounds of short trials (indicative figures)");
   bench
       .add_option("--rounds", args->rounds,
                   "interleaved rounds per section (default 7; 3 with --quick)")
@@ -70,7 +71,7 @@ void add_report_command(CLI::App& bench) {
       "Without a sub-command, `ringpool bench` runs the full report: about two minutes on a quiet "
       "2-vCPU machine, longer with more CPUs (more core pairs and MPMC splits) and several "
       "times longer when other work competes for the CPUs (its trials spin on every core); "
-      "--quick takes a few seconds. Progress goes to stderr: a bar with the time left on a "
+      "--quick takes about half a minute. Progress goes to stderr: a bar with the time left on a "
       "terminal, one line per section otherwise.");
   bench.callback([args, &bench] {
     if (!bench.get_subcommands().empty()) return;  // `ringpool bench rings` etc.

@@ -351,7 +351,8 @@ PayloadTrialPlan payload_trial_plan(std::size_t n, const PayloadBenchOptions& o)
   p.warm_up = n < kLargePayload   ? std::max<std::size_t>(1, p.round_trips / 10)
               : n <= kWarmUpLimit ? kWarmUpRoundTrips
                                   : 0;
-  p.python_warm_up = n < kLargePayload ? 1 : p.warm_up;
+  // --quick skips Python's large warm-ups: two 16 MiB round trips take over a second.
+  p.python_warm_up = n < kLargePayload ? 1 : o.quick ? 0 : p.warm_up;
   p.maxsize = clamp_count(64 * kMiB, n, 2, 64);
   return p;
 }
@@ -359,17 +360,19 @@ PayloadTrialPlan payload_trial_plan(std::size_t n, const PayloadBenchOptions& o)
 double expected_payload_seconds(std::size_t n, const PayloadBenchOptions& o) {
   const PayloadTrialPlan p = payload_trial_plan(n, o);
   const auto bytes = static_cast<double>(n);
-  // Rough costs on the 2-vCPU development machine: ringpool ~4 copies at ~2 GB/s plus ~5 µs
-  // per message; Python ~10 ns per byte plus ~0.5 ms per call and ~0.1 s to start.
-  // A new pool's first round trip faults in fresh pages: ~40 µs per 4 KiB, both ways.
+  // Rough costs on the 2-vCPU development machine (2026-11-30): ringpool ~4 copies at
+  // ~2 GB/s plus ~5 µs per message, and a new pool's first round trip writes fresh pages
+  // (168-243 ms for 16 MiB); Python ~40 ns per byte per round trip (0.66-0.69 s for 16 MiB),
+  // ~15 ns per byte per streamed item, ~0.5 ms per call and ~0.5 s to start each of its three
+  // cases (interpreter, imports, a Pool or a process).
   const double ours =
       static_cast<double>(p.round_trips + p.warm_up + p.stream_items) * (bytes * 2e-9 + 5e-6) +
-      bytes * 2e-8 + 0.04;
+      bytes * 1e-8 + 0.04;
   const double python =
-      o.python ? static_cast<double>(p.python_round_trips + p.python_warm_up + 2 * p.python_items) *
-                         (bytes * 10e-9 + 5e-4) +
-                     0.3
-               : 0.0;
+      o.python
+          ? static_cast<double>(p.python_round_trips + p.python_warm_up) * (bytes * 40e-9 + 5e-4) +
+                static_cast<double>(2 * p.python_items) * (bytes * 15e-9 + 5e-4) + 1.5
+          : 0.0;
   return static_cast<double>(p.rounds) * (ours + python);
 }
 
