@@ -71,6 +71,11 @@ TEST(BenchPool, TableNamesTheTargets) {
   const CliRun r = run("bench pool --quick --no-python");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("targets:"), std::string::npos) << r.out;
+  // Every row and ratio with the spread of its rounds; targets judged on the whole range.
+  EXPECT_NE(r.out.find("p25-p75"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("met only when the median and the whole p25-p75 range meet them"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("spin-mode submit().get() p50"), std::string::npos) << r.out;
   // The Pipe and Lock rows next to their OS peers, and how the locks were measured.
   EXPECT_NE(r.out.find("Pipe round trip p50 vs a pipe(2) ping-pong"), std::string::npos) << r.out;

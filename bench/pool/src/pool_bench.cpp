@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <ranges>
 #include <sstream>
 #include <stdexcept>
@@ -409,88 +410,143 @@ nlohmann::json pool_results_json(const std::vector<PoolResult>& results) {
   return a;
 }
 
+namespace {
+
+// The median and p25-p75 of values, or of per-round ratios.
+struct Spread {
+  double median = 0;
+  double p25 = 0;
+  double p75 = 0;
+};
+
+Spread spread_of(const std::vector<double>& v) {
+  return {percentile(v, 50), percentile(v, 25), percentile(v, 75)};
+}
+
+// "how many times better" ours is than theirs, round by round (times: theirs / ours;
+// rates: ours / theirs); empty when a round lacks a figure or one is not positive.
+std::optional<Spread> better_by(const PoolResult& ours, const PoolResult& theirs) {
+  const bool time = ours.unit == "ns" || ours.unit == "ms";
+  if (ours.rounds.empty() || ours.rounds.size() != theirs.rounds.size()) return std::nullopt;
+  std::vector<double> x;
+  for (std::size_t i = 0; i < ours.rounds.size(); ++i) {
+    const double a = ours.rounds[i];
+    const double b = theirs.rounds[i];
+    if (a <= 0 || b <= 0) return std::nullopt;
+    x.push_back(time ? b / a : a / b);
+  }
+  return spread_of(x);
+}
+
+std::string range_of(const Spread& s, int digits) {
+  return fmt::format("{:.{}f}-{:.{}f}", s.p25, digits, s.p75, digits);
+}
+
+}  // namespace
+
 std::string format_pool_report(const std::vector<PoolResult>& results,
                                const PoolBenchOptions& options) {
   std::ostringstream os;
   os << fmt::format(
-      "ringpool bench pool: medians over {} round(s); round trips and the contended locks: "
-      "caller on CPU {}, one worker or child on CPU {}; map/imap: {} workers (Pool "
-      "defaults)\n"
+      "ringpool bench pool: medians and p25-p75 over {} interleaved round(s); ratios are "
+      "medians of the per-round ratios; round trips and the contended locks: caller on CPU {}, "
+      "one worker or child on CPU {}; map/imap: {} workers (Pool defaults)\n"
       "locks: two processes each acquire, add 1 to a shared counter and release, contending "
       "(no enforced alternation); ns per acquire/release pair\n\n",
       options.rounds, options.parent_cpu, options.worker_cpu, topology::usable_cores());
-  os << fmt::format("{:<24} {:<30} {:>16} {}\n", "system", "case", "value", "unit");
+  os << fmt::format("{:<24} {:<30} {:>16} {:>27} {}\n", "system", "case", "value", "p25-p75",
+                    "unit");
   for (const auto& r : results) {
-    os << fmt::format("{:<24} {:<30} {:>16.6g} {}\n", r.system, r.case_name, r.value, r.unit);
+    std::string range;
+    if (r.rounds.size() > 1) {
+      const Spread s = spread_of(r.rounds);
+      range = fmt::format("{:.6g}-{:.6g}", s.p25, s.p75);
+    }
+    os << fmt::format("{:<24} {:<30} {:>16.6g} {:>27} {}\n", r.system, r.case_name, r.value, range,
+                      r.unit);
   }
-  const auto ratio_line = [&](const char* ours, const char* theirs, const char* label) {
-    const PoolResult* a = find(results, "ringpool", ours);
-    const PoolResult* b = find(results, "python-multiprocessing", theirs);
-    if (a == nullptr || b == nullptr || b->value == 0) return std::string();
-    const bool time = a->unit == "ns" || a->unit == "ms";
-    const double x = time ? b->value / a->value : a->value / b->value;
-    return fmt::format("  {:<44} {:>10.1f} x {}\n", label, x, time ? "faster" : "the throughput");
+  const auto ratio_line = [&](const PoolResult* a, const PoolResult* b, const char* label,
+                              const char* better, const char* worse, int digits) {
+    if (a == nullptr || b == nullptr) return std::string();
+    const std::optional<Spread> x = better_by(*a, *b);
+    if (!x) return std::string();
+    return fmt::format("  {:<44} {:>10.{}f} x {} (p25-p75 {})\n", label, x->median, digits,
+                       x->median >= 1.0 ? better : worse, range_of(*x, digits));
   };
-  os << "\nringpool vs Python multiprocessing (same machine, same run):\n";
-  os << ratio_line("map_default_chunksize", "map_default_chunksize", "map, default chunksize");
-  os << ratio_line("imap_unordered_chunksize_1", "imap_unordered_chunksize_1",
-                   "imap_unordered, chunksize 1");
-  os << ratio_line("submit_get_rtt_spin_p50", "apply_async_get_rtt_p50",
-                   "submit().get() spin vs apply_async().get()");
-  os << ratio_line("submit_get_rtt_block_p50", "apply_async_get_rtt_p50",
-                   "submit().get() block vs apply_async().get()");
-  os << ratio_line("process_start_join", "process_start_join_fork", "Process start + join (fork)");
-  os << ratio_line("pipe_connection_rtt_p50", "pipe_connection_rtt_p50",
-                   "Pipe send+recv round trip p50");
-  os << ratio_line("lock_contended", "lock_contended", "Lock, 2 processes contending, per pair");
-  const auto yardstick_line = [&](const char* ours, const char* theirs, const char* label) {
+  const auto vs_python = [&](const char* ours, const char* theirs, const char* label) {
     const PoolResult* a = find(results, "ringpool", ours);
-    const PoolResult* b = find(results, "ringpool", theirs);
-    if (a == nullptr || b == nullptr || a->value == 0) return std::string();
-    const double x = b->value / a->value;  // both are times
-    return fmt::format("  {:<44} {:>10.2f} x {}\n", label, x, x >= 1.0 ? "faster" : "(slower)");
+    const bool time = a != nullptr && (a->unit == "ns" || a->unit == "ms");
+    return ratio_line(a, find(results, "python-multiprocessing", theirs), label,
+                      time ? "faster" : "the throughput", time ? "(slower)" : "the throughput", 1);
   };
-  os << "\nringpool vs the OS (same CPUs, same run):\n";
-  os << yardstick_line("pipe_connection_rtt_p50", "pipe_rtt_p50",
-                       "Pipe round trip p50 vs a pipe(2) ping-pong");
-  os << yardstick_line("lock_contended", "pthread_mutex_contended",
-                       "Lock vs a process-shared pthread mutex");
+  os << "\nringpool vs Python multiprocessing (same machine, same rounds):\n";
+  os << vs_python("map_default_chunksize", "map_default_chunksize", "map, default chunksize");
+  os << vs_python("imap_unordered_chunksize_1", "imap_unordered_chunksize_1",
+                  "imap_unordered, chunksize 1");
+  os << vs_python("submit_get_rtt_spin_p50", "apply_async_get_rtt_p50",
+                  "submit().get() spin vs apply_async().get()");
+  os << vs_python("submit_get_rtt_block_p50", "apply_async_get_rtt_p50",
+                  "submit().get() block vs apply_async().get()");
+  os << vs_python("process_start_join", "process_start_join_fork", "Process start + join (fork)");
+  os << vs_python("pipe_connection_rtt_p50", "pipe_connection_rtt_p50",
+                  "Pipe send+recv round trip p50");
+  os << vs_python("lock_contended", "lock_contended", "Lock, 2 processes contending, per pair");
+  const auto vs_os = [&](const char* ours, const char* theirs, const char* label) {
+    return ratio_line(find(results, "ringpool", ours), find(results, "ringpool", theirs), label,
+                      "faster", "(slower)", 2);
+  };
+  os << "\nringpool vs the OS (same CPUs, same rounds):\n";
+  os << vs_os("pipe_connection_rtt_p50", "pipe_rtt_p50",
+              "Pipe round trip p50 vs a pipe(2) ping-pong");
+  os << vs_os("lock_contended", "pthread_mutex_contended",
+              "Lock vs a process-shared pthread mutex");
 
-  os << "\ntargets:\n";
-  const auto target = [&](bool known, bool met, const std::string& text) {
-    os << "  " << (known ? (met ? "met    " : "MISSED ") : "n/a    ") << text << '\n';
+  os << "\ntargets: met only when the median and the whole p25-p75 range meet them\n";
+  // `x` is how many times better ours is; the target asks for at least `need`.
+  const auto target = [&](const std::optional<Spread>& x, double need, const std::string& text,
+                          const std::string& shown) {
+    const char* status = !x                  ? "n/a      "
+                         : x->p25 >= need    ? "met      "
+                         : x->median >= need ? "NOT MET (the p25-p75 range crosses it) "
+                                             : "MISSED   ";
+    os << "  " << status << text << (x ? ": " + shown : std::string()) << '\n';
+  };
+  const auto both = [&](const char* system_b, const char* ours, const char* theirs) {
+    const PoolResult* a = find(results, "ringpool", ours);
+    const PoolResult* b = find(results, system_b, theirs);
+    return a && b ? better_by(*a, *b) : std::nullopt;
   };
   {
-    const PoolResult* a = find(results, "ringpool", "map_default_chunksize");
-    const PoolResult* b = find(results, "python-multiprocessing", "map_default_chunksize");
-    const bool k = a && b && b->value > 0;
-    target(k, k && a->value >= 10 * b->value,
-           k ? fmt::format("map >= 10 x Python's map (default chunksize): {:.1f} x",
-                           a->value / b->value)
-             : "map >= 10 x Python's map (Python not run)");
+    const auto x = both("python-multiprocessing", "map_default_chunksize", "map_default_chunksize");
+    target(x, 10, "map >= 10 x Python's map (default chunksize)",
+           x ? fmt::format("{:.1f} x (p25-p75 {})", x->median, range_of(*x, 1)) : "");
   }
   {
-    const PoolResult* a = find(results, "ringpool", "imap_unordered_chunksize_1");
-    const PoolResult* b = find(results, "python-multiprocessing", "imap_unordered_chunksize_1");
-    const bool k = a && b && b->value > 0;
-    target(k, k && a->value >= 100 * b->value,
-           k ? fmt::format("imap_unordered chunksize 1 >= 100 x Python's: {:.1f} x",
-                           a->value / b->value)
-             : "imap_unordered chunksize 1 >= 100 x Python's (Python not run)");
+    const auto x =
+        both("python-multiprocessing", "imap_unordered_chunksize_1", "imap_unordered_chunksize_1");
+    target(x, 100, "imap_unordered chunksize 1 >= 100 x Python's",
+           x ? fmt::format("{:.1f} x (p25-p75 {})", x->median, range_of(*x, 1)) : "");
   }
   if (const PoolResult* a = find(results, "ringpool", "submit_get_rtt_spin_p50")) {
-    target(true, a->value <= 1000,
-           fmt::format("spin-mode submit().get() p50 <= 1 us: {:.0f} ns", a->value));
+    // 1 us over the round trip: "better by" 1000 ns / p50.
+    std::optional<Spread> x;
+    if (!a->rounds.empty()) {
+      std::vector<double> by;
+      for (double v : a->rounds) by.push_back(v > 0 ? 1000.0 / v : 0.0);
+      x = spread_of(by);
+    }
+    const Spread ns =
+        a->rounds.empty() ? Spread{a->value, a->value, a->value} : spread_of(a->rounds);
+    target(x, 1.0, "spin-mode submit().get() p50 <= 1 us",
+           fmt::format("{:.0f} ns (p25-p75 {:.0f}-{:.0f} ns)", ns.median, ns.p25, ns.p75));
   }
   {
-    const PoolResult* a = find(results, "ringpool", "submit_get_rtt_block_p50");
-    const PoolResult* b = find(results, "ringpool", "pipe_rtt_p50");
-    const bool k = a && b && b->value > 0;
-    target(k, k && a->value <= 1.5 * b->value,
-           k ? fmt::format("block-mode p50 <= 1.5 x pipe round trip: {:.0f} ns vs {:.0f} ns = "
-                           "{:.2f} x",
-                           a->value, b->value, a->value / b->value)
-             : "block-mode p50 <= 1.5 x pipe round trip");
+    const auto x = both("ringpool", "submit_get_rtt_block_p50", "pipe_rtt_p50");
+    // <= 1.5 x the pipe: better by at least 1 / 1.5.
+    target(x, 1.0 / 1.5, "block-mode p50 <= 1.5 x pipe round trip",
+           x ? fmt::format("{:.3f} x the pipe (p25-p75 {:.3f}-{:.3f})", 1.0 / x->median,
+                           1.0 / x->p75, 1.0 / x->p25)
+             : "");
   }
   return os.str();
 }
