@@ -104,6 +104,7 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using Shared = detail::QueueCore::Shared;
+using ::ringpool::test::unique_name;
 using ::ringpool::test::Watchdog;
 
 // The pid of a child that has exited and been reaped: an owner that no longer runs.
@@ -188,10 +189,6 @@ class Hostile {
   std::thread thread_;
 };
 
-std::string queue_name(const char* what) {
-  return "/rp-arena-hostile-" + std::string(what) + "-" + std::to_string(::getpid());
-}
-
 struct Tally {
   int rounds = 0;
   int intact = 0;
@@ -265,7 +262,7 @@ void works_again(Queue<Parcel>& q) {
 
 TEST(QueueArenaHostile, ReferencesChangedUnderAnItemGiveItOrAnEarlierItemOrDecodeError) {
   Watchdog watchdog(120);
-  const std::string name = queue_name("refs");
+  const std::string name = unique_name("arena-hostile-refs");
   static_cast<void>(Queue<Parcel>::unlink(name));
   {
     auto q = Queue<Parcel>::create(name, 2, QueueOptions{.slot_size = 64});
@@ -343,7 +340,7 @@ TEST(QueueArenaHostile, ReferencesChangedUnderAnItemGiveItOrAnEarlierItemOrDecod
 
 TEST(QueueArenaHostile, BitmapWordsChangedUnderAnItemGiveItOrDecodeError) {
   Watchdog watchdog(120);
-  const std::string name = queue_name("bitmap");
+  const std::string name = unique_name("arena-hostile-bitmap");
   static_cast<void>(Queue<Parcel>::unlink(name));
   {
     auto q = Queue<Parcel>::create(
@@ -376,7 +373,7 @@ TEST(QueueArenaHostile, BitmapWordsChangedUnderAnItemGiveItOrDecodeError) {
 
 TEST(QueueArenaHostile, ForgedRecordsOfDeadOwnersFreeRunsButNeverGiveAWrongItem) {
   Watchdog watchdog(120);
-  const std::string name = queue_name("records");
+  const std::string name = unique_name("arena-hostile-records");
   static_cast<void>(Queue<Parcel>::unlink(name));
   const pid_t dead = dead_pid();
   ASSERT_GT(dead, 0);
@@ -484,7 +481,7 @@ struct Calls {
 
 TEST(QueueArenaHostile, AnyWritesWithManyProducersAndConsumersEndInItemsOrTypedErrors) {
   Watchdog watchdog(180);
-  const std::string name = queue_name("all");
+  const std::string name = unique_name("arena-hostile-all");
   static_cast<void>(Queue<Parcel>::unlink(name));
   const pid_t dead = dead_pid();
   ASSERT_GT(dead, 0);

@@ -200,11 +200,9 @@ TEST(QueueArena, ForgedArenaReferencesAreDecodeErrors) {
   EXPECT_EQ(q.arena_used_approx(), 0u);
 }
 
-TEST(QueueArena, AConsumerKilledInsideGetLosesNoItemAndLeaksNoRun) {
-  Watchdog watchdog(120);
-  Queue<Bulk> q(4);
-  q.put(Bulk{70000, 7});
-  q.put(Bulk{90000, 9});
+// A forked consumer blocks inside the decode of its get (g_arena_block_fd), the item's slot
+// still held, and is SIGKILLed there.
+void kill_a_consumer_inside_get(Queue<Bulk>& q) {
   test::Pipe ready;
   const pid_t consumer = ::fork();
   ASSERT_GE(consumer, 0);
@@ -218,6 +216,24 @@ TEST(QueueArena, AConsumerKilledInsideGetLosesNoItemAndLeaksNoRun) {
   char c = 0;
   ASSERT_EQ(::read(ready.read_fd(), &c, 1), 1);
   kill_and_reap(consumer);
+}
+
+// The queue (maxsize 4) is empty, no arena block is claimed, no payload segment is left, and
+// all maxsize units came back.
+void expect_drained_and_whole(Queue<Bulk>& q) {
+  EXPECT_THROW((void)q.get(200ms), Empty);
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
+  EXPECT_FALSE(q.try_put(Bulk{5000, 1}));
+}
+
+TEST(QueueArena, AConsumerKilledInsideGetLosesNoItemAndLeaksNoRun) {
+  Watchdog watchdog(120);
+  Queue<Bulk> q(4);
+  q.put(Bulk{70000, 7});
+  q.put(Bulk{90000, 9});
+  ASSERT_NO_FATAL_FAILURE(kill_a_consumer_inside_get(q));
   // The next item first (recovery runs on an empty queue), then the dead consumer's (still
   // in its claimed slot), each once.
   const Bulk first = q.get(5s);
@@ -226,12 +242,7 @@ TEST(QueueArena, AConsumerKilledInsideGetLosesNoItemAndLeaksNoRun) {
   EXPECT_EQ(first.fill, 9);
   EXPECT_EQ(second.size, 70000u);
   EXPECT_EQ(second.fill, 7);
-  EXPECT_THROW((void)q.get(200ms), Empty);
-  EXPECT_EQ(q.arena_used_approx(), 0u);
-  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
-  // maxsize units all came back.
-  for (int i = 0; i < 4; ++i) EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
-  EXPECT_FALSE(q.try_put(Bulk{5000, 1}));
+  expect_drained_and_whole(q);
 }
 
 // The same for an item above kQueueArenaMaxItem, which travels through a one-off payload
@@ -244,30 +255,14 @@ TEST(QueueArena, AConsumerKilledInsideGetOfASegmentItemLosesNoItem) {
   q.put(Bulk{kLarge, 4});
   q.put(Bulk{60000, 6});
   EXPECT_EQ(test::payload_segments_of_this_process(), 1u);
-  test::Pipe ready;
-  const pid_t consumer = ::fork();
-  ASSERT_GE(consumer, 0);
-  if (consumer == 0) {
-    ready.close_read();
-    g_arena_block_fd = ready.write_fd();
-    static_cast<void>(q.get(30s));
-    ::_exit(2);  // not reached: decode blocks
-  }
-  ready.close_write();
-  char c = 0;
-  ASSERT_EQ(::read(ready.read_fd(), &c, 1), 1);
-  kill_and_reap(consumer);
+  ASSERT_NO_FATAL_FAILURE(kill_a_consumer_inside_get(q));
   const Bulk first = q.get(5s);
   const Bulk second = q.get(5s);
   EXPECT_EQ(first.size, 60000u);
   EXPECT_EQ(first.fill, 6);
   EXPECT_EQ(second.size, kLarge);
   EXPECT_EQ(second.fill, 4);
-  EXPECT_THROW((void)q.get(200ms), Empty);
-  EXPECT_EQ(q.arena_used_approx(), 0u);
-  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
-  for (int i = 0; i < 4; ++i) EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
-  EXPECT_FALSE(q.try_put(Bulk{5000, 1}));
+  expect_drained_and_whole(q);
 }
 
 TEST(QueueArena, AProducerKilledInsideItsEncodeLeaksNoRun) {
