@@ -63,7 +63,16 @@ void PoolCore::Impl::send_by_reference(const SendRequest& req) {
   }
   (void)dispatcher.wire_fn(req);  // an unregistered task (spawn) is refused before encoding
   OutgoingPayload payload = OutgoingPayload::create(config.payloads, req.payload_bytes, &lanes);
-  req.encode(req.context, payload.bytes().data());
+  std::byte* const base = payload.bytes().data();
+  // In the lane, large contiguous arguments stream: everything else is written now, their
+  // bytes once the worker has the reference and decodes behind us.
+  BulkCopies later;
+  if (req.encode_later != nullptr && payload.in_lane()) {
+    req.encode_later(req.context, base, later);
+  } else {
+    req.encode(req.context, base);
+  }
+  if (later.count > 0) payload.stream_from(static_cast<std::size_t>(later.runs[0].to - base));
   SendRequest by_ref = req;
   by_ref.by_reference = true;
   // With retries a one-off segment must outlive a worker that dies while running the
@@ -75,6 +84,7 @@ void PoolCore::Impl::send_by_reference(const SendRequest& req) {
   };
   by_ref.context = &payload.ref();
   send_message(by_ref);  // throws: the segment is unlinked with `payload`
+  copy_later(later, base, kStreamStep, [&payload](std::size_t n) { payload.publish(n); });
   payload.hand_over();
 }
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <cstring>
@@ -16,8 +17,10 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
+#include "ringpool/ipc/detail/cpu_relax.hpp"
 #include "ringpool/ipc/detail/tracker.hpp"
 #include "ringpool/ipc/errors.hpp"
 #include "ringpool/pool/codec.hpp"
@@ -93,6 +96,52 @@ void prepare_large_fill(void* dest, std::size_t bytes) noexcept {
   // A hint only: EINVAL (no THP in this kernel) or anything else leaves the pages as they
   // are, and the decoder fills them either way.
   (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
+
+// ---- the receiver's side of a streamed value ---------------------------------------------
+
+std::size_t readable_from(const std::byte* from, const std::byte* last, std::size_t want) {
+  const auto left = static_cast<std::size_t>(last - from);
+  const InboundStream* s = t_inbound;
+  const auto at = reinterpret_cast<std::uintptr_t>(from);
+  if (s == nullptr || at < reinterpret_cast<std::uintptr_t>(s->begin) ||
+      reinterpret_cast<std::uintptr_t>(last) > reinterpret_cast<std::uintptr_t>(s->end)) {
+    return left;  // not a streamed value's bytes: all in place
+  }
+  const auto offset = static_cast<std::uint64_t>(from - s->begin);
+  const auto total = static_cast<std::uint64_t>(s->end - s->begin);
+  const std::uint64_t need = offset + std::min(want, left);
+  std::uint64_t seen = 0;
+  auto seen_at = std::chrono::steady_clock::time_point{};
+  for (unsigned attempt = 1;; ++attempt) {
+    // acquire: pairs with the sender's release in OutgoingPayload::publish(): the bytes it
+    // counts are in place. Shared memory: a count beyond the value is the whole value.
+    const std::uint64_t written = std::min(s->written->load(std::memory_order_acquire), total);
+    if (written >= need) return std::min(left, static_cast<std::size_t>(written - offset));
+    if ((attempt & 1023) == 0) {
+      if (s->sender_gone != nullptr && s->sender_gone(s->context)) {
+        throw SenderGone(
+            "ringpool: the sender of a streamed value stopped before writing all of it (it "
+            "died, or the pool is being terminated)");
+      }
+      if (s->stall_limit.count() > 0) {
+        const auto now = std::chrono::steady_clock::now();
+        if (attempt == 1024 || written != seen) {
+          seen = written;
+          seen_at = now;
+        } else if (now - seen_at >= s->stall_limit) {
+          throw DecodeError("ringpool: the sender of a streamed value wrote nothing more for " +
+                            std::to_string(s->stall_limit.count()) +
+                            " ms (it is stopped or starved); the value is lost");
+        }
+      }
+    }
+    if ((attempt & 63) == 0) {
+      std::this_thread::yield();  // the sender may be waiting for this CPU
+    } else {
+      ipc::detail::cpu_relax();
+    }
+  }
 }
 
 // ---- PayloadNames -------------------------------------------------------------------------
@@ -183,9 +232,11 @@ bool PayloadLanes::claim(std::size_t bytes, OutgoingPayload& out) {
   const auto self = static_cast<std::int64_t>(::getpid());
   if (lane_ != nullptr && creator_ == self) {
     std::uint64_t expected = 0;
-    // acquire: pairs with the receiver's release store in IncomingPayload::release(): its
-    // reads of the last value happen before our writes of the next.
-    if (!header_of(*lane_).busy.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+    // acquire: pairs with the receiver's release in IncomingPayload::release() (its reads of
+    // the last value happen before our writes of the next) and with the release in
+    // OutgoingPayload::hand_over() of another thread of ours that streamed the last value.
+    if (!header_of(*lane_).busy.compare_exchange_strong(expected, kLaneWriting | kLaneReading,
+                                                        std::memory_order_acquire,
                                                         std::memory_order_relaxed)) {
       return false;
     }
@@ -204,12 +255,16 @@ bool PayloadLanes::claim(std::size_t bytes, OutgoingPayload& out) {
     creator_ = self;
     // relaxed: nobody else maps the new lane before its first reference is published.
     ::new (lane_->data()) LaneHeader{};
-    header_of(*lane_).busy.store(1, std::memory_order_relaxed);
+    header_of(*lane_).busy.store(kLaneWriting | kLaneReading, std::memory_order_relaxed);
   }
+  // relaxed: the whole value unless the sender says otherwise (stream_from); the reference's
+  // push through the ring (release) publishes it with the value.
+  header_of(*lane_).written.store(bytes, std::memory_order_relaxed);
   out.discard();
   out.segment_ = lane_;
   out.offset_ = sizeof(LaneHeader);
   out.busy_ = &header_of(*lane_).busy;
+  out.written_ = &header_of(*lane_).written;
   out.ref_ = PayloadRef{kPayloadLaneRefMagic, bytes, self, sequence_};
   return true;
 }
@@ -220,8 +275,9 @@ void PayloadLanes::release(const PayloadRef& ref) noexcept {
       ref.sequence != sequence_) {
     return;
   }
-  // release: as a receiver's release after reading (nobody will read this value).
-  header_of(*lane_).busy.store(0, std::memory_order_release);
+  // release: as a receiver's release after reading (nobody will read this value); the
+  // writing bit stays with a sender still streaming it.
+  header_of(*lane_).busy.fetch_and(~kLaneReading, std::memory_order_release);
 }
 
 // ---- OutgoingPayload ----------------------------------------------------------------------
@@ -245,6 +301,7 @@ OutgoingPayload& OutgoingPayload::operator=(OutgoingPayload&& other) noexcept {
     segment_ = std::move(other.segment_);
     offset_ = other.offset_;
     busy_ = std::exchange(other.busy_, nullptr);
+    written_ = std::exchange(other.written_, nullptr);
     ref_ = other.ref_;
   }
   return *this;
@@ -264,6 +321,18 @@ void OutgoingPayload::discard() noexcept {
   }
   segment_.reset();
   busy_ = nullptr;
+  written_ = nullptr;
+}
+
+void OutgoingPayload::stream_from(std::size_t bytes) noexcept {
+  // relaxed: published with the value's other bytes by the reference's push (release).
+  written_->store(bytes, std::memory_order_relaxed);
+}
+
+void OutgoingPayload::publish(std::size_t bytes) noexcept {
+  // release: pairs with the receiver's acquire load in readable_from(): the bytes copied
+  // before it are visible to the receiver that sees the new count.
+  written_->store(bytes, std::memory_order_release);
 }
 
 std::uint64_t OutgoingPayload::keep_name() noexcept {
@@ -273,8 +342,16 @@ std::uint64_t OutgoingPayload::keep_name() noexcept {
 }
 
 void OutgoingPayload::hand_over() noexcept {
+  if (busy_ != nullptr) {
+    publish(static_cast<std::size_t>(ref_.bytes));
+    // release: pairs with the acquire CAS of our next claim (made by any thread of ours):
+    // our writes of this value happen before the writes of the next. The lane stays busy
+    // until the receiver has read the value too.
+    busy_->fetch_and(~kLaneWriting, std::memory_order_release);
+  }
   segment_.reset();  // a one-off segment is unmapped; its name stays for the receiver
-  busy_ = nullptr;   // the lane stays busy until the receiver has read the value
+  busy_ = nullptr;
+  written_ = nullptr;
 }
 
 // ---- IncomingPayload ----------------------------------------------------------------------
@@ -319,6 +396,7 @@ IncomingPayload IncomingPayload::take(const PayloadNames& names, std::span<const
     in.segment_ = view->segment_;
     in.bytes_ = segment.bytes().subspan(sizeof(LaneHeader), static_cast<std::size_t>(ref.bytes));
     in.busy_ = &header_of(segment).busy;
+    in.written_ = &header_of(segment).written;
     return in;
   }
   try {
@@ -347,6 +425,7 @@ IncomingPayload& IncomingPayload::operator=(IncomingPayload&& other) noexcept {
     segment_ = std::move(other.segment_);
     bytes_ = other.bytes_;
     busy_ = std::exchange(other.busy_, nullptr);
+    written_ = std::exchange(other.written_, nullptr);
     unlink_ = std::exchange(other.unlink_, std::string());
   }
   return *this;
@@ -354,9 +433,11 @@ IncomingPayload& IncomingPayload::operator=(IncomingPayload&& other) noexcept {
 
 void IncomingPayload::release() noexcept {
   // release: pairs with the sender's acquire CAS in PayloadLanes::claim(): our reads of the
-  // value happen before its writes of the next one.
-  if (busy_ != nullptr) busy_->store(0, std::memory_order_release);
+  // value happen before its writes of the next one. The writing bit stays with a sender
+  // still streaming it (we may have stopped reading early: a decode error).
+  if (busy_ != nullptr) busy_->fetch_and(~kLaneReading, std::memory_order_release);
   busy_ = nullptr;
+  written_ = nullptr;
   segment_.reset();
   bytes_ = {};
   // After the unmap: the name goes last (UnlinkName::on_release: the caller releases the

@@ -49,7 +49,7 @@ PoolCore::Impl::Impl(const PoolOptions& options)
                 return table.live_approx() != 0;
               }),
       dispatcher(config, layout, table, workers),
-      collector(layout, table, config.payloads, config.max_payload),
+      collector(layout, table, workers, config.payloads, config.max_payload),
       early_deaths(config.workers, 0),
       init_failures(config.workers, 0) {
   table.set_payloads(&config.payloads);

@@ -3,6 +3,7 @@
 #include "result_collector.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <span>
 #include <string>
@@ -13,10 +14,20 @@
 
 namespace ringpool::pool::detail {
 
+namespace {
+
+// A streamed result whose worker writes nothing more for this long (it is stopped) fails with
+// DecodeError instead of holding the pool's lock for ever.
+constexpr std::chrono::milliseconds kResultStallLimit{5000};
+
+}  // namespace
+
 ResultCollector::ResultCollector(const SharedLayout& layout, TaskTable& table,
-                                 const PayloadNames& payloads, std::size_t max_payload)
+                                 const WorkerSupervisor& workers, const PayloadNames& payloads,
+                                 std::size_t max_payload)
     : layout_(layout),
       table_(table),
+      workers_(workers),
       payloads_(payloads),
       max_payload_(max_payload),
       parts_(layout.workers()),
@@ -107,7 +118,7 @@ void ResultCollector::settle(std::size_t worker, std::span<const std::byte> mess
     }
     const bool last = r->next + 1 == r->count;
     if (item.kind == ResultReader::ItemKind::value_ref) {
-      deliver_by_reference(worker, *r, item.bytes);
+      if (!deliver_by_reference(worker, *r, item.bytes)) return;  // the worker died
     } else {
       fail_with_error(worker, reader.header().task_id, *r, item.bytes);
     }
@@ -129,15 +140,37 @@ void ResultCollector::drop_references(std::size_t worker, ResultReader& reader) 
   }
 }
 
-void ResultCollector::deliver_by_reference(std::size_t worker, TaskTable::Record& r,
+bool ResultCollector::deliver_by_reference(std::size_t worker, TaskTable::Record& r,
                                            std::span<const std::byte> ref) noexcept {
   try {
     const IncomingPayload payload =
         IncomingPayload::take(payloads_, ref, max_payload_, &lanes_[worker]);
-    table_.deliver_next(r, payload.bytes());
+    if (payload.written() == nullptr) {
+      table_.deliver_next(r, payload.bytes());
+      return true;
+    }
+    // In the worker's lane: the value may still be streaming in; decoded behind the worker.
+    struct Sender {
+      const WorkerSupervisor* workers;
+      std::size_t index;
+    } const sender{&workers_, worker};
+    const InboundStream stream{payload.bytes().data(),
+                               payload.bytes().data() + payload.bytes().size(),
+                               payload.written(),
+                               [](const void* s) noexcept {
+                                 const auto& w = *static_cast<const Sender*>(s);
+                                 return w.workers->has_exited(w.index);
+                               },
+                               &sender,
+                               kResultStallLimit};
+    t_inbound = &stream;
+    const bool settled = table_.deliver_next_streamed(r, payload.bytes());  // noexcept
+    t_inbound = nullptr;
+    return settled;
   } catch (...) {
     table_.fail_next(r, std::current_exception());
   }
+  return true;
 }
 
 void ResultCollector::fail_with_error(std::size_t worker, std::uint64_t task_id,

@@ -14,6 +14,7 @@
 #include "ringpool/pool/detail/task_wire.hpp"
 #include "shared_layout.hpp"
 #include "task_table.hpp"
+#include "worker_supervisor.hpp"
 
 namespace ringpool::pool::detail {
 
@@ -21,8 +22,10 @@ class ResultCollector {
  public:
   // Results by reference are taken from payload segments of `payloads` (which must outlive
   // the collector), up to `max_payload` bytes.
-  ResultCollector(const SharedLayout& layout, TaskTable& table, const PayloadNames& payloads,
-                  std::size_t max_payload);
+  // A value a worker streams (codec.hpp, "Streamed input") is decoded behind it, until
+  // `workers` says that worker has exited.
+  ResultCollector(const SharedLayout& layout, TaskTable& table, const WorkerSupervisor& workers,
+                  const PayloadNames& payloads, std::size_t max_payload);
 
   // Settles up to `budget` messages from worker i's ring (all when budget is 0); returns
   // how many were read.
@@ -46,14 +49,17 @@ class ResultCollector {
   // Fails the record's next item with the error of `body`, joined to the gathered parts.
   void fail_with_error(std::size_t worker, std::uint64_t task_id, TaskTable::Record& r,
                        std::span<const std::byte> body) noexcept;
-  // Settles the record's next item with the value in the payload segment `ref` names (or
-  // fails it with the DecodeError of a refused reference).
+  // Takes and drops the values a late message holds by reference.
   void drop_references(std::size_t worker, ResultReader& reader) noexcept;
-  void deliver_by_reference(std::size_t worker, TaskTable::Record& r,
+  // Settles the record's next item with the value in the payload segment `ref` names (or
+  // fails it with the DecodeError of a refused reference). False when the worker died while
+  // streaming the value: the item is left to the recovery of its task.
+  bool deliver_by_reference(std::size_t worker, TaskTable::Record& r,
                             std::span<const std::byte> ref) noexcept;
 
   const SharedLayout& layout_;
   TaskTable& table_;
+  const WorkerSupervisor& workers_;
   const PayloadNames& payloads_;
   std::size_t max_payload_;
   std::vector<ipc::SpscByteConsumer> results_;

@@ -124,6 +124,21 @@ class TaskTable {
     r.next += n;
     if (r.next == r.count) retire(r, true);
   }
+  // As deliver_next, for a value its worker streams: when the worker dies before writing
+  // all of it (SenderGone) the item stays unsettled and false is returned; the recovery of
+  // the dead worker's task settles it (WorkerLost, or a rerun), as for any task it held.
+  bool deliver_next_streamed(Record& r, std::span<const std::byte> value) noexcept {
+    const std::uint64_t index = r.base + r.next;
+    try {
+      r.sink->deliver(index, value);
+    } catch (const SenderGone&) {
+      return false;
+    } catch (...) {
+      r.sink->fail(index, std::current_exception());  // the value did not decode
+    }
+    if (++r.next == r.count) retire(r, true);
+    return true;
+  }
   void fail_next(Record& r, std::exception_ptr error) noexcept {
     r.sink->fail(r.base + r.next, std::move(error));
     if (++r.next == r.count) retire(r, true);

@@ -19,14 +19,31 @@ std::span<std::byte> ResultWriter::begin_large(std::size_t n) {
   return large_.bytes();
 }
 
-void ResultWriter::end_large() noexcept {
+void ResultWriter::put_reference() noexcept {
   std::byte* p = buf_.data() + used_;
   p[0] = std::byte{kResultValueRef};
   put_u32(p + 1, static_cast<std::uint32_t>(sizeof(PayloadRef)));
   std::memcpy(p + kResultItemHeader, &large_.ref(), sizeof(PayloadRef));
   used_ += kResultItemHeader + sizeof(PayloadRef);
   ++count_;
+}
+
+void ResultWriter::end_large() noexcept {
+  put_reference();
   // The reference travels with this message; the name is the parent's to unlink.
+  large_.hand_over();
+}
+
+void ResultWriter::end_value_streamed(const std::byte* from) {
+  std::byte* const base = large_.bytes().data();
+  const std::size_t n = large_.bytes().size();
+  large_.stream_from(0);
+  put_reference();
+  flush();  // the parent decodes while we copy
+  BulkCopies run;
+  run.runs[0] = BulkCopy{base, from, n};
+  run.count = 1;
+  copy_later(run, base, kStreamStep, [this](std::size_t k) { large_.publish(k); });
   large_.hand_over();
 }
 

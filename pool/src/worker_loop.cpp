@@ -63,6 +63,12 @@ bool quit_requested(const WorkerConfig& c) noexcept {
   return c.regions.self->quit.load(std::memory_order_relaxed) != 0;
 }
 
+// InboundStream::sender_gone for a task's streamed arguments: the parent stopped writing.
+bool parent_gone(const void* config) noexcept {
+  const auto& c = *static_cast<const WorkerConfig*>(config);
+  return orphaned(c) || quit_requested(c);
+}
+
 // The result ring is full (the parent is behind): sleeps until the parent drains it, at
 // most kRoomSlice, so that the results of the tasks run meanwhile go to the parent in one
 // drain instead of the worker napping and polling. Block mode only. Returns the claimed
@@ -213,7 +219,20 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
     } catch (...) {
       for (std::uint32_t i = h.skip; i < h.count; ++i) writer.current_exception_as_error();
     }
-    if (taken) invoker(fn, h, payload.bytes(), writer);
+    if (taken) {
+      // A lane's value may still be streaming in: the decoders read behind the parent.
+      const InboundStream stream{payload.bytes().data(),
+                                 payload.bytes().data() + payload.bytes().size(), payload.written(),
+                                 &parent_gone, st.config};
+      t_inbound = payload.written() != nullptr ? &stream : nullptr;
+      try {
+        invoker(fn, h, payload.bytes(), writer);
+      } catch (...) {
+        t_inbound = nullptr;
+        throw;
+      }
+      t_inbound = nullptr;
+    }
   }
   writer.flush();
   // relaxed: as above; the results are already committed.

@@ -259,6 +259,22 @@ void WorkerSupervisor::retire(std::size_t i) {
   slots_[i].state = State::retired;
 }
 
+bool WorkerSupervisor::has_exited(std::size_t i) const noexcept {
+  const Slot& s = slots_[i];
+  if (s.state != State::running) return true;
+  if (config_.start == StartMethod::thread) {
+    // acquire: pairs with the release store at the end of the worker thread.
+    return s.exited.load(std::memory_order_acquire);
+  }
+  if (s.pid <= 0) return true;
+  siginfo_t info{};
+  // WNOWAIT: only looks; reap_one() collects it and reports the death.
+  if (::waitid(P_PID, static_cast<id_t>(s.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    return errno == ECHILD;  // reaped by someone else: gone (EINTR: not known yet)
+  }
+  return info.si_pid == s.pid;
+}
+
 bool WorkerSupervisor::any_in_transition() const noexcept {
   for (const Slot& s : slots_) {
     if (s.state == State::starting || s.state == State::dead) return true;

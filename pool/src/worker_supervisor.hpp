@@ -96,6 +96,9 @@ class WorkerSupervisor {
 
   [[nodiscard]] State state(std::size_t i) const noexcept { return slots_[i].state; }
   [[nodiscard]] pid_t pid(std::size_t i) const noexcept { return slots_[i].pid; }
+  // Worker i has exited (or none runs in its slot), whether or not reap() has seen it yet.
+  // Caller holds mu.
+  [[nodiscard]] bool has_exited(std::size_t i) const noexcept;
   // Some worker is being started or awaits recovery (join waits for it).
   [[nodiscard]] bool any_in_transition() const noexcept;
   // Every worker is retired: nothing can run a task.

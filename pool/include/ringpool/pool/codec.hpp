@@ -75,8 +75,11 @@
 //   std::map, unordered_map  u64 count, then each key and value framed, in iteration order
 //   pair / tuple / aggregate each element (field) framed, in order
 //   framed element           a fixed-size codec's bytes, or u64 length + the bytes
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -130,6 +133,47 @@ inline constexpr std::size_t kLargeFill = std::size_t{4} << 20;
 // Only a hint about memory the caller is about to overwrite in full; no effect where the
 // kernel does not offer huge pages. Never throws.
 void prepare_large_fill(void* dest, std::size_t bytes) noexcept;
+
+// Streamed input (docs/codec.md, "Streaming"): a Pool task's large arguments may still be
+// being written by the parent while its worker decodes them. The sender writes every other
+// byte first and then the contiguous bytes of each std::string and packed std::vector of at
+// least kStreamMin bytes, in order, publishing how far it has got; the decoders of those
+// two types read such a run no further than published. Other decoders never see unwritten
+// bytes. Only the receiving thread's installed stream (below) is consulted, and only for
+// input that lies inside it.
+inline constexpr std::size_t kStreamMin = std::size_t{1} << 20;
+// What a streamed decoder asks for at a time (it takes whatever more is in place).
+inline constexpr std::size_t kStreamChunk = std::size_t{64} << 10;
+
+// The value a receiving thread decodes while its sender may still write it: bytes [begin,
+// end), of which the first `*written` are in place (a word in shared memory, advanced by
+// the sender with release stores; read as hostile: anything beyond `end` counts as `end`).
+struct InboundStream {
+  const std::byte* begin = nullptr;
+  const std::byte* end = nullptr;
+  const std::atomic<std::uint64_t>* written = nullptr;
+  // True when the sender can no longer write (it died): the wait gives up.
+  bool (*sender_gone)(const void* context) noexcept = nullptr;
+  const void* context = nullptr;
+  // The wait also gives up when `*written` has not moved for this long (0: never): for a
+  // receiver that must not wait for a stopped sender for ever.
+  std::chrono::milliseconds stall_limit{0};
+};
+// The stream this thread is decoding, if any (set by the receiver around the decode).
+inline thread_local const InboundStream* t_inbound = nullptr;
+
+// What the wait throws when the sender can no longer write: the value is incomplete.
+class SenderGone final : public DecodeError {
+ public:
+  using DecodeError::DecodeError;
+};
+
+// How many bytes from `from` (inside [from, last)) may be read now: last - from when no
+// stream is installed or `from` lies outside it; else at least min(want, last - from),
+// waiting for the sender as needed. Throws SenderGone when the sender is gone first, and
+// DecodeError when it wrote nothing more for the stream's stall_limit.
+[[nodiscard]] std::size_t readable_from(const std::byte* from, const std::byte* last,
+                                        std::size_t want);
 
 // Appends the n elements of T whose bytes start at `in` to v (capacity already reserved),
 // in one pass: from `in` itself when it is aligned for T, else through a small aligned
@@ -337,13 +381,19 @@ struct Codec<std::string> {
     if (!s.empty()) std::memcpy(out.data(), s.data(), s.size());
   }
   static std::string decode(std::span<const std::byte> in) {
-    if (in.size() < detail::kLargeFill) {
+    if (in.size() < detail::kStreamMin) {
       return std::string(reinterpret_cast<const char*>(in.data()), in.size());
     }
     std::string s;
     s.reserve(in.size());
-    detail::prepare_large_fill(s.data(), in.size());
-    s.append(reinterpret_cast<const char*>(in.data()), in.size());
+    if (in.size() >= detail::kLargeFill) detail::prepare_large_fill(s.data(), in.size());
+    const std::byte* p = in.data();
+    const std::byte* const last = p + in.size();
+    while (p != last) {  // the bytes in place now (all of them unless streamed)
+      const std::size_t k = detail::readable_from(p, last, detail::kStreamChunk);
+      s.append(reinterpret_cast<const char*>(p), k);
+      p += k;
+    }
     return s;
   }
 };
@@ -384,8 +434,20 @@ requires(detail::min_framed_size<T>() > 0) struct Codec<std::vector<T, Alloc>> {
       const std::size_t n = in.size() / sizeof(T);
       if (n == 0) return v;
       v.reserve(n);
+      if (in.size() < detail::kStreamMin) {
+        detail::append_raw<T>(v, in.data(), n);
+        return v;
+      }
       if (in.size() >= detail::kLargeFill) detail::prepare_large_fill(v.data(), in.size());
-      detail::append_raw<T>(v, in.data(), n);
+      const std::byte* p = in.data();
+      const std::byte* const last = p + in.size();
+      constexpr std::size_t kWant = std::max(detail::kStreamChunk, sizeof(T));
+      while (p != last) {  // the whole elements in place now (all of them unless streamed)
+        std::size_t k = detail::readable_from(p, last, kWant);  // >= one element
+        k -= k % sizeof(T);
+        detail::append_raw<T>(v, p, k / sizeof(T));
+        p += k;
+      }
     } else {
       const std::size_t count =
           detail::decode_count(in, detail::min_framed_size<T>(), typeid(Vector));

@@ -215,11 +215,19 @@ class Pool {
         Task::write_state(out, *c.state);
         detail::ItemCodec<Args>::write(out + Task::state_bytes(*c.state), *c.args);
       };
+      req.encode_later = [](const void* ctx, std::byte* out, detail::BulkCopies& later) {
+        const auto& c = *static_cast<const StatefulCall*>(ctx);
+        Task::write_state(out, *c.state);
+        detail::ItemCodec<Args>::write_later(out + Task::state_bytes(*c.state), *c.args, later);
+      };
       req.context = &call;
     } else {
       req.payload_bytes = detail::ItemCodec<Args>::bytes(packed);
       req.encode = [](const void* ctx, std::byte* out) {
         detail::ItemCodec<Args>::write(out, *static_cast<const Views*>(ctx));
+      };
+      req.encode_later = [](const void* ctx, std::byte* out, detail::BulkCopies& later) {
+        detail::ItemCodec<Args>::write_later(out, *static_cast<const Views*>(ctx), later);
       };
       req.context = &packed;
     }

@@ -88,17 +88,25 @@ class PayloadNames {
 // virtual machine this was measured on), so a value written into fresh pages and read
 // through a fresh mapping pays mostly for faults. A lane stays mapped in its sender and in
 // its receivers: the next value of at most its capacity lands in pages already faulted in.
-// Layout: LaneHeader, then the capacity. The lane's `busy` word says whether a value in it
-// is still to be read: the sender claims it (0 -> 1), the receiver frees it once it has
-// decoded the value. A busy lane is never replaced or reused; the sender then uses a one-off
-// segment. At most kLaneMax bytes per sender stay mapped while it lives; larger values
-// always go through one-off segments, whose memory goes back as soon as they are read.
+// Layout: LaneHeader, then the capacity. The lane's `busy` word holds two bits: the sender
+// claims the lane by setting both (0 -> writing | reading), clears `writing` once the whole
+// value is in place and the receiver clears `reading` once it has decoded the value; the
+// lane is free when both are clear. A busy lane is never replaced or reused; the sender then
+// uses a one-off segment. At most kLaneMax bytes per sender stay mapped while it lives;
+// larger values always go through one-off segments, whose memory goes back as soon as they
+// are read. A lane's value may be streamed (codec.hpp, detail::kStreamMin): the sender sends
+// the reference before it has copied the value's large runs and advances `written` as it
+// copies them, and the receiver decodes behind it.
 inline constexpr std::uint64_t kPayloadLaneRefMagic = 0x31454e414c595052ULL;  // "RPYLANE1"
 inline constexpr std::size_t kLaneMax = std::size_t{32} << 20;
+inline constexpr std::uint64_t kLaneWriting = 1;  // LaneHeader::busy: the sender still writes
+inline constexpr std::uint64_t kLaneReading = 2;  // LaneHeader::busy: the value is still to read
 
 struct LaneHeader {
-  std::atomic<std::uint64_t> busy;  // 1 from the sender's claim until the receiver read it
-  std::uint64_t reserved[7];
+  std::atomic<std::uint64_t> busy;  // kLaneWriting | kLaneReading from the sender's claim
+  // Bytes of the value (from its first) in place: the whole value unless it is streamed.
+  std::atomic<std::uint64_t> written;
+  std::uint64_t reserved[6];
 };
 static_assert(std::is_standard_layout_v<LaneHeader> && sizeof(LaneHeader) == 64);
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
@@ -156,12 +164,20 @@ class OutgoingPayload {
     return segment_->bytes().subspan(offset_, static_cast<std::size_t>(ref_.bytes));
   }
   [[nodiscard]] const PayloadRef& ref() const noexcept { return ref_; }
+  // The value is in its sender's lane: it can be streamed (stream_from, publish).
+  [[nodiscard]] bool in_lane() const noexcept { return busy_ != nullptr; }
+  // Before the reference is sent: only the first `bytes` of the value are in place; the
+  // rest follows, announced by publish(). Precondition: in_lane().
+  void stream_from(std::size_t bytes) noexcept;
+  // After it is sent: the first `bytes` of the value are in place. Precondition: in_lane().
+  void publish(std::size_t bytes) noexcept;
   // A one-off segment stays named after its receiver has read it (kPayloadKeptRefMagic):
   // the sender removes it (PayloadNames::remove) once nobody can read it again. Returns
   // its sequence number, or 0 for a lane (never consumed by reading anyway).
   std::uint64_t keep_name() noexcept;
-  // The reference is in the ring: the value is the receiver's now (a one-off segment is
-  // unmapped here, its name left to the receiver).
+  // The reference is in the ring and the whole value written: the value is the receiver's
+  // now (a one-off segment is unmapped here, its name left to the receiver; a lane's
+  // writing bit is cleared).
   void hand_over() noexcept;
 
  private:
@@ -169,8 +185,9 @@ class OutgoingPayload {
   void discard() noexcept;
 
   std::shared_ptr<ipc::Segment> segment_;
-  std::size_t offset_ = 0;                      // of the value in the segment
-  std::atomic<std::uint64_t>* busy_ = nullptr;  // the lane's busy word; null: one-off
+  std::size_t offset_ = 0;                         // of the value in the segment
+  std::atomic<std::uint64_t>* busy_ = nullptr;     // the lane's busy word; null: one-off
+  std::atomic<std::uint64_t>* written_ = nullptr;  // the lane's written word; null: one-off
   PayloadRef ref_{};
 };
 
@@ -220,6 +237,7 @@ class IncomingPayload {
       : segment_(std::move(other.segment_)),
         bytes_(other.bytes_),
         busy_(std::exchange(other.busy_, nullptr)),
+        written_(std::exchange(other.written_, nullptr)),
         unlink_(std::exchange(other.unlink_, std::string())) {}
   IncomingPayload& operator=(IncomingPayload&& other) noexcept;
   IncomingPayload(const IncomingPayload&) = delete;
@@ -227,13 +245,17 @@ class IncomingPayload {
   ~IncomingPayload() { release(); }
 
   [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return bytes_; }
+  // A lane's word saying how many bytes of the value are in place (it may be streamed:
+  // decode it with an InboundStream installed, codec.hpp); null for a one-off segment.
+  [[nodiscard]] const std::atomic<std::uint64_t>* written() const noexcept { return written_; }
 
  private:
   void release() noexcept;
 
   std::shared_ptr<ipc::Segment> segment_;
   std::span<const std::byte> bytes_;
-  std::atomic<std::uint64_t>* busy_ = nullptr;  // the lane's busy word; null: one-off
+  std::atomic<std::uint64_t>* busy_ = nullptr;     // the lane's busy word; null: one-off
+  std::atomic<std::uint64_t>* written_ = nullptr;  // the lane's written word; null: one-off
   std::string unlink_;  // a one-off segment's name to unlink on release; empty: none
 };
 

@@ -34,6 +34,10 @@ struct SendRequest {
   std::size_t payload_bytes = 0;  // bytes after the TaskHeader
   // Writes exactly payload_bytes at out. May throw: nothing is then sent.
   void (*encode)(const void* context, std::byte* out) = nullptr;
+  // Optional, for a payload sent by reference: as encode, except that it lists the bytes of
+  // large contiguous arguments in `later` instead of copying them; the core copies them
+  // after sending the reference, while the worker decodes (codec.hpp, "Streamed input").
+  void (*encode_later)(const void* context, std::byte* out, BulkCopies& later) = nullptr;
   const void* context = nullptr;
   ResultSink* sink = nullptr;
   // When set, the record owns this reference and releases it once the task is settled.

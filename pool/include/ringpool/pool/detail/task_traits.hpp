@@ -261,6 +261,10 @@ struct ItemCodec<std::tuple<P...>> {
   static void write(std::byte* out, const Tuple& t) {
     std::apply([out](const auto&... a) { write_item<P...>(out, a...); }, t);
   }
+  template <class Tuple>
+  static void write_later(std::byte* out, const Tuple& t, BulkCopies& later) {
+    std::apply([out, &later](const auto&... a) { write_item_later<P...>(out, later, a...); }, t);
+  }
 };
 
 }  // namespace ringpool::pool::detail
