@@ -59,7 +59,8 @@ struct QueueCore::Shared {
     std::atomic<std::uint64_t> taken;  // 1 from decoding until the unit is given back
     // 0, or the arena run (a handle, QueueCore::ArenaBlocks) the call holds: a put from
     // claiming it until just before it commits; a get from reading its reference until it
-    // frees it.
+    // frees it. A get's record may instead name the one-off payload segment whose
+    // reference it read (a payload mark, QueueCore::payload_mark), until after the unlink.
     std::atomic<std::uint64_t> arena;
   };
   alignas(128) std::array<ClaimRecord, kQueueClaimRecords> claims;

@@ -42,7 +42,9 @@
 //    kQueueRecoveryPeriod) takes over the record of an owner that no longer exists
 //    (kill(pid, 0) fails with ESRCH: reaped, so not a zombie) and returns that item, as
 //    the pool's shared ring does through its claim words. A dead consumer's unit of
-//    maxsize is given back as well.
+//    maxsize is given back as well. Such a consumer also leaves no payload segment (of an
+//    item outside the arena) behind once a get has found the queue empty: its record names
+//    the segment until the name is unlinked, and the recovering get unlinks it.
 //  - Not guaranteed: an item whose slot the dead consumer had already released (it was
 //    decoded in the dying process) is lost with it, as if the get had returned; a kill in
 //    the few instructions between clearing its record and giving back its unit costs one

@@ -87,6 +87,8 @@ class QueueCore {
     // its blocks, so that a recoverer frees them if this process dies after the release.
     void hold_arena(std::uint64_t handle) const noexcept;
     // Before the blocks are freed (a death between the two costs them, never frees twice).
+    // Also names a payload segment (a payload mark, payload_mark()) from reading its
+    // reference until after its name is unlinked.
     void drop_arena() const noexcept;
 
    private:
@@ -182,6 +184,18 @@ class QueueCore {
   // Frees a run (after the item's slot is released). A handle that names no run inside the
   // arena is ignored.
   void arena_free(std::uint64_t handle) const noexcept;
+  // A claim record's `arena` word names either a run (a handle) or the one-off payload
+  // segment whose reference the get read (a payload mark: kPayloadMark | sender << 40 |
+  // sequence), so that a recoverer unlinks the name of a get that died between the release
+  // of the item's slot and the unlink. The mark of a ring message holding a PayloadRef
+  // (its bytes as read, unchecked), or 0: not such a reference, or its numbers do not fit.
+  [[nodiscard]] std::uint64_t payload_mark(std::span<const std::byte> message) const noexcept;
+  [[nodiscard]] static bool is_payload_mark(std::uint64_t word) noexcept {
+    return (word & kPayloadMark) != 0;
+  }
+  // Unlinks the payload segment a mark names (under this queue's names only).
+  void remove_marked_payload(std::uint64_t mark) const noexcept;
+  static constexpr std::uint64_t kPayloadMark = std::uint64_t{1} << 63;
   // Blocks claimed now (diagnostics and tests; racy).
   [[nodiscard]] std::size_t arena_blocks_used() const noexcept;
   [[nodiscard]] std::size_t arena_bytes() const noexcept;
