@@ -156,15 +156,16 @@ class QueueCore {
   // Publishes the slot of claim_reserved() with an n-byte item; its unit travels with it.
   static void commit_put(ipc::MpmcByteProducer& producer, PutRecord& record, std::size_t n);
   // The payload arena (queue_arena.cpp): kQueueArenaBlock-byte blocks, 64 to a bitmap word;
-  // an item takes a run of blocks inside one word. A handle names the run:
-  // word << 16 | first block << 8 | block count (1..64); 0 names none.
+  // an item of up to kQueueArenaMaxItem takes a run of blocks inside one word, a larger one
+  // whole consecutive words. A handle names the run: (words - 1) << 32 | word << 16 |
+  // first block << 8 | block count (1..64; 64 from block 0 for whole words); 0 names none.
   struct ArenaBlocks {
     std::uint64_t handle = 0;
     std::span<std::byte> bytes;
     [[nodiscard]] explicit operator bool() const noexcept { return handle != 0; }
   };
-  // True when an n-byte item goes to the arena first: larger than the slot, at most
-  // kQueueArenaMaxItem, and the queue has an arena.
+  // True when an n-byte item goes to the arena first: larger than the slot, and at most
+  // kQueueArenaMaxItem or at most the arena's size.
   [[nodiscard]] bool arena_fits(std::size_t n) const noexcept;
   // Lock-free: claims a run for an n-byte item (arena_fits(n)) and names it in `record`;
   // empty when the arena has no such run or the put is untracked (the caller falls back to
@@ -234,6 +235,7 @@ class QueueCore {
   QueueCore() = default;
   static std::shared_ptr<QueueCore> init(std::shared_ptr<ipc::Segment> segment, const Spec& spec,
                                          const QueueOptions& opts);
+  [[nodiscard]] ArenaBlocks arena_claim_words(PutRecord& record, std::size_t n) noexcept;
 
   std::shared_ptr<ipc::Segment> segment_;
   Shared* shared_ = nullptr;
