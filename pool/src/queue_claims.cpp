@@ -10,9 +10,18 @@
 // ipc::MpmcByteProducer::recover_claim on its word: a slot still held is handed over as
 // the recovering get's item. The dead get's unit is given back when it held a slot or
 // had set `taken`.
+//
+// Payload segments (items larger than a slot outside the arena): a get names the segment
+// of the reference it read in its record's `arena` word (a payload mark) before it takes
+// it, and clears the mark only after it has unlinked the name (which it does after the
+// slot's release, so that a get dying while it decodes leaves the name to its recoverer).
+// A recoverer that finds a dead get's mark unlinks that name: the dead get's item had left
+// the ring (lost with it) or is the recovered one (read here, its slot now released). Only
+// a get that popped a reference ever names it, so no live transfer is unlinked.
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <cstring>
 #include <functional>
 
 #include "queue_shared.hpp"
@@ -61,6 +70,29 @@ QueueCore::Claim::~Claim() {
   record.owner.store(0, std::memory_order_seq_cst);
 }
 
+std::uint64_t QueueCore::payload_mark(std::span<const std::byte> message) const noexcept {
+  if (ref_length_ == 0 || message.size() != ref_length_ || message.size() < sizeof(PayloadRef)) {
+    return 0;
+  }
+  PayloadRef ref;
+  std::memcpy(&ref, message.data(), sizeof ref);  // read once (IncomingPayload::take checks)
+  // Lane and kept references never reach a queue; only a one-off name is unlinked by its get.
+  constexpr std::uint64_t kSequenceLimit = std::uint64_t{1} << 40;
+  constexpr std::int64_t kSenderLimit = std::int64_t{1} << 23;
+  if (ref.magic != kPayloadRefMagic || ref.sender <= 0 || ref.sender >= kSenderLimit ||
+      ref.sequence >= kSequenceLimit) {
+    return 0;
+  }
+  return kPayloadMark | static_cast<std::uint64_t>(ref.sender) << 40 | ref.sequence;
+}
+
+void QueueCore::remove_marked_payload(std::uint64_t mark) const noexcept {
+  if (!is_payload_mark(mark)) return;
+  const auto sender = static_cast<std::int64_t>((mark & ~kPayloadMark) >> 40);
+  const std::uint64_t sequence = mark & ((std::uint64_t{1} << 40) - 1);
+  payloads_.remove(sender, sequence);  // refuses sender <= 0; the queue's own prefix only
+}
+
 bool QueueCore::recover_dead(const char* operation,
                              const std::function<void(std::span<const std::byte>)>& f) {
   const std::int64_t me = queue_self_pid();
@@ -86,17 +118,33 @@ bool QueueCore::recover_dead(const char* operation,
       words[j] = &shared_->claims[j].word;
     }
     bool recovered = false;
+    // On the error paths below the slot is released: a named payload segment goes.
+    const auto remove_named_payload = [&]() noexcept {
+      // seq_cst: as Claim::hold_arena().
+      const std::uint64_t held = record.arena.load(std::memory_order_seq_cst);
+      if (is_payload_mark(held)) {
+        remove_marked_payload(held);
+        // seq_cst: as the load above.
+        record.arena.store(0, std::memory_order_seq_cst);
+      }
+    };
     ipc::MpmcByteProducer producer = this->producer();
     ipc::ClaimRecovery outcome = ipc::ClaimRecovery::none;
     try {
       outcome = producer.recover_claim(record.word, words, [&](std::span<const std::byte> bytes) {
         recovered = true;
+        // seq_cst: as Claim::hold_arena(). The record names the recovered item's payload
+        // segment (if the dead get had not yet) until its name is unlinked below.
+        if (const std::uint64_t mark = payload_mark(bytes)) {
+          record.arena.store(mark, std::memory_order_seq_cst);
+        }
         f(bytes);
       });
     } catch (const ipc::IpcError& e) {
       // The held slot had an impossible length: released, never followed. Its unit is
       // given back and the record freed; the caller sees the queue's own error. A run the
       // record names is left claimed (which item owned it is unknown).
+      remove_named_payload();
       takeover.done();
       item_taken();
       if (e.code() == ipc::IpcErrc::corrupt_indices) throw_corrupted(operation);
@@ -104,6 +152,7 @@ bool QueueCore::recover_dead(const char* operation,
     } catch (...) {
       // f threw (the item did not decode); the slot is released, its unit is given back
       // and the record freed. The item's run is the caller's to free (its ItemHold).
+      remove_named_payload();
       takeover.done();
       item_taken();
       throw;
@@ -118,11 +167,19 @@ bool QueueCore::recover_dead(const char* operation,
     // seq_cst: pairs with the stores in Claim::mark_taken() and Claim::done().
     const bool had_unit = outcome == ipc::ClaimRecovery::recovered ||
                           record.taken.load(std::memory_order_seq_cst) != 0;
-    // seq_cst: pairs with Claim::hold_arena(). With the slot recovered, its reference names
-    // the same run and the caller frees it after decoding; otherwise the dead get's item had
-    // left the ring and the run it still names is freed here.
-    const std::uint64_t arena = record.arena.exchange(0, std::memory_order_seq_cst);
-    if (arena != 0 && outcome != ipc::ClaimRecovery::recovered) arena_free(arena);
+    // seq_cst: pairs with Claim::hold_arena(). A run: with the slot recovered, its reference
+    // names the same run and the caller frees it after decoding; otherwise the dead get's
+    // item had left the ring and the run it still names is freed here (the record forgets
+    // it first: a run is never freed twice). A payload mark: the slot is released either
+    // way, so its name goes now, before the record forgets it (the caller's own unlink of a
+    // recovered item then finds no name).
+    if (is_payload_mark(record.arena.load(std::memory_order_seq_cst))) {
+      remove_named_payload();
+    } else {
+      // seq_cst: as the load above.
+      const std::uint64_t arena = record.arena.exchange(0, std::memory_order_seq_cst);
+      if (arena != 0 && outcome != ipc::ClaimRecovery::recovered) arena_free(arena);
+    }
     takeover.done();
     if (had_unit) item_taken();
     if (recovered) return true;

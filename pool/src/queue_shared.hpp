@@ -18,8 +18,10 @@ inline constexpr std::uint64_t kQueueMagic =
     0x3145554555515052ULL;  // "RPQUEUE1" (version 2 spelt RPOUEUE1)
 // 2: the space wait is an ipc::EventCount; 3: per-get claim records; 4: per-put records,
 // and large items by reference (payload_owner, payload_serial, ref_length); 5: the payload
-// arena (arena_offset, arena_words, arena_used, the records' `arena`)
-inline constexpr std::uint32_t kQueueVersion = 5;
+// arena (arena_offset, arena_words, arena_used, the records' `arena`); 6: runs of whole
+// words for items above kQueueArenaMaxItem, 32 bitmap words (arena_next moved), payload
+// marks in claim records
+inline constexpr std::uint32_t kQueueVersion = 6;
 // Words of the arena's block bitmap (64 blocks of kQueueArenaBlock each).
 inline constexpr std::size_t kQueueArenaMaxWords = kQueueArenaMaxBytes / kQueueArenaStep;
 // Inside the 4 KiB `ringpool shm` scans for rings.
@@ -59,7 +61,8 @@ struct QueueCore::Shared {
     std::atomic<std::uint64_t> taken;  // 1 from decoding until the unit is given back
     // 0, or the arena run (a handle, QueueCore::ArenaBlocks) the call holds: a put from
     // claiming it until just before it commits; a get from reading its reference until it
-    // frees it.
+    // frees it. A get's record may instead name the one-off payload segment whose
+    // reference it read (a payload mark, QueueCore::payload_mark), until after the unlink.
     std::atomic<std::uint64_t> arena;
   };
   alignas(128) std::array<ClaimRecord, kQueueClaimRecords> claims;
@@ -68,13 +71,14 @@ struct QueueCore::Shared {
   alignas(128) std::atomic<std::int64_t> put_recovery;
   // Puts running without a record (all were taken).
   std::atomic<std::uint64_t> untracked_puts;
+  // Where the next claim of a run inside one arena word starts looking (spreads producers
+  // over the words); a hint only. (On this rarely written line: the bitmap fills its own.)
+  std::atomic<std::uint64_t> arena_next;
   // One put's record: owner, the tracked claim's word, `taken` = holds a unit of maxsize.
   alignas(128) std::array<ClaimRecord, kQueuePutRecords> puts;
 
   // The arena's blocks: bit b of word w set = block w * 64 + b is claimed.
   alignas(128) std::array<std::atomic<std::uint64_t>, kQueueArenaMaxWords> arena_used;
-  // Where the next claim starts looking (spreads producers over the words); a hint only.
-  std::atomic<std::uint64_t> arena_next;
 };
 
 static_assert(std::is_standard_layout_v<QueueCore::Shared>);

@@ -33,6 +33,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using ringpool::pool::DecodeError;
+using ringpool::pool::kQueueArenaStep;
 using ringpool::pool::PayloadTooLarge;
 using ringpool::pool::Pool;
 using ringpool::pool::PoolOptions;
@@ -570,7 +571,8 @@ TEST(LargePayloadQueue, NamedQueueCarriesLargeItemsToAnotherProcess) {
   const std::string name = "/rp-large-" + std::to_string(getpid());
   const std::size_t before = own_payload_segments();
   {
-    auto q = Queue<std::string>::create(name, 4);
+    // A one-word arena: items of 3 MiB travel through payload segments.
+    auto q = Queue<std::string>::create(name, 4, QueueOptions{.arena_bytes = kQueueArenaStep});
     Process child([name] {
       auto peer = Queue<std::string>::open(name);
       peer.put(std::string(3 << 20, 'n'));
@@ -579,8 +581,8 @@ TEST(LargePayloadQueue, NamedQueueCarriesLargeItemsToAnotherProcess) {
     EXPECT_EQ(q.get(30s), std::string(3 << 20, 'n'));
     child.join();
     EXPECT_EQ(child.exitcode(), 0);
-    // An item left in the queue when its creator goes away is removed with it (above
-    // kQueueArenaMaxItem: a payload segment, not the queue's arena).
+    // An item left in the queue when its creator goes away is removed with it (larger than
+    // the arena: a payload segment).
     q.put(std::string(3 << 20, 'l'));
     EXPECT_EQ(own_payload_segments(), before + 1);
   }

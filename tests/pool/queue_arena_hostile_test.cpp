@@ -448,6 +448,47 @@ TEST(QueueArenaHostile, ForgedRecordsOfDeadOwnersFreeRunsButNeverGiveAWrongItem)
   EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
 }
 
+// A get that dies between the release of its item's slot and the unlink of the item's
+// payload segment leaves its claim record naming the segment (a payload mark). Written here
+// as that get leaves it (the owner a reaped pid, the slot long released): the next get that
+// finds the queue empty unlinks that name, and only it; an item still in the ring keeps its
+// segment until its own get.
+TEST(QueueArenaHostile, ADeadGetsRecordNamingAPayloadSegmentHasItUnlinked) {
+  Watchdog watchdog(120);
+  const std::string name = unique_name("arena-hostile-mark");
+  static_cast<void>(Queue<std::string>::unlink(name));
+  const pid_t dead = dead_pid();
+  ASSERT_GT(dead, 0);
+  {
+    // No arena: every item above the slot travels through a payload segment.
+    auto q = Queue<std::string>::create(name, 4, QueueOptions{.slot_size = 64, .arena_bytes = 0});
+    const Peer peer(name);
+    const detail::PayloadNames names(peer.shared().payload_owner, peer.shared().payload_serial);
+    // The dead get's item: a segment of the queue's names whose reference left the ring.
+    detail::OutgoingPayload orphan = detail::OutgoingPayload::create(names, 5000);
+    const detail::PayloadRef ref = orphan.ref();
+    orphan.hand_over();
+    q.put(std::string(70000, 'a'));  // a live item, in its own segment
+    EXPECT_EQ(test::payload_segments_of_this_process(), 2u);
+    Shared::ClaimRecord& record = peer.shared().claims[kQueueClaimRecords - 1];
+    std::int64_t expected = 0;
+    ASSERT_TRUE(record.owner.compare_exchange_strong(expected, dead));
+    record.arena.store(detail::QueueCore::kPayloadMark |
+                       static_cast<std::uint64_t>(ref.sender) << 40 | ref.sequence);
+    // The queue is not empty: no recovery; the live item's segment is read and unlinked.
+    EXPECT_EQ(q.get(1s), std::string(70000, 'a'));
+    EXPECT_EQ(test::payload_segments_of_this_process(), 1u);
+    // Empty: the dead get's record is settled and its segment unlinked.
+    EXPECT_FALSE(q.try_get().has_value());
+    EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
+    EXPECT_EQ(record.owner.load(), 0);
+    EXPECT_EQ(record.arena.load(), 0u);
+    q.put(std::string(90000, 'b'));
+    EXPECT_EQ(q.get(1s), std::string(90000, 'b'));
+  }
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
+}
+
 // Outcomes of the calls of one thread in the free-for-all below.
 struct Calls {
   std::uint64_t items = 0;  // puts that returned, or gets that returned an item

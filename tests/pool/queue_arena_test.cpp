@@ -166,24 +166,88 @@ TEST(QueueArena, AFullArenaFallsBackToPayloadSegmentsInOrder) {
   }
   EXPECT_EQ(q.arena_used_approx(), 0u);
   EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
-  // Items above kQueueArenaMaxItem never use the arena.
-  Queue<std::string> big(2);
+  // Items larger than the arena never use it.
+  Queue<std::string> big(2, QueueOptions{.arena_bytes = kQueueArenaStep});
   big.put(std::string(kQueueArenaMaxItem + 1, 'b'));
   EXPECT_EQ(big.arena_used_approx(), 0u);
   EXPECT_EQ(test::payload_segments_of_this_process(), 1u);
   EXPECT_EQ(big.get(1s).size(), kQueueArenaMaxItem + 1);
 }
 
+TEST(QueueArena, ItemsAboveTwoMiBTakeWholeWordsOfTheArenaUntilItIsFull) {
+  constexpr std::size_t kMiB = std::size_t{1} << 20;
+  // Four words (8 MiB). A std::string encodes to its characters.
+  Queue<std::string> q(4, QueueOptions{.arena_bytes = 4 * kQueueArenaStep});
+  q.put(std::string(5 * kMiB, 'f'));  // three words
+  EXPECT_EQ(q.arena_used_approx(), 3 * kQueueArenaStep);
+  q.put(std::string(3 * kMiB, 't'));  // two words: one is free, so a payload segment
+  EXPECT_EQ(q.arena_used_approx(), 3 * kQueueArenaStep);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 1u);
+  EXPECT_TRUE(q.get(1s) == std::string(5 * kMiB, 'f'));
+  EXPECT_TRUE(q.get(1s) == std::string(3 * kMiB, 't'));
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
+  // The same memory again: two items of two words each, then one small item in a run.
+  q.put(std::string(3 * kMiB, 'a'));
+  q.put(std::string(3 * kMiB, 'b'));
+  EXPECT_EQ(q.arena_used_approx(), 4 * kQueueArenaStep);
+  q.put(std::string(100000, 's'));  // no block free: a payload segment
+  EXPECT_EQ(test::payload_segments_of_this_process(), 1u);
+  EXPECT_TRUE(q.get(1s) == std::string(3 * kMiB, 'a'));
+  EXPECT_TRUE(q.get(1s) == std::string(3 * kMiB, 'b'));
+  EXPECT_TRUE(q.get(1s) == std::string(100000, 's'));
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+  // An item of exactly the arena's size takes all of it; one byte more never uses it.
+  q.put(std::string(4 * kQueueArenaStep, 'w'));
+  EXPECT_EQ(q.arena_used_approx(), 4 * kQueueArenaStep);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
+  EXPECT_TRUE(q.get(1s) == std::string(4 * kQueueArenaStep, 'w'));
+  q.put(std::string(4 * kQueueArenaStep + 1, 'x'));
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 1u);
+  EXPECT_TRUE(q.get(1s) == std::string(4 * kQueueArenaStep + 1, 'x'));
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
+}
+
+TEST(QueueArena, WholeWordItemsTravelBetweenProcesses) {
+  Watchdog watchdog(120);
+  constexpr std::size_t kItem = std::size_t{5} << 20;
+  Queue<std::vector<char>> q(2);  // the default arena
+  const pid_t consumer = ::fork();
+  ASSERT_GE(consumer, 0);
+  if (consumer == 0) {
+    for (std::size_t i = 0; i < 8; ++i) {
+      if (!is_item(q.get(30s), kItem, i)) ::_exit(3);
+    }
+    ::_exit(0);
+  }
+  for (std::size_t i = 0; i < 8; ++i) {
+    q.put(item_of(kItem, i));
+    EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
+  }
+  reap(consumer, 0);
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+}
+
 TEST(QueueArena, ForgedArenaReferencesAreDecodeErrors) {
   const std::string name = "rp-arena-forged-" + std::to_string(::getpid());
-  auto q = Queue<std::string>::create(name, 8, QueueOptions{.slot_size = 64});
+  // maxsize 16: room in the ring for the item and every forged reference.
+  auto q = Queue<std::string>::create(name, 16, QueueOptions{.slot_size = 64});
   test::RingForger evil(name);
   const auto push = [&](const detail::ArenaRef& r) { evil.push(r, 65); };
   // A real item first: its run (word 0, block 0, 1 block) is claimed while it is queued.
   q.put(std::string(100, 'r'));
   const std::uint64_t first_run = 1;  // word 0, block 0, one block
+  const std::uint64_t words = q.arena_bytes() / kQueueArenaStep;
+  const std::uint64_t two_words = (std::uint64_t{1} << 32) | 64;  // words 0 and 1, whole
+  const std::size_t two_words_item = kQueueArenaStep + 1;
   const detail::ArenaRef forged[] = {
-      {detail::kArenaRefMagic, 100, (std::uint64_t{4} << 16) | 1, 0},  // word past the arena
+      {detail::kArenaRefMagic, 100, (words << 16) | 1, 0},  // word past the arena
+      {detail::kArenaRefMagic, two_words_item, ((words - 1) << 16) | two_words, 0},  // past it
+      {detail::kArenaRefMagic, two_words_item, (std::uint64_t{1} << 32) | 5, 0},     // not whole
+      {detail::kArenaRefMagic, 100, two_words, 0},  // a small item in whole words
+      {detail::kArenaRefMagic, two_words_item, (std::uint64_t{2} << 16) | two_words, 0},  // free
+      {detail::kArenaRefMagic, 100, (std::uint64_t{1} << 63) | 1, 0},  // a payload mark
       {detail::kArenaRefMagic, 100, 0, 0},                             // no blocks
       {detail::kArenaRefMagic, 100, (std::uint64_t{60} << 8) | 5, 0},  // run past the word
       {detail::kArenaRefMagic, kQueueArenaBlock + 1, first_run, 0},    // more than the run
@@ -248,9 +312,27 @@ TEST(QueueArena, AConsumerKilledInsideGetLosesNoItemAndLeaksNoRun) {
 // The same for an item above kQueueArenaMaxItem, which travels through a one-off payload
 // segment: the consumer dies while it decodes, its slot still held, so the segment's name
 // must still be there for the recovering get (it is unlinked only once the slot is released).
-TEST(QueueArena, AConsumerKilledInsideGetOfASegmentItemLosesNoItem) {
+TEST(QueueArena, AConsumerKilledInsideGetOfAWholeWordItemLosesNoItemAndLeaksNoRun) {
   Watchdog watchdog(120);
   Queue<Bulk> q(4);
+  constexpr std::size_t kLarge = kQueueArenaMaxItem + 100000;  // two words
+  q.put(Bulk{kLarge, 4});
+  q.put(Bulk{60000, 6});
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
+  ASSERT_NO_FATAL_FAILURE(kill_a_consumer_inside_get(q));
+  const Bulk first = q.get(5s);
+  const Bulk second = q.get(5s);
+  EXPECT_EQ(first.size, 60000u);
+  EXPECT_EQ(first.fill, 6);
+  EXPECT_EQ(second.size, kLarge);
+  EXPECT_EQ(second.fill, 4);
+  expect_drained_and_whole(q);
+}
+
+// An item larger than the arena (one word here) travels through a one-off payload segment.
+TEST(QueueArena, AConsumerKilledInsideGetOfASegmentItemLosesNoItem) {
+  Watchdog watchdog(120);
+  Queue<Bulk> q(4, QueueOptions{.arena_bytes = kQueueArenaStep});
   constexpr std::size_t kLarge = kQueueArenaMaxItem + 100000;
   q.put(Bulk{kLarge, 4});
   q.put(Bulk{60000, 6});
@@ -263,6 +345,49 @@ TEST(QueueArena, AConsumerKilledInsideGetOfASegmentItemLosesNoItem) {
   EXPECT_EQ(second.size, kLarge);
   EXPECT_EQ(second.fill, 4);
   expect_drained_and_whole(q);
+}
+
+// A forked producer stops inside the encode of a `size`-byte item (holding its run and a
+// unit of maxsize 2) and is SIGKILLed there; `held` is the arena it held meanwhile.
+void kill_a_producer_inside_its_encode(Queue<Bulk>& q, std::size_t size, std::size_t held) {
+  test::Pipe ready;
+  const pid_t producer = ::fork();
+  ASSERT_GE(producer, 0);
+  if (producer == 0) {
+    ready.close_read();
+    g_arena_stop_fd = ready.write_fd();
+    try {
+      q.put(Bulk{size, 3}, 30s);
+    } catch (...) {
+      ::_exit(4);
+    }
+    ::_exit(0);
+  }
+  ready.close_write();
+  char c = 0;
+  ASSERT_EQ(::read(ready.read_fd(), &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(producer, &status, WUNTRACED), producer);
+  ASSERT_TRUE(WIFSTOPPED(status));
+  EXPECT_EQ(q.arena_used_approx(), held);
+  kill_and_reap(producer);
+}
+
+TEST(QueueArena, AProducerKilledInsideTheEncodeOfAWholeWordItemLeaksNoRun) {
+  Watchdog watchdog(120);
+  Queue<Bulk> q(2);
+  // Three words: the stopped put holds them and a unit.
+  ASSERT_NO_FATAL_FAILURE(
+      kill_a_producer_inside_its_encode(q, 2 * kQueueArenaStep + 1, 3 * kQueueArenaStep));
+  q.put(Bulk{50000, 5});
+  const Bulk got = q.get(5s);
+  EXPECT_EQ(got.size, 50000u);
+  EXPECT_THROW((void)q.get(200ms), Empty);
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+  EXPECT_EQ(test::payload_segments_of_this_process(), 0u);
+  EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
+  EXPECT_TRUE(q.try_put(Bulk{5000, 1}));
+  EXPECT_FALSE(q.try_put(Bulk{5000, 1}));
 }
 
 TEST(QueueArena, AProducerKilledInsideItsEncodeLeaksNoRun) {
@@ -324,6 +449,44 @@ TEST(QueueArenaThreads, ConcurrentPutsAndGetsShareTheArena) {
     threads.emplace_back([&] {
       for (std::size_t i = 0; i < kPerProducer; ++i) {
         const std::vector<char> v = q.get(30s);
+        std::size_t index = 0;
+        std::memcpy(&index, v.data(), sizeof index);
+        if (index >= seen.size() || !is_item(v, kItemSizes[index % 4], index)) {
+          bad.fetch_add(1);
+          continue;
+        }
+        seen[index].fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0u);
+  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i].load(), 1) << "item " << i;
+  EXPECT_EQ(q.arena_used_approx(), 0u);
+}
+
+// The same through a four-word arena with items of whole words (above kQueueArenaMaxItem)
+// among runs inside one word: claims of whole words race with claims and frees of runs.
+TEST(QueueArenaThreads, WholeWordItemsAndRunsShareTheArena) {
+  Queue<std::vector<char>> q(4, QueueOptions{.arena_bytes = 4 * kQueueArenaStep});
+  constexpr std::size_t kPerProducer = 12;
+  static constexpr std::size_t kItemSizes[] = {40000, kQueueArenaStep + 1000, 600000,
+                                               3 * kQueueArenaStep};
+  std::atomic<std::size_t> bad{0};
+  std::vector<std::atomic<int>> seen(2 * kPerProducer);
+  std::vector<std::thread> threads;
+  for (std::size_t p = 0; p < 2; ++p) {
+    threads.emplace_back([&q, p] {
+      for (std::size_t i = 0; i < kPerProducer; ++i) {
+        const std::size_t index = p * kPerProducer + i;
+        q.put(item_of(kItemSizes[index % 4], index));
+      }
+    });
+  }
+  for (std::size_t c = 0; c < 2; ++c) {
+    threads.emplace_back([&] {
+      for (std::size_t i = 0; i < kPerProducer; ++i) {
+        const std::vector<char> v = q.get(60s);
         std::size_t index = 0;
         std::memcpy(&index, v.data(), sizeof index);
         if (index >= seen.size() || !is_item(v, kItemSizes[index % 4], index)) {

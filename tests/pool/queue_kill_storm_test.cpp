@@ -20,9 +20,12 @@
 // kQueueArenaMaxItem, which always go through payload segments. There, besides the above:
 //  - arena runs left claimed once the queue has drained are those lost in the documented
 //    windows, at most one run per kill (a process holds at most one run at a time);
-//  - payload segments left once it has drained are at most one per kill (a producer's
-//    between its creation and the publication of its reference, a consumer's between the
-//    release of its slot and the unlink of its name), and none once the queue is gone.
+//  - payload segments left once it has drained (the queue still alive) are at most one per
+//    killed producer (one killed between the segment's creation and the publication of its
+//    reference); a consumer killed between the release of its slot and the unlink of the
+//    name leaves its claim record naming the segment, and the drain's gets unlink it. None
+//    is left once the queue is gone.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -43,6 +46,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -197,6 +201,26 @@ bool storm_intact(const StormBulk& item) {
   return item.intact;
 }
 
+// The sender pids of this process's payload segments in /dev/shm (their names are
+// "ringpool-blob-<owner pid>-<owner serial>-<sender pid>-<sequence>").
+std::vector<std::int64_t> payload_senders_of_this_process() {
+  const std::string stem = "ringpool-blob-" + std::to_string(::getpid()) + "-";
+  std::vector<std::int64_t> senders;
+  DIR* dir = ::opendir("/dev/shm");
+  if (dir == nullptr) return senders;
+  while (const dirent* e = ::readdir(dir)) {
+    const std::string_view name(e->d_name);
+    if (name.substr(0, stem.size()) != stem) continue;
+    const std::string_view rest = name.substr(stem.size());  // serial-sender-sequence
+    const std::size_t a = rest.find('-');
+    const std::size_t b = a == std::string_view::npos ? a : rest.find('-', a + 1);
+    if (b == std::string_view::npos) continue;
+    senders.push_back(std::stoll(std::string(rest.substr(a + 1, b - a - 1))));
+  }
+  ::closedir(dir);
+  return senders;
+}
+
 // A page shared with every child: set to 1 when the storm is over.
 class StopFlag {
  public:
@@ -272,6 +296,7 @@ class QueueKillStorm {
       dying_.push_back(victim);
       (victim.producer ? producer_kills_ : consumer_kills_) += 1;
       (victim.producer ? killed_producers_ : killed_consumers_).insert(victim.who);
+      if (victim.producer) killed_producer_pids_.insert(victim.pid);
       victim = spawn(victim.producer);
       ASSERT_GT(victim.pid, 0) << "fork failed";
       reap_dying(false);
@@ -323,6 +348,7 @@ class QueueKillStorm {
     queue_arena_bytes_ = queue_->arena_bytes();
     const std::size_t arena_left = queue_->arena_used_approx();
     const std::size_t segments_left = test::payload_segments_of_this_process();
+    const std::vector<std::int64_t> senders_left = payload_senders_of_this_process();
     queue_.reset();
     if (config_.named) static_cast<void>(Queue<Item>::unlink(name_));
     ::close(fds_[0]);
@@ -339,7 +365,17 @@ class QueueKillStorm {
     const std::size_t kills = static_cast<std::size_t>(producer_kills_ + consumer_kills_);
     // At most one run per kill, of at most 1 MiB + its header (33 blocks).
     EXPECT_LE(arena_left, kills * 33 * kQueueArenaBlock);
-    EXPECT_LE(segments_left, kills);
+    // Consumers' segments are unlinked by recovery; only killed producers' can be left, one
+    // each at most.
+    EXPECT_LE(segments_left, static_cast<std::size_t>(producer_kills_));
+    std::set<std::int64_t> per_sender;
+    for (const std::int64_t sender : senders_left) {
+      EXPECT_EQ(killed_producer_pids_.count(sender), 1u)
+          << "a payload segment of sender " << sender
+          << " is left after the drain, and no producer of that pid was killed";
+      EXPECT_TRUE(per_sender.insert(sender).second)
+          << "two payload segments of killed producer " << sender << " are left";
+    }
     EXPECT_EQ(test::payload_segments_of_this_process(), 0u)
         << "payload segments left in /dev/shm once the queue is gone";
   }
@@ -551,6 +587,7 @@ class QueueKillStorm {
   int consumer_kills_ = 0;
   std::unordered_set<std::uint32_t> killed_consumers_;
   std::unordered_set<std::uint32_t> killed_producers_;
+  std::unordered_set<std::int64_t> killed_producer_pids_;
   std::unordered_set<std::uint64_t> put_returned_;
   std::unordered_set<std::uint64_t> delivered_;
   std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> decoded_by_;

@@ -23,11 +23,11 @@
 //  - close(): every blocked put/get wakes; puts fail with Closed at once; gets drain what
 //    is left, then fail with Closed.
 //  - Any size travels: an item of a type without a fixed size whose encoding exceeds the
-//    slot goes by reference (the slot carries it): up to kQueueArenaMaxItem bytes into a
-//    run of blocks of the queue's payload arena (QueueOptions::arena_bytes, in the queue's
-//    own segment; docs/ipc.md, "Queue payload arena"), else, or while the arena is full,
-//    through a one-off payload segment (docs/codec.md, "Any size"). Above QueueOptions::max_payload
-//    it throws PayloadTooLarge before anything is enqueued.
+//    slot goes by reference (the slot carries it): up to the arena's size into the queue's
+//    payload arena (QueueOptions::arena_bytes, in the queue's own segment, memory reused
+//    item after item; docs/ipc.md, "Queue payload arena"), else, or while the arena is
+//    full, through a one-off payload segment (docs/codec.md, "Any size"). Above
+//    QueueOptions::max_payload it throws PayloadTooLarge before anything is enqueued.
 //  - Shared memory is hostile: impossible shared state (a peer wrote garbage into the
 //    mapping) makes put/get throw Corrupted instead of waiting, and try_put/try_get throw
 //    it at once; state that merely looks full or empty forever ends in Full/Empty at the
@@ -42,7 +42,9 @@
 //    kQueueRecoveryPeriod) takes over the record of an owner that no longer exists
 //    (kill(pid, 0) fails with ESRCH: reaped, so not a zombie) and returns that item, as
 //    the pool's shared ring does through its claim words. A dead consumer's unit of
-//    maxsize is given back as well.
+//    maxsize is given back as well. Such a consumer also leaves no payload segment (of an
+//    item outside the arena) behind once a get has found the queue empty: its record names
+//    the segment until the name is unlinked, and the recovering get unlinks it.
 //  - Not guaranteed: an item whose slot the dead consumer had already released (it was
 //    decoded in the dying process) is lost with it, as if the get had returned; a kill in
 //    the few instructions between clearing its record and giving back its unit costs one

@@ -15,10 +15,12 @@ inline constexpr std::size_t kDefaultQueueSlotSize = 1024;
 // The bound of a queue created with maxsize 0 (Python's unbounded Queue()).
 inline constexpr std::size_t kUnboundedQueueMaxsize = std::size_t{1} << 14;
 // The payload arena of a queue whose items may exceed the slot (QueueOptions::arena_bytes):
-// 8 MiB by default, at most 32 MiB, in steps of kQueueArenaStep; items of up to
-// kQueueArenaMaxItem encoded bytes go through it while it has room.
-inline constexpr std::size_t kDefaultQueueArenaBytes = std::size_t{8} << 20;
-inline constexpr std::size_t kQueueArenaMaxBytes = std::size_t{32} << 20;
+// 32 MiB by default, at most 64 MiB, in steps of kQueueArenaStep. Items of up to
+// kQueueArenaMaxItem encoded bytes take a run of kQueueArenaBlock blocks inside one step;
+// larger items take whole consecutive steps (up to the whole arena); each goes through it
+// while it has room.
+inline constexpr std::size_t kDefaultQueueArenaBytes = std::size_t{32} << 20;
+inline constexpr std::size_t kQueueArenaMaxBytes = std::size_t{64} << 20;
 inline constexpr std::size_t kQueueArenaBlock = std::size_t{32} << 10;
 inline constexpr std::size_t kQueueArenaStep = 64 * kQueueArenaBlock;  // 2 MiB
 inline constexpr std::size_t kQueueArenaMaxItem = kQueueArenaStep;
@@ -35,7 +37,10 @@ struct QueueOptions {
   // Create: bytes of shared memory in the queue's segment for items larger than the slot
   // (types without a fixed size), rounded up to kQueueArenaStep, at most kQueueArenaMaxBytes;
   // 0: none (every such item goes through a one-off payload segment). Mapped with the queue,
-  // its pages touched only as items use them. On open: ignored (the creator's arena).
+  // its pages touched only as items use them and kept (reused by later items) until the
+  // queue's segment goes: the memory a queue keeps for large items is at most this. Items
+  // larger than it, or arriving while it is full, go through one-off payload segments. On
+  // open: ignored (the creator's arena).
   std::size_t arena_bytes = kDefaultQueueArenaBytes;
   // How blocked puts and gets wait: futex (default: sleep, cores stay idle), spin, yield.
   ipc::WaitStrategy wait = ipc::WaitStrategy::futex;

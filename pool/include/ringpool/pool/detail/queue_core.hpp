@@ -87,6 +87,8 @@ class QueueCore {
     // its blocks, so that a recoverer frees them if this process dies after the release.
     void hold_arena(std::uint64_t handle) const noexcept;
     // Before the blocks are freed (a death between the two costs them, never frees twice).
+    // Also names a payload segment (a payload mark, payload_mark()) from reading its
+    // reference until after its name is unlinked.
     void drop_arena() const noexcept;
 
    private:
@@ -154,15 +156,16 @@ class QueueCore {
   // Publishes the slot of claim_reserved() with an n-byte item; its unit travels with it.
   static void commit_put(ipc::MpmcByteProducer& producer, PutRecord& record, std::size_t n);
   // The payload arena (queue_arena.cpp): kQueueArenaBlock-byte blocks, 64 to a bitmap word;
-  // an item takes a run of blocks inside one word. A handle names the run:
-  // word << 16 | first block << 8 | block count (1..64); 0 names none.
+  // an item of up to kQueueArenaMaxItem takes a run of blocks inside one word, a larger one
+  // whole consecutive words. A handle names the run: (words - 1) << 32 | word << 16 |
+  // first block << 8 | block count (1..64; 64 from block 0 for whole words); 0 names none.
   struct ArenaBlocks {
     std::uint64_t handle = 0;
     std::span<std::byte> bytes;
     [[nodiscard]] explicit operator bool() const noexcept { return handle != 0; }
   };
-  // True when an n-byte item goes to the arena first: larger than the slot, at most
-  // kQueueArenaMaxItem, and the queue has an arena.
+  // True when an n-byte item goes to the arena first: larger than the slot, and at most
+  // kQueueArenaMaxItem or at most the arena's size.
   [[nodiscard]] bool arena_fits(std::size_t n) const noexcept;
   // Lock-free: claims a run for an n-byte item (arena_fits(n)) and names it in `record`;
   // empty when the arena has no such run or the put is untracked (the caller falls back to
@@ -182,6 +185,18 @@ class QueueCore {
   // Frees a run (after the item's slot is released). A handle that names no run inside the
   // arena is ignored.
   void arena_free(std::uint64_t handle) const noexcept;
+  // A claim record's `arena` word names either a run (a handle) or the one-off payload
+  // segment whose reference the get read (a payload mark: kPayloadMark | sender << 40 |
+  // sequence), so that a recoverer unlinks the name of a get that died between the release
+  // of the item's slot and the unlink. The mark of a ring message holding a PayloadRef
+  // (its bytes as read, unchecked), or 0: not such a reference, or its numbers do not fit.
+  [[nodiscard]] std::uint64_t payload_mark(std::span<const std::byte> message) const noexcept;
+  [[nodiscard]] static bool is_payload_mark(std::uint64_t word) noexcept {
+    return (word & kPayloadMark) != 0;
+  }
+  // Unlinks the payload segment a mark names (under this queue's names only).
+  void remove_marked_payload(std::uint64_t mark) const noexcept;
+  static constexpr std::uint64_t kPayloadMark = std::uint64_t{1} << 63;
   // Blocks claimed now (diagnostics and tests; racy).
   [[nodiscard]] std::size_t arena_blocks_used() const noexcept;
   [[nodiscard]] std::size_t arena_bytes() const noexcept;
@@ -220,6 +235,7 @@ class QueueCore {
   QueueCore() = default;
   static std::shared_ptr<QueueCore> init(std::shared_ptr<ipc::Segment> segment, const Spec& spec,
                                          const QueueOptions& opts);
+  [[nodiscard]] ArenaBlocks arena_claim_words(PutRecord& record, std::size_t n) noexcept;
 
   std::shared_ptr<ipc::Segment> segment_;
   Shared* shared_ = nullptr;

@@ -61,6 +61,13 @@ class ItemHold {
     handle_ = handle;
     if (claim_ != nullptr && *claim_) claim_->hold_arena(handle);
   }
+  // Precondition: the item's slot is still held, before its reference is taken: the get's
+  // claim record names the payload segment (`mark`, QueueCore::payload_mark; 0: nothing).
+  void name_payload(std::uint64_t mark) noexcept {
+    if (mark == 0 || claim_ == nullptr || !*claim_) return;
+    claim_->hold_arena(mark);
+    named_ = true;
+  }
   // Precondition: the item's slot is still held; `payload` was taken with
   // UnlinkName::on_release. Returns its bytes.
   std::span<const std::byte> keep(IncomingPayload&& payload) noexcept {
@@ -69,7 +76,10 @@ class ItemHold {
   }
   // After the slot is released.
   void release() noexcept {
+    // Unmapped and unlinked first, then the record forgets the name: a death between the
+    // two leaves the record to a recoverer, whose unlink then finds no name.
     payload_ = IncomingPayload();
+    if (std::exchange(named_, false)) claim_->drop_arena();
     if (handle_ == 0) return;
     if (claim_ != nullptr && *claim_) claim_->drop_arena();
     core_->arena_free(std::exchange(handle_, 0));
@@ -79,6 +89,7 @@ class ItemHold {
   const QueueCore* core_;
   const QueueCore::Claim* claim_;
   std::uint64_t handle_ = 0;
+  bool named_ = false;  // the claim record names the payload segment
   IncomingPayload payload_;
 };
 
@@ -95,6 +106,7 @@ T decode_queue_item(const QueueCore& core, std::span<const std::byte> bytes, Ite
       hold.set(item.handle);
       return Codec<T>::decode(item.bytes);
     }
+    hold.name_payload(core.payload_mark(bytes));
     return Codec<T>::decode(
         hold.keep(IncomingPayload::take(core.payloads(), bytes.first(sizeof(PayloadRef)),
                                         core.max_payload(), nullptr, UnlinkName::on_release)));
