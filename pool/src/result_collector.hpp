@@ -22,7 +22,7 @@ class ResultCollector {
  public:
   // Results by reference are taken from payload segments of `payloads` (which must outlive
   // the collector), up to `max_payload` bytes.
-  // A value a worker streams (codec.hpp, "Streamed input") is decoded behind it, until
+  // A value a worker streams (detail/stream_in.hpp) is decoded behind it, until
   // `workers` says that worker has exited.
   ResultCollector(const SharedLayout& layout, TaskTable& table, const WorkerSupervisor& workers,
                   const PayloadNames& payloads, std::size_t max_payload);

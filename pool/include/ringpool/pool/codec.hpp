@@ -77,9 +77,7 @@
 //   framed element           a fixed-size codec's bytes, or u64 length + the bytes
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <bit>
-#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -96,6 +94,7 @@
 #include <vector>
 
 #include "ringpool/pool/detail/codec_reflect.hpp"
+#include "ringpool/pool/detail/stream_in.hpp"
 #include "ringpool/pool/errors.hpp"
 
 namespace ringpool::pool {
@@ -133,47 +132,6 @@ inline constexpr std::size_t kLargeFill = std::size_t{4} << 20;
 // Only a hint about memory the caller is about to overwrite in full; no effect where the
 // kernel does not offer huge pages. Never throws.
 void prepare_large_fill(void* dest, std::size_t bytes) noexcept;
-
-// Streamed input (docs/codec.md, "Streaming"): a Pool task's large arguments may still be
-// being written by the parent while its worker decodes them. The sender writes every other
-// byte first and then the contiguous bytes of each std::string and packed std::vector of at
-// least kStreamMin bytes, in order, publishing how far it has got; the decoders of those
-// two types read such a run no further than published. Other decoders never see unwritten
-// bytes. Only the receiving thread's installed stream (below) is consulted, and only for
-// input that lies inside it.
-inline constexpr std::size_t kStreamMin = std::size_t{1} << 20;
-// What a streamed decoder asks for at a time (it takes whatever more is in place).
-inline constexpr std::size_t kStreamChunk = std::size_t{64} << 10;
-
-// The value a receiving thread decodes while its sender may still write it: bytes [begin,
-// end), of which the first `*written` are in place (a word in shared memory, advanced by
-// the sender with release stores; read as hostile: anything beyond `end` counts as `end`).
-struct InboundStream {
-  const std::byte* begin = nullptr;
-  const std::byte* end = nullptr;
-  const std::atomic<std::uint64_t>* written = nullptr;
-  // True when the sender can no longer write (it died): the wait gives up.
-  bool (*sender_gone)(const void* context) noexcept = nullptr;
-  const void* context = nullptr;
-  // The wait also gives up when `*written` has not moved for this long (0: never): for a
-  // receiver that must not wait for a stopped sender for ever.
-  std::chrono::milliseconds stall_limit{0};
-};
-// The stream this thread is decoding, if any (set by the receiver around the decode).
-inline thread_local const InboundStream* t_inbound = nullptr;
-
-// What the wait throws when the sender can no longer write: the value is incomplete.
-class SenderGone final : public DecodeError {
- public:
-  using DecodeError::DecodeError;
-};
-
-// How many bytes from `from` (inside [from, last)) may be read now: last - from when no
-// stream is installed or `from` lies outside it; else at least min(want, last - from),
-// waiting for the sender as needed. Throws SenderGone when the sender is gone first, and
-// DecodeError when it wrote nothing more for the stream's stall_limit.
-[[nodiscard]] std::size_t readable_from(const std::byte* from, const std::byte* last,
-                                        std::size_t want);
 
 // Appends the n elements of T whose bytes start at `in` to v (capacity already reserved),
 // in one pass: from `in` itself when it is aligned for T, else through a small aligned
@@ -590,66 +548,10 @@ T from_bytes(std::span<const std::byte> in) {
   return Codec<T>::decode(in);
 }
 
-// ---- type tags -------------------------------------------------------------------
-
-namespace detail {
-
-template <class T>
-constexpr std::string_view raw_type_signature() noexcept {
-  return __PRETTY_FUNCTION__;
-}
-
-constexpr std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 14695981039346656037ULL) {
-  for (const char c : s) {
-    h ^= static_cast<std::uint8_t>(c);
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-// Bump when the wire format above changes.
-inline constexpr std::uint64_t kCodecVersion = 1;
-
-}  // namespace detail
-
-namespace detail {
-
-template <class T>
-constexpr std::uint64_t type_tag_of() noexcept;
-
-template <class T, std::size_t... I>
-constexpr std::uint64_t fields_tag(std::uint64_t h, std::index_sequence<I...>) noexcept {
-  ((h = fnv1a(std::string_view("|"), h ^ type_tag_of<FieldType<T, I>>())), ...);
-  return h;
-}
-
-template <class T>
-constexpr std::uint64_t type_tag_of() noexcept {
-  std::uint64_t h = fnv1a(raw_type_signature<T>());
-  h = fnv1a(std::string_view("|"), h ^ sizeof(T));
-  h = fnv1a(std::string_view("|"), h ^ alignof(T));
-  if constexpr (PlainAggregate<T> && !kIsRaw<T> && Encodable<T>) {
-    // An aggregate sent field by field: its field types are part of what travels, so
-    // two programs with differently laid out structs of one name disagree.
-    h = fields_tag<T>(h, std::make_index_sequence<boost::pfr::tuple_size_v<T>>{});
-  }
-  return h;
-}
-
-}  // namespace detail
-
-// A stable 64-bit fingerprint of T (its spelled type, size, alignment, the fingerprints
-// of the fields of an aggregate sent field by field, and the codec version). Equal in
-// every process built by the same compiler from the same definitions; used to refuse
-// opening a named queue as the wrong type.
-template <class T>
-constexpr std::uint64_t type_tag() noexcept {
-  const std::uint64_t h = detail::type_tag_of<std::remove_cv_t<T>>();
-  return detail::fnv1a(std::string_view("|"), h ^ detail::kCodecVersion);
-}
-
 }  // namespace ringpool::pool
 
-// The codecs of further standard types and of aggregates (they build on the above).
+// The codecs of further standard types and of aggregates (they build on the above), and the
+// type fingerprints of named queues and shared values.
 #include "ringpool/pool/codec_aggregate.hpp"
 #include "ringpool/pool/codec_std.hpp"
+#include "ringpool/pool/type_tag.hpp"

@@ -94,7 +94,7 @@ class PayloadNames {
 // lane is free when both are clear. A busy lane is never replaced or reused; the sender then
 // uses a one-off segment. At most kLaneMax bytes per sender stay mapped while it lives;
 // larger values always go through one-off segments, whose memory goes back as soon as they
-// are read. A lane's value may be streamed (codec.hpp, detail::kStreamMin): the sender sends
+// are read. A lane's value may be streamed (detail/stream_in.hpp, kStreamMin): the sender sends
 // the reference before it has copied the value's large runs and advances `written` as it
 // copies them, and the receiver decodes behind it.
 inline constexpr std::uint64_t kPayloadLaneRefMagic = 0x31454e414c595052ULL;  // "RPYLANE1"
@@ -246,7 +246,7 @@ class IncomingPayload {
 
   [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return bytes_; }
   // A lane's word saying how many bytes of the value are in place (it may be streamed:
-  // decode it with an InboundStream installed, codec.hpp); null for a one-off segment.
+  // decode it with an InboundStream installed, stream_in.hpp); null for a one-off segment.
   [[nodiscard]] const std::atomic<std::uint64_t>* written() const noexcept { return written_; }
 
  private:

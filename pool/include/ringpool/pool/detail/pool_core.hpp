@@ -36,7 +36,7 @@ struct SendRequest {
   void (*encode)(const void* context, std::byte* out) = nullptr;
   // Optional, for a payload sent by reference: as encode, except that it lists the bytes of
   // large contiguous arguments in `later` instead of copying them; the core copies them
-  // after sending the reference, while the worker decodes (codec.hpp, "Streamed input").
+  // after sending the reference, while the worker decodes (detail/stream_in.hpp).
   void (*encode_later)(const void* context, std::byte* out, BulkCopies& later) = nullptr;
   const void* context = nullptr;
   ResultSink* sink = nullptr;
