@@ -163,10 +163,8 @@ bool ResultCollector::deliver_by_reference(std::size_t worker, TaskTable::Record
                                },
                                &sender,
                                kResultStallLimit};
-    t_inbound = &stream;
-    const bool settled = table_.deliver_next_streamed(r, payload.bytes());  // noexcept
-    t_inbound = nullptr;
-    return settled;
+    const InboundScope scope(&stream);
+    return table_.deliver_next_streamed(r, payload.bytes());
   } catch (...) {
     table_.fail_next(r, std::current_exception());
   }

@@ -224,14 +224,8 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
       const InboundStream stream{payload.bytes().data(),
                                  payload.bytes().data() + payload.bytes().size(), payload.written(),
                                  &parent_gone, st.config};
-      t_inbound = payload.written() != nullptr ? &stream : nullptr;
-      try {
-        invoker(fn, h, payload.bytes(), writer);
-      } catch (...) {
-        t_inbound = nullptr;
-        throw;
-      }
-      t_inbound = nullptr;
+      const InboundScope scope(payload.written() != nullptr ? &stream : nullptr);
+      invoker(fn, h, payload.bytes(), writer);
     }
   }
   writer.flush();

@@ -37,15 +37,6 @@ std::vector<double> stream_ramp(std::size_t n) {
   return v;
 }
 
-// Installs `stream` as this thread's inbound stream for the scope.
-class Installed {
- public:
-  explicit Installed(const detail::InboundStream& stream) noexcept { detail::t_inbound = &stream; }
-  ~Installed() { detail::t_inbound = nullptr; }
-  Installed(const Installed&) = delete;
-  Installed& operator=(const Installed&) = delete;
-};
-
 TEST(StreamedInput, APackedVectorIsNotReadBeyondWhatItsWriterAnnounced) {
   const std::vector<double> source = stream_ramp((std::size_t{3} << 20) / sizeof(double));
   std::vector<std::byte> wire(detail::kLengthPrefix + source.size() * sizeof(double));
@@ -59,7 +50,7 @@ TEST(StreamedInput, APackedVectorIsNotReadBeyondWhatItsWriterAnnounced) {
   std::atomic<bool> done{false};
   std::thread reader([&] {
     const detail::InboundStream stream{wire.data(), wire.data() + wire.size(), &written};
-    const Installed installed(stream);
+    const detail::InboundScope installed(&stream);
     std::span<const std::byte> in(wire);
     decoded = detail::decode_framed<std::vector<double>>(in, typeid(void));
     done.store(true);
@@ -95,7 +86,7 @@ TEST(StreamedInput, ArgumentsAroundLargeRunsComeThroughWhole) {
   std::tuple<int, std::vector<double>, std::string, std::string, std::vector<int>, int> got;
   std::thread reader([&] {
     const detail::InboundStream stream{wire.data(), wire.data() + wire.size(), &written};
-    const Installed installed(stream);
+    const detail::InboundScope installed(&stream);
     const std::span<const std::byte> item =
         std::span<const std::byte>(wire).subspan(sizeof(std::uint32_t));
     ASSERT_EQ(detail::get_u32(wire.data()), item.size());
@@ -129,7 +120,7 @@ TEST(StreamedInput, ASenderThatIsGoneEndsTheWaitWithDecodeError) {
       wire.data(), wire.data() + wire.size(), &written,
       [](const void* flag) noexcept { return static_cast<const std::atomic<bool>*>(flag)->load(); },
       &gone};
-  const Installed installed(stream);
+  const detail::InboundScope installed(&stream);
   std::span<const std::byte> in(wire);
   EXPECT_THROW((void)detail::decode_framed<std::string>(in, typeid(void)), DecodeError);
   death.join();
@@ -143,7 +134,7 @@ TEST(StreamedInput, ASenderThatWritesNothingMoreForTheStallLimitEndsTheWait) {
   std::atomic<std::uint64_t> written{detail::kLengthPrefix};  // and never more (stopped)
   detail::InboundStream stream{wire.data(), wire.data() + wire.size(), &written};
   stream.stall_limit = 30ms;
-  const Installed installed(stream);
+  const detail::InboundScope installed(&stream);
   std::span<const std::byte> in(wire);
   try {
     (void)detail::decode_framed<std::string>(in, typeid(void));
@@ -159,7 +150,7 @@ TEST(StreamedInput, InputOutsideTheInstalledStreamIsNotWaitedFor) {
   std::vector<std::byte> other(std::size_t{1} << 20);
   std::atomic<std::uint64_t> nothing{0};
   const detail::InboundStream stream{other.data(), other.data() + other.size(), &nothing};
-  const Installed installed(stream);
+  const detail::InboundScope installed(&stream);
   const std::vector<double> v = stream_ramp((std::size_t{2} << 20) / sizeof(double));
   const std::vector<std::byte> bytes = ringpool::pool::to_bytes(v);
   EXPECT_EQ(ringpool::pool::from_bytes<std::vector<double>>(bytes), v);
