@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -428,30 +429,29 @@ TEST(QueueArena, AProducerKilledInsideItsEncodeLeaksNoRun) {
   EXPECT_FALSE(q.try_put(Bulk{5000, 1}));
 }
 
-// Threads over one mapping (also run under ThreadSanitizer): two producers and two
-// consumers through a one-word arena, so items go through runs and payload segments at once.
-TEST(QueueArenaThreads, ConcurrentPutsAndGetsShareTheArena) {
-  Queue<std::vector<char>> q(8, QueueOptions{.arena_bytes = kQueueArenaStep});
-  constexpr std::size_t kPerProducer = 40;
-  static constexpr std::size_t kItemSizes[] = {3000, 40000, 150000, 600000};
+// Two producer threads put `per_producer` items each, of the four sizes in turn, and two
+// consumer threads get them: every item arrives once and whole, and the arena is empty after.
+void two_producers_two_consumers(Queue<std::vector<char>>& q, std::size_t per_producer,
+                                 const std::array<std::size_t, 4>& sizes,
+                                 std::chrono::seconds wait) {
   std::atomic<std::size_t> bad{0};
-  std::vector<std::atomic<int>> seen(2 * kPerProducer);
+  std::vector<std::atomic<int>> seen(2 * per_producer);
   std::vector<std::thread> threads;
   for (std::size_t p = 0; p < 2; ++p) {
-    threads.emplace_back([&q, p] {
-      for (std::size_t i = 0; i < kPerProducer; ++i) {
-        const std::size_t index = p * kPerProducer + i;
-        q.put(item_of(kItemSizes[index % 4], index));
+    threads.emplace_back([&, p] {
+      for (std::size_t i = 0; i < per_producer; ++i) {
+        const std::size_t index = p * per_producer + i;
+        q.put(item_of(sizes[index % 4], index));
       }
     });
   }
   for (std::size_t c = 0; c < 2; ++c) {
     threads.emplace_back([&] {
-      for (std::size_t i = 0; i < kPerProducer; ++i) {
-        const std::vector<char> v = q.get(30s);
+      for (std::size_t i = 0; i < per_producer; ++i) {
+        const std::vector<char> v = q.get(wait);
         std::size_t index = 0;
         std::memcpy(&index, v.data(), sizeof index);
-        if (index >= seen.size() || !is_item(v, kItemSizes[index % 4], index)) {
+        if (index >= seen.size() || !is_item(v, sizes[index % 4], index)) {
           bad.fetch_add(1);
           continue;
         }
@@ -465,42 +465,19 @@ TEST(QueueArenaThreads, ConcurrentPutsAndGetsShareTheArena) {
   EXPECT_EQ(q.arena_used_approx(), 0u);
 }
 
+// Threads over one mapping (also run under ThreadSanitizer): two producers and two
+// consumers through a one-word arena, so items go through runs and payload segments at once.
+TEST(QueueArenaThreads, ConcurrentPutsAndGetsShareTheArena) {
+  Queue<std::vector<char>> q(8, QueueOptions{.arena_bytes = kQueueArenaStep});
+  two_producers_two_consumers(q, 40, {3000, 40000, 150000, 600000}, 30s);
+}
+
 // The same through a four-word arena with items of whole words (above kQueueArenaMaxItem)
 // among runs inside one word: claims of whole words race with claims and frees of runs.
 TEST(QueueArenaThreads, WholeWordItemsAndRunsShareTheArena) {
   Queue<std::vector<char>> q(4, QueueOptions{.arena_bytes = 4 * kQueueArenaStep});
-  constexpr std::size_t kPerProducer = 12;
-  static constexpr std::size_t kItemSizes[] = {40000, kQueueArenaStep + 1000, 600000,
-                                               3 * kQueueArenaStep};
-  std::atomic<std::size_t> bad{0};
-  std::vector<std::atomic<int>> seen(2 * kPerProducer);
-  std::vector<std::thread> threads;
-  for (std::size_t p = 0; p < 2; ++p) {
-    threads.emplace_back([&q, p] {
-      for (std::size_t i = 0; i < kPerProducer; ++i) {
-        const std::size_t index = p * kPerProducer + i;
-        q.put(item_of(kItemSizes[index % 4], index));
-      }
-    });
-  }
-  for (std::size_t c = 0; c < 2; ++c) {
-    threads.emplace_back([&] {
-      for (std::size_t i = 0; i < kPerProducer; ++i) {
-        const std::vector<char> v = q.get(60s);
-        std::size_t index = 0;
-        std::memcpy(&index, v.data(), sizeof index);
-        if (index >= seen.size() || !is_item(v, kItemSizes[index % 4], index)) {
-          bad.fetch_add(1);
-          continue;
-        }
-        seen[index].fetch_add(1);
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(bad.load(), 0u);
-  for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i].load(), 1) << "item " << i;
-  EXPECT_EQ(q.arena_used_approx(), 0u);
+  two_producers_two_consumers(q, 12, {40000, kQueueArenaStep + 1000, 600000, 3 * kQueueArenaStep},
+                              60s);
 }
 
 }  // namespace
