@@ -81,6 +81,16 @@ CoreConfig CoreConfig::from(const PoolOptions& o) {
   }
   const topology::Machine& machine = topology::Machine::live();
   c.cpus = topology::place(machine, c.workers, c.placement);
+  c.shares_parent_cpu.assign(c.workers, false);
+  const topology::CpuSet parent = machine.usable().cpus;
+  if (parent.count() == 1) {
+    const unsigned cpu = *parent.first();
+    for (std::size_t i = 0; i < c.workers; ++i) {
+      // An unpinned worker (or a thread) runs where the parent may: on that CPU.
+      c.shares_parent_cpu[i] = !c.pin || c.cpus[i].contains(cpu);
+      c.any_shares_parent_cpu = c.any_shares_parent_cpu || c.shares_parent_cpu[i];
+    }
+  }
   c.single_plan = topology::plan(machine, 1, c.placement);
   return c;
 }

@@ -32,7 +32,12 @@ struct CoreConfig {
   std::vector<std::byte> initializer_args;
   topology::Placement placement;
   std::vector<topology::CpuSet> cpus;  // worker i's CPUs
-  topology::Plan single_plan;          // what last_plan() says for a single submit()
+  // Worker i may run on the one CPU this process is confined to (taskset, mpirun's
+  // binding): while idle it sleeps instead of spinning, whatever `wait` says, and the
+  // dispatcher wakes it in either mode; the parent yields while it waits for results.
+  std::vector<bool> shares_parent_cpu;
+  bool any_shares_parent_cpu = false;
+  topology::Plan single_plan;  // what last_plan() says for a single submit()
   pid_t self_pid = 0;
 
   // Checks `o` and resolves it against the live machine. Throws InvalidArgument naming the

@@ -182,8 +182,10 @@ bool PoolCore::Impl::wait_until(bool (*ready)(const void*), const void* context,
         (idle & 7) != 0 || Clock::now() - idle_since < std::chrono::microseconds(50);
     if (config.wait == WaitMode::spin || spinning) {
       // Every 16th turn, let a worker that shares this CPU run (it may hold the results we
-      // wait for): block mode also during the spin (as run_worker), spin mode after it.
-      if ((idle & 15) == 0 && (config.wait == WaitMode::block || !spinning)) {
+      // wait for): block mode also during the spin (as run_worker), spin mode after it;
+      // every turn when a worker may run only on this process's one CPU.
+      if (config.any_shares_parent_cpu ||
+          ((idle & 15) == 0 && (config.wait == WaitMode::block || !spinning))) {
         std::this_thread::yield();
       } else {
         ipc::detail::cpu_relax();

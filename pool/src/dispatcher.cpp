@@ -167,7 +167,7 @@ bool Dispatcher::push_stop(std::size_t i) {
 // One wake per sleep: the exchange makes later senders (before the worker runs again)
 // skip the syscall.
 bool Dispatcher::wake_worker(std::size_t i) {
-  if (config_.wait != WaitMode::block) return false;
+  if (config_.wait != WaitMode::block && !config_.shares_parent_cpu[i]) return false;
   WorkerShared& w = layout_.worker(i);
   // relaxed (both): after the caller's seq_cst fence (Dekker pair with the worker's
   // sleeping store + fence + re-check in sleep_until_work); the exchange only elects the
@@ -183,7 +183,7 @@ bool Dispatcher::wake_worker(std::size_t i) {
 // For the shared ring: one sleeping worker per message (a burst wakes one more per
 // message), or every sleeping worker (`all`, after a backlog flush).
 void Dispatcher::wake_after_push(int target, bool all) {
-  if (config_.wait != WaitMode::block) return;
+  if (config_.wait != WaitMode::block && !config_.any_shares_parent_cpu) return;
   // seq_cst fence: orders the ring publish before the loads of `sleeping` (see
   // wake_worker and the worker's idle path).
   ipc::detail::store_load_fence();

@@ -140,7 +140,7 @@ struct WorkerRegions {
 };
 
 // The start record of a spawn-started worker: where its parts lie in the inherited memfd.
-inline constexpr std::uint64_t kSpawnLayoutMagic = 0x5250535041574e33ULL;  // "RPSPAWN3"
+inline constexpr std::uint64_t kSpawnLayoutMagic = 0x5250535041574e34ULL;  // "RPSPAWN4"
 struct SpawnLayout {
   std::uint64_t magic;
   std::uint64_t index;        // this worker's index
@@ -159,9 +159,10 @@ struct SpawnLayout {
   std::uint64_t shared_bytes;
   std::uint64_t words_offset;  // the task words
   std::uint64_t words_count;
-  std::uint64_t init_key;        // registry key of the initializer; 0 = none
-  std::uint64_t max_payload;     // PoolOptions::max_payload
-  std::uint64_t payload_serial;  // with `parent`, names the pool's payload segments
+  std::uint64_t init_key;           // registry key of the initializer; 0 = none
+  std::uint64_t max_payload;        // PoolOptions::max_payload
+  std::uint64_t payload_serial;     // with `parent`, names the pool's payload segments
+  std::uint64_t shares_parent_cpu;  // 0 or 1: CoreConfig::shares_parent_cpu
 };
 static_assert(std::is_trivially_copyable_v<SpawnLayout>);
 

@@ -233,21 +233,25 @@ void run_message(WorkerState& st, ResultWriter& writer, std::span<const std::byt
   self.current_task.store(0, std::memory_order_relaxed);
 }
 
-// Sleeps until the parent pushes (or 100 ms pass). Block mode only.
-void sleep_until_work(WorkerState& st) {
+// Sleeps until the parent pushes (or 100 ms pass): block mode, or a worker that shares the
+// parent's CPU. True when it was woken (the parent is alive: no need to look for a gone
+// parent, which costs a system call).
+bool sleep_until_work(WorkerState& st) {
   WorkerShared& self = *st.config->regions.self;
   // relaxed: ordered before the re-check below by prepare_wait()'s fence; with the parent's
   // push, fence, load of `sleeping` it forms a Dekker pair (Dispatcher::wake_worker): either
   // the parent sees us about to sleep and notifies, or our re-check sees its message.
   self.sleeping.store(1, std::memory_order_relaxed);
   const auto key = self.wake.prepare_wait();
+  bool woken = true;
   if (st.tasks.size_approx() == 0 && st.shared.size_approx() == 0 && !quit_requested(*st.config)) {
-    (void)self.wake.wait(key, std::chrono::milliseconds(100));
+    woken = self.wake.wait(key, std::chrono::milliseconds(100));
   } else {
     self.wake.cancel_wait();
   }
   // relaxed: only a hint for the parent's wake-up.
   self.sleeping.store(0, std::memory_order_relaxed);
+  return woken;
 }
 
 }  // namespace
@@ -304,6 +308,14 @@ int run_worker(const WorkerConfig& c) noexcept {
     // 64th turn of the spin: with as many workers as cores the pool's parent shares a CPU
     // with one of them, and while that worker spins the parent (which sends the tasks and
     // takes the results) waited for the end of the spin or of the time slice.
+    if (c.shares_parent_cpu) {
+      // The parent can run only on this worker's CPU: every turn spent polling here delays
+      // the next task and the collection of this result. Sleep at once; the parent wakes
+      // such a worker in either wait mode (Dispatcher::wake_worker).
+      if (quit_requested(c)) break;
+      if (!sleep_until_work(st) && orphaned(c)) break;
+      continue;
+    }
     if (idle++ == 0) idle_since = std::chrono::steady_clock::now();
     if ((idle & 7) != 0 || std::chrono::steady_clock::now() - idle_since < kSpinFor) {
       if (c.wait == WaitMode::block && (idle & 63) == 0) {
@@ -325,8 +337,7 @@ int run_worker(const WorkerConfig& c) noexcept {
       if ((idle & 0xffff) == 0 && orphaned(c)) break;
       continue;
     }
-    sleep_until_work(st);
-    if (orphaned(c)) break;
+    if (!sleep_until_work(st) && orphaned(c)) break;
     idle = 1;
     idle_since = std::chrono::steady_clock::now();
   }
@@ -369,6 +380,7 @@ int spawned_worker_entry(std::span<const std::byte> payload) {
   auto [layout, init_args] = from_bytes<SpawnPayload>(payload);
   const SpawnLayout& l = layout;
   if (l.wait > static_cast<std::uint32_t>(WaitMode::block)) bad_start("unknown wait mode");
+  if (l.shares_parent_cpu > 1) bad_start("shares_parent_cpu is not 0 or 1");
   if (l.slot_size < sizeof(TaskHeader) + 64 || l.slot_size > (std::uint64_t{1} << 30)) {
     bad_start("slot size " + std::to_string(l.slot_size) + " is out of range");
   }
@@ -393,6 +405,7 @@ int spawned_worker_entry(std::span<const std::byte> payload) {
   config.parent = static_cast<pid_t>(l.parent);
   config.pin = false;  // spawn_worker pinned this process before it executed anything
   config.wait = static_cast<WaitMode>(l.wait);
+  config.shares_parent_cpu = l.shares_parent_cpu != 0;
   config.slot_size = static_cast<std::size_t>(l.slot_size);
   config.max_payload = static_cast<std::size_t>(l.max_payload);
   config.payloads = PayloadNames(l.parent, l.payload_serial);

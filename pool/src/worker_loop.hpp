@@ -25,6 +25,7 @@ struct WorkerConfig {
   bool pin = true;
   topology::CpuSet cpus;
   WaitMode wait = WaitMode::block;
+  bool shares_parent_cpu = false;  // CoreConfig::shares_parent_cpu: never spin when idle
   std::size_t slot_size = 0;
   std::size_t max_payload = 0;  // the pool's limit on a task's payload and a result
   PayloadNames payloads;        // the pool's payload segments (payload.hpp)

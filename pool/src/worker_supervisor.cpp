@@ -56,6 +56,7 @@ WorkerConfig WorkerSupervisor::worker_config(std::size_t i) const {
   c.pin = config_.pin;
   c.cpus = config_.cpus[i];
   c.wait = config_.wait;
+  c.shares_parent_cpu = config_.shares_parent_cpu[i];
   c.slot_size = config_.slot_size;
   c.max_payload = config_.max_payload;
   c.payloads = config_.payloads;
@@ -202,6 +203,7 @@ ringpool::detail::SpawnRequest WorkerSupervisor::spawn_request(std::size_t i) co
   SpawnLayout l = layout_.spawn_layout(i);
   l.parent = config_.self_pid;
   l.wait = static_cast<std::uint32_t>(config_.wait);
+  l.shares_parent_cpu = config_.shares_parent_cpu[i] ? 1 : 0;
   l.slot_size = config_.slot_size;
   l.max_payload = config_.max_payload;
   l.payload_serial = config_.payloads.owner_serial();

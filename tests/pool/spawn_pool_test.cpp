@@ -217,6 +217,24 @@ TEST(SpawnPool, WorkersAreFreshCopiesOfTheProgram) {
 }
 
 // Python's parent_process() in a spawn Pool worker: the pool's process.
+// A spawned worker learns from its start data that it shares the confined parent's one CPU
+// (shared_cpu_test.cpp has the forked and thread cases): idle, it sleeps in spin mode too.
+TEST(SpawnPool, WorkersOfAPoolConfinedToOneCpuSleepWhenIdle) {
+  ringpool::test::ConfinedToOneCpu confined;
+  PoolOptions o = spawn_opts(1);
+  o.wait = ringpool::pool::WaitMode::spin;
+  Pool pool(o);
+  EXPECT_EQ(pool.submit(square, 6).get(), 36);
+  const auto pid = pool.worker_pid(0);
+  ASSERT_TRUE(pid.has_value());
+  ASSERT_GT(*pid, 0);
+  EXPECT_GE(ringpool::test::sleeping_samples(*pid, 20), 18);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past a 100 ms sleep
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(pool.apply(square, i), i * i);
+  pool.close();
+  pool.join();
+}
+
 TEST(SpawnPool, WorkersSeeThePoolsProcessAsTheirParent) {
   Pool pool(spawn_opts(2));
   const std::string parent = std::to_string(::getpid()) + " MainProcess alive";
@@ -571,6 +589,9 @@ TEST(SpawnPoolStartData, GarbageAndLiesAreRefused) {
   l = plausible_layout(fd, kBytes);
   l.max_payload = 100;
   expect_refused(encode(l), {fd}, "max_payload 100 is out of range");
+  l = plausible_layout(fd, kBytes);
+  l.shares_parent_cpu = 2;
+  expect_refused(encode(l), {fd}, "shares_parent_cpu is not 0 or 1");
   l = plausible_layout(fd, kBytes * 2);
   expect_refused(encode(l), {fd}, "is not the pool's mapping");
   l = plausible_layout(fd + 100, kBytes);

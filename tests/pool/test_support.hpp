@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -24,6 +26,7 @@
 #include "ringpool/ipc/mpmc_byte_ring.hpp"
 #include "ringpool/ipc/segment.hpp"
 #include "ringpool/pool/pool.hpp"
+#include "ringpool/topology/machine.hpp"
 #include "test_helpers.hpp"
 
 namespace ringpool::test {
@@ -240,5 +243,53 @@ class RingForger {
   ipc::Segment segment_;
   ipc::MpmcByteProducer producer_;
 };
+
+// Confines the calling thread (and the threads and processes it starts from now on) to
+// one usable CPU, the first; restores the mask it had on destruction.
+class ConfinedToOneCpu {
+ public:
+  ConfinedToOneCpu() {
+    if (::sched_getaffinity(0, sizeof saved_, &saved_) != 0) {
+      throw std::runtime_error("sched_getaffinity failed");
+    }
+    const auto first = topology::Machine::live().usable().cpus.first();
+    if (!first) throw std::runtime_error("no usable CPU");
+    cpu_ = *first;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu_, &one);
+    if (::sched_setaffinity(0, sizeof one, &one) != 0) {
+      throw std::runtime_error("sched_setaffinity failed");
+    }
+  }
+  ConfinedToOneCpu(const ConfinedToOneCpu&) = delete;
+  ConfinedToOneCpu& operator=(const ConfinedToOneCpu&) = delete;
+  ~ConfinedToOneCpu() { (void)::sched_setaffinity(0, sizeof saved_, &saved_); }
+  [[nodiscard]] unsigned cpu() const noexcept { return cpu_; }
+
+ private:
+  cpu_set_t saved_{};
+  unsigned cpu_ = 0;
+};
+
+// The state letter of process `pid` in /proc/<pid>/stat ('R' running or runnable, 'S'
+// sleeping, ...); '?' when it cannot be read.
+inline char process_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const auto paren = line.rfind(')');  // the command name may hold spaces and parentheses
+  return paren == std::string::npos || paren + 2 >= line.size() ? '?' : line[paren + 2];
+}
+
+// How many of `samples` looks at process `pid`, 5 ms apart, find it sleeping ('S').
+inline int sleeping_samples(pid_t pid, int samples) {
+  int sleeping = 0;
+  for (int i = 0; i < samples; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    sleeping += process_state(pid) == 'S' ? 1 : 0;
+  }
+  return sleeping;
+}
 
 }  // namespace ringpool::test
