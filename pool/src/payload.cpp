@@ -3,8 +3,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,11 +37,67 @@ constexpr std::string_view kPrefix = "/ringpool-blob-";
 constexpr std::int64_t kPidMaxLimit = std::int64_t{1} << 22;  // Linux PID_MAX_LIMIT
 constexpr char kShmDir[] = "/dev/shm";
 
-// Sequence numbers of this process's segments; a forked child starts from its parent's
-// value, and its pid (also in the name) tells the two apart.
+// Owner serials stay below this: at most 19 decimal digits, the most a scanner of /dev/shm
+// reads per field of a payload name (ipc/src/segment_scan.cpp).
+constexpr std::uint64_t kSerialLimit = std::uint64_t{1} << 62;
+
+// The counters of this process's names: sequence numbers of its segments and serials of
+// the owners (pools, queues) it creates. A name also holds its creator's pid, but pids are
+// reused (pid_max is often 32768): a process that gets the pid of one that has died must
+// not repeat that one's names, or its O_EXCL create fails (EEXIST) and a recoverer that
+// unlinks the dead one's names by number removes the new one's. So every process starts
+// both at a random value: at static initialisation, and again in a forked child (which
+// would otherwise go on from its parent's values). Two processes with one pid then collide
+// only if their ranges of numbers overlap in 2^40 (sequences) or 2^62 (serials).
 std::atomic<std::uint64_t> g_sequence{0};
-// Serials of the owners (pools, queues) created in this process.
 std::atomic<std::uint64_t> g_serial{0};
+
+// 64 random bits from getrandom(2); without it (no entropy yet early in boot, or a kernel
+// without the call) the clock and the pid mixed, which still differ between two processes
+// that had the same pid. Async-signal-safe: it runs in a forked child.
+std::uint64_t random_bits() noexcept {
+  std::uint64_t bits = 0;
+  if (::getrandom(&bits, sizeof bits, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof bits)) {
+    return bits;
+  }
+  timespec now{};
+  (void)::clock_gettime(CLOCK_MONOTONIC, &now);
+  std::uint64_t z = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000U +
+                    static_cast<std::uint64_t>(now.tv_nsec) +
+                    (static_cast<std::uint64_t>(::getpid()) << 42) + bits;
+  // splitmix64's finaliser: nearby inputs give unrelated outputs.
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Both counters from random values. For static initialisation and the pthread_atfork child
+// handler: the child's only thread, before it returns from fork().
+void seed_counters() noexcept {
+  // relaxed (both): process-local counters, written before any thread of this process
+  // takes a number (static initialisation, or the child's only thread in fork()).
+  g_sequence.store(random_bits(), std::memory_order_relaxed);
+  g_serial.store(random_bits(), std::memory_order_relaxed);
+}
+
+// Seeds the counters of a fresh (or re-executed) process and registers the reseeding of
+// every forked child, once, before main() and so before any fork() ringpool makes. (If
+// registering fails, ENOMEM, a forked child keeps its parent's values: the old behaviour.)
+[[maybe_unused]] const bool g_counters_seeded = [] {
+  seed_counters();
+  return ::pthread_atfork(nullptr, nullptr, seed_counters) == 0;
+}();
+
+// The next number of `counter` in [1, limit) (limit a power of two): it wraps, skipping 0.
+// Wait-free but for the skip; no system call (the hot path of every payload segment).
+std::uint64_t next_of(std::atomic<std::uint64_t>& counter, std::uint64_t limit) noexcept {
+  for (;;) {
+    // relaxed: a counter; only the uniqueness of the numbers matters.
+    const std::uint64_t n = counter.fetch_add(1, std::memory_order_relaxed) & (limit - 1);
+    if (n != 0) return n;
+  }
+}
 
 // Unlinks the entries of /dev/shm whose names start with `prefix` (with its '/') and that
 // are regular files of this effective uid; returns how many (or, counting only, would be).
@@ -153,9 +212,7 @@ PayloadNames::PayloadNames(std::int64_t owner_pid, std::uint64_t owner_serial)
               std::to_string(owner_serial) + "-") {}
 
 PayloadNames PayloadNames::fresh() {
-  // relaxed: a counter; only uniqueness matters.
-  return PayloadNames(static_cast<std::int64_t>(::getpid()),
-                      g_serial.fetch_add(1, std::memory_order_relaxed) + 1);
+  return PayloadNames(static_cast<std::int64_t>(::getpid()), next_of(g_serial, kSerialLimit));
 }
 
 std::string PayloadNames::name_of(std::int64_t sender, std::uint64_t sequence) const {
@@ -247,8 +304,7 @@ bool PayloadLanes::claim(std::size_t bytes, OutgoingPayload& out) {
     }
   }
   if (lane_ == nullptr || creator_ != self) {
-    // relaxed: a counter; only uniqueness within this pid matters.
-    const std::uint64_t sequence = g_sequence.fetch_add(1, std::memory_order_relaxed) + 1;
+    const std::uint64_t sequence = next_of(g_sequence, kPayloadSequenceLimit);
     lane_ =
         create_segment(names_->name_of(self, sequence), sizeof(LaneHeader) + lane_capacity(bytes));
     sequence_ = sequence;
@@ -289,8 +345,7 @@ OutgoingPayload OutgoingPayload::create(const PayloadNames& names, std::size_t b
   out.ref_.magic = kPayloadRefMagic;
   out.ref_.bytes = bytes;
   out.ref_.sender = static_cast<std::int64_t>(::getpid());
-  // relaxed: a counter; only uniqueness within this pid matters.
-  out.ref_.sequence = g_sequence.fetch_add(1, std::memory_order_relaxed) + 1;
+  out.ref_.sequence = next_of(g_sequence, kPayloadSequenceLimit);
   out.segment_ = create_segment(names.name_of(out.ref_.sender, out.ref_.sequence), bytes);
   return out;
 }

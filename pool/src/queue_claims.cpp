@@ -77,10 +77,11 @@ std::uint64_t QueueCore::payload_mark(std::span<const std::byte> message) const 
   PayloadRef ref;
   std::memcpy(&ref, message.data(), sizeof ref);  // read once (IncomingPayload::take checks)
   // Lane and kept references never reach a queue; only a one-off name is unlinked by its get.
-  constexpr std::uint64_t kSequenceLimit = std::uint64_t{1} << 40;
+  // Every sequence a sender makes fits (kPayloadSequenceLimit); a forged one may not.
   constexpr std::int64_t kSenderLimit = std::int64_t{1} << 23;
+  static_assert(kPayloadSequenceLimit == std::uint64_t{1} << 40);  // the mark's 40 low bits
   if (ref.magic != kPayloadRefMagic || ref.sender <= 0 || ref.sender >= kSenderLimit ||
-      ref.sequence >= kSequenceLimit) {
+      ref.sequence >= kPayloadSequenceLimit) {
     return 0;
   }
   return kPayloadMark | static_cast<std::uint64_t>(ref.sender) << 40 | ref.sequence;

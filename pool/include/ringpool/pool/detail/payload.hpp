@@ -12,7 +12,9 @@
 // (a Pool, a Queue) knows its own part and can remove every leftover of it (a sender that
 // died after creating a segment, a reference that was never read); a reference carries
 // only the numbers (sender, sequence), so a forged one can name nothing outside its
-// owner's prefix.
+// owner's prefix. Pids are reused, so serials and sequences start at a random value in
+// every process (also in a forked child): a process that gets a dead one's pid does not
+// repeat its names.
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -33,13 +35,18 @@ inline constexpr std::uint64_t kPayloadRefMagic = 0x3146455259415052ULL;  // "RP
 // worker that dies while it runs the task, for the rerun).
 inline constexpr std::uint64_t kPayloadKeptRefMagic = 0x3150454b59415052ULL;  // "RPAYKEP1"
 
+// Sequence numbers are in [1, kPayloadSequenceLimit): a Queue's claim record holds one with
+// its sender's pid in a single word (QueueCore::payload_mark), and 0 means none
+// (OutgoingPayload::keep_name, a task's kept segment).
+inline constexpr std::uint64_t kPayloadSequenceLimit = std::uint64_t{1} << 40;
+
 // What travels through the ring in place of a large value. Plain data, read from shared
 // memory as raw bytes and checked (IncomingPayload::take) before use.
 struct PayloadRef {
   std::uint64_t magic = 0;     // kPayloadRefMagic
   std::uint64_t bytes = 0;     // exact size of the segment and of the encoded value
   std::int64_t sender = 0;     // pid of the process that created the segment (in its name)
-  std::uint64_t sequence = 0;  // the sender's sequence number (in its name)
+  std::uint64_t sequence = 0;  // the sender's sequence number (in its name), see above
 };
 static_assert(std::is_standard_layout_v<PayloadRef> && std::is_trivially_copyable_v<PayloadRef>);
 static_assert(sizeof(PayloadRef) == 32);
