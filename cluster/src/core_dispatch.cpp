@@ -1,7 +1,9 @@
-// Dispatch of ClusterCore (rank 0): each chunk goes to the participant with the lowest share
-// of its bound in use (rank 0's local pool, or a remote rank, whose chunks gather into one
-// tasks message per progress step unless it is starving).
+// Dispatch of ClusterCore (rank 0): each chunk goes to the participant expected to finish
+// it first, by the items it holds and its measured pace, among those under their bound
+// (rank 0's local pool, or a remote rank, whose chunks gather into one tasks message per
+// progress step unless it is starving).
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <iterator>
 #include <mutex>
@@ -24,21 +26,77 @@ std::size_t ClusterCore::Impl::limit_for(const Participant& p, std::size_t count
   return std::max<std::size_t>(1, std::min(p.ring_messages, std::max(2 * p.workers, per_items)));
 }
 
-// The participant with the most free room for a chunk of `count` items, or nullptr.
+namespace {
+
+// A pace older than this, measured before the participant went idle, is measured again
+// (taken as unknown): a rank that was slow once (asleep, or its cores busy) gets work again.
+constexpr auto kPaceStale = std::chrono::milliseconds(50);
+
+std::int64_t to_ns(Clock::time_point t) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+// The chunk's items, and the time `p` worked on it alone: from when it was handed out, or
+// from p's previous finish if that came later (chunks that wait behind each other, or come
+// back in one message, add their items but little time). Both sums decay, so the pace
+// follows a rank that speeds up or slows down: by three quarters on a chunk slower than the
+// pace so far, by a quarter on a faster one. A rank that is sometimes slow (its cores are
+// shared) is taken at its slow pace soon, and at a fast one only after several fast chunks:
+// a chunk it takes too many is the batch's tail.
+void ClusterCore::Impl::note_done(Participant& p, std::size_t items,
+                                  Clock::time_point sent) noexcept {
+  const std::int64_t now = to_ns(Clock::now());
+  // relaxed (all): estimates, written by one thread at a time (see Participant).
+  const std::int64_t from = std::max(to_ns(sent), p.last_done_ns.load(std::memory_order_relaxed));
+  p.last_done_ns.store(now, std::memory_order_relaxed);
+  const double seconds = static_cast<double>(std::max<std::int64_t>(now - from, 0)) * 1e-9;
+  const double old_items = p.paced_items.load(std::memory_order_relaxed);
+  const double old_seconds = p.paced_seconds.load(std::memory_order_relaxed);
+  const bool slower = seconds * old_items > static_cast<double>(items) * old_seconds;
+  const double keep = slower ? 0.25 : 0.75;
+  p.paced_items.store(old_items * keep + static_cast<double>(items), std::memory_order_relaxed);
+  p.paced_seconds.store(old_seconds * keep + seconds, std::memory_order_relaxed);
+}
+
+// The participant expected to finish a chunk of `count` items first: (the items it holds +
+// count) / its pace. One not measured yet, or idle with a stale pace, counts as fast as the
+// fastest measured one, so it gets work and is measured; with nothing measured this is the
+// one holding the fewest items. nullptr when that participant is at its bound: the chunk
+// waits for its room rather than go where it would finish later (a slow rank's chunk would
+// be the batch's tail). On one host a rank whose cores are busy with the others' work
+// measures slow and gets little; across hosts each rank's own cores set its pace.
 ClusterCore::Impl::Participant* ClusterCore::Impl::choose(std::size_t count) noexcept {
+  const std::int64_t stale_before = to_ns(Clock::now() - kPaceStale);
+  const auto pace_of = [&](const Participant& p) {
+    // relaxed: estimates (see Participant); acquire on in_flight pairs with the release
+    // decrements when chunks settle.
+    const bool idle = p.in_flight.load(std::memory_order_acquire) == 0;
+    if (idle && p.last_done_ns.load(std::memory_order_relaxed) < stale_before) return 0.0;
+    const double items = p.paced_items.load(std::memory_order_relaxed);
+    const double seconds = p.paced_seconds.load(std::memory_order_relaxed);
+    return items > 0 && seconds > 0 ? items / seconds : 0.0;
+  };
+  double fastest = 0;
+  for (const auto& p : participants_) fastest = std::max(fastest, pace_of(*p));
+  if (fastest == 0) fastest = 1;
   Participant* best = nullptr;
-  double best_load = 2.0;
+  double best_finish = 0;
   for (const auto& p : participants_) {
     if (!p->alive.load(std::memory_order_acquire)) continue;
-    const std::size_t limit = limit_for(*p, count);
-    // acquire: pairs with the release decrements when chunks settle.
-    const std::size_t held = p->in_flight.load(std::memory_order_acquire);
-    if (held >= limit) continue;
-    const double load = static_cast<double>(held) / static_cast<double>(limit);
-    if (load < best_load) {
+    const double pace = pace_of(*p);
+    const double items =
+        static_cast<double>(p->items_in_flight.load(std::memory_order_relaxed) + count);
+    const double finish = items / (pace > 0 ? pace : fastest);
+    if (best == nullptr || finish < best_finish) {
       best = p.get();
-      best_load = load;
+      best_finish = finish;
     }
+  }
+  if (best != nullptr &&
+      best->in_flight.load(std::memory_order_acquire) >= limit_for(*best, count)) {
+    return nullptr;
   }
   return best;
 }
@@ -46,14 +104,8 @@ ClusterCore::Impl::Participant* ClusterCore::Impl::choose(std::size_t count) noe
 bool ClusterCore::Impl::has_room(const void* ctx) noexcept {
   const auto* q = static_cast<const RoomQuery*>(ctx);
   bool any_alive = false;
-  for (const auto& p : q->impl->participants_) {
-    if (!p->alive.load(std::memory_order_acquire)) continue;
-    any_alive = true;
-    if (p->in_flight.load(std::memory_order_acquire) < q->impl->limit_for(*p, q->count)) {
-      return true;
-    }
-  }
-  return !any_alive;  // nobody left: send() reports it
+  for (const auto& p : q->impl->participants_) any_alive = any_alive || p->alive.load();
+  return !any_alive || q->impl->choose(q->count) != nullptr;  // nobody left: send() reports it
 }
 
 bool ClusterCore::Impl::idle(const void* ctx) noexcept {
@@ -110,6 +162,8 @@ ClusterCore::Impl::LocalChunk* ClusterCore::Impl::take_local_chunk() {
 void ClusterCore::Impl::send_local(Participant& p, const ChunkRequest& req) {
   LocalChunk* c = take_local_chunk();
   c->target = req.sink;
+  c->count = req.count;
+  c->sent = Clock::now();
   pool::detail::SendRequest s;
   s.invoker = req.invoker;
   s.fn = req.fn;
@@ -128,10 +182,12 @@ void ClusterCore::Impl::send_local(Participant& p, const ChunkRequest& req) {
   s.continues_batch = req.continues_batch;
   // relaxed: under mu_; the release decrement in LocalChunk::settled pairs with readers.
   p.in_flight.fetch_add(1, std::memory_order_relaxed);
+  p.items_in_flight.fetch_add(req.count, std::memory_order_relaxed);
   try {
     local_->send(s);
   } catch (...) {
     p.in_flight.fetch_sub(1, std::memory_order_release);
+    p.items_in_flight.fetch_sub(req.count, std::memory_order_relaxed);
     std::lock_guard lock(sink_mu_);
     free_local_.push_back(c);
     throw;
@@ -159,10 +215,12 @@ void ClusterCore::Impl::send_remote(Participant& p, const ChunkRequest& req) {
   c.base_index = req.base_index;
   c.count = req.count;
   c.participant = index_of(p);
+  c.sent = Clock::now();
   chunks_.emplace(id, c);
   if (c.owned_state != nullptr) owned_chunks_.emplace(c.owned_state, id);
   // relaxed: under mu_ (readers outside it only need an eventually-current hint).
-  if (p.in_flight.fetch_add(1, std::memory_order_relaxed) == 0) p.last_heard = Clock::now();
+  if (p.in_flight.fetch_add(1, std::memory_order_relaxed) == 0) p.last_heard = c.sent;
+  p.items_in_flight.fetch_add(req.count, std::memory_order_relaxed);
   remote_in_flight_.fetch_add(1, std::memory_order_relaxed);
   // Send at once while the rank has fewer chunks than workers (it is starving, and a
   // single submit must not wait); otherwise let chunks gather into one message, sent at

@@ -2,7 +2,7 @@
 // ClusterCore::Impl: the state of rank 0's cluster engine and the parts that act on it, one
 // file each (internal to cluster/src/):
 //   core_ranks.cpp     rank bookkeeping: opening the remote pools, the plan, close/join/terminate
-//   core_dispatch.cpp  chunks to the participant with the most free room (local or remote)
+//   core_dispatch.cpp  chunks to the participant expected to finish them first (local or remote)
 //   core_results.cpp   results and errors streaming back into the batches' sinks; the wait loop
 //   core_liveness.cpp  noticing lost ranks (pid, silence past rank_timeout) and failing their items
 //
@@ -49,7 +49,16 @@ struct ClusterCore::Impl {
     std::string host;
     pid_t pid = 0;
     bool same_host = false;
-    std::atomic<std::size_t> in_flight{0};  // chunks handed to it, not settled
+    std::atomic<std::size_t> in_flight{0};        // chunks handed to it, not settled
+    std::atomic<std::size_t> items_in_flight{0};  // the items of those chunks
+    // Its pace (note_done): items done and seconds of work, both decaying sums, so
+    // items / seconds is its recent items per second while it had work (0 items: not
+    // measured); and when it last finished a chunk (steady-clock nanoseconds). Written under
+    // sink_mu_ (rank 0's own pool) or mu_ (a remote rank), read by choose() under mu_:
+    // estimates only.
+    std::atomic<double> paced_items{0};
+    std::atomic<double> paced_seconds{0};
+    std::atomic<std::int64_t> last_done_ns{0};
     std::atomic<bool> alive{true};
     // Remote only, under mu_:
     std::vector<std::byte> out;  // the tasks message being filled
@@ -68,6 +77,7 @@ struct ClusterCore::Impl {
     std::uint64_t base_index = 0;
     std::uint32_t count = 0;
     std::size_t participant = 0;
+    Clock::time_point sent{};  // when it was handed out (its pace, note_done)
     // While the chunk waits in its participant's `out` (not sent yet): where its frame and
     // payload are there.
     std::size_t out_offset = 0;
@@ -80,6 +90,8 @@ struct ClusterCore::Impl {
     Impl* impl = nullptr;
     ResultSink* target = nullptr;
     std::size_t cancelled = 0;  // items cancelled (never run), under sink_mu_
+    std::size_t count = 0;      // its items
+    Clock::time_point sent{};   // when it was handed out (its pace, note_done)
     // Without sink_mu_: a batch's sinks take deliveries of distinct items from several
     // threads (MapSink writes its own slot, ImapSink locks, a future has one item); fail()
     // and settled() change shared parts and take it.
@@ -118,6 +130,8 @@ struct ClusterCore::Impl {
   // ---- dispatch (core_dispatch.cpp) --------------------------------------------------
   std::size_t limit_for(const Participant& p, std::size_t count) const noexcept;
   Participant* choose(std::size_t count) noexcept;
+  // A chunk of `items` that `p` was handed at `sent` is done: updates p's pace.
+  static void note_done(Participant& p, std::size_t items, Clock::time_point sent) noexcept;
   static bool has_room(const void* ctx) noexcept;
   static bool idle(const void* ctx) noexcept;
   void send(const ChunkRequest& req);

@@ -56,6 +56,9 @@ void ClusterCore::Impl::LocalChunk::settled(std::size_t items) noexcept {
   std::lock_guard lock(impl->sink_mu_);
   target->settled(items);
   Participant& p = *impl->participants_[0];
+  note_done(p, items - std::min(cancelled, items), sent);
+  // relaxed: read as an estimate by choose().
+  p.items_in_flight.fetch_sub(count, std::memory_order_relaxed);
   // release: pairs with the acquire loads in has_room()/idle().
   p.in_flight.fetch_sub(1, std::memory_order_release);
   impl->items_per_rank_[0] += items - std::min(cancelled, items);  // what ran
@@ -120,6 +123,8 @@ void ClusterCore::Impl::settle_chunk(Participant& p,
     if (ran) items_per_rank_[static_cast<std::size_t>(p.rank)] += c.count;
   }
   if (c.owned_state != nullptr) c.owned_state->release_ref();
+  // relaxed: read as an estimate by choose().
+  p.items_in_flight.fetch_sub(c.count, std::memory_order_relaxed);
   // release (both): pair with the acquire loads in has_room()/idle()/wait().
   p.in_flight.fetch_sub(1, std::memory_order_release);
   remote_in_flight_.fetch_sub(1, std::memory_order_release);
@@ -165,6 +170,7 @@ void ClusterCore::Impl::results(Participant& p, const Message& m) {
                                            " sent no (or a malformed) result for this item")));
       }
     }
+    note_done(p, c.count, c.sent);
     settle_chunk(p, it);
   }
 }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <numeric>
 #include <set>
 #include <stdexcept>
@@ -48,6 +49,15 @@ int slow_square(int x) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return x * x;
 }
+// 200 ms on rank 2 (its workers are forked from the rank, whose environment names it),
+// at once elsewhere.
+int slow_on_rank_two(int x) {
+  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  if (rank != nullptr && std::string(rank) == "2") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return x;
+}
 int sleep_ms(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
@@ -70,6 +80,7 @@ RINGPOOL_TASK(throws_invalid);
 RINGPOOL_TASK(throws_app);
 RINGPOOL_TASK(slow_square);
 RINGPOOL_TASK(sleep_ms);
+RINGPOOL_TASK(slow_on_rank_two);
 RINGPOOL_FUNCTOR(AddK);
 
 namespace {
@@ -194,6 +205,22 @@ TEST(ClusterPool, WorkReachesEveryRank) {
   EXPECT_GT(stats.items_per_rank[1], 0U);
   EXPECT_GT(stats.items_per_rank[2], 0U);
   EXPECT_EQ(stats.items_per_rank[1] + stats.items_per_rank[2], 400U);
+}
+
+// Chunks go where they are expected to finish first, by each rank's measured pace: once
+// rank 2 has shown that an item takes it 200 ms, a batch that rank 1 clears in
+// milliseconds goes to rank 1 alone, though rank 2 has room (under the old rule, the most
+// free room, rank 2 took its share and the batch waited for it).
+TEST(ClusterPool, ASlowRankGetsNoChunkThatAFasterOneFinishesFirst) {
+  Pool pool(remote_only());                                    // ranks 1 and 2
+  EXPECT_EQ(pool.map(slow_on_rank_two, iota(8), 1), iota(8));  // both ranks measured
+  const auto before = pool.stats().items_per_rank;
+  ASSERT_EQ(before.size(), 3U);
+  EXPECT_GT(before[2], 0U);  // knowing nothing, the first batch went to both
+  EXPECT_EQ(pool.map(slow_on_rank_two, iota(200), 1), iota(200));
+  const auto after = pool.stats().items_per_rank;
+  EXPECT_EQ(after[2] - before[2], 0U);
+  EXPECT_EQ(after[1] - before[1], 200U);
 }
 
 TEST(ClusterPool, RanksOptionLimitsTheRanksTakingPart) {
