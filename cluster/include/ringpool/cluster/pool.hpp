@@ -18,9 +18,11 @@
 // Codec<T> as on one node, a task's exception comes back as on one node.
 //
 // Work distribution: rank 0 cuts a batch into chunks (chunksize items each, as
-// pool::Pool) and hands each chunk to the rank with the most free capacity: every rank
-// holds at most a bounded number of chunks (PoolOptions::items_in_flight), and a finished
-// chunk's results are what frees room for the next one (a work request). Each rank feeds
+// pool::Pool) and hands each chunk to the rank expected to finish it first, by the items
+// it holds and the pace measured on the chunks it finished: every rank holds at most a
+// bounded number of chunks (PoolOptions::items_in_flight), and a finished chunk's results
+// are what frees room for the next one (a work request). A chunk whose best rank is full
+// waits for it rather than become a slower rank's tail (docs/cluster.md). Each rank feeds
 // its chunks to its own local pool, pinned by that rank's topology plan. Results stream
 // back as chunks finish. Rank 0 also runs chunks in a local pool (PoolOptions::local).
 //

@@ -68,6 +68,10 @@ namespace ringpool::pool {
 //  - spin:  busy-poll with PAUSE: lowest latency, every worker keeps its core at 100%.
 //  - block: poll briefly, then sleep on a futex: cores go idle; each wake-up costs a
 //           syscall and a scheduler hop.
+// Either way, when the pool's process may run on one CPU only (taskset, mpirun's binding of
+// a rank to a core), a worker that may run there sleeps as soon as it is idle and is woken
+// for each task, and the parent yields while it waits: polling would only keep the other
+// one off the CPU it needs (docs/pool.md, "Waiting").
 enum class WaitMode { spin, block };
 
 struct PoolOptions {

@@ -1,6 +1,6 @@
 #pragma once
 // The non-template engine behind cluster::Pool (rank 0 only): hands task chunks to the
-// ranks by their free capacity, runs rank 0's share in a local pool::PoolCore, moves
+// ranks expected to finish them first, runs rank 0's share in a local pool::PoolCore, moves
 // results back into the batch's sink and notices lost ranks. MPI-free header; the MPI
 // calls are in cluster/src/. Internal to ringpool::cluster (see pool.hpp for the contract).
 #include <cstddef>
@@ -48,8 +48,9 @@ class ClusterCore final : public pool::detail::Progress {
   ClusterCore(const ClusterCore&) = delete;
   ClusterCore& operator=(const ClusterCore&) = delete;
 
-  // Hands one chunk to the rank (or the local pool) with the most free capacity; blocks,
-  // making progress, while every rank is at its bound. Throws Closed after close(),
+  // Hands one chunk to the rank (or the local pool) expected to finish it first (the items
+  // it holds over its measured pace); blocks, making progress, while that one is at its
+  // bound. Throws Closed after close(),
   // PayloadTooLarge when the payload exceeds max_payload(), ClusterError when every rank
   // is lost. Thread-safe.
   void send(const ChunkRequest& request);
