@@ -131,12 +131,13 @@ std::int64_t payload_owner(std::string_view name) {
   constexpr std::string_view kPayloadPrefix = "/ringpool-blob-";
   if (name.substr(0, kPayloadPrefix.size()) != kPayloadPrefix) return 0;
   name.remove_prefix(kPayloadPrefix.size());
-  std::int64_t owner = 0;
+  std::uint64_t owner = 0;
   for (int field = 0; field < 4; ++field) {
     std::size_t digits = 0;
-    std::int64_t value = 0;
+    std::uint64_t value = 0;  // at most 19 digits: below 10^19, within 64 unsigned bits
+
     while (digits < name.size() && digits < 19 && name[digits] >= '0' && name[digits] <= '9') {
-      value = value * 10 + (name[digits] - '0');
+      value = value * 10 + static_cast<std::uint64_t>(name[digits] - '0');
       ++digits;
     }
     if (digits == 0) return 0;
@@ -147,7 +148,9 @@ std::int64_t payload_owner(std::string_view name) {
       name.remove_prefix(1);
     }
   }
-  return name.empty() && owner > 0 && owner <= kPidMaxLimit ? owner : 0;
+  return name.empty() && owner > 0 && owner <= static_cast<std::uint64_t>(kPidMaxLimit)
+             ? static_cast<std::int64_t>(owner)
+             : 0;
 }
 
 // A payload segment as a Probe: no ring, the owner as the creator.

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -191,6 +192,35 @@ TEST(ShmScan, HostileHeadersAreNotListed) {
     EXPECT_FALSE(entries[0].stale());
   }
   EXPECT_FALSE(in_dev_shm(name));
+}
+
+// Payload segments are recognised by name alone (their bytes are the user's): every field
+// may hold 19 digits, more than a signed 64-bit value holds, and is read without overflow
+// (UBSan checks it); a 20-digit field or an owner past any pid is not a payload name.
+TEST(ShmScan, PayloadNamesWithHugeFieldsAreReadWithoutOverflow) {
+  char dir_template[] = "/tmp/ringpool-scan-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string nines(19, '9');
+  const auto put = [&](const std::string& name) {
+    FILE* f = std::fopen((dir + "/" + name).c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("not a ring", f);
+    std::fclose(f);
+  };
+  put("ringpool-blob-4242-" + nines + "-" + nines + "-" + nines);
+  put("ringpool-blob-4243-1-1-" + nines + "9");  // a 20-digit field
+  put("ringpool-blob-" + nines + "-1-1-1");      // an owner past any pid
+  const auto entries = scan_segments("/ringpool-blob-", dir);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].ring_kind, "payload");
+  EXPECT_EQ(entries[0].creator_pid, 4242);
+  for (const auto& name :
+       {"ringpool-blob-4242-" + nines + "-" + nines + "-" + nines,
+        "ringpool-blob-4243-1-1-" + nines + "9", "ringpool-blob-" + nines + "-1-1-1"}) {
+    EXPECT_EQ(std::remove((dir + "/" + name).c_str()), 0);
+  }
+  EXPECT_EQ(::rmdir(dir.c_str()), 0);
 }
 
 }  // namespace
