@@ -303,11 +303,6 @@ int run_worker(const WorkerConfig& c) noexcept {
       if (c.max_tasks != 0 && done >= c.max_tasks) break;
       continue;
     }
-    // Spin ~50 us before giving up the CPU (time-based: PAUSE costs 10 ns on bare metal
-    // but can cost 300 ns under a hypervisor's pause-loop exiting). Block mode yields every
-    // 64th turn of the spin: with as many workers as cores the pool's parent shares a CPU
-    // with one of them, and while that worker spins the parent (which sends the tasks and
-    // takes the results) waited for the end of the spin or of the time slice.
     if (c.shares_parent_cpu) {
       // The parent can run only on this worker's CPU: every turn spent polling here delays
       // the next task and the collection of this result. Sleep at once; the parent wakes
@@ -316,6 +311,11 @@ int run_worker(const WorkerConfig& c) noexcept {
       if (!sleep_until_work(st) && orphaned(c)) break;
       continue;
     }
+    // Spin ~50 us before giving up the CPU (time-based: PAUSE costs 10 ns on bare metal
+    // but can cost 300 ns under a hypervisor's pause-loop exiting). Block mode yields every
+    // 64th turn of the spin: with as many workers as cores the pool's parent shares a CPU
+    // with one of them, and while that worker spins the parent (which sends the tasks and
+    // takes the results) waited for the end of the spin or of the time slice.
     if (idle++ == 0) idle_since = std::chrono::steady_clock::now();
     if ((idle & 7) != 0 || std::chrono::steady_clock::now() - idle_since < kSpinFor) {
       if (c.wait == WaitMode::block && (idle & 63) == 0) {
