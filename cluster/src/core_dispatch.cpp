@@ -79,7 +79,10 @@ ClusterCore::Impl::Participant* ClusterCore::Impl::choose(std::size_t count) noe
     return items > 0 && seconds > 0 ? items / seconds : 0.0;
   };
   double fastest = 0;
-  for (const auto& p : participants_) fastest = std::max(fastest, pace_of(*p));
+  for (const auto& p : participants_) {
+    // acquire: pairs with the exchange in lose(); a lost rank's pace counts no more.
+    if (p->alive.load(std::memory_order_acquire)) fastest = std::max(fastest, pace_of(*p));
+  }
   if (fastest == 0) fastest = 1;
   Participant* best = nullptr;
   double best_finish = 0;
@@ -104,7 +107,10 @@ ClusterCore::Impl::Participant* ClusterCore::Impl::choose(std::size_t count) noe
 bool ClusterCore::Impl::has_room(const void* ctx) noexcept {
   const auto* q = static_cast<const RoomQuery*>(ctx);
   bool any_alive = false;
-  for (const auto& p : q->impl->participants_) any_alive = any_alive || p->alive.load();
+  for (const auto& p : q->impl->participants_) {
+    // acquire: pairs with the exchange in lose().
+    any_alive = any_alive || p->alive.load(std::memory_order_acquire);
+  }
   return !any_alive || q->impl->choose(q->count) != nullptr;  // nobody left: send() reports it
 }
 

@@ -56,12 +56,13 @@ void ClusterCore::Impl::LocalChunk::settled(std::size_t items) noexcept {
   std::lock_guard lock(impl->sink_mu_);
   target->settled(items);
   Participant& p = *impl->participants_[0];
-  note_done(p, items - std::min(cancelled, items), sent);
+  const std::size_t ran = items - std::min(cancelled, items);
+  note_done(p, ran, sent);
   // relaxed: read as an estimate by choose().
   p.items_in_flight.fetch_sub(count, std::memory_order_relaxed);
   // release: pairs with the acquire loads in has_room()/idle().
   p.in_flight.fetch_sub(1, std::memory_order_release);
-  impl->items_per_rank_[0] += items - std::min(cancelled, items);  // what ran
+  impl->items_per_rank_[0] += ran;
   cancelled = 0;
   // relaxed: a progress hint for wait_until() only.
   impl->local_settled_.fetch_add(1, std::memory_order_relaxed);
