@@ -135,7 +135,6 @@ std::int64_t payload_owner(std::string_view name) {
   for (int field = 0; field < 4; ++field) {
     std::size_t digits = 0;
     std::uint64_t value = 0;  // at most 19 digits: below 10^19, within 64 unsigned bits
-
     while (digits < name.size() && digits < 19 && name[digits] >= '0' && name[digits] <= '9') {
       value = value * 10 + static_cast<std::uint64_t>(name[digits] - '0');
       ++digits;
