@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "ringpool/ipc/detail/cpu_relax.hpp"
+#include "ringpool/ipc/detail/process_probe.hpp"
 #include "ringpool/ipc/detail/tracker.hpp"
 #include "ringpool/ipc/errors.hpp"
 #include "ringpool/pool/codec.hpp"
@@ -212,7 +213,8 @@ PayloadNames::PayloadNames(std::int64_t owner_pid, std::uint64_t owner_serial)
               std::to_string(owner_serial) + "-") {}
 
 PayloadNames PayloadNames::fresh() {
-  return PayloadNames(static_cast<std::int64_t>(::getpid()), next_of(g_serial, kSerialLimit));
+  return PayloadNames(static_cast<std::int64_t>(ipc::detail::current_pid()),
+                      next_of(g_serial, kSerialLimit));
 }
 
 std::string PayloadNames::name_of(std::int64_t sender, std::uint64_t sequence) const {
@@ -286,7 +288,8 @@ std::shared_ptr<ipc::Segment> create_segment(const std::string& name, std::size_
 
 bool PayloadLanes::claim(std::size_t bytes, OutgoingPayload& out) {
   std::lock_guard lock(mu_);
-  const auto self = static_cast<std::int64_t>(::getpid());
+  // current_pid(): no system call per value (a forked child refreshes it).
+  const auto self = static_cast<std::int64_t>(ipc::detail::current_pid());
   if (lane_ != nullptr && creator_ == self) {
     std::uint64_t expected = 0;
     // acquire: pairs with the receiver's release in IncomingPayload::release() (its reads of
@@ -344,7 +347,7 @@ OutgoingPayload OutgoingPayload::create(const PayloadNames& names, std::size_t b
   if (lanes != nullptr && bytes <= kLaneMax && lanes->claim(bytes, out)) return out;
   out.ref_.magic = kPayloadRefMagic;
   out.ref_.bytes = bytes;
-  out.ref_.sender = static_cast<std::int64_t>(::getpid());
+  out.ref_.sender = static_cast<std::int64_t>(ipc::detail::current_pid());
   out.ref_.sequence = next_of(g_sequence, kPayloadSequenceLimit);
   out.segment_ = create_segment(names.name_of(out.ref_.sender, out.ref_.sequence), bytes);
   return out;
