@@ -28,9 +28,12 @@ std::size_t ClusterCore::Impl::limit_for(const Participant& p, std::size_t count
 
 namespace {
 
-// A pace older than this, measured before the participant went idle, is measured again
-// (taken as unknown): a rank that was slow once (asleep, or its cores busy) gets work again.
+// A participant idle this long, and at least kProbeShare times as long as its measured pace
+// says the chunk would take it, has its pace measured again (taken as unknown): a rank that
+// was slow once (asleep, or its cores busy) gets work again, and the probe costs at most an
+// eighth of the time it sat idle. A rank slow by its tasks' cost is probed that rarely.
 constexpr auto kPaceStale = std::chrono::milliseconds(50);
+constexpr double kProbeShare = 8;
 
 std::int64_t to_ns(Clock::time_point t) noexcept {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -61,22 +64,30 @@ void ClusterCore::Impl::note_done(Participant& p, std::size_t items,
 }
 
 // The participant expected to finish a chunk of `count` items first: (the items it holds +
-// count) / its pace. One not measured yet, or idle with a stale pace, counts as fast as the
-// fastest measured one, so it gets work and is measured; with nothing measured this is the
-// one holding the fewest items. nullptr when that participant is at its bound: the chunk
-// waits for its room rather than go where it would finish later (a slow rank's chunk would
-// be the batch's tail). On one host a rank whose cores are busy with the others' work
-// measures slow and gets little; across hosts each rank's own cores set its pace.
+// count) / its pace. One not measured yet, or idle long enough to be probed (kPaceStale,
+// kProbeShare), counts as fast as the fastest measured one and wins a tie, so it gets work and
+// is measured; with nothing measured this is the one holding the fewest items. nullptr when that
+// participant is at its bound: the chunk waits for its room rather than go where it would finish
+// later (a slow rank's chunk would be the batch's tail). On one host a rank whose cores are busy
+// with the others' work measures slow and gets little; across hosts each rank's own cores set its
+// pace.
 ClusterCore::Impl::Participant* ClusterCore::Impl::choose(std::size_t count) noexcept {
-  const std::int64_t stale_before = to_ns(Clock::now() - kPaceStale);
+  const std::int64_t now = to_ns(Clock::now());
   const auto pace_of = [&](const Participant& p) {
     // relaxed: estimates (see Participant); acquire on in_flight pairs with the release
     // decrements when chunks settle.
-    const bool idle = p.in_flight.load(std::memory_order_acquire) == 0;
-    if (idle && p.last_done_ns.load(std::memory_order_relaxed) < stale_before) return 0.0;
     const double items = p.paced_items.load(std::memory_order_relaxed);
     const double seconds = p.paced_seconds.load(std::memory_order_relaxed);
-    return items > 0 && seconds > 0 ? items / seconds : 0.0;
+    if (items <= 0 || seconds <= 0) return 0.0;
+    const double pace = items / seconds;
+    if (p.in_flight.load(std::memory_order_acquire) != 0) return pace;
+    const double idle_ns =
+        static_cast<double>(now - p.last_done_ns.load(std::memory_order_relaxed));
+    const double probe_ns =
+        kProbeShare * static_cast<double>(std::max<std::size_t>(count, 1)) / pace * 1e9;
+    const auto floor_ns = static_cast<double>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(kPaceStale).count());
+    return idle_ns > std::max(floor_ns, probe_ns) ? 0.0 : pace;
   };
   double fastest = 0;
   for (const auto& p : participants_) {
@@ -86,15 +97,20 @@ ClusterCore::Impl::Participant* ClusterCore::Impl::choose(std::size_t count) noe
   if (fastest == 0) fastest = 1;
   Participant* best = nullptr;
   double best_finish = 0;
+  bool best_probed = false;
   for (const auto& p : participants_) {
     if (!p->alive.load(std::memory_order_acquire)) continue;
     const double pace = pace_of(*p);
     const double items =
         static_cast<double>(p->items_in_flight.load(std::memory_order_relaxed) + count);
     const double finish = items / (pace > 0 ? pace : fastest);
-    if (best == nullptr || finish < best_finish) {
+    // On a tie the one to be measured wins: it would otherwise wait for the next tie.
+    const bool probed = pace == 0;
+    if (best == nullptr || finish < best_finish ||
+        (finish == best_finish && probed && !best_probed)) {
       best = p.get();
       best_finish = finish;
+      best_probed = probed;
     }
   }
   if (best != nullptr &&

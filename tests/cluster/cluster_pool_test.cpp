@@ -49,15 +49,18 @@ int slow_square(int x) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return x * x;
 }
-// 200 ms on rank 2 (its workers are forked from the rank, whose environment names it),
-// at once elsewhere.
-int slow_on_rank_two(int x) {
-  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
-  if (rank != nullptr && std::string(rank) == "2") {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+// `ms` per item on rank 2 (its workers are forked from the rank, whose environment names
+// it), at once elsewhere.
+struct SlowOnRankTwo {
+  int ms = 0;
+  int operator()(int x) const {
+    const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+    if (rank != nullptr && std::string(rank) == "2") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    }
+    return x;
   }
-  return x;
-}
+};
 int sleep_ms(int ms) {
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return ms;
@@ -80,8 +83,8 @@ RINGPOOL_TASK(throws_invalid);
 RINGPOOL_TASK(throws_app);
 RINGPOOL_TASK(slow_square);
 RINGPOOL_TASK(sleep_ms);
-RINGPOOL_TASK(slow_on_rank_two);
 RINGPOOL_FUNCTOR(AddK);
+RINGPOOL_FUNCTOR(SlowOnRankTwo);
 
 namespace {
 
@@ -208,19 +211,41 @@ TEST(ClusterPool, WorkReachesEveryRank) {
 }
 
 // Chunks go where they are expected to finish first, by each rank's measured pace: once
-// rank 2 has shown that an item takes it 200 ms, a batch that rank 1 clears in
+// rank 2 has shown that an item takes it 400 ms, a batch that rank 1 clears in
 // milliseconds goes to rank 1 alone, though rank 2 has room (under the old rule, the most
-// free room, rank 2 took its share and the batch waited for it).
+// free room, rank 2 took its share and the batch waited for it). Rank 2 sits idle 100 ms
+// first: not long enough to be probed again at that pace (8 × 400 ms).
 TEST(ClusterPool, ASlowRankGetsNoChunkThatAFasterOneFinishesFirst) {
-  Pool pool(remote_only());                                    // ranks 1 and 2
-  EXPECT_EQ(pool.map(slow_on_rank_two, iota(8), 1), iota(8));  // both ranks measured
+  Pool pool(remote_only());  // ranks 1 and 2
+  const SlowOnRankTwo slow{400};
+  // Knowing nothing, one item each: rank 1 holds one when the second is placed, or has
+  // finished it and rank 2, not measured, wins the tie.
+  EXPECT_EQ(pool.map(slow, iota(2), 1), iota(2));
   const auto before = pool.stats().items_per_rank;
   ASSERT_EQ(before.size(), 3U);
-  EXPECT_GT(before[2], 0U);  // knowing nothing, the first batch went to both
-  EXPECT_EQ(pool.map(slow_on_rank_two, iota(200), 1), iota(200));
+  EXPECT_EQ(before[1], 1U);
+  EXPECT_EQ(before[2], 1U);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(pool.map(slow, iota(20), 1), iota(20));
   const auto after = pool.stats().items_per_rank;
   EXPECT_EQ(after[2] - before[2], 0U);
-  EXPECT_EQ(after[1] - before[1], 200U);
+  EXPECT_EQ(after[1] - before[1], 20U);
+}
+
+// A slow rank is measured again once it has sat idle long enough that a chunk's cost at its
+// old pace is a small share of that time (8 × 10 ms here): it may have become fast.
+TEST(ClusterPool, AnIdleSlowRankIsMeasuredAgain) {
+  Pool pool(remote_only());
+  const SlowOnRankTwo slow{10};
+  EXPECT_EQ(pool.map(slow, iota(2), 1), iota(2));
+  const auto before = pool.stats().items_per_rank;
+  ASSERT_EQ(before.size(), 3U);
+  EXPECT_EQ(before[2], 1U);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(pool.map(slow, iota(20), 1), iota(20));
+  const auto after = pool.stats().items_per_rank;
+  EXPECT_GT(after[2] - before[2], 0U);
+  EXPECT_EQ(after[1] + after[2] - before[1] - before[2], 20U);
 }
 
 TEST(ClusterPool, RanksOptionLimitsTheRanksTakingPart) {
