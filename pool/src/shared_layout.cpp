@@ -47,7 +47,11 @@ SharedLayout SharedLayout::create(std::size_t workers, std::size_t depth, std::s
   l.shared_bytes_ = round_up(ipc::MpmcByteRing::required_bytes(depth * workers, slot_size), kLine);
   l.rings_offset_ = l.shared_offset_ + l.shared_bytes_;
   l.ring_bytes_ = round_up(ipc::SpscByteRing::required_bytes(depth, slot_size), kLine);
-  l.segment_ = ipc::Segment::anonymous(l.rings_offset_ + 2 * l.ring_bytes_ * workers);
+  // Every page mapped now (MAP_POPULATE), not by faults in the first batch; each worker
+  // populates its own view when it starts (run_worker).
+  ipc::SegmentOptions mapping;
+  mapping.prefault = true;
+  l.segment_ = ipc::Segment::anonymous(l.rings_offset_ + 2 * l.ring_bytes_ * workers, mapping);
   if (need_fd && l.segment_.fd() < 0) {
     throw PoolError(
         "ringpool: a Pool with StartMethod::spawn hands its rings to the workers as a memfd, and "

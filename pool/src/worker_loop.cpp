@@ -6,13 +6,16 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio_ext.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -256,8 +259,27 @@ bool sleep_until_work(WorkerState& st) {
 
 }  // namespace
 
+namespace {
+
+// Maps every page of `r` into this process now (MADV_POPULATE_WRITE: no data changes).
+// Without it the first lap through the rings takes a page fault per 4 KiB in each process
+// (a forked worker inherits the mapping, not its page tables), in the middle of the first
+// batch: on a KVM guest a fault costs ~1 µs. A kernel before 5.14 refuses the advice; the
+// pages then fault in as they are reached.
+void populate(std::span<std::byte> r) noexcept {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(r.data()) / page * page;
+  const auto end = reinterpret_cast<std::uintptr_t>(r.data()) + r.size();
+  (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+}
+
+}  // namespace
+
 int run_worker(const WorkerConfig& c) noexcept {
   WorkerState st{&c, {}, {}, {}};
+  populate(c.regions.tasks);
+  populate(c.regions.results);
+  populate(c.regions.shared);
   try {
     st.tasks = ipc::SpscByteConsumer::attach(c.regions.tasks);
     st.results = ipc::SpscByteProducer::attach(c.regions.results);

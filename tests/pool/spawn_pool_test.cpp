@@ -235,6 +235,19 @@ TEST(SpawnPool, WorkersOfAPoolConfinedToOneCpuSleepWhenIdle) {
   pool.join();
 }
 
+// A re-executed worker maps the rings' memfd itself and populates its view before its
+// first task (as a forked one does): the mapping is resident but for its unused head.
+TEST(SpawnPool, AWorkersViewOfItsRingsIsResident) {
+  Pool pool(spawn_opts(1));
+  EXPECT_EQ(pool.submit(square, 5).get(), 25);
+  const auto pid = pool.worker_pid(0);
+  ASSERT_TRUE(pid.has_value());
+  ASSERT_GT(*pid, 0);
+  const auto m = ringpool::test::pool_mapping_kib(*pid);
+  ASSERT_GT(m.size, 1024U);
+  EXPECT_GE(m.rss + 64, m.size);
+}
+
 TEST(SpawnPool, WorkersSeeThePoolsProcessAsTheirParent) {
   Pool pool(spawn_opts(2));
   const std::string parent = std::to_string(::getpid()) + " MainProcess alive";

@@ -292,4 +292,33 @@ inline int sleeping_samples(pid_t pid, int samples) {
   return sleeping;
 }
 
+// Size and resident size in KiB of process `pid`'s largest mapping of a pool's rings (the
+// memfd "ringpool"); {0, 0} when it has none.
+struct MappingKib {
+  std::size_t size = 0;
+  std::size_t rss = 0;
+};
+inline MappingKib pool_mapping_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/smaps");
+  MappingKib best;
+  MappingKib current;
+  bool inside = false;
+  const auto field = [](const std::string& line, std::string_view key) -> std::size_t {
+    return line.rfind(key, 0) == 0 ? std::stoul(line.substr(key.size())) : 0;
+  };
+  for (std::string line; std::getline(in, line);) {
+    const bool header = !line.empty() && line.find(':') > line.find(' ');
+    if (header) {
+      if (inside && current.size > best.size) best = current;
+      inside = line.find("/memfd:ringpool ") != std::string::npos;
+      current = {};
+    } else if (inside) {
+      if (line.rfind("Size:", 0) == 0) current.size = field(line, "Size:");
+      if (line.rfind("Rss:", 0) == 0) current.rss = field(line, "Rss:");
+    }
+  }
+  if (inside && current.size > best.size) best = current;
+  return best;
+}
+
 }  // namespace ringpool::test
