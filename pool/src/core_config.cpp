@@ -69,6 +69,11 @@ CoreConfig CoreConfig::from(const PoolOptions& o) {
   c.max_payload = o.max_payload;
   c.payloads = PayloadNames::fresh();
   c.depth = o.ring_depth;
+  if (o.imap_pack_budget.count() < 0) {
+    throw InvalidArgument("ringpool: PoolOptions::imap_pack_budget must not be negative; got " +
+                          std::to_string(o.imap_pack_budget.count()) + " ns");
+  }
+  c.imap_pack_budget = o.imap_pack_budget;
   c.retries = o.retries;
   c.max_tasks = o.max_tasks_per_child;
   // Thread workers share this process: pinning one would pin the whole process.

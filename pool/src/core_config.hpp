@@ -4,6 +4,7 @@
 // Internal to ringpool::pool.
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -23,6 +24,7 @@ struct CoreConfig {
   std::size_t max_payload = 0;  // PoolOptions::max_payload
   PayloadNames payloads;        // this pool's payload segments (payload.hpp)
   std::size_t depth = 0;
+  std::chrono::nanoseconds imap_pack_budget{};  // PoolOptions::imap_pack_budget
   std::uint32_t retries = 0;
   std::size_t max_tasks = 0;
   bool pin = true;

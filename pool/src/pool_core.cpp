@@ -331,6 +331,9 @@ std::size_t PoolCore::payload_limit() const noexcept {
 std::size_t PoolCore::ring_messages() const noexcept {
   return impl_->config.depth * impl_->config.workers;
 }
+std::chrono::nanoseconds PoolCore::imap_pack_budget() const noexcept {
+  return impl_->config.imap_pack_budget;
+}
 bool PoolCore::closed() const noexcept {
   // relaxed: a snapshot for the caller; send() re-reads it under the lock.
   return impl_->closed.load(std::memory_order_relaxed);

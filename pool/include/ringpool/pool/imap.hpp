@@ -48,6 +48,7 @@ class Imap {
       pool.core().plan_unsized_batch();
     }
     max_in_flight_ = std::max<std::size_t>(pool.core().ring_messages(), 2) * chunk_;
+    pack_budget_ = pool.core().imap_pack_budget();
   }
   Imap(Imap&&) noexcept = default;
   Imap& operator=(Imap&&) = delete;
@@ -112,10 +113,11 @@ class Imap {
   std::optional<Outcome<R>> next_outcome(std::optional<detail::Clock::time_point> deadline) {
     for (;;) {
       if (auto out = sink_->take()) {
-        ++taken_;
+        if (++taken_ - window_taken_ >= kPackWindow + window_in_flight_) adapt_pack();
         return out;
       }
-      if (!input_done_ && it_ != std::ranges::end(inputs_) && sent_ - taken_ < max_in_flight_) {
+      if (!input_done_ && it_ != std::ranges::end(inputs_) &&
+          sent_ - taken_ < max_in_flight_ * pack_) {
         send_some();
         continue;
       }
@@ -131,6 +133,32 @@ class Imap {
             "usable (call next again)");
       }
     }
+  }
+
+  // Packing (PoolOptions::imap_pack_budget). A window ends once kPackWindow results more
+  // than were in flight at its start have been taken: at least kPackWindow of them were
+  // finished within the window (the others may have waited, finished, before it began).
+  // Workers * window / those gives an upper bound of the mean time an item takes (no
+  // worker finishes items faster than one per item's time; the caller's own time between
+  // results only adds to it). A message then carries as many times chunksize items as fit
+  // the budget, at most kMaxPack.
+  static constexpr std::size_t kPackWindow = 256;
+  static constexpr std::size_t kMaxPack = 16;
+  void adapt_pack() {
+    const auto now = detail::Clock::now();
+    if (pack_budget_.count() > 0 && window_start_ != detail::Clock::time_point{}) {
+      const auto window_ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(now - window_start_).count();
+      const double finished = static_cast<double>(taken_ - window_taken_ - window_in_flight_);
+      const double item_ns =
+          static_cast<double>(window_ns) * static_cast<double>(pool_->workers()) / finished;
+      const double fits = static_cast<double>(pack_budget_.count()) /
+                          (std::max(item_ns, 1.0) * static_cast<double>(chunk_));
+      pack_ = static_cast<std::size_t>(std::clamp(fits, 1.0, static_cast<double>(kMaxPack)));
+    }
+    window_start_ = now;
+    window_taken_ = taken_;
+    window_in_flight_ = sent_ - taken_;
   }
 
   void send_some() {
@@ -150,7 +178,7 @@ class Imap {
     const std::size_t base = buf.size();
     std::size_t count = 0;
     try {
-      while (!input_done_ && it_ != std::ranges::end(inputs_) && count < chunk_) {
+      while (!input_done_ && it_ != std::ranges::end(inputs_) && count < chunk_ * pack_) {
         const auto& item = *it_;
         const auto& args = detail::to_args<Args, Star>(item);
         const std::size_t b = Items::bytes(args);
@@ -206,6 +234,11 @@ class Imap {
   std::size_t sent_ = 0;
   std::size_t taken_ = 0;
   std::size_t messages_ = 0;
+  std::size_t pack_ = 1;  // chunksizes per message (adapt_pack)
+  std::chrono::nanoseconds pack_budget_{};
+  detail::Clock::time_point window_start_{};  // of the current window (adapt_pack)
+  std::size_t window_taken_ = 0;              // taken_ at its start
+  std::size_t window_in_flight_ = 0;          // sent_ - taken_ at its start
   std::vector<std::byte> buffer_;
   bool input_done_ = false;         // the input threw: send nothing more
   std::exception_ptr input_error_;  // handed out after every result sent before it

@@ -3,6 +3,7 @@
 // worker-death recovery. Internal to ringpool::pool (see pool.hpp for the contract).
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -92,6 +93,8 @@ class PoolCore final : public Progress {
   [[nodiscard]] std::size_t payload_limit() const noexcept;
   // Task messages the rings can hold at once (bounds lazy imap).
   [[nodiscard]] std::size_t ring_messages() const noexcept;
+  // PoolOptions::imap_pack_budget.
+  [[nodiscard]] std::chrono::nanoseconds imap_pack_budget() const noexcept;
   [[nodiscard]] bool closed() const noexcept;
   // What the pool's futures hold (State::make): it outlives the core while they live.
   [[nodiscard]] PoolLink* link() const noexcept;
