@@ -137,6 +137,10 @@ RingControl* init_region(std::span<std::byte> region, const RingLayout& layout,
   h.creator_pid = static_cast<std::int64_t>(::getpid());
   h.wait_strategy = static_cast<std::uint32_t>(options.wait);
   h.spin_iterations = options.spin_iterations;
+  h.flags = layout.may_carry && layout.kind == RingKind::spsc && layout.elem_size <= 8 &&
+                    options.wait == WaitStrategy::spin && carry_supported()
+                ? kRingCarries
+                : 0;
   if (is_mpmc(kind)) {
     std::byte* slots = slots_of(control);
     for (std::uint64_t i = 0; i < layout.capacity; ++i) {
@@ -231,6 +235,24 @@ RingControl* validate_region(std::span<std::byte> region, const RingLayout& expe
   if (h.wait_strategy > 2) {
     fail(IpcErrc::layout_mismatch, "ring header has an unknown wait strategy; it is corrupted");
   }
+  const std::uint64_t flags = h.flags;  // read once: the header is shared memory
+  if ((flags & ~kRingCarries) != 0) {
+    fail(IpcErrc::layout_mismatch,
+         "ring header has unknown flags " + num(flags) + "; it is corrupted or from a newer build");
+  }
+  const bool carries = flags == kRingCarries;
+  if (carries && (h.kind != static_cast<std::uint32_t>(RingKind::spsc) || h.elem_size > 8 ||
+                  h.wait_strategy != static_cast<std::uint32_t>(WaitStrategy::spin))) {
+    fail(IpcErrc::layout_mismatch,
+         "ring header says items travel with the tail, which only a spinning SPSC ring of "
+         "items up to 8 bytes does; it is corrupted");
+  }
+  if (carries && !carry_supported()) {
+    fail(IpcErrc::layout_mismatch,
+         "the ring's items travel with its tail in 16-byte stores (x86-64 with AVX), which this "
+         "build cannot read (no AVX, another architecture, or ThreadSanitizer); create the ring "
+         "with WaitStrategy::futex or in this build");
+  }
   if (!is_boost(h.kind)) {
     // acquire (both): pair with the stores in publish()/release_to(); only a sanity check.
     const std::uint64_t tail = control->producer.pos.load(std::memory_order_acquire);
@@ -247,6 +269,7 @@ RingControl* validate_region(std::span<std::byte> region, const RingLayout& expe
   geometry.slot_stride = h.slot_stride;
   geometry.wait = static_cast<WaitStrategy>(h.wait_strategy);
   geometry.spin_iterations = h.spin_iterations;
+  geometry.carries = carries;
   return control;
 }
 

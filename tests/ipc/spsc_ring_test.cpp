@@ -568,5 +568,128 @@ TEST(SpscCorruption, RandomHostileLengthsAndIndicesOnAByteRing) {
   EXPECT_GT(corrupt_seen, 0u);
 }
 
+// ---- carried items (spsc_core.hpp, "Carried items") ---------------------------------
+
+constexpr RingOptions kSpin{WaitStrategy::spin, 0};
+
+// The slot of position `pos` in a ring of uint64_t, for tests that scribble over it.
+std::uint64_t& slot_of(const HeapRegion& region, std::uint64_t pos, std::uint64_t capacity) {
+  auto* slots =
+      reinterpret_cast<std::uint64_t*>(region.bytes().data() + sizeof(detail::RingControl));
+  return slots[pos % capacity];
+}
+
+TEST(SpscCarry, OnlySpinningRingsOfSmallItemsCarryWhereTheProcessCan) {
+  const std::uint64_t carries = detail::carry_supported() ? detail::kRingCarries : 0;
+  HeapRegion spin(SpscRing<std::uint64_t>::required_bytes(8));
+  (void)SpscRing<std::uint64_t>::create(spin.bytes(), 8, kSpin);
+  EXPECT_EQ(spin.control().header.flags, carries);
+  HeapRegion futex(SpscRing<std::uint64_t>::required_bytes(8));
+  (void)SpscRing<std::uint64_t>::create(futex.bytes(), 8);  // futex by default
+  EXPECT_EQ(futex.control().header.flags, 0U);
+  struct Big {
+    std::uint64_t a, b;
+  };
+  HeapRegion big(SpscRing<Big>::required_bytes(8));
+  (void)SpscRing<Big>::create(big.bytes(), 8, kSpin);
+  EXPECT_EQ(big.control().header.flags, 0U);
+  HeapRegion bytes(SpscByteRing::required_bytes(8, 8));
+  (void)SpscByteRing::create(bytes.bytes(), 8, 8, kSpin);
+  EXPECT_EQ(bytes.control().header.flags, 0U);
+}
+
+// Each single item, whichever call published it, is taken from the tail's line: the slot
+// is scribbled over after the push and the item still comes out right. A batch of several
+// is read from its slots.
+TEST(SpscCarry, EverySingleItemTravelsWithTheTail) {
+  if (!detail::carry_supported()) GTEST_SKIP() << "this process cannot carry items";
+  constexpr std::uint64_t kCapacity = 8;
+  HeapRegion region(SpscRing<std::uint64_t>::required_bytes(kCapacity));
+  auto [producer, consumer] = SpscRing<std::uint64_t>::create(region.bytes(), kCapacity, kSpin);
+  std::uint64_t pos = 0;
+  std::uint64_t out = 0;
+  const auto scribble = [&] { slot_of(region, pos, kCapacity) = 0xdeadbeefULL; };
+  for (int lap = 0; lap < 5; ++lap) {
+    ASSERT_TRUE(producer.try_push(100 + pos));
+    scribble();
+    ASSERT_TRUE(consumer.try_pop(out));
+    EXPECT_EQ(out, 100 + pos);
+    ++pos;
+    const std::uint64_t one = 200 + pos;
+    ASSERT_EQ(producer.try_push_n(std::span<const std::uint64_t>(&one, 1)), 1U);
+    scribble();
+    ASSERT_TRUE(consumer.try_pop(out));
+    EXPECT_EQ(out, one);
+    ++pos;
+    std::uint64_t* slot = producer.claim();
+    ASSERT_NE(slot, nullptr);
+    *slot = 300 + pos;
+    producer.commit();
+    scribble();
+    ASSERT_TRUE(consumer.try_pop(out));
+    EXPECT_EQ(out, 300 + pos);
+    ++pos;
+    const std::uint64_t three[3] = {400 + pos, 401 + pos, 402 + pos};
+    ASSERT_EQ(producer.try_push_n(std::span<const std::uint64_t>(three, 3)), 3U);
+    for (const std::uint64_t v : three) {
+      ASSERT_TRUE(consumer.try_pop(out));
+      EXPECT_EQ(out, v);
+    }
+    pos += 3;
+    EXPECT_FALSE(consumer.try_pop(out));
+  }
+}
+
+TEST(SpscCarry, AttachRefusesUnknownFlagsAndCarryingWhereNoRingCanCarry) {
+  HeapRegion region(SpscRing<std::uint64_t>::required_bytes(8));
+  (void)SpscRing<std::uint64_t>::create(region.bytes(), 8, kSpin);
+  region.control().header.flags = 2;
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<std::uint64_t>::attach(region.bytes()); }),
+            IpcErrc::layout_mismatch);
+  HeapRegion futex(SpscRing<std::uint64_t>::required_bytes(8));
+  (void)SpscRing<std::uint64_t>::create(futex.bytes(), 8);
+  futex.control().header.flags = detail::kRingCarries;
+  EXPECT_EQ(error_code_of([&] { (void)SpscConsumer<std::uint64_t>::attach(futex.bytes()); }),
+            IpcErrc::layout_mismatch);
+  HeapRegion bytes(SpscByteRing::required_bytes(8, 8));
+  (void)SpscByteRing::create(bytes.bytes(), 8, 8, kSpin);
+  bytes.control().header.flags = detail::kRingCarries;
+  EXPECT_EQ(error_code_of([&] { (void)SpscByteConsumer::attach(bytes.bytes()); }),
+            IpcErrc::layout_mismatch);
+}
+
+// A peer that writes any tail and word into the tail's line: the consumer takes at most
+// one item per pop, never moves its head past what it saw published, and a wild tail
+// makes it corrupted, as without carrying.
+TEST(SpscCarry, HostileTailsAndWordsNeverMoveTheHeadBeyondOneItem) {
+  if (!detail::carry_supported()) GTEST_SKIP() << "this process cannot carry items";
+  constexpr std::uint64_t kCapacity = 8;
+  HeapRegion region(SpscRing<std::uint64_t>::required_bytes(kCapacity));
+  auto [producer, consumer] = SpscRing<std::uint64_t>::create(region.bytes(), kCapacity, kSpin);
+  auto& line = region.control().producer;
+  std::mt19937_64 rng(2026);
+  std::uint64_t out = 0;
+  for (int step = 0; step < 20000 && !consumer.corrupted(); ++step) {
+    const std::uint64_t head = region.control().consumer.pos.load();
+    const std::uint64_t pick = rng() % 5;
+    const std::uint64_t tail = pick == 0   ? head
+                               : pick == 1 ? head + 1
+                               : pick == 2 ? head + 2
+                               : pick == 3 ? head - 1
+                                           : rng();
+    line.carried = rng();
+    line.pos.store(tail);
+    const bool got = consumer.try_pop(out);
+    const std::uint64_t after = region.control().consumer.pos.load();
+    if (got) {
+      EXPECT_EQ(after, head + 1);
+      EXPECT_LE(after - head, tail - head);
+    } else {
+      EXPECT_EQ(after, head);
+    }
+  }
+  (void)producer;
+}
+
 }  // namespace
 }  // namespace ringpool::ipc::test

@@ -65,8 +65,11 @@ class SpscEnd : public RingEnd {
   // respawned yet); every other handle must attach() anew afterwards.
   void reset() noexcept { core_.reset(); }
 
+  // Items up to 8 bytes travel with the tail (spsc_core.hpp, "Carried items").
+  static constexpr bool kCarried = sizeof(T) <= sizeof(std::uint64_t);
+
   static RingLayout layout(std::uint64_t capacity) noexcept {
-    return {kKind, sizeof(T), alignof(T), sizeof(T), sizeof(T), capacity};
+    return {kKind, sizeof(T), alignof(T), sizeof(T), sizeof(T), capacity, kCarried};
   }
 
  protected:
@@ -103,8 +106,16 @@ class SpscProducer : public detail::SpscEnd<T>, public AttachableEnd<SpscProduce
 
   // Wait-free. False when full (or corrupted()).
   [[nodiscard]] bool try_push(const T& value) noexcept {
-    return core_.push_one(
-        [&](std::uint64_t index) { std::memcpy(this->slots() + index, &value, sizeof(T)); });
+    if constexpr (Base::kCarried) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, &value, sizeof(T));
+      return core_.push_one_carried(
+          [&](std::uint64_t index) { std::memcpy(this->slots() + index, &value, sizeof(T)); },
+          word);
+    } else {
+      return core_.push_one(
+          [&](std::uint64_t index) { std::memcpy(this->slots() + index, &value, sizeof(T)); });
+    }
   }
   // Wait-free. Pushes a prefix of `values`; returns how many. One publish for the batch.
   [[nodiscard]] std::size_t try_push_n(std::span<const T> values) noexcept {
@@ -114,6 +125,14 @@ class SpscProducer : public detail::SpscEnd<T>, public AttachableEnd<SpscProduce
     if (n == 0) return 0;
     const std::uint64_t tail = core_.tail();
     copy_in(tail, values.data(), n);
+    if constexpr (Base::kCarried) {
+      if (n == 1) {  // one item: it travels with the tail (a batch's tail never says "one")
+        std::uint64_t word = 0;
+        std::memcpy(&word, values.data(), sizeof(T));
+        core_.publish_one_carried(word);
+        return 1;
+      }
+    }
     core_.publish_to(tail + n);
     return n;
   }
@@ -126,7 +145,13 @@ class SpscProducer : public detail::SpscEnd<T>, public AttachableEnd<SpscProduce
   // returned non-null and nothing was pushed since. On a full ring it does nothing.
   void commit() noexcept {
     if (core_.room(0) != 0) [[likely]] {
-      core_.publish_to(core_.tail() + 1);
+      if constexpr (Base::kCarried) {
+        std::uint64_t word = 0;
+        std::memcpy(&word, this->slot(core_.tail()), sizeof(T));
+        core_.publish_one_carried(word);
+      } else {
+        core_.publish_to(core_.tail() + 1);
+      }
     }
   }
 
@@ -185,6 +210,18 @@ class SpscConsumer : public detail::SpscEnd<T>, public AttachableEnd<SpscConsume
     return value;
   }
   [[nodiscard]] bool try_pop(T& out) noexcept {
+    if constexpr (Base::kCarried) {
+      std::uint64_t word = 0;
+      switch (core_.pop_carried(word)) {
+        case detail::SpscCore::Carried::taken:
+          std::memcpy(&out, &word, sizeof(T));
+          return true;
+        case detail::SpscCore::Carried::empty:
+          return false;
+        case detail::SpscCore::Carried::other:
+          break;
+      }
+    }
     return core_.pop_one(sizeof(T), [&](std::uint64_t index) {
       std::memcpy(&out, this->slots() + index, sizeof(T));
     });

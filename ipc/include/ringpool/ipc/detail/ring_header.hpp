@@ -55,8 +55,29 @@ struct RingHeader {
   std::int64_t creator_pid;
   std::uint32_t wait_strategy;  // WaitStrategy
   std::uint32_t spin_iterations;
-  std::uint64_t reserved[4];
+  std::uint64_t flags;  // kRingCarries; other bits are refused at attach
+  std::uint64_t reserved[3];
 };
+
+// RingHeader::flags: an SPSC ring of items up to 8 bytes whose single-item pushes publish
+// the tail and the item together (spsc_core.hpp, "Carried items"). Set by the creator when
+// the ring spins and this process can carry (carry_supported()); an attacher that cannot
+// carry refuses the ring.
+inline constexpr std::uint64_t kRingCarries = 1;
+
+// Whether this process can carry items: x86-64 with AVX (aligned 16-byte loads and stores
+// are atomic there), and not under ThreadSanitizer (which cannot see them as atomic).
+[[nodiscard]] inline bool carry_supported() noexcept {
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
+  static const bool avx = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") != 0;
+  }();
+  return avx;
+#else
+  return false;
+#endif
+}
 
 // Consumers sleep on `data` (notified by each publish), producers on `space` (notified by
 // each release); close() notifies both. Byte for byte the layout of ABI version 1 (closed,
@@ -69,6 +90,9 @@ struct alignas(kLineSpacing) WaitBlock {
 
 struct alignas(kLineSpacing) IndexLine {
   std::atomic<std::uint64_t> pos;
+  // SPSC rings of items up to 8 bytes (spsc_core.hpp, "Carried items"): the item at pos - 1,
+  // stored with pos in one 16-byte store by a single-item push. Padding otherwise.
+  std::uint64_t carried;
 };
 
 struct RingControl {
@@ -90,6 +114,7 @@ static_assert(offsetof(RingControl, wait) == 128);
 static_assert(offsetof(RingControl, producer) == 256);
 static_assert(offsetof(RingControl, consumer) == 384);
 static_assert(sizeof(RingControl) == 512);
+static_assert(offsetof(IndexLine, carried) == 8, "pos and carried form one aligned 16-byte pair");
 
 // What a ring type expects to find in a header.
 struct RingLayout {
@@ -99,6 +124,7 @@ struct RingLayout {
   std::uint64_t slot_size;    // 0 when attach accepts any (byte rings)
   std::uint64_t slot_stride;  // 0 when derived from slot_size (byte rings)
   std::uint64_t capacity;     // 0 when attach accepts any
+  bool may_carry = false;     // SPSC items up to 8 bytes: the creator sets kRingCarries if it can
 };
 
 // Values read from a validated header.
@@ -108,6 +134,7 @@ struct RingGeometry {
   std::uint64_t slot_stride;
   WaitStrategy wait;
   std::uint32_t spin_iterations;
+  bool carries = false;  // kRingCarries
 };
 
 [[nodiscard]] constexpr std::uint64_t round_up(std::uint64_t v, std::uint64_t to) noexcept {

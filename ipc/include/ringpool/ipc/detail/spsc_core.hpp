@@ -47,6 +47,21 @@
 //    A consumer a page behind reads settled lines. A reload that finds the ring empty ends
 //    the streaming state, so a batch after a quiet spell is taken at once.
 //
+// Carried items (typed rings of items up to 8 bytes, spin wait, x86-64 with AVX): a
+// single-item push stores {tail, item} into the producer's index line with one 16-byte
+// store after the slot write, and a consumer whose cache is empty loads that pair with one
+// 16-byte load. When the pair's tail is exactly one past its head, it takes the item from
+// the pair and never reads the slot: in a ping-pong one cache line moves per hand-off (the
+// tail's), not two (the tail's and the slot's), and the slot's line stays in the producer's
+// cache, so its next write needs no ownership transfer either; such a consumer also skips
+// the idle prefetch of the slot for that reason. A streaming consumer reads slots as before
+// (its cache is not empty, or the pair's tail is further ahead). The pair is coherent
+// because x86 processors with AVX make aligned 16-byte loads and stores atomic (Intel SDM
+// vol. 3A 9.1.1, AMD APM vol. 2 7.3.2); elsewhere, and under ThreadSanitizer, which cannot
+// see them as atomic, rings do not carry. Batch publishes store the tail alone: a
+// consumer never takes the word then (the tail jumped by more than one past anything it
+// has seen), and claim()/commit() carry the committed slot's bytes.
+//
 // Handle contract: the producer's handle holds the current tail and the consumer's handle
 // the current head. A copy of a handle carries them; once one copy has pushed (popped), an
 // older copy is stale for that side and must not push (pop) again: attach() anew instead.
@@ -54,6 +69,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "ringpool/ipc/detail/cpu_relax.hpp"
 #include "ringpool/ipc/detail/ring_header.hpp"
@@ -70,7 +89,8 @@ class alignas(kCacheLine) SpscCore {
       : control_(control),
         mask_(geometry.capacity - 1),
         bound_(geometry.capacity),
-        notify_(geometry.wait == WaitStrategy::futex) {
+        notify_(geometry.wait == WaitStrategy::futex),
+        carries_(geometry.carries) {
     // acquire (both): pair with the release / seq_cst stores in store_head() / store_tail().
     // Head first: only the consumer moves it and never past the tail, so the tail read
     // after it is not behind it.
@@ -85,6 +105,7 @@ class alignas(kCacheLine) SpscCore {
   }
 
   [[nodiscard]] RingControl* control() const noexcept { return control_; }
+  [[nodiscard]] bool carries() const noexcept { return carries_; }
   // Slot 0 (the slots start right after the control block, see ring_header.hpp).
   [[nodiscard]] std::byte* slots() const noexcept {
     return reinterpret_cast<std::byte*>(control_) + sizeof(RingControl);
@@ -125,6 +146,54 @@ class alignas(kCacheLine) SpscCore {
     tail_ = tail + 1;
     store_tail(*control, notify, tail + 1);
     return true;
+  }
+  // As push_one; a carrying ring publishes the tail together with `word`, the item's bytes.
+  template <class Write>
+  bool push_one_carried(Write&& write, std::uint64_t word) noexcept {
+    const std::uint64_t tail = tail_;
+    if (tail == limit_ && !refill_room(tail)) [[unlikely]] {
+      return false;
+    }
+    RingControl* const control = control_;
+    const bool carries = carries_;
+    const bool notify = notify_;
+    write(tail & mask_);
+    tail_ = tail + 1;
+    if (carries) {
+      store_pair(control->producer, tail + 1, word);
+    } else {
+      store_tail(*control, notify, tail + 1);
+    }
+    return true;
+  }
+  // claim()/commit(): publishes one slot; a carrying ring carries `word`, its bytes.
+  void publish_one_carried(std::uint64_t word) noexcept {
+    tail_ += 1;
+    if (carries_) {
+      store_pair(control_->producer, tail_, word);
+    } else {
+      store_tail(*control_, notify_, tail_);
+    }
+  }
+  // A carrying ring's consumer with an empty cache loads the pair once: `taken` when its
+  // tail is exactly head + 1 (the item at head is in `word`, its slot is freed), `empty`
+  // when the tail is the head (the one load of the poll), `other` otherwise: the caller
+  // goes on with pop_one (several new items, no carrying, or a value pop_one's reload
+  // validates).
+  enum class Carried { taken, empty, other };
+  Carried pop_carried(std::uint64_t& word) noexcept {
+    const std::uint64_t head = head_;
+    if (!carries_ || head != tail_cache_) return Carried::other;
+    std::uint64_t pos = 0;
+    load_pair(control_->producer, pos, word);
+    if (pos == head) return Carried::empty;
+    if (pos != head + 1) return Carried::other;
+    head_ = head + 1;
+    tail_cache_ = head + 1;
+    empty_polls_ = 0;
+    streaming_ = false;
+    store_head(*control_, notify_, head + 1);
+    return Carried::taken;
   }
   // Free slots (at least `want` unless the ring is fuller than that; 0 when corrupted).
   [[nodiscard]] std::uint64_t room(std::uint64_t want) noexcept {
@@ -292,7 +361,7 @@ class alignas(kCacheLine) SpscCore {
   bool refill_paced(std::uint64_t head, std::uint64_t stride) noexcept {
     const std::uint64_t bound = bound_;
     const bool idle = empty_polls_ >= kIdlePolls;
-    if (idle) prefetch_slot(head, stride);
+    if (idle && !carries_) prefetch_slot(head, stride);
     std::uint64_t tail = load_tail();
     const std::uint64_t avail = tail - head;
     if (avail - 1 >= bound) [[unlikely]] {
@@ -323,6 +392,32 @@ class alignas(kCacheLine) SpscCore {
     }
     tail = later;
     return true;
+  }
+  // The pair {pos, carried} of a carrying ring, in one 16-byte store / load (release /
+  // acquire on x86: stores and loads keep their order; the compiler barriers keep the
+  // slot's bytes before the store and the item's uses after the load).
+  static void store_pair(IndexLine& line, std::uint64_t pos, std::uint64_t word) noexcept {
+#if defined(__x86_64__)
+    const __m128i v = _mm_set_epi64x(static_cast<long long>(word), static_cast<long long>(pos));
+    asm volatile("" ::: "memory");
+    _mm_store_si128(reinterpret_cast<__m128i*>(&line), v);
+    asm volatile("" ::: "memory");
+#else
+    (void)word;
+    line.pos.store(pos, std::memory_order_release);
+#endif
+  }
+  static void load_pair(const IndexLine& line, std::uint64_t& pos, std::uint64_t& word) noexcept {
+#if defined(__x86_64__)
+    asm volatile("" ::: "memory");
+    const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(&line));
+    asm volatile("" ::: "memory");
+    pos = static_cast<std::uint64_t>(_mm_cvtsi128_si64(v));
+    word = static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v)));
+#else
+    pos = 0;
+    word = line.carried;
+#endif
   }
   [[nodiscard]] std::uint64_t load_tail() const noexcept {
     // acquire: pairs with the release / seq_cst store of tail in store_tail(); the slot
@@ -368,6 +463,7 @@ class alignas(kCacheLine) SpscCore {
   std::uint8_t empty_polls_ = 0;  // consumer: reloads in a row that found the ring empty
   bool streaming_ = false;        // consumer: the last reload found > 1 item (single-item
                                   // reads) or a whole batch (batch reads)
+  bool carries_ = false;          // carried items (top of this file)
 };
 
 static_assert(sizeof(SpscCore) == kCacheLine, "the hot fields share one cache line");
