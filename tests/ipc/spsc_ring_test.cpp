@@ -640,6 +640,26 @@ TEST(SpscCarry, EverySingleItemTravelsWithTheTail) {
   }
 }
 
+// A consumer that saw an impossible tail stays corrupted: a well-formed pair afterwards
+// does not hand it an item.
+TEST(SpscCarry, ACorruptedConsumerTakesNothingFromThePair) {
+  if (!detail::carry_supported()) GTEST_SKIP() << "this process cannot carry items";
+  constexpr std::uint64_t kCapacity = 8;
+  HeapRegion region(SpscRing<std::uint64_t>::required_bytes(kCapacity));
+  auto [producer, consumer] = SpscRing<std::uint64_t>::create(region.bytes(), kCapacity, kSpin);
+  ASSERT_TRUE(producer.try_push(7));
+  std::uint64_t out = 0;
+  ASSERT_TRUE(consumer.try_pop(out));
+  auto& line = region.control().producer;
+  line.pos.store(1 + kCapacity + 5);  // impossible: more than a lap ahead
+  EXPECT_FALSE(consumer.try_pop(out));
+  ASSERT_TRUE(consumer.corrupted());
+  line.carried = 99;
+  line.pos.store(2);  // a pair that says "one item"
+  EXPECT_FALSE(consumer.try_pop(out));
+  EXPECT_TRUE(consumer.corrupted());
+}
+
 TEST(SpscCarry, AttachRefusesUnknownFlagsAndCarryingWhereNoRingCanCarry) {
   HeapRegion region(SpscRing<std::uint64_t>::required_bytes(8));
   (void)SpscRing<std::uint64_t>::create(region.bytes(), 8, kSpin);

@@ -183,7 +183,8 @@ class alignas(kCacheLine) SpscCore {
   enum class Carried { taken, empty, other };
   Carried pop_carried(std::uint64_t& word) noexcept {
     const std::uint64_t head = head_;
-    if (!carries_ || head != tail_cache_) return Carried::other;
+    // bound_ == 0: corrupted, which stays sticky here too (pop_one reports it).
+    if (!carries_ || head != tail_cache_ || bound_ == 0) return Carried::other;
     std::uint64_t pos = 0;
     load_pair(control_->producer, pos, word);
     if (pos == head) return Carried::empty;
