@@ -416,8 +416,9 @@ class alignas(kCacheLine) SpscCore {
     pos = static_cast<std::uint64_t>(_mm_cvtsi128_si64(v));
     word = static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(v, v)));
 #else
-    pos = 0;
-    word = line.carried;
+    // Not reached: no ring carries here (carry_supported()); the tail alone, as load_tail.
+    pos = line.pos.load(std::memory_order_acquire);
+    word = 0;
 #endif
   }
   [[nodiscard]] std::uint64_t load_tail() const noexcept {
