@@ -257,10 +257,6 @@ bool sleep_until_work(WorkerState& st) {
   return woken;
 }
 
-}  // namespace
-
-namespace {
-
 // Maps every page of `r` into this process now (MADV_POPULATE_WRITE: no data changes).
 // Without it the first lap through the rings takes a page fault per 4 KiB in each process
 // (a forked worker inherits the mapping, not its page tables), in the middle of the first

@@ -303,9 +303,6 @@ inline MappingKib pool_mapping_kib(pid_t pid) {
   MappingKib best;
   MappingKib current;
   bool inside = false;
-  const auto field = [](const std::string& line, std::string_view key) -> std::size_t {
-    return line.rfind(key, 0) == 0 ? std::stoul(line.substr(key.size())) : 0;
-  };
   for (std::string line; std::getline(in, line);) {
     const bool header = !line.empty() && line.find(':') > line.find(' ');
     if (header) {
@@ -313,8 +310,8 @@ inline MappingKib pool_mapping_kib(pid_t pid) {
       inside = line.find("/memfd:ringpool ") != std::string::npos;
       current = {};
     } else if (inside) {
-      if (line.rfind("Size:", 0) == 0) current.size = field(line, "Size:");
-      if (line.rfind("Rss:", 0) == 0) current.rss = field(line, "Rss:");
+      if (line.rfind("Size:", 0) == 0) current.size = std::stoul(line.substr(5));
+      if (line.rfind("Rss:", 0) == 0) current.rss = std::stoul(line.substr(4));
     }
   }
   if (inside && current.size > best.size) best = current;
