@@ -137,8 +137,8 @@ RingControl* init_region(std::span<std::byte> region, const RingLayout& layout,
   h.creator_pid = static_cast<std::int64_t>(::getpid());
   h.wait_strategy = static_cast<std::uint32_t>(options.wait);
   h.spin_iterations = options.spin_iterations;
-  h.flags = layout.may_carry && layout.kind == RingKind::spsc && layout.elem_size <= 8 &&
-                    options.wait == WaitStrategy::spin && carry_supported()
+  // may_carry: only SpscRing<T> of items up to 8 bytes asks (validate_region checks it).
+  h.flags = layout.may_carry && options.wait == WaitStrategy::spin && carry_supported()
                 ? kRingCarries
                 : 0;
   if (is_mpmc(kind)) {

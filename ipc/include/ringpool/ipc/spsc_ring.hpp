@@ -65,8 +65,13 @@ class SpscEnd : public RingEnd {
   // respawned yet); every other handle must attach() anew afterwards.
   void reset() noexcept { core_.reset(); }
 
-  // Items up to 8 bytes travel with the tail (spsc_core.hpp, "Carried items").
+  // Items up to 8 bytes travel with the tail (spsc_core.hpp, "Carried items"), as a word.
   static constexpr bool kCarried = sizeof(T) <= sizeof(std::uint64_t);
+  static std::uint64_t word_of(const T& item) noexcept {
+    std::uint64_t word = 0;
+    std::memcpy(&word, &item, sizeof(T));
+    return word;
+  }
 
   static RingLayout layout(std::uint64_t capacity) noexcept {
     return {kKind, sizeof(T), alignof(T), sizeof(T), sizeof(T), capacity, kCarried};
@@ -107,11 +112,9 @@ class SpscProducer : public detail::SpscEnd<T>, public AttachableEnd<SpscProduce
   // Wait-free. False when full (or corrupted()).
   [[nodiscard]] bool try_push(const T& value) noexcept {
     if constexpr (Base::kCarried) {
-      std::uint64_t word = 0;
-      std::memcpy(&word, &value, sizeof(T));
       return core_.push_one_carried(
           [&](std::uint64_t index) { std::memcpy(this->slots() + index, &value, sizeof(T)); },
-          word);
+          Base::word_of(value));
     } else {
       return core_.push_one(
           [&](std::uint64_t index) { std::memcpy(this->slots() + index, &value, sizeof(T)); });
@@ -127,9 +130,7 @@ class SpscProducer : public detail::SpscEnd<T>, public AttachableEnd<SpscProduce
     copy_in(tail, values.data(), n);
     if constexpr (Base::kCarried) {
       if (n == 1) {  // one item: it travels with the tail (a batch's tail never says "one")
-        std::uint64_t word = 0;
-        std::memcpy(&word, values.data(), sizeof(T));
-        core_.publish_one_carried(word);
+        core_.publish_one_carried(Base::word_of(values[0]));
         return 1;
       }
     }
@@ -146,9 +147,7 @@ class SpscProducer : public detail::SpscEnd<T>, public AttachableEnd<SpscProduce
   void commit() noexcept {
     if (core_.room(0) != 0) [[likely]] {
       if constexpr (Base::kCarried) {
-        std::uint64_t word = 0;
-        std::memcpy(&word, this->slot(core_.tail()), sizeof(T));
-        core_.publish_one_carried(word);
+        core_.publish_one_carried(Base::word_of(*this->slot(core_.tail())));
       } else {
         core_.publish_to(core_.tail() + 1);
       }
