@@ -32,7 +32,7 @@ namespace {
 // says the chunk would take it, has its pace measured again (taken as unknown): a rank that
 // was slow once (asleep, or its cores busy) gets work again, and the probe costs at most an
 // eighth of the time it sat idle. A rank slow by its tasks' cost is probed that rarely.
-constexpr auto kPaceStale = std::chrono::milliseconds(50);
+constexpr double kPaceStaleNs = 50e6;  // 50 ms
 constexpr double kProbeShare = 8;
 
 std::int64_t to_ns(Clock::time_point t) noexcept {
@@ -64,7 +64,7 @@ void ClusterCore::Impl::note_done(Participant& p, std::size_t items,
 }
 
 // The participant expected to finish a chunk of `count` items first: (the items it holds +
-// count) / its pace. One not measured yet, or idle long enough to be probed (kPaceStale,
+// count) / its pace. One not measured yet, or idle long enough to be probed (kPaceStaleNs,
 // kProbeShare), counts as fast as the fastest measured one and wins a tie, so it gets work and
 // is measured; with nothing measured this is the one holding the fewest items. nullptr when that
 // participant is at its bound: the chunk waits for its room rather than go where it would finish
@@ -85,9 +85,7 @@ ClusterCore::Impl::Participant* ClusterCore::Impl::choose(std::size_t count) noe
         static_cast<double>(now - p.last_done_ns.load(std::memory_order_relaxed));
     const double probe_ns =
         kProbeShare * static_cast<double>(std::max<std::size_t>(count, 1)) / pace * 1e9;
-    const auto floor_ns = static_cast<double>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(kPaceStale).count());
-    return idle_ns > std::max(floor_ns, probe_ns) ? 0.0 : pace;
+    return idle_ns > std::max(kPaceStaleNs, probe_ns) ? 0.0 : pace;
   };
   double fastest = 0;
   for (const auto& p : participants_) {

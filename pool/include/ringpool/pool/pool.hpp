@@ -139,9 +139,10 @@ struct PoolOptions {
   // imap()/imap_unordered(): once the results show that the tasks are short, a message
   // carries up to 16 times chunksize items, so that its expected work stays within this
   // budget (per-item results, errors and order are unchanged; docs/pool.md, "Packing").
-  // Measured as workers / (results per second over the last 256 results), an upper bound
-  // of the mean time one item takes: tasks that take longer than the budget are never
-  // packed. Zero: every message holds chunksize items, as Python's.
+  // Measured over windows of at least 256 results finished within them, as workers ×
+  // window / those results, an upper bound of the mean time one item takes: tasks that take
+  // longer than the budget are never packed. Zero: every message holds chunksize items, as
+  // Python's.
   std::chrono::nanoseconds imap_pack_budget = std::chrono::microseconds(4);
 };
 
